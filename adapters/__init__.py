@@ -1,0 +1,1 @@
+"""Technology behind the ports of :mod:`router`: transports, HTTP API, sinks, metrics."""

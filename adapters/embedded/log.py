@@ -1,0 +1,517 @@
+"""EmbeddedLog: :class:`router.ports.Transport` over one SQLite file in WAL mode.
+
+Who does what:
+
+- The event loop never touches SQLite. Writes (appends, offset commits, topic creation, dead
+  letters, retention) are jobs for the :class:`~adapters.embedded.writer.Writer` thread, which
+  commits them in groups; reads go to the :class:`~adapters.embedded.reader.Reader` thread.
+- The writer thread owns the catalogue of topics and each partition's next offset, in memory
+  (:class:`_Topic`): assigning offsets costs no query. A transaction's changes to it are staged in a
+  :class:`_Pending` and applied only when the transaction commits.
+- The event loop holds a :class:`TopicView` per topic (end and start offsets, and an event that
+  wakes waiting consumers), updated after each commit, before the appenders resume: once
+  ``append`` has returned, a consumer of this process sees the messages.
+
+Placement: a message goes to partition ``crc32(utf8(key)) % partitions``
+(:func:`~adapters.embedded.codec.partition_for`), so one key's messages stay in one partition, in
+order. Offsets start at 0 per partition and are never reused.
+
+Idempotent publish: a message whose ``dedup_id`` the topic has seen within the retention window is
+not appended; its result is ``duplicate=True`` with the original partition and offset. The check and
+the insert are in the append's transaction, so a retried publish after a crash is still caught.
+
+Retention: every ``retention_interval_s``, messages older than ``retention_s`` (by their timestamp)
+are deleted from the head of each partition, in bounded chunks interleaved with appends. Only a
+prefix is ever deleted, so a partition stays a contiguous range [start, end); a message's dedup
+entry is deleted with it, which is what bounds the dedup window.
+
+One process per file (:mod:`~adapters.embedded.lock`); inside it, one consumer per group and topic
+owns every partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+
+from adapters.embedded.codec import decode_headers, encode_headers, partition_for
+from adapters.embedded.consumer import EmbeddedConsumer
+from adapters.embedded.lock import ProcessLock
+from adapters.embedded.reader import Reader
+from adapters.embedded.schema import Durability, connect
+from adapters.embedded.writer import Txn, Writer
+from router.ports import AppendResult, Message, StoredMessage, TransportError
+
+__all__ = ["Durability", "EmbeddedLog", "TopicView"]
+
+T = TypeVar("T")
+
+MAX_PARTITIONS = 4096
+# Rows retention deletes per transaction: small enough that an append waiting behind it is delayed
+# by milliseconds, not seconds.
+RETENTION_CHUNK = 5000
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (topic_id, partition_no, offset_no, ts, msg_key, msg_value, headers, dedup_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DEDUP = "INSERT INTO dedup (topic_id, dedup_id, partition_no, offset_no) VALUES (?, ?, ?, ?)"
+# One query for every dedup id of a call: the ids travel as one JSON array parameter.
+_FIND_DEDUP = (
+    "SELECT dedup_id, partition_no, offset_no FROM dedup"
+    " WHERE topic_id = ? AND dedup_id IN (SELECT value FROM json_each(?))"
+)
+_READ_RANGE = (
+    "SELECT offset_no, ts, msg_key, msg_value, headers FROM messages"
+    " WHERE topic_id = ? AND partition_no = ? AND offset_no >= ? ORDER BY offset_no LIMIT ?"
+)
+_FIRST_OFFSET = (
+    "SELECT offset_no FROM messages WHERE topic_id = ? AND partition_no = ? ORDER BY offset_no LIMIT 1"
+)
+_LAST_OFFSET = (
+    "SELECT offset_no FROM messages WHERE topic_id = ? AND partition_no = ? ORDER BY offset_no DESC LIMIT 1"
+)
+_UPSERT_COMMITTED = (
+    "INSERT INTO group_offsets (group_id, topic_id, partition_no, next_offset) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (group_id, topic_id, partition_no) DO UPDATE SET next_offset = excluded.next_offset"
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _Topic:
+    """A topic as the writer thread knows it."""
+
+    id: int
+    name: str
+    partitions: int
+    # Per partition, the next offset to hand out, as of the last commit. Never mutated in place:
+    # a transaction works on a copy (see _Pending), which replaces it on commit.
+    next: list[int]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One transaction's changes to the writer's in-memory state, applied only if it commits."""
+
+    topics: dict[str, _Topic] = field(default_factory=dict)
+    next: dict[int, tuple[_Topic, list[int]]] = field(default_factory=dict)
+    starts: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TopicView:
+    """A topic as the event loop knows it, as of the last commit."""
+
+    id: int
+    name: str
+    partitions: int
+    ends: list[int]  # per partition, the offset the next appended message will get
+    starts: list[int]  # per partition, the first retained offset
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        """Wakes everything waiting for this topic to change."""
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+
+class EmbeddedLog:
+    """The durable log of one process, in the SQLite file at ``path``."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        default_partitions: int = 8,
+        retention_s: float = 7 * 86400,
+        durability: Durability = "fsync",
+        retention_interval_s: float = 60.0,
+    ) -> None:
+        _check_partitions(default_partitions)
+        if retention_s <= 0 or retention_interval_s <= 0:
+            raise ValueError("retention_s and retention_interval_s must be positive")
+        if durability not in ("fsync", "os"):
+            raise ValueError(f"durability must be 'fsync' or 'os', not {durability!r}")
+        self.path = Path(path)
+        self.default_partitions = default_partitions
+        self.retention_s = retention_s
+        self.durability: Durability = durability
+        self._lock = ProcessLock(self.path)
+        self._writer = Writer(
+            partial(connect, self.path, durability, writer=True),
+            name="lienthong-log-writer",
+            maintenance=(retention_interval_s, self._retention_pass),
+        )
+        self._reader = Reader(
+            partial(connect, self.path, durability, writer=False), name="lienthong-log-reader"
+        )
+        self._topics: dict[str, _Topic] = {}  # writer thread only
+        self._views: dict[str, TopicView] = {}  # event loop only
+        self._started = False
+        self._closed = False
+        self._retention_cursor = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._closed:
+            raise TransportError("the log is closed")
+        if self._started:
+            return
+        self._lock.acquire()
+        try:
+            views = await self._writer.start(self._load)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._views = {view.name: view for view in views}
+        self._started = True
+
+    async def close(self) -> None:
+        """Commits what is queued, stops the threads; later calls raise TransportError."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._started:
+            return
+        for view in self._views.values():
+            view.notify()  # waiting consumers wake up and find the log closed
+        try:
+            await self._writer.close()
+            await self._reader.close()
+        finally:
+            self._lock.release()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def healthy(self) -> bool:
+        """True when the writer thread runs and the database answers a query."""
+        if not self._started or self._closed or not self._writer.alive:
+            return False
+        try:
+            async with asyncio.timeout(5.0):
+                await self._reader.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        except (TransportError, TimeoutError):
+            return False
+        return True
+
+    # --- the Transport port ----------------------------------------------------------------
+
+    async def create_topic(self, topic: str, partitions: int) -> None:
+        """Creates the topic if it does not exist (an existing topic keeps its partition count)."""
+        _check_partitions(partitions)
+        self._require_open()
+        if topic in self._views:
+            return
+        await self._writer.submit(partial(self._create_topic, topic, partitions))
+
+    async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+        """Appends all of ``messages`` or none, durably; creates the topic with
+        ``default_partitions`` if needed."""
+        self._require_open()
+        if not messages:
+            return []
+        return await self._writer.submit(partial(self._append, topic, tuple(messages)))
+
+    def consumer(self, group: str, topic: str) -> EmbeddedConsumer:
+        """The member of ``group`` reading ``topic`` (one per group and topic in a process)."""
+        return EmbeddedConsumer(self, group, topic)
+
+    async def lag(self, group: str, topic: str) -> int:
+        """Retained messages of the topic past the group's committed offsets."""
+        self._require_open()
+        view = self._views.get(topic)
+        if view is None:
+            return 0
+        committed = await self.committed_offsets(group, topic)
+        return sum(
+            max(0, end - max(committed.get(partition, 0), start))
+            for partition, (end, start) in enumerate(zip(view.ends, view.starts, strict=True))
+        )
+
+    # --- for consumers, dead letters and tools ---------------------------------------------
+
+    def view(self, topic: str) -> TopicView | None:
+        """The event loop's view of a topic (None if it does not exist)."""
+        return self._views.get(topic)
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the offset the next message will get (empty if the topic does not exist)."""
+        view = self._views.get(topic)
+        return {} if view is None else dict(enumerate(view.ends))
+
+    async def start_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the first offset retention has kept."""
+        view = self._views.get(topic)
+        return {} if view is None else dict(enumerate(view.starts))
+
+    async def read(self, topic: str, partition: int, from_offset: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages of one partition from ``from_offset`` on (for tools and tests)."""
+        self._require_open()
+        view = self._views.get(topic)
+        if view is None or not 0 <= partition < view.partitions or limit <= 0:
+            return []
+        batches = await self.read_partitions(view, [(partition, from_offset, limit)])
+        return list(batches.get(partition, ()))
+
+    async def read_partitions(
+        self, view: TopicView, plan: Sequence[tuple[int, int, int]]
+    ) -> dict[int, list[StoredMessage]]:
+        """Reads ``(partition, from_offset, limit)`` ranges in one trip to the reader thread."""
+        return await self._reader.run(partial(_read_ranges, view.name, view.id, tuple(plan)))
+
+    async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        view = self._views.get(topic)
+        if view is None:
+            return {}
+        return await self._reader.run(partial(_committed, group, view.id))
+
+    async def commit_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None:
+        """Durably records the group's next offsets (group-committed with other writes)."""
+        self._require_open()
+        view = self._views.get(topic)
+        if view is None:
+            raise TransportError(f"no topic {topic!r}")
+        rows = [(group, view.id, partition, offset) for partition, offset in offsets.items()]
+        if rows:
+            await self._writer.submit(partial(_store_committed, rows))
+
+    async def run_in_writer(self, fn: Callable[[Txn], T]) -> T:
+        """Runs ``fn`` in a write transaction on the writer thread; returns once committed."""
+        self._require_open()
+        return await self._writer.submit(fn)
+
+    async def run_in_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs ``fn`` with the read connection on the reader thread."""
+        self._require_open()
+        return await self._reader.run(fn)
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise TransportError("the log is closed")
+        if not self._started:
+            raise TransportError("the log is not started")
+
+    # --- on the writer thread --------------------------------------------------------------
+
+    def _load(self, conn: sqlite3.Connection) -> list[TopicView]:
+        """Reads the catalogue and each partition's offset range (at startup)."""
+        views: list[TopicView] = []
+        for topic_id, name, partitions in conn.execute("SELECT id, name, partitions FROM topics").fetchall():
+            floors = dict(
+                conn.execute(
+                    "SELECT partition_no, next_offset_floor FROM partitions WHERE topic_id = ?", (topic_id,)
+                ).fetchall()
+            )
+            nexts: list[int] = []
+            starts: list[int] = []
+            for partition in range(partitions):
+                first = conn.execute(_FIRST_OFFSET, (topic_id, partition)).fetchone()
+                last = conn.execute(_LAST_OFFSET, (topic_id, partition)).fetchone()
+                following = max(floors.get(partition, 0), last[0] + 1 if last else 0)
+                nexts.append(following)
+                starts.append(first[0] if first else following)
+            self._topics[name] = _Topic(topic_id, name, partitions, nexts)
+            views.append(TopicView(topic_id, name, partitions, list(nexts), starts))
+        return views
+
+    def _pending(self, txn: Txn) -> _Pending:
+        def begin() -> _Pending:
+            pending = _Pending()
+            txn.after_commit(partial(self._apply, pending))
+            txn.in_loop(partial(self._publish, pending))
+            return pending
+
+        return txn.local(_Pending, begin)
+
+    def _apply(self, pending: _Pending) -> None:
+        self._topics.update(pending.topics)
+        for topic, nexts in pending.next.values():
+            topic.next = nexts
+
+    def _topic(self, txn: Txn, pending: _Pending, name: str, partitions: int) -> _Topic:
+        topic = self._topics.get(name) or pending.topics.get(name)
+        if topic is None:
+            cursor = txn.conn.execute(
+                "INSERT INTO topics (name, partitions) VALUES (?, ?)", (name, partitions)
+            )
+            assert cursor.lastrowid is not None
+            topic = pending.topics[name] = _Topic(cursor.lastrowid, name, partitions, [0] * partitions)
+        return topic
+
+    def _create_topic(self, name: str, partitions: int, txn: Txn) -> None:
+        self._topic(txn, self._pending(txn), name, partitions)
+
+    def _append(self, name: str, messages: tuple[Message, ...], txn: Txn) -> list[AppendResult]:
+        pending = self._pending(txn)
+        topic = self._topic(txn, pending, name, self.default_partitions)
+        staged = pending.next.get(topic.id)
+        if staged is None:
+            staged = pending.next[topic.id] = (topic, list(topic.next))
+        nexts = staged[1]
+        topic_id, partitions = topic.id, topic.partitions
+        known = self._known(txn.conn, topic_id, messages)
+        now = now_ms()
+        results: list[AppendResult] = []
+        rows: list[tuple[int, int, int, int, str, bytes, bytes, str | None]] = []
+        dedup_rows: list[tuple[int, str, int, int]] = []
+        for message in messages:
+            dedup_id = message.dedup_id
+            if dedup_id is not None:
+                seen = known.get(dedup_id)
+                if seen is not None:
+                    results.append(seen)
+                    continue
+            partition = partition_for(message.key, partitions)
+            offset = nexts[partition]
+            nexts[partition] = offset + 1
+            rows.append(
+                (
+                    topic_id,
+                    partition,
+                    offset,
+                    message.timestamp_ms or now,
+                    message.key,
+                    message.value,
+                    encode_headers(message.headers),
+                    dedup_id,
+                )
+            )
+            results.append(AppendResult(partition, offset))
+            if dedup_id is not None:
+                known[dedup_id] = AppendResult(partition, offset, duplicate=True)
+                dedup_rows.append((topic_id, dedup_id, partition, offset))
+        if rows:
+            txn.conn.executemany(_INSERT_MESSAGE, rows)
+        if dedup_rows:
+            txn.conn.executemany(_INSERT_DEDUP, dedup_rows)
+        return results
+
+    @staticmethod
+    def _known(
+        conn: sqlite3.Connection, topic_id: int, messages: tuple[Message, ...]
+    ) -> dict[str, AppendResult]:
+        """The dedup ids of ``messages`` the topic already holds, with where they landed."""
+        ids = [message.dedup_id for message in messages if message.dedup_id is not None]
+        if not ids:
+            return {}
+        return {
+            dedup_id: AppendResult(partition, offset, duplicate=True)
+            for dedup_id, partition, offset in conn.execute(_FIND_DEDUP, (topic_id, orjson.dumps(ids)))
+        }
+
+    def _retention_pass(self, txn: Txn) -> bool:
+        """Deletes up to RETENTION_CHUNK expired messages (and their dedup entries) from the
+        heads of the partitions; True when there may be more."""
+        cutoff = now_ms() - int(self.retention_s * 1000)
+        pending = self._pending(txn)
+        budget = RETENTION_CHUNK
+        more = False
+        heads = [
+            (topic, partition) for topic in self._topics.values() for partition in range(topic.partitions)
+        ]
+        # Round-robin over passes, so a huge partition cannot starve the others.
+        for index in range(len(heads)):
+            if budget == 0:
+                self._retention_cursor = (self._retention_cursor + index) % len(heads)
+                return True
+            topic, partition = heads[(self._retention_cursor + index) % len(heads)]
+            rows = txn.conn.execute(
+                "SELECT offset_no, ts, dedup_id FROM messages WHERE topic_id = ? AND partition_no = ?"
+                " ORDER BY offset_no LIMIT ?",
+                (topic.id, partition, budget),
+            ).fetchall()
+            expired = 0
+            for _, ts, _ in rows:
+                if ts >= cutoff:
+                    break
+                expired += 1
+            if expired == 0:
+                continue
+            more = more or expired == budget
+            bound = rows[expired - 1][0] + 1
+            txn.conn.execute(
+                "DELETE FROM messages WHERE topic_id = ? AND partition_no = ? AND offset_no < ?",
+                (topic.id, partition, bound),
+            )
+            txn.conn.executemany(
+                "DELETE FROM dedup WHERE topic_id = ? AND dedup_id = ?",
+                [(topic.id, dedup_id) for _, _, dedup_id in rows[:expired] if dedup_id is not None],
+            )
+            # The partition may now be empty: remember its next offset so it is never reused.
+            txn.conn.execute(
+                "INSERT INTO partitions (topic_id, partition_no, next_offset_floor) VALUES (?, ?, ?)"
+                " ON CONFLICT (topic_id, partition_no)"
+                " DO UPDATE SET next_offset_floor = excluded.next_offset_floor",
+                (topic.id, partition, topic.next[partition]),
+            )
+            pending.starts.setdefault(topic.name, {})[partition] = bound
+            budget -= expired
+        return more
+
+    # --- on the event loop -----------------------------------------------------------------
+
+    def _publish(self, pending: _Pending) -> None:
+        """Brings the views up to date after a commit and wakes the consumers waiting on them."""
+        for topic in pending.topics.values():
+            if topic.name not in self._views:
+                self._views[topic.name] = TopicView(
+                    topic.id, topic.name, topic.partitions, [0] * topic.partitions, [0] * topic.partitions
+                )
+        for topic, nexts in pending.next.values():
+            view = self._views[topic.name]
+            view.ends = list(nexts)
+            view.notify()
+        for name, starts in pending.starts.items():
+            view = self._views[name]
+            for partition, start in starts.items():
+                view.starts[partition] = max(view.starts[partition], start)
+
+
+# --- on the reader thread ------------------------------------------------------------------
+
+
+def _read_ranges(
+    topic: str, topic_id: int, plan: tuple[tuple[int, int, int], ...], conn: sqlite3.Connection
+) -> dict[int, list[StoredMessage]]:
+    out: dict[int, list[StoredMessage]] = {}
+    for partition, from_offset, limit in plan:
+        rows = conn.execute(_READ_RANGE, (topic_id, partition, from_offset, limit)).fetchall()
+        if rows:
+            out[partition] = [
+                StoredMessage(topic, partition, offset, key, value, decode_headers(headers), ts)
+                for offset, ts, key, value, headers in rows
+            ]
+    return out
+
+
+def _committed(group: str, topic_id: int, conn: sqlite3.Connection) -> dict[int, int]:
+    return dict(
+        conn.execute(
+            "SELECT partition_no, next_offset FROM group_offsets WHERE group_id = ? AND topic_id = ?",
+            (group, topic_id),
+        ).fetchall()
+    )
+
+
+def _store_committed(rows: list[tuple[str, int, int, int]], txn: Txn) -> None:
+    txn.conn.executemany(_UPSERT_COMMITTED, rows)
+
+
+def _check_partitions(partitions: int) -> None:
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise ValueError(f"a topic has 1 to {MAX_PARTITIONS} partitions, not {partitions}")

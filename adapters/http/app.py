@@ -1,0 +1,329 @@
+"""The FastAPI application: routes, authentication, and errors rendered as problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from adapters.http import problems
+from adapters.http.body import parse_events, read_bounded
+from router import envelope
+from router.bus import Bus, Caller, ReplayRequest, SubscriptionStatus
+from router.errors import FieldError, LienthongError, NotFound, Unavailable
+from router.ports import DeadLetter, DeadLetterQuery
+
+log = logging.getLogger("lienthong.http")
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+MetricsRender = Callable[[], tuple[bytes, str]]
+
+EVENT_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "One CloudEvent (structured or binary mode) or a batch of them.",
+        "content": {
+            envelope.STRUCTURED: {"schema": {"type": "object"}},
+            envelope.BATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
+            envelope.JSON: {
+                "schema": {"type": "object"},
+                "description": "binary mode: the attributes in ce- headers (ce-specversion, ce-id, ce-source, ...)",
+            },
+        },
+    }
+}
+
+
+class AcceptedEvent(BaseModel):
+    id: str
+    duplicate: bool = Field(description="true when this id from this source was already accepted")
+
+
+class PublishReply(BaseModel):
+    accepted: int
+    duplicates: int
+    events: list[AcceptedEvent]
+
+
+class EventTypeReply(BaseModel):
+    type: str
+    versions: list[int]
+    latest: int
+    compatibility: str
+    description: str
+    schema_url: str
+
+
+class SubscriptionReply(BaseModel):
+    name: str
+    system: str
+    types: list[str]
+    sink: str
+    lag: int
+    dead_letters: int
+    circuit: str
+    on_dead_letter: str
+    batch_size: int
+
+
+class DeadLetterReply(BaseModel):
+    id: int
+    subscription: str
+    event_id: str
+    subject: str
+    reason: str
+    attempts: int
+    last_error: str
+    failed_at_ms: int
+    replayed_at_ms: int | None
+    event: Any
+
+
+class ReplayBody(BaseModel):
+    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    subject: str | None = Field(default=None, max_length=2048)
+    all: bool = False
+
+
+class ReplayReply(BaseModel):
+    replayed: int
+    ids: list[int]
+
+
+def _subscription_reply(status: SubscriptionStatus) -> SubscriptionReply:
+    return SubscriptionReply(
+        name=status.name,
+        system=status.system,
+        types=list(status.types),
+        sink=status.sink,
+        lag=status.lag,
+        dead_letters=status.dead_letters,
+        circuit=status.circuit,
+        on_dead_letter=status.on_dead_letter,
+        batch_size=status.batch_size,
+    )
+
+
+def _dead_letter_reply(letter: DeadLetter) -> DeadLetterReply:
+    raw = envelope.structured_bytes(letter.message)
+    try:
+        event: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        event = {"undecodable": raw.decode("utf-8", "replace")}
+    return DeadLetterReply(
+        id=letter.id,
+        subscription=letter.subscription,
+        event_id=letter.event_id,
+        subject=letter.subject,
+        reason=letter.reason,
+        attempts=letter.attempts,
+        last_error=letter.last_error,
+        failed_at_ms=letter.failed_at_ms,
+        replayed_at_ms=letter.replayed_at_ms,
+        event=event,
+    )
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def current_caller(request: Request) -> Caller:
+    """The authenticated system of the request (401 problem otherwise)."""
+    bus: Bus = request.app.state.bus
+    return bus.authenticate(_bearer(request))
+
+
+Authenticated = Annotated[Caller, Depends(current_caller)]
+
+
+def create_app(
+    bus: Bus,
+    *,
+    max_body_bytes: int,
+    max_batch_events: int,
+    readiness: Readiness,
+    metrics: MetricsRender,
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="lienthong",
+        summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    app.state.bus = bus
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    @app.exception_handler(LienthongError)
+    async def on_error(request: Request, error: LienthongError) -> Response:
+        return problems.from_error(error, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> Response:
+        found = tuple(
+            FieldError("/" + "/".join(str(part) for part in item.get("loc", ())), str(item.get("msg", "")))
+            for item in error.errors()[:50]
+        )
+        return problems.problem(
+            400,
+            "invalid_request",
+            "The request's parameters are not valid",
+            "see errors",
+            request.url.path,
+            found,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, error: HTTPException) -> Response:
+        if error.status_code == 404:
+            return problems.from_error(NotFound(f"no route {request.url.path}"), request.url.path)
+        if error.status_code == 405:
+            return problems.problem(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                f"{request.method} is not allowed here",
+                request.url.path,
+            )
+        return problems.problem(
+            error.status_code, "http_error", "HTTP error", str(error.detail), request.url.path
+        )
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problems.problem(
+            500,
+            "internal_error",
+            "Internal error",
+            "the bus failed unexpectedly; see its log",
+            request.url.path,
+        )
+
+    # --- events ----------------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        response_model=PublishReply,
+        openapi_extra=EVENT_BODY_DOC,
+        tags=["events"],
+        summary="Publish one event or a batch; 202 once durable",
+    )
+    async def publish(request: Request, who: Authenticated) -> PublishReply:
+        body = await read_bounded(request, max_body_bytes)
+        events, batch = parse_events(
+            request.headers.get("content-type"), request.headers, body, max_batch_events
+        )
+        accepted = await bus.publish(who, events, batch)
+        duplicates = sum(1 for a in accepted if a.duplicate)
+        return PublishReply(
+            accepted=len(accepted) - duplicates,
+            duplicates=duplicates,
+            events=[AcceptedEvent(id=a.id, duplicate=a.duplicate) for a in accepted],
+        )
+
+    @app.get("/v1/types", response_model=list[EventTypeReply], tags=["contracts"])
+    async def types(who: Authenticated) -> list[EventTypeReply]:
+        return [
+            EventTypeReply(
+                type=t.name,
+                versions=list(t.versions),
+                latest=t.latest,
+                compatibility=t.compatibility,
+                description=t.description,
+                schema_url=f"/v1/types/{t.name}/versions/{t.latest}/schema",
+            )
+            for t in bus.event_types()
+        ]
+
+    @app.get("/v1/types/{event_type}/versions/{version}/schema", tags=["contracts"])
+    async def schema(event_type: str, version: int, who: Authenticated) -> Response:
+        document = bus.schema(event_type, version)
+        return Response(orjson.dumps(document), media_type="application/schema+json")
+
+    # --- subscriptions -----------------------------------------------------------------------------
+
+    @app.get("/v1/subscriptions", response_model=list[SubscriptionReply], tags=["subscriptions"])
+    async def subscriptions(who: Authenticated) -> list[SubscriptionReply]:
+        return [_subscription_reply(s) for s in await bus.subscriptions(who)]
+
+    @app.get("/v1/subscriptions/{name}", response_model=SubscriptionReply, tags=["subscriptions"])
+    async def subscription(name: str, who: Authenticated) -> SubscriptionReply:
+        return _subscription_reply(await bus.subscription(who, name))
+
+    @app.get(
+        "/v1/subscriptions/{name}/dead-letters", response_model=list[DeadLetterReply], tags=["dead letters"]
+    )
+    async def dead_letters(
+        name: str,
+        who: Authenticated,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        subject: Annotated[str | None, Query(max_length=2048)] = None,
+        include_replayed: bool = False,
+    ) -> list[DeadLetterReply]:
+        query = DeadLetterQuery(
+            after_id=after, limit=limit, subject=subject, include_replayed=include_replayed
+        )
+        return [_dead_letter_reply(letter) for letter in await bus.dead_letters(who, name, query)]
+
+    @app.post(
+        "/v1/subscriptions/{name}/dead-letters/replay",
+        response_model=ReplayReply,
+        tags=["dead letters"],
+        summary="Put dead letters back on the delivery queue (by ids, by subject, or all)",
+    )
+    async def replay(name: str, body: ReplayBody, who: Authenticated) -> ReplayReply:
+        letters = await bus.replay(
+            who, name, ReplayRequest(ids=tuple(body.ids), subject=body.subject, everything=body.all)
+        )
+        return ReplayReply(replayed=len(letters), ids=[letter.id for letter in letters])
+
+    # --- operations ------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: the transport and the workers are up")
+    async def readyz() -> Response:
+        checks = await readiness()
+        if not all(checks.values()):
+            failing = ", ".join(name for name, ok in checks.items() if not ok)
+            raise Unavailable(f"not ready: {failing}")
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics_endpoint() -> Response:
+        body, content_type = metrics()
+        return Response(body, media_type=content_type)
+
+    @app.get("/problems", tags=["operations"], summary="The stable error codes")
+    async def problem_codes() -> dict[str, dict[str, Any]]:
+        return problems.catalogue()
+
+    @app.get("/problems/{code}", tags=["operations"], summary="One error code")
+    async def problem_code(code: str) -> dict[str, Any]:
+        found = problems.catalogue().get(code)
+        if found is None:
+            raise NotFound(f"no problem code '{code}'")
+        return {"code": code, **found}
+
+    return app

@@ -1,0 +1,1 @@
+"""Concrete outside systems, one folder each (connector, mapping, simulator)."""

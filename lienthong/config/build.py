@@ -1,0 +1,362 @@
+"""From schema-valid configuration data to Settings, with the checks a schema cannot express:
+names unique, references to systems that exist, subscriptions that policy allows, bounds of
+durations and sizes. Every problem is collected, none stops the others from being found."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from lienthong.config.problems import JsonPath, Problem
+from lienthong.config.settings import (
+    Compatibility,
+    Durability,
+    HttpSettings,
+    SchemaSettings,
+    Settings,
+    TransportSettings,
+)
+from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
+from router.directory import Directory, System
+from router.filters import compile_filter
+from router.policy import MEMBER_WILDCARD, Policy, Rule
+from router.subscriptions import BreakerPolicy, Filter, OnDeadLetter, RetryPolicy, SinkSpec, Subscription
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+# Integers go through int(): JSON Schema counts 8.0 as an integer, the rest of the program should not see it.
+# Headers the webhook sink sets itself (adapters/webhook.py refuses them too; a test keeps the two
+# lists equal), besides every ce- header.
+RESERVED_HEADERS = frozenset(
+    {
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "idempotency-key",
+        "transfer-encoding",
+        "user-agent",
+    }
+)
+
+
+class _Builder:
+    def __init__(self, data: Mapping[str, Any], folder: Path, event_types: Collection[str] | None) -> None:
+        self.data = data
+        self.folder = folder
+        self.event_types = event_types
+        self.problems: list[Problem] = []
+
+    def problem(self, path: JsonPath, message: str, fix: str, at_key: bool = False) -> None:
+        self.problems.append(Problem(path, message, fix, at_key))
+
+    def duration(
+        self, section: Mapping[str, Any], key: str, path: JsonPath, default: float, low: float, high: float
+    ) -> float:
+        if key not in section:
+            return default
+        try:
+            seconds = parse_duration(section[key])  # the schema has checked the form...
+        except ValueError:
+            seconds = float("inf")  # ...but not that a number is finite (YAML's .inf)
+        if not low <= seconds <= high:
+            self.problem(
+                (*path, key),
+                f"{section[key]!r} is out of range",
+                f"use a duration from {format_duration(low)} to {format_duration(high)}",
+            )
+            return default
+        return seconds
+
+    def path(self, value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (self.folder / candidate).resolve()
+
+    # --- sections ---------------------------------------------------------------------------
+
+    def transport(self) -> TransportSettings:
+        section = self.data.get("transport", {})
+        at: JsonPath = ("transport",)
+        defaults = TransportSettings()
+        return TransportSettings(
+            kind="embedded",
+            path=self.path(section.get("path", str(defaults.path))),
+            partitions=int(section.get("partitions", defaults.partitions)),
+            retention_s=self.duration(section, "retention", at, defaults.retention_s, MINUTE, 3650 * DAY),
+            durability=cast(Durability, section.get("durability", defaults.durability)),
+        )
+
+    def http(self) -> HttpSettings:
+        section = self.data.get("http", {})
+        defaults = HttpSettings()
+        max_body = defaults.max_body_bytes
+        if "max_body" in section:
+            max_body = parse_size(section["max_body"])
+            low, high = 1 << 10, 64 << 20
+            if not low <= max_body <= high:
+                self.problem(
+                    ("http", "max_body"),
+                    f"{section['max_body']!r} is out of range",
+                    f"use a size from {format_size(low)} to {format_size(high)}",
+                )
+        return HttpSettings(
+            host=section.get("host", defaults.host),
+            port=int(section.get("port", defaults.port)),
+            max_body_bytes=max_body,
+            max_batch_events=int(section.get("max_batch", defaults.max_batch_events)),
+        )
+
+    def schemas(self) -> SchemaSettings:
+        section = self.data.get("schemas", {})
+        path = self.path(section["path"]) if "path" in section else None
+        if path is not None and not path.is_dir():
+            self.problem(
+                ("schemas", "path"),
+                f"'{path}' is not a folder",
+                "give the folder of the contracts, or leave 'path' out",
+            )
+        return SchemaSettings(path, cast(Compatibility, section.get("compatibility", "BACKWARD")))
+
+    def systems(self) -> tuple[System, ...]:
+        systems: list[System] = []
+        codes: dict[str, int] = {}
+        key_owner: dict[str, str] = {}
+        for m, member in enumerate(self.data.get("members", [])):
+            code = member["code"]
+            if code in codes:
+                self.problem(
+                    ("members", m, "code"),
+                    f"member '{code}' is already listed as members[{codes[code]}]",
+                    "merge the two entries into one",
+                )
+            codes.setdefault(code, m)
+            names: set[str] = set()
+            for s, entry in enumerate(member["systems"]):
+                at: JsonPath = ("members", m, "systems", s)
+                system_id = f"{code}/{entry['name']}"
+                if entry["name"] in names:
+                    self.problem(
+                        (*at, "name"),
+                        f"'{system_id}' is listed twice",
+                        "give each system of a member its own name",
+                    )
+                    continue
+                names.add(entry["name"])
+                for k, digest in enumerate(entry.get("api_keys", [])):
+                    if digest in key_owner:
+                        self.problem(
+                            (*at, "api_keys", k),
+                            f"this API key hash is also a key of '{key_owner[digest]}'",
+                            "make a new key for one of the systems with 'lienthong keys new <system id>'",
+                        )
+                    key_owner.setdefault(digest, system_id)
+                systems.append(
+                    System(
+                        id=system_id,
+                        member=code,
+                        name=entry["name"],
+                        roles=frozenset(entry.get("roles", [])),
+                        description=entry.get("description", ""),
+                        member_name=member["name"],
+                        api_key_hashes=tuple(
+                            d for d in entry.get("api_keys", []) if key_owner[d] == system_id
+                        ),
+                    )
+                )
+        return tuple(systems)
+
+    def policy(self, known: Mapping[str, System]) -> Policy:
+        members = {s.member for s in known.values()}
+        rules: list[Rule] = []
+        for r, entry in enumerate(self.data.get("policies", [])):
+            at: JsonPath = ("policies", r)
+            for j, selector in enumerate(entry["systems"]):
+                wildcard = MEMBER_WILDCARD.match(selector)
+                if wildcard is not None and wildcard.group(1) not in members:
+                    self.problem(
+                        (*at, "systems", j),
+                        f"no member has the code '{wildcard.group(1)}'",
+                        "list the member under 'members', or correct the code",
+                    )
+                elif wildcard is None and selector not in known:
+                    self.problem(
+                        (*at, "systems", j),
+                        f"no system '{selector}' is listed under 'members'",
+                        "add the system to its member, or correct the id",
+                    )
+            if not (entry.get("publish") or entry.get("subscribe") or entry.get("admin")):
+                self.problem(
+                    at,
+                    "the rule grants nothing",
+                    "add 'publish', 'subscribe' or 'admin: true', or remove the rule",
+                )
+            for grant in ("publish", "subscribe"):
+                for j, pattern in enumerate(entry.get(grant, [])):
+                    self.check_type((*at, grant, j), pattern, exact=False)
+            rules.append(
+                Rule(
+                    systems=tuple(entry["systems"]),
+                    publish=tuple(entry.get("publish", [])),
+                    subscribe=tuple(entry.get("subscribe", [])),
+                    admin=bool(entry.get("admin", False)),
+                    description=entry.get("description", ""),
+                )
+            )
+        return Policy(rules)
+
+    def check_type(self, path: JsonPath, name: str, exact: bool) -> None:
+        """An exact type must be registered, when the registered types are known."""
+        if self.event_types is None or (not exact and (name == "*" or name.endswith(".*"))):
+            return
+        if name not in self.event_types:
+            known = ", ".join(sorted(self.event_types)) or "none"
+            self.problem(path, f"'{name}' is not a registered event type", f"use a registered type ({known})")
+
+    def subscriptions(self, known: Mapping[str, System], policy: Policy) -> tuple[Subscription, ...]:
+        result: list[Subscription] = []
+        names: dict[str, int] = {}
+        for i, entry in enumerate(self.data.get("subscriptions", [])):
+            at: JsonPath = ("subscriptions", i)
+            name, system = entry["name"], entry["system"]
+            if name in names:
+                self.problem(
+                    (*at, "name"),
+                    f"subscription '{name}' is already defined as subscriptions[{names[name]}]",
+                    "give each subscription its own name",
+                )
+            names.setdefault(name, i)
+            types = tuple(entry.get("types", []))
+            if system not in known:
+                self.problem(
+                    (*at, "system"),
+                    f"no system '{system}' is listed under 'members'",
+                    "add the system to its member, or correct the id",
+                )
+            else:
+                self.check_allowed(at, system, types, policy)
+            for j, event_type in enumerate(types):
+                self.check_type((*at, "types", j), event_type, exact=True)
+            result.append(
+                Subscription(
+                    name=name,
+                    system=system,
+                    types=types,
+                    filters=self.filters(at, entry.get("filters", [])),
+                    sink=self.sink((*at, "sink"), entry["sink"]),
+                    retry=self.retry((*at, "retry"), entry.get("retry", {})),
+                    breaker=self.breaker((*at, "circuit_breaker"), entry.get("circuit_breaker", {})),
+                    on_dead_letter=OnDeadLetter(entry.get("on_dead_letter", OnDeadLetter.CONTINUE.value)),
+                    batch_size=int(entry["sink"]["webhook"].get("batch", 1)),
+                )
+            )
+        return tuple(result)
+
+    def check_allowed(self, at: JsonPath, system: str, types: tuple[str, ...], policy: Policy) -> None:
+        """A subscription the policy would never feed is a mistake, not something to drop quietly."""
+        if not types and not policy.grants(system).subscribe:
+            self.problem(
+                (*at, "system"),
+                f"no policy lets '{system}' subscribe to anything, so this subscription would receive nothing",
+                f"add a policy rule with systems: ['{system}'] and subscribe: [...]",
+            )
+        for j, event_type in enumerate(types):
+            if not policy.may_subscribe(system, event_type):
+                self.problem(
+                    (*at, "types", j),
+                    f"no policy lets '{system}' subscribe to '{event_type}'",
+                    f"add '{event_type}' (or a pattern like '{event_type.split('.')[0]}.*') to a policy rule's 'subscribe' for '{system}', or remove the type",
+                )
+
+    def filters(self, at: JsonPath, specs: list[Mapping[str, Any]]) -> tuple[Filter, ...]:
+        compiled: list[Filter] = []
+        for j, spec in enumerate(specs):
+            try:
+                compiled.append(compile_filter(spec))
+            except ValueError as error:  # nesting too deep: the schema cannot bound recursion
+                self.problem((*at, "filters", j), str(error), "simplify the filter")
+        return tuple(compiled)
+
+    def sink(self, at: JsonPath, spec: Mapping[str, Any]) -> SinkSpec:
+        webhook = spec["webhook"]  # the only kind so far; the schema allows exactly one
+        here: JsonPath = (*at, "webhook")
+        url = webhook["url"]
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises ValueError for a port out of range or not a number
+            if not parts.hostname:
+                raise ValueError("no host")
+        except ValueError:
+            self.problem(
+                (*here, "url"),
+                f"{url!r} is not a usable URL",
+                "write an http(s) URL with a host, e.g. http://127.0.0.1:9101/events",
+            )
+        headers: dict[str, str] = dict(webhook.get("headers", {}))
+        for header in headers:
+            lowered = header.lower()
+            if lowered in RESERVED_HEADERS or lowered.startswith("ce-"):
+                self.problem(
+                    (*here, "headers", header),
+                    f"the bus sets '{header}' itself",
+                    "remove this header",
+                    at_key=True,
+                )
+        timeout = self.duration(webhook, "timeout", here, 5.0, 0.001, 10 * MINUTE)
+        options = {
+            "url": url,
+            "timeout_s": timeout,
+            "mode": webhook.get("mode", "binary"),
+            "headers": headers,
+        }
+        return SinkSpec(kind="webhook", options=options)
+
+    def retry(self, at: JsonPath, spec: Mapping[str, Any]) -> RetryPolicy:
+        defaults = RetryPolicy()
+        initial = self.duration(spec, "initial_backoff", at, defaults.initial_backoff_s, 0.001, HOUR)
+        ceiling = self.duration(spec, "max_backoff", at, defaults.max_backoff_s, 0.001, DAY)
+        if ceiling < initial:
+            self.problem(
+                (*at, "max_backoff" if "max_backoff" in spec else "initial_backoff"),
+                f"max_backoff ({format_duration(ceiling)}) is shorter than initial_backoff ({format_duration(initial)})",
+                "make max_backoff at least initial_backoff",
+            )
+        return RetryPolicy(
+            max_attempts=int(spec.get("max_attempts", defaults.max_attempts)),
+            max_elapsed_s=self.duration(spec, "max_elapsed", at, defaults.max_elapsed_s, 0.001, 30 * DAY),
+            initial_backoff_s=initial,
+            max_backoff_s=ceiling,
+        )
+
+    def breaker(self, at: JsonPath, spec: Mapping[str, Any]) -> BreakerPolicy:
+        defaults = BreakerPolicy()
+        return BreakerPolicy(
+            failure_threshold=int(spec.get("failure_threshold", defaults.failure_threshold)),
+            reset_timeout_s=self.duration(spec, "reset_timeout", at, defaults.reset_timeout_s, 0.001, DAY),
+        )
+
+
+def build_settings(
+    source: Path, data: Mapping[str, Any], event_types: Collection[str] | None
+) -> tuple[Settings | None, list[Problem]]:
+    """Settings from schema-valid data, or None and the problems that prevent them."""
+    builder = _Builder(data, source.parent.resolve(), event_types)
+    transport, http, schemas = builder.transport(), builder.http(), builder.schemas()
+    systems = builder.systems()
+    known = {s.id: s for s in systems}
+    policy = builder.policy(known)
+    subscriptions = builder.subscriptions(known, policy)
+    if builder.problems:
+        return None, builder.problems
+    settings = Settings(
+        source=source,
+        transport=transport,
+        http=http,
+        schemas=schemas,
+        systems=systems,
+        directory=Directory(systems),
+        policy=policy,
+        subscriptions=subscriptions,
+    )
+    return settings, []

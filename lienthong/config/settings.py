@@ -1,0 +1,52 @@
+"""The settings of a bus, as the rest of the program sees them: typed, checked, with defaults filled
+in, durations in seconds and sizes in bytes. Only the loader builds them from a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from router.directory import Directory, System
+from router.policy import Policy
+from router.subscriptions import Subscription
+
+Durability = Literal["fsync", "os"]
+Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSettings:
+    kind: Literal["embedded"] = "embedded"
+    path: Path = Path("var/lienthong.db")  # absolute once loaded: resolved against the file's folder
+    partitions: int = 8
+    retention_s: float = 7 * 86400.0
+    durability: Durability = "fsync"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = MiB
+    max_batch_events: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaSettings:
+    path: Path | None = None  # None: the contracts packaged with lienthong
+    compatibility: Compatibility = "BACKWARD"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source: Path  # the file the settings came from
+    transport: TransportSettings
+    http: HttpSettings
+    schemas: SchemaSettings
+    systems: tuple[System, ...]
+    directory: Directory  # the same systems, indexed by id and by API key hash
+    policy: Policy
+    subscriptions: tuple[Subscription, ...]

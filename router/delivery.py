@@ -1,0 +1,442 @@
+"""Delivery of one subscription's queue to its sink: in order per partition, with retries, a
+circuit breaker and dead letters.
+
+The caller (the consume loop) hands :meth:`SubscriptionDelivery.handle` the messages it fetched,
+grouped by partition, and commits their offsets once it returns. ``handle`` therefore returns only
+when every message is either delivered or durably dead-lettered; anything else (the dead-letter
+store failing, a stop, a cancellation) raises, nothing is committed and the messages come again.
+
+Within a partition, messages go out strictly in order (a subject lives in one partition, so this
+is order per subject); partitions proceed concurrently. Each sink call has its own budget:
+
+- attempts: ``RetryPolicy.max_attempts`` calls that reached the sink;
+- time: no attempt starts later than ``max_elapsed_s`` after the first one;
+- back-off: full jitter between 0 and ``initial * 2**n`` capped at ``max_backoff_s``, or exactly
+  what the sink asked for (``Retry-After``), which is never shortened: if it points past the
+  deadline the call gives up at once instead of knocking early.
+
+While the sink's circuit is open, calls wait for it (burning no attempts) within the same time
+budget. A call that fails for good dead-letters its events; a batch the sink *rejected* is retried
+event by event so that only the culprit is dead-lettered. A batch that ran out of budget is
+dead-lettered whole: the sink was failing throughout (unavailable, overloaded), which says nothing
+about any one event, and re-sending each event alone would multiply the outage by the batch size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
+
+from router.breaker import CircuitBreaker, Permit
+from router.metrics import CircuitState, Metrics, NoMetrics
+from router.ports import DeadLetterQuery, DeadLetterStore, NewDeadLetter, StoredMessage
+from router.sinks import Sink, SinkError
+from router.subscriptions import OnDeadLetter, RetryPolicy, Subscription
+
+log = logging.getLogger("lienthong.delivery")
+
+RETRIES_EXHAUSTED = "retries_exhausted"
+REJECTED_BY_SINK = "rejected_by_sink"
+HELD_SUBJECT = "held_subject"
+
+# A header the bus puts on the copies of replayed dead letters (its value names the replay, one
+# value per replay request). A replayed copy releases the hold on its subject by itself, in queue
+# order, which needs no out-of-band signal that could arrive too early or too late. The name has
+# no ``ce_`` prefix, so sinks never see it.
+REPLAY_HEADER = "lienthong_replay"
+
+# Dead letters read per query when loading the holds at start.
+_PAGE = 1000
+
+HELD_DETAIL = "an earlier event of the subject is a dead letter (on_dead_letter: hold_subject)"
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class DeliveryStopped(Exception):
+    """The delivery was closed while it had work in hand; that work is not committed and is
+    delivered again later (by this process after a restart, or by another group member)."""
+
+
+def event_id(message: StoredMessage) -> str:
+    """The CloudEvents id of a message, or its queue position if it somehow has none."""
+    raw = message.header("ce_id")
+    if raw:
+        return raw.decode("utf-8", "replace")
+    return f"{message.topic}/{message.partition}/{message.offset}"
+
+
+def idempotency_key(messages: Sequence[StoredMessage]) -> str:
+    """The event id for one event; for a batch, a digest of its ids in order (same batch, same key)."""
+    if len(messages) == 1:
+        return event_id(messages[0])
+    digest = hashlib.sha256("\n".join(event_id(m) for m in messages).encode()).hexdigest()
+    return f"batch-{digest}"
+
+
+class _CircuitGaveUp(SinkError):
+    """The circuit stayed open for the whole time budget of a call."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    reason: str
+    attempts: int
+    error: SinkError
+
+
+class _Budget:
+    """The retry budget of one sink call, as tenacity ``stop`` and ``wait`` strategies.
+
+    tenacity's own ``stop_after_delay`` reads ``time.monotonic`` itself and counts every try;
+    this one reads the delivery's clock (tests run on fake time), counts only the calls that
+    reached the sink, and never plans a sleep that ends past the deadline.
+    """
+
+    def __init__(self, policy: RetryPolicy, clock: Clock) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._jitter = wait_random_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
+        self.deadline = clock() + policy.max_elapsed_s
+        self.calls = 0
+
+    def left(self) -> float:
+        return self.deadline - self._clock()
+
+    def wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, SinkError) and error.retry_after_s is not None:
+            return max(0.0, error.retry_after_s)
+        return max(0.0, min(self._jitter(state), self.left()))
+
+    def stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome is not None else None
+        left = self.left()
+        return (
+            isinstance(error, _CircuitGaveUp)
+            or self.calls >= self._policy.max_attempts
+            or left <= 0
+            or state.upcoming_sleep > left
+        )
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, SinkError) and error.retryable
+
+
+class SubscriptionDelivery:
+    """Delivers the messages of one subscription's delivery queue to its sink.
+
+    Owns the sink it is given (:meth:`close` closes it) and the sink's circuit breaker.
+    """
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        sink: Sink,
+        dead_letters: DeadLetterStore,
+        metrics: Metrics | None = None,
+        *,
+        max_concurrency: int = 16,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if subscription.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.subscription = subscription
+        self._name = subscription.name
+        self._sink = sink
+        self._store = dead_letters
+        self._metrics: Metrics = metrics if metrics is not None else NoMetrics()
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._hold = subscription.on_dead_letter is OnDeadLetter.HOLD_SUBJECT
+        # held subject -> the replay that caused the hold (None when not caused by a replayed copy)
+        self._held: dict[str, str | None] = {}
+        self._started = False
+        self._stopping = asyncio.Event()
+        # Set (and replaced) whenever a call reports to the breaker: wakes callers waiting for the
+        # outcome of a half-open probe.
+        self._breaker_moved = asyncio.Event()
+        self._last_error: SinkError | None = None
+        self._breaker = CircuitBreaker(subscription.breaker, clock=clock, on_change=self._circuit_changed)
+
+    # --- what the bus reads and tells (router.bus.DeliveryState) ----------------------------------
+
+    @property
+    def circuit_state(self) -> str:
+        """``closed``, ``half_open`` or ``open``."""
+        return self._breaker.state.name.lower()
+
+    @property
+    def held_subjects(self) -> frozenset[str]:
+        return frozenset(self._held)
+
+    def release(self, subjects: Sequence[str]) -> None:
+        """Forgets held subjects whose dead letters were replayed."""
+        for subject in subjects:
+            self._held.pop(subject, None)
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Loads the subjects on hold and reports the starting metrics (``handle`` does it if needed)."""
+        if self._started:
+            return
+        if self._hold:
+            await self._load_holds()
+        self._metrics.dead_letters(self._name, await self._store.count(self._name))
+        self._metrics.circuit(self._name, self._breaker.state)
+        self._started = True
+
+    async def _load_holds(self) -> None:
+        subjects = await self._store.held_subjects(self._name)
+        if not subjects:
+            return
+        # A hold caused by a replayed copy must survive a restart as such, or the next copy of
+        # the same replay would lift it and overtake the copy that failed: read the causes back
+        # from the letters' own messages.
+        causes: dict[str, str] = {}
+        after = 0
+        while True:
+            page = await self._store.list(
+                DeadLetterQuery(subscription=self._name, after_id=after, limit=_PAGE)
+            )
+            for letter in page:
+                replay = _replay_of(letter.message)
+                if replay is not None:
+                    causes.setdefault(letter.subject, replay)
+            if len(page) < _PAGE:
+                break
+            after = page[-1].id
+        for subject in subjects:
+            self._held.setdefault(subject, causes.get(subject))
+
+    def stop(self) -> None:
+        """Makes work in hand end soon: back-off and circuit waits end, no new call starts,
+        nothing more is dead-lettered; ``handle`` raises :class:`DeliveryStopped`."""
+        self._stopping.set()
+
+    async def close(self) -> None:
+        self.stop()
+        await self._sink.close()
+
+    # --- delivering ------------------------------------------------------------------------------
+
+    async def handle(self, partition_batches: Mapping[int, Sequence[StoredMessage]]) -> None:
+        """Delivers or dead-letters every message given; raises if that could not be done."""
+        self._check_running()
+        await self.start()
+        batches = [messages for messages in partition_batches.values() if messages]
+        if len(batches) == 1:
+            await self._partition(batches[0])
+            return
+        try:
+            async with asyncio.TaskGroup() as group:
+                for messages in batches:
+                    group.create_task(self._bounded(messages))
+        except BaseExceptionGroup as failed:
+            # The task group cancelled the other partitions; report the first real cause.
+            raise failed.exceptions[0] from failed
+
+    async def _bounded(self, messages: Sequence[StoredMessage]) -> None:
+        async with self._slots:
+            await self._partition(messages)
+
+    async def _partition(self, messages: Sequence[StoredMessage]) -> None:
+        """One partition's messages, strictly in order, in sink calls of up to ``batch_size``.
+
+        Chunks are cut one at a time, after the previous one finished, so that a subject put on
+        hold by one chunk holds its later events in the next.
+        """
+        position = 0
+        while position < len(messages):
+            chunk: list[StoredMessage] = []
+            held: list[StoredMessage] = []
+            while position < len(messages) and len(chunk) < self.subscription.batch_size:
+                message = messages[position]
+                position += 1
+                (held if self._is_held(message) else chunk).append(message)
+            if held:
+                await self._dead_letter(held, HELD_SUBJECT, 0, HELD_DETAIL)
+            if chunk:
+                await self._deliver(chunk)
+
+    async def _deliver(self, chunk: Sequence[StoredMessage]) -> None:
+        failure = await self._send(chunk)
+        if failure is None:
+            self._metrics.delivered(self._name, "delivered", self._latencies(chunk))
+            return
+        if len(chunk) > 1 and failure.reason == REJECTED_BY_SINK:
+            log.info(
+                "%s: the sink rejected a batch of %d; sending its events one by one", self._name, len(chunk)
+            )
+            for message in chunk:
+                if self._is_held(message):
+                    await self._dead_letter([message], HELD_SUBJECT, 0, HELD_DETAIL)
+                else:
+                    await self._deliver([message])
+            return
+        await self._dead_letter(chunk, failure.reason, failure.attempts, failure.error.detail)
+
+    async def _send(self, chunk: Sequence[StoredMessage]) -> _Failure | None:
+        """One sink call with its retries; the failure if it did not go through."""
+        budget = _Budget(self.subscription.retry, self._clock)
+        retrying = AsyncRetrying(
+            sleep=self._pause,
+            stop=budget.stop,
+            wait=budget.wait,
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        try:
+            await retrying(self._attempt, chunk, idempotency_key(chunk), budget)
+        except SinkError as error:
+            reason = RETRIES_EXHAUSTED if error.retryable else REJECTED_BY_SINK
+            return _Failure(reason, budget.calls, error)
+        return None
+
+    async def _attempt(self, chunk: Sequence[StoredMessage], key: str, budget: _Budget) -> None:
+        permit = await self._permit(budget)
+        budget.calls += 1
+        try:
+            await self._sink.send(chunk, key)
+        except SinkError as error:
+            self._last_error = error
+            if error.retryable:
+                self._breaker.failure(permit)
+                self._metrics.delivery_attempt(self._name, "retryable_error")
+            else:
+                # The sink answered and refused this call: it is up, so the circuit has no reason to open.
+                self._breaker.success(permit)
+                self._metrics.delivery_attempt(self._name, "permanent_error")
+            raise
+        except Exception as error:
+            # A sink must raise SinkError only; anything else is a bug in the adapter. Treated as a
+            # retryable failure so the events end up as (replayable) dead letters, not stuck forever.
+            log.exception("%s: the sink raised %s instead of SinkError", self._name, type(error).__name__)
+            self._breaker.failure(permit)
+            self._metrics.delivery_attempt(self._name, "retryable_error")
+            self._last_error = SinkError(f"{type(error).__name__}: {error}", retryable=True)
+            raise self._last_error from error
+        except BaseException:
+            self._breaker.release(permit)
+            raise
+        else:
+            self._breaker.success(permit)
+            self._metrics.delivery_attempt(self._name, "ok")
+        finally:
+            self._breaker_moved.set()
+            self._breaker_moved = asyncio.Event()
+
+    async def _permit(self, budget: _Budget) -> Permit:
+        """A breaker permit, waiting while the circuit is open, within the call's time budget."""
+        reported = False
+        while True:
+            self._check_running()
+            permit = self._breaker.acquire()
+            if permit is not None:
+                return permit
+            if not reported:
+                self._metrics.delivery_attempt(self._name, "circuit_open")
+                reported = True
+            retry_in = self._breaker.retry_in()
+            left = budget.left()
+            if left <= 0 or (retry_in is not None and retry_in > left):
+                last = f" (last error: {self._last_error.detail})" if self._last_error else ""
+                raise _CircuitGaveUp(f"the sink's circuit is open{last}", retryable=True)
+            if retry_in is None:
+                # Another partition's probe is in flight: wait for its outcome.
+                await self._until(self._breaker_moved.wait(), timeout=left)
+            else:
+                await self._pause(retry_in)
+
+    async def _dead_letter(
+        self, messages: Sequence[StoredMessage], reason: str, attempts: int, last_error: str
+    ) -> None:
+        # A stopping delivery dead-letters nothing: its failures may be the stop's own doing
+        # (a closed sink), and what is not finished is simply delivered again later.
+        self._check_running()
+        letters = [
+            NewDeadLetter(
+                subscription=self._name,
+                event_id=event_id(message),
+                subject=message.key,
+                reason=reason,
+                attempts=attempts,
+                last_error=last_error,
+                message=message,
+            )
+            for message in messages
+        ]
+        await self._store.add(letters)
+        if self._hold:
+            for message in messages:
+                self._held.setdefault(message.key, _replay_of(message))
+        log.warning(
+            "%s: %d event(s) dead-lettered (%s after %d attempt(s)): %s",
+            self._name,
+            len(letters),
+            reason,
+            attempts,
+            last_error,
+        )
+        self._metrics.delivered(self._name, "dead_lettered", self._latencies(messages))
+        self._metrics.dead_letters(self._name, await self._store.count(self._name))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _is_held(self, message: StoredMessage) -> bool:
+        if not self._hold or message.key not in self._held:
+            return False
+        replay = _replay_of(message)
+        # A replayed copy lifts a hold that an earlier failure caused, but not one caused by
+        # another copy of the same replay: that copy failed again, and order must still hold.
+        if replay is not None and self._held[message.key] != replay:
+            del self._held[message.key]
+            return False
+        return True
+
+    def _latencies(self, messages: Sequence[StoredMessage]) -> list[float]:
+        now = self._wall_clock()
+        return [max(0.0, now - m.timestamp_ms / 1000) for m in messages]
+
+    def _circuit_changed(self, state: CircuitState) -> None:
+        log.info("%s: circuit %s", self._name, state.name.lower())
+        self._metrics.circuit(self._name, state)
+
+    def _check_running(self) -> None:
+        if self._stopping.is_set():
+            raise DeliveryStopped(f"the delivery of '{self._name}' is stopping")
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleeps (on the injected sleep), ended early by a stop."""
+        await self._until(self._sleep(seconds), timeout=None)
+
+    async def _until(self, awaitable: Awaitable[Any], timeout: float | None) -> None:
+        """Awaits ``awaitable`` or ``timeout``, whichever first; a stop raises DeliveryStopped."""
+        self._check_running()
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((work, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            work.cancel()
+            stop.cancel()
+        self._check_running()
+
+
+def _replay_of(message: StoredMessage) -> str | None:
+    raw = message.header(REPLAY_HEADER)
+    return None if raw is None else raw.decode("utf-8", "replace")

@@ -1,0 +1,186 @@
+"""The ports of the core: what the router needs from the outside world, as Protocols.
+
+Adapters implement them (``adapters.embedded`` for the SQLite log, later ``adapters.kafka``);
+the core only ever sees these types.
+
+The message model is Kafka's: a topic has a fixed number of partitions, a message has a key
+(the CloudEvents ``subject``: the ordering key), a value (the event's ``data``), headers (the
+CloudEvents attributes in Kafka binary mode, ``ce_*``) and an offset in its partition. Consumer
+groups commit the *next* offset to read, like Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message handed to a transport to append."""
+
+    key: str
+    value: bytes
+    headers: Headers = ()
+    # Idempotent publish: a transport appends a message whose dedup_id it has already seen
+    # within its retention window at most once (and reports it as a duplicate).
+    dedup_id: str | None = None
+    # Milliseconds since the epoch; 0 means "now" (set by the transport).
+    timestamp_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message read back from a transport."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    headers: Headers
+    timestamp_ms: int
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an appended message landed; ``duplicate`` when its dedup_id was already seen."""
+
+    partition: int
+    offset: int | None
+    duplicate: bool = False
+
+
+class TransportError(Exception):
+    """The transport could not do what was asked (disk full, broker unreachable...)."""
+
+
+class Consumer(Protocol):
+    """A member of a consumer group reading one topic.
+
+    Delivery is at-least-once: what is fetched and not committed is fetched again by the
+    next member of the group after a crash, or after :meth:`rewind`.
+    """
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def assignment(self) -> frozenset[int]:
+        """The partitions this member currently owns."""
+        ...
+
+    async def fetch(self, max_messages: int, timeout: float) -> Mapping[int, Sequence[StoredMessage]]:
+        """Up to ``max_messages`` messages past the current position, grouped by partition.
+
+        Waits up to ``timeout`` seconds for the first message; returns an empty mapping then.
+        """
+        ...
+
+    async def commit(self, offsets: Mapping[int, int]) -> None:
+        """Durably records, per partition, the offset of the next message to read."""
+        ...
+
+    async def rewind(self, partitions: Sequence[int]) -> None:
+        """Moves the position of these partitions back to their committed offsets."""
+        ...
+
+
+class Transport(Protocol):
+    """A partitioned, durable, append-only log with consumer groups."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_topic(self, topic: str, partitions: int) -> None:
+        """Creates the topic if it does not exist (existing topics keep their partitions)."""
+        ...
+
+    async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+        """Appends messages; returns only once they are durable, in the order given.
+
+        Messages with the same key go to the same partition, in order. Either every message
+        of the call is appended or none is (raises :class:`TransportError`).
+        """
+        ...
+
+    def consumer(self, group: str, topic: str) -> Consumer: ...
+
+    async def lag(self, group: str, topic: str) -> int:
+        """Messages in the topic that the group has not committed yet."""
+        ...
+
+    async def healthy(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event a subscription gave up delivering, with why."""
+
+    id: int
+    subscription: str
+    event_id: str
+    subject: str
+    reason: str
+    attempts: int
+    last_error: str
+    failed_at_ms: int
+    message: StoredMessage
+    replayed_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    subscription: str
+    event_id: str
+    subject: str
+    reason: str
+    attempts: int
+    last_error: str
+    message: StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterQuery:
+    subscription: str | None = None
+    include_replayed: bool = False
+    after_id: int = 0
+    limit: int = 100
+    subject: str | None = None
+    ids: tuple[int, ...] = field(default=())
+
+
+class DeadLetterStore(Protocol):
+    """Where subscriptions park the events they could not deliver, for listing and replay."""
+
+    async def add(self, letters: Sequence[NewDeadLetter]) -> None:
+        """Stores letters durably; a letter for an (subscription, event_id, offset) already held is ignored."""
+        ...
+
+    async def list(self, query: DeadLetterQuery) -> list[DeadLetter]: ...
+
+    async def mark_replayed(self, ids: Sequence[int]) -> None: ...
+
+    async def held_subjects(self, subscription: str) -> frozenset[str]:
+        """Subjects of the subscription with a dead letter not replayed yet."""
+        ...
+
+    async def count(self, subscription: str) -> int:
+        """Dead letters of the subscription not replayed yet."""
+        ...

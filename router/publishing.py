@@ -1,0 +1,155 @@
+"""Publishing: the checks an event passes before the bus accepts it, and the durable append.
+
+Order of checks, cheapest and most telling first: the source is the caller, the caller may
+publish the type, the type is registered, the data matches its schema, the subject agrees with
+the data. A batch is all-or-nothing: one bad event rejects the batch and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from router.envelope import CloudEvent, to_message
+from router.errors import FieldError, Forbidden, LienthongError, SchemaViolation, UnknownType
+from router.metrics import Metrics
+from router.ports import Transport
+
+INBOUND_TOPIC = "inbound"
+# Bounds the error list of a rejected batch so a hostile batch cannot make a huge reply.
+MAX_REPORTED_ERRORS = 50
+
+
+class SchemaRef(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+RefT = TypeVar("RefT", bound=SchemaRef)
+
+
+class Contracts(Protocol[RefT]):
+    """What publishing needs of the schema registry (``schemas.registry.SchemaRegistry``)."""
+
+    def resolve(self, type: str, dataschema: str | None) -> RefT: ...
+
+    def validate(self, ref: RefT, data: Any, pointer_prefix: str = "/data") -> tuple[FieldError, ...]: ...
+
+    def subject_pointer(self, type: str) -> str | None: ...
+
+
+class PublishPolicy(Protocol):
+    def may_publish(self, system_id: str, event_type: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: str
+    duplicate: bool
+
+
+def _resolve_pointer(data: Any, pointer: str) -> Any:
+    """RFC 6901 lookup; ``None`` when the path does not exist."""
+    node = data
+    for raw in pointer.split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict):
+            node = node.get(token)
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
+
+
+class Publisher:
+    def __init__(
+        self,
+        contracts: Contracts[Any],
+        policy: PublishPolicy,
+        transport: Transport,
+        metrics: Metrics,
+        topic: str = INBOUND_TOPIC,
+    ) -> None:
+        self._contracts = contracts
+        self._policy = policy
+        self._transport = transport
+        self._metrics = metrics
+        self._topic = topic
+
+    def _check(self, system_id: str, event: CloudEvent, prefix: str) -> tuple[LienthongError | None, Any]:
+        """Returns the first error of the event (or None) and the resolved schema reference."""
+        here = prefix or ""
+        if event.source != system_id:
+            return Forbidden(
+                f"source '{event.source}' is not the authenticated system '{system_id}'",
+                (FieldError(f"{here}/source", f"must be '{system_id}', the system the API key belongs to"),),
+            ), None
+        if not self._policy.may_publish(system_id, event.type):
+            return Forbidden(
+                f"'{system_id}' may not publish '{event.type}'",
+                (FieldError(f"{here}/type", "no policy lets this system publish this type"),),
+            ), None
+        try:
+            ref = self._contracts.resolve(event.type, event.dataschema)
+        except UnknownType as error:
+            return UnknownType(error.detail, (FieldError(f"{here}/type", error.detail),)), None
+        except LienthongError as error:
+            where = error.errors[0].pointer if error.errors else "/dataschema"
+            return type(error)(error.detail, (FieldError(f"{here}{where}", error.detail),)), None
+        problems = self._contracts.validate(ref, event.data, f"{here}/data")
+        if problems:
+            return SchemaViolation(f"the data does not match {ref.id}", problems), ref
+        subject_pointer = self._contracts.subject_pointer(event.type)
+        if subject_pointer is not None:
+            found = _resolve_pointer(event.data, subject_pointer)
+            expected = found if isinstance(found, str) else None
+            if event.subject is None and expected is not None:
+                event.subject = expected
+            elif expected is not None and event.subject != expected:
+                return SchemaViolation(
+                    "the subject must be the event's ordering key from its data",
+                    (FieldError(f"{here}/subject", f"must equal data{subject_pointer} ('{expected}')"),),
+                ), ref
+        return None, ref
+
+    async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
+        """Checks every event, then appends all of them durably, or none.
+
+        Raises the error of the first bad event, carrying the errors of every bad event (their
+        pointers are prefixed with the event's index in a batch).
+        """
+        refs: list[Any] = []
+        first: LienthongError | None = None
+        errors: list[FieldError] = []
+        for index, event in enumerate(events):
+            error, ref = self._check(system_id, event, f"/{index}" if batch else "")
+            if error is not None:
+                self._metrics.event_rejected(
+                    event.type if ref is not None else "unknown", system_id, error.code
+                )
+                first = first or error
+                errors.extend(error.errors)
+            refs.append(ref)
+        if first is not None:
+            if len(events) > 1:
+                detail = f"{len(errors)} problem(s) in the batch; nothing was accepted. First: {first.detail}"
+                raise type(first)(detail, tuple(errors[:MAX_REPORTED_ERRORS]))
+            raise first
+        messages = []
+        for event, ref in zip(events, refs, strict=True):
+            event.dataschema = ref.id
+            messages.append(to_message(event, b"" if event.data is None else orjson.dumps(event.data)))
+        results = await self._transport.append(self._topic, messages)
+        for event in events:
+            self._metrics.event_received(event.type, system_id)
+        return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]

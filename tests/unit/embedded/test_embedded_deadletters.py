@@ -1,0 +1,125 @@
+"""The dead-letter store in the log's file: add, list with filters, replay marks, held subjects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from adapters.embedded import EmbeddedDeadLetters, EmbeddedLog
+from router.ports import DeadLetterQuery, NewDeadLetter, StoredMessage
+
+MakeLog = Callable[..., Awaitable[EmbeddedLog]]
+
+
+def letter(
+    subscription: str = "portal", event_id: str = "e1", subject: str = "dossier-1", offset: int = 0
+) -> NewDeadLetter:
+    message = StoredMessage(
+        topic="deliver.portal",
+        partition=3,
+        offset=offset,
+        key=subject,
+        value=b'{"status": 4}',
+        headers=(("ce_id", event_id.encode()), ("bin", b"\xff\x00")),
+        timestamp_ms=1_700_000_000_000,
+    )
+    return NewDeadLetter(subscription, event_id, subject, "budget_exhausted", 7, "HTTP 503", message)
+
+
+async def test_add_then_list_round_trips_every_field(log: EmbeddedLog) -> None:
+    store = EmbeddedDeadLetters(log)
+    before = int(time.time() * 1000)
+    new = letter()
+    await store.add([new])
+    [stored] = await store.list(DeadLetterQuery())
+    assert stored.id > 0
+    assert (stored.subscription, stored.event_id, stored.subject) == ("portal", "e1", "dossier-1")
+    assert (stored.reason, stored.attempts, stored.last_error) == ("budget_exhausted", 7, "HTTP 503")
+    assert stored.failed_at_ms >= before
+    assert stored.replayed_at_ms is None
+    assert stored.message == new.message
+
+
+async def test_adding_the_same_letter_twice_is_a_no_op(log: EmbeddedLog) -> None:
+    store = EmbeddedDeadLetters(log)
+    await store.add([letter()])
+    await store.add([letter(), letter()])
+    assert await store.count("portal") == 1
+    await store.add([letter(offset=1)])  # same event, another position: another letter
+    await store.add([letter(subscription="warehouse")])
+    assert await store.count("portal") == 2
+    assert await store.count("warehouse") == 1
+    await store.add([])
+
+
+async def test_list_filters_and_paginates(log: EmbeddedLog) -> None:
+    store = EmbeddedDeadLetters(log)
+    await store.add([letter(event_id=f"e{n}", subject=f"s{n % 3}", offset=n) for n in range(10)])
+    await store.add([letter(subscription="other", event_id="x")])
+    everything = await store.list(DeadLetterQuery(limit=100))
+    assert len(everything) == 11
+    assert [d.id for d in everything] == sorted(d.id for d in everything)
+
+    portal = await store.list(DeadLetterQuery(subscription="portal"))
+    assert [d.event_id for d in portal] == [f"e{n}" for n in range(10)]
+    assert [d.event_id for d in await store.list(DeadLetterQuery(subscription="portal", subject="s1"))] == [
+        "e1",
+        "e4",
+        "e7",
+    ]
+    picked = await store.list(DeadLetterQuery(ids=(portal[2].id, portal[5].id, 999_999)))
+    assert [d.event_id for d in picked] == ["e2", "e5"]
+
+    pages: list[str] = []
+    after = 0
+    while page := await store.list(DeadLetterQuery(subscription="portal", after_id=after, limit=4)):
+        assert len(page) <= 4
+        pages.extend(d.event_id for d in page)
+        after = page[-1].id
+    assert pages == [f"e{n}" for n in range(10)]
+    assert await store.list(DeadLetterQuery(limit=0)) == []
+
+
+async def test_replayed_letters_are_hidden_unless_asked_for(log: EmbeddedLog) -> None:
+    store = EmbeddedDeadLetters(log)
+    await store.add([letter(event_id=f"e{n}", subject=f"s{n}", offset=n) for n in range(3)])
+    first, second, _ = await store.list(DeadLetterQuery())
+    await store.mark_replayed([first.id, second.id])
+    assert [d.event_id for d in await store.list(DeadLetterQuery())] == ["e2"]
+    shown = await store.list(DeadLetterQuery(include_replayed=True))
+    assert [d.event_id for d in shown] == ["e0", "e1", "e2"]
+    assert shown[0].replayed_at_ms is not None
+    assert shown[2].replayed_at_ms is None
+    # Marking again keeps the first replay time.
+    await store.mark_replayed([first.id])
+    again = await store.list(DeadLetterQuery(include_replayed=True, ids=(first.id,)))
+    assert again[0].replayed_at_ms == shown[0].replayed_at_ms
+    await store.mark_replayed([])
+
+
+async def test_held_subjects_and_count_ignore_replayed_letters(log: EmbeddedLog) -> None:
+    store = EmbeddedDeadLetters(log)
+    assert await store.held_subjects("portal") == frozenset()
+    assert await store.count("portal") == 0
+    await store.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s1", offset=1)])
+    await store.add([letter(event_id="c", subject="s2", offset=2), letter("other", "d", "s9")])
+    assert await store.held_subjects("portal") == frozenset({"s1", "s2"})
+    assert await store.count("portal") == 3
+    s2 = await store.list(DeadLetterQuery(subscription="portal", subject="s2"))
+    await store.mark_replayed([d.id for d in s2])
+    assert await store.held_subjects("portal") == frozenset({"s1"})
+    assert await store.count("portal") == 2
+
+
+async def test_letters_survive_reopen_and_ids_are_not_reused(make_log: MakeLog) -> None:
+    log = await make_log()
+    store = EmbeddedDeadLetters(log)
+    await store.add([letter(event_id="a"), letter(event_id="b", offset=1)])
+    ids = [d.id for d in await store.list(DeadLetterQuery())]
+    await log.close()
+    log = await make_log()
+    store = EmbeddedDeadLetters(log)
+    assert [d.id for d in await store.list(DeadLetterQuery())] == ids
+    await store.add([letter(event_id="c", offset=2)])
+    [newest] = await store.list(DeadLetterQuery(after_id=ids[-1]))
+    assert newest.id > max(ids)
