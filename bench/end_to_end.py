@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -125,7 +126,7 @@ async def publish(url: str, key: str, bodies: list[bytes], publishers: int) -> N
 
 
 def run_bus(
-    events: int, batch: int, publish_batch: int, publishers: int, durability: str
+    events: int, batch: int, publish_batch: int, publishers: int, durability: str, profile: str | None = None
 ) -> tuple[float, float]:
     """(events/s end to end, seconds until all were acknowledged)."""
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as folder:
@@ -136,8 +137,11 @@ def run_bus(
         receiver = subprocess.Popen(
             [sys.executable, "-m", "bench.counting_receiver", "--port", str(receiver_port)]
         )
+        command = [sys.executable, "-m", "lienthong", "serve", "--config", str(Path(folder) / "bench.yaml")]
+        if profile:  # py-spy's collapsed stacks of the bus process, for flame graphs or grep
+            command = ["py-spy", "record", "--format", "raw", "--output", profile, "--", *command]
         bus = subprocess.Popen(
-            [sys.executable, "-m", "lienthong", "serve", "--config", str(Path(folder) / "bench.yaml")],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -162,9 +166,11 @@ def run_bus(
                 time.sleep(0.01)
             elapsed = time.perf_counter() - started
         finally:
-            for process in (bus, receiver):
-                process.terminate()
-                process.wait(30)
+            # py-spy writes its profile on SIGINT; the bus drains and exits on either signal
+            bus.send_signal(signal.SIGINT if profile else signal.SIGTERM)
+            bus.wait(60)
+            receiver.terminate()
+            receiver.wait(30)
             log.close()
     return events / elapsed, acknowledged
 
@@ -209,9 +215,10 @@ def main() -> None:
     parser.add_argument("--publish-batch", type=int, default=500, help="events per publish request")
     parser.add_argument("--publishers", type=int, default=4, help="concurrent publish requests")
     parser.add_argument("--durability", choices=["fsync", "os"], default="fsync")
+    parser.add_argument("--profile", metavar="FILE", help="record the bus with py-spy into FILE")
     args = parser.parse_args()
     rate, acknowledged = run_bus(
-        args.events, args.batch, args.publish_batch, args.publishers, args.durability
+        args.events, args.batch, args.publish_batch, args.publishers, args.durability, args.profile
     )
     raw = run_raw_sqlite(args.events, args.publish_batch, args.durability)
     print(

@@ -112,6 +112,8 @@ class Contracts:
     registry: referencing.Registry[Any] = field(default_factory=referencing.Registry)
     # $id -> the ids of the other documents it references, directly or not
     depends_on: dict[str, frozenset[str]] = field(default_factory=dict)
+    # the ids of the files that could not be read: what refers to them is not checked further
+    broken: set[str] = field(default_factory=set)
 
 
 def read(root: Path) -> Contracts:
@@ -138,8 +140,10 @@ def read(root: Path) -> Contracts:
     for uri in out.documents:
         out.depends_on[uri] = _closure(out, uri)
     for event_type in out.types.values():
-        _check_subject(out, event_type)
-        _check_compatibility(out, event_type)
+        uris = [schema_id(event_type.name, v) for v in event_type.versions]
+        if not any(out.depends_on[uri] & out.broken for uri in uris):
+            _check_subject(out, event_type)
+            _check_compatibility(out, event_type)
     return out
 
 
@@ -204,10 +208,10 @@ def _load_json(out: Contracts, file: Path) -> Any:
 
 def _read_schema(out: Contracts, file: Path, expected_id: str) -> dict[str, Any] | None:
     schema = _load_json(out, file)
-    if schema is None:
-        return None
     if not isinstance(schema, dict):
-        out.problems.append(Problem(file, "$", "a schema file holds one JSON object"))
+        out.broken.add(expected_id)
+        if schema is not None:
+            out.problems.append(Problem(file, "$", "a schema file holds one JSON object"))
         return None
     problems = [
         Problem(file, error.json_path, f"not a valid JSON Schema 2020-12: {_short(error.message)}")
@@ -221,6 +225,7 @@ def _read_schema(out: Contracts, file: Path, expected_id: str) -> dict[str, Any]
         problems = _lint(file, schema)
     out.problems.extend(problems)
     if problems:
+        out.broken.add(expected_id)
         return None
     if expected_id in out.documents:
         out.problems.append(Problem(file, "$['$id']", f"{expected_id!r} is also {out.files[expected_id]}"))
@@ -293,6 +298,8 @@ def _check_refs(out: Contracts, uri: str, doc: dict[str, Any]) -> None:
     for path, sub in walk.walk(doc):
         ref = sub.get("$ref") if isinstance(sub, dict) else None
         if not isinstance(ref, str):
+            continue
+        if ref.split("#")[0] in out.broken:
             continue
         try:
             resolver.lookup(ref)

@@ -145,8 +145,8 @@ class SchemaRegistry:
         except KeyError:
             raise UnknownType(f"no schema '{ref.id}' is registered") from None
         except (ValueError, TypeError, OverflowError) as error:
-            # Only data that did not come from JSON gets here (a NaN, an unsupported object).
-            return (FieldError(pointer_prefix, f"is not JSON data: {error}"),)
+            # Data that did not come from JSON (an unsupported object) or that nests absurdly deep.
+            return (FieldError(pointer_prefix, f"cannot be checked: {error}"),)
         return self._compiled[ref.id].errors(data, pointer_prefix)
 
     # --- checking --------------------------------------------------------------------------------------
@@ -190,5 +190,6 @@ def _load(root: Path) -> tuple[loading.Contracts, dict[str, CompiledSchema], lis
         if isinstance(result, CompiledSchema):
             compiled[uri] = result
         else:
-            problems.append(loading.Problem(files[uri], "$", f"does not compile: {result}"))
+            reason = " ".join(str(result).split())[:300]
+            problems.append(loading.Problem(files[uri], "$", f"does not compile: {reason}"))
     return contracts, compiled, problems

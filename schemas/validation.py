@@ -51,7 +51,12 @@ def compile_all(
     """Compiles each of ``ids``: its validator, or what went wrong."""
     # Every document is lowered: the formats live in the shared definitions.
     lowered = {uri: lower(doc) for uri, doc in documents.items()}
-    registry = jsonschema_rs.Registry(list(lowered.items()))
+    try:
+        registry = jsonschema_rs.Registry(list(lowered.items()))
+    except (jsonschema_rs.ReferencingError, ValueError) as error:
+        for uri in ids:
+            yield uri, error
+        return
     for uri in ids:
         try:
             yield uri, CompiledSchema(lowered[uri], registry)
@@ -77,10 +82,15 @@ class CompiledSchema:
     def errors(self, data: Any, prefix: str) -> tuple[FieldError, ...]:
         """Every error (up to :data:`MAX_ERRORS`), each at an RFC 6901 pointer below ``prefix``."""
         out: list[FieldError] = []
-        for error in self._validator.iter_errors(data):
-            out.extend(_field_errors(error, prefix))
-            if len(out) >= MAX_ERRORS:
-                break
+        try:
+            for error in self._validator.iter_errors(data):
+                out.extend(_field_errors(error, prefix))
+                if len(out) >= MAX_ERRORS:
+                    break
+        except ValueError:
+            # jsonschema-rs copies the offending value into each error and gives up past ~250
+            # levels of nesting; the data is invalid all the same (is_valid said so).
+            return (*out[: MAX_ERRORS - 1], FieldError(prefix, "is nested too deeply to be checked"))
         return tuple(out[:MAX_ERRORS])
 
 

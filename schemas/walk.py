@@ -135,12 +135,13 @@ def map_schemas(schema: Any, change: Any) -> Any:
 
 
 def json_path(path: Path) -> str:
-    """``("properties", "a.b", "enum", 0)`` → ``$.properties['a.b'].enum[0]``, for error messages."""
+    """``("properties", "a.b", "enum", 0)`` → ``$.properties['a.b'].enum[0]``, for error messages
+    (the notation of python-jsonschema's ``json_path``)."""
     out = "$"
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.isidentifier() or (part.startswith("$") and part[1:].isidentifier()):
+        elif part.isidentifier():
             out += f".{part}"
         else:
             escaped = part.replace("\\", "\\\\").replace("'", "\\'")

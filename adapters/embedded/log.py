@@ -46,7 +46,7 @@ from adapters.embedded.codec import decode_headers, encode_headers, partition_fo
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
-from adapters.embedded.schema import Durability, connect
+from adapters.embedded.schema import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
 from adapters.embedded.writer import Txn, Writer
 from router.ports import AppendResult, Message, StoredMessage, TransportError
 
@@ -60,8 +60,7 @@ MAX_PARTITIONS = 4096
 RETENTION_CHUNK = 5000
 
 _INSERT_MESSAGE = (
-    "INSERT INTO messages (topic_id, partition_no, offset_no, ts, msg_key, msg_value, headers, dedup_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (position, ts, msg_key, msg_value, headers, dedup_id) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DEDUP = "INSERT INTO dedup (topic_id, dedup_id, partition_no, offset_no) VALUES (?, ?, ?, ?)"
 # One query for every dedup id of a call: the ids travel as one JSON array parameter.
@@ -69,20 +68,28 @@ _FIND_DEDUP = (
     "SELECT dedup_id, partition_no, offset_no FROM dedup"
     " WHERE topic_id = ? AND dedup_id IN (SELECT value FROM json_each(?))"
 )
+# A partition is the rowid range [base, base + SPAN): base = partition id << OFFSET_BITS.
+SPAN = 1 << OFFSET_BITS
 _READ_RANGE = (
-    "SELECT offset_no, ts, msg_key, msg_value, headers FROM messages"
-    " WHERE topic_id = ? AND partition_no = ? AND offset_no >= ? ORDER BY offset_no LIMIT ?"
+    "SELECT position - ?, ts, msg_key, msg_value, headers FROM messages"
+    " WHERE position >= ? AND position < ? ORDER BY position LIMIT ?"
 )
-_FIRST_OFFSET = (
-    "SELECT offset_no FROM messages WHERE topic_id = ? AND partition_no = ? ORDER BY offset_no LIMIT 1"
+_FIRST_POSITION = (
+    "SELECT position FROM messages WHERE position >= ? AND position < ? ORDER BY position LIMIT 1"
 )
-_LAST_OFFSET = (
-    "SELECT offset_no FROM messages WHERE topic_id = ? AND partition_no = ? ORDER BY offset_no DESC LIMIT 1"
+_LAST_POSITION = (
+    "SELECT position FROM messages WHERE position >= ? AND position < ? ORDER BY position DESC LIMIT 1"
 )
 _UPSERT_COMMITTED = (
     "INSERT INTO group_offsets (group_id, topic_id, partition_no, next_offset) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (group_id, topic_id, partition_no) DO UPDATE SET next_offset = excluded.next_offset"
 )
+
+
+# A message ready for the writer: (partition, key, value, encoded headers, timestamp_ms, dedup_id).
+_Row = tuple[int, str, bytes, bytes, int, str | None]
+# Where the writer put it: (partition, offset, duplicate).
+_Placed = tuple[int, int, bool]
 
 
 def now_ms() -> int:
@@ -96,6 +103,7 @@ class _Topic:
     id: int
     name: str
     partitions: int
+    bases: list[int]  # per partition, the rowid of its offset 0
     # Per partition, the next offset to hand out, as of the last commit. Never mutated in place:
     # a transaction works on a copy (see _Pending), which replaces it on commit.
     next: list[int]
@@ -117,6 +125,7 @@ class TopicView:
     id: int
     name: str
     partitions: int
+    bases: list[int]  # per partition, the rowid of its offset 0
     ends: list[int]  # per partition, the offset the next appended message will get
     starts: list[int]  # per partition, the first retained offset
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -225,7 +234,30 @@ class EmbeddedLog:
         self._require_open()
         if not messages:
             return []
-        return await self._writer.submit(partial(self._append, topic, tuple(messages)))
+        view = self._views.get(topic)
+        if view is None:
+            await self.create_topic(topic, self.default_partitions)
+            view = self._views[topic]
+        # Placement and encoding happen here, on the caller's thread: the writer thread, which
+        # every write of the process goes through, then spends its time in SQLite.
+        partitions = view.partitions
+        now = now_ms()
+        rows = [
+            (
+                partition_for(message.key, partitions),
+                message.key,
+                message.value,
+                encode_headers(message.headers),
+                message.timestamp_ms or now,
+                message.dedup_id,
+            )
+            for message in messages
+        ]
+        ids = [message.dedup_id for message in messages if message.dedup_id is not None]
+        placed = await self._writer.submit(
+            partial(self._append, topic, rows, orjson.dumps(ids) if ids else None)
+        )
+        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
 
     def consumer(self, group: str, topic: str) -> EmbeddedConsumer:
         """The member of ``group`` reading ``topic`` (one per group and topic in a process)."""
@@ -272,7 +304,10 @@ class EmbeddedLog:
         self, view: TopicView, plan: Sequence[tuple[int, int, int]]
     ) -> dict[int, list[StoredMessage]]:
         """Reads ``(partition, from_offset, limit)`` ranges in one trip to the reader thread."""
-        return await self._reader.run(partial(_read_ranges, view.name, view.id, tuple(plan)))
+        ranges = tuple(
+            (partition, view.bases[partition], max(0, start), limit) for partition, start, limit in plan
+        )
+        return await self._reader.run(partial(_read_ranges, view.name, ranges))
 
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         view = self._views.get(topic)
@@ -312,21 +347,23 @@ class EmbeddedLog:
         """Reads the catalogue and each partition's offset range (at startup)."""
         views: list[TopicView] = []
         for topic_id, name, partitions in conn.execute("SELECT id, name, partitions FROM topics").fetchall():
-            floors = dict(
-                conn.execute(
-                    "SELECT partition_no, next_offset_floor FROM partitions WHERE topic_id = ?", (topic_id,)
-                ).fetchall()
-            )
+            rows = conn.execute(
+                "SELECT partition_no, id, next_offset_floor FROM partitions WHERE topic_id = ? ORDER BY partition_no",
+                (topic_id,),
+            ).fetchall()
+            if [row[0] for row in rows] != list(range(partitions)):
+                raise TransportError(f"the log {self.path} is damaged: topic {name!r} lacks partitions")
+            bases = [partition_id << OFFSET_BITS for _, partition_id, _ in rows]
             nexts: list[int] = []
             starts: list[int] = []
-            for partition in range(partitions):
-                first = conn.execute(_FIRST_OFFSET, (topic_id, partition)).fetchone()
-                last = conn.execute(_LAST_OFFSET, (topic_id, partition)).fetchone()
-                following = max(floors.get(partition, 0), last[0] + 1 if last else 0)
+            for base, (_, _, floor) in zip(bases, rows, strict=True):
+                first = conn.execute(_FIRST_POSITION, (base, base + SPAN)).fetchone()
+                last = conn.execute(_LAST_POSITION, (base, base + SPAN)).fetchone()
+                following = max(floor, last[0] - base + 1 if last else 0)
                 nexts.append(following)
-                starts.append(first[0] if first else following)
-            self._topics[name] = _Topic(topic_id, name, partitions, nexts)
-            views.append(TopicView(topic_id, name, partitions, list(nexts), starts))
+                starts.append(first[0] - base if first else following)
+            self._topics[name] = _Topic(topic_id, name, partitions, bases, nexts)
+            views.append(TopicView(topic_id, name, partitions, bases, list(nexts), starts))
         return views
 
     def _pending(self, txn: Txn) -> _Pending:
@@ -350,69 +387,61 @@ class EmbeddedLog:
                 "INSERT INTO topics (name, partitions) VALUES (?, ?)", (name, partitions)
             )
             assert cursor.lastrowid is not None
-            topic = pending.topics[name] = _Topic(cursor.lastrowid, name, partitions, [0] * partitions)
+            topic_id = cursor.lastrowid
+            bases: list[int] = []
+            for partition in range(partitions):
+                cursor = txn.conn.execute(
+                    "INSERT INTO partitions (topic_id, partition_no) VALUES (?, ?)", (topic_id, partition)
+                )
+                assert cursor.lastrowid is not None
+                if cursor.lastrowid > MAX_PARTITION_ID:
+                    raise TransportError(f"the log {self.path} has no room for more partitions")
+                bases.append(cursor.lastrowid << OFFSET_BITS)
+            topic = pending.topics[name] = _Topic(topic_id, name, partitions, bases, [0] * partitions)
         return topic
 
     def _create_topic(self, name: str, partitions: int, txn: Txn) -> None:
         self._topic(txn, self._pending(txn), name, partitions)
 
-    def _append(self, name: str, messages: tuple[Message, ...], txn: Txn) -> list[AppendResult]:
+    def _append(self, name: str, rows: list[_Row], dedup_ids: bytes | None, txn: Txn) -> list[_Placed]:
+        """Assigns offsets, skips known dedup ids and inserts; returns where each row went.
+
+        Everything that can be done before (encoding, placement, AppendResult objects) is done by
+        the caller on the event loop: this thread is the one every write waits for.
+        """
         pending = self._pending(txn)
         topic = self._topic(txn, pending, name, self.default_partitions)
         staged = pending.next.get(topic.id)
         if staged is None:
             staged = pending.next[topic.id] = (topic, list(topic.next))
         nexts = staged[1]
-        topic_id, partitions = topic.id, topic.partitions
-        known = self._known(txn.conn, topic_id, messages)
-        now = now_ms()
-        results: list[AppendResult] = []
-        rows: list[tuple[int, int, int, int, str, bytes, bytes, str | None]] = []
-        dedup_rows: list[tuple[int, str, int, int]] = []
-        for message in messages:
-            dedup_id = message.dedup_id
+        topic_id, bases = topic.id, topic.bases
+        known: dict[str, _Placed] = {}
+        if dedup_ids is not None:
+            for dedup_id, partition, offset in txn.conn.execute(_FIND_DEDUP, (topic_id, dedup_ids)):
+                known[dedup_id] = (partition, offset, True)
+        placed: list[_Placed] = []
+        inserts: list[tuple[int, int, str, bytes, bytes, str | None]] = []
+        dedup_inserts: list[tuple[int, str, int, int]] = []
+        for partition, key, value, headers, timestamp_ms, dedup_id in rows:
             if dedup_id is not None:
                 seen = known.get(dedup_id)
                 if seen is not None:
-                    results.append(seen)
+                    placed.append(seen)
                     continue
-            partition = partition_for(message.key, partitions)
+                dedup_inserts.append((topic_id, dedup_id, partition, nexts[partition]))
+                known[dedup_id] = (partition, nexts[partition], True)
             offset = nexts[partition]
             nexts[partition] = offset + 1
-            rows.append(
-                (
-                    topic_id,
-                    partition,
-                    offset,
-                    message.timestamp_ms or now,
-                    message.key,
-                    message.value,
-                    encode_headers(message.headers),
-                    dedup_id,
-                )
-            )
-            results.append(AppendResult(partition, offset))
-            if dedup_id is not None:
-                known[dedup_id] = AppendResult(partition, offset, duplicate=True)
-                dedup_rows.append((topic_id, dedup_id, partition, offset))
-        if rows:
-            txn.conn.executemany(_INSERT_MESSAGE, rows)
-        if dedup_rows:
-            txn.conn.executemany(_INSERT_DEDUP, dedup_rows)
-        return results
-
-    @staticmethod
-    def _known(
-        conn: sqlite3.Connection, topic_id: int, messages: tuple[Message, ...]
-    ) -> dict[str, AppendResult]:
-        """The dedup ids of ``messages`` the topic already holds, with where they landed."""
-        ids = [message.dedup_id for message in messages if message.dedup_id is not None]
-        if not ids:
-            return {}
-        return {
-            dedup_id: AppendResult(partition, offset, duplicate=True)
-            for dedup_id, partition, offset in conn.execute(_FIND_DEDUP, (topic_id, orjson.dumps(ids)))
-        }
+            inserts.append((bases[partition] | offset, timestamp_ms, key, value, headers, dedup_id))
+            placed.append((partition, offset, False))
+        if max(nexts) > MAX_OFFSET:
+            raise TransportError(f"topic {name!r} has used up the offsets of a partition")
+        if inserts:
+            txn.conn.executemany(_INSERT_MESSAGE, inserts)
+        if dedup_inserts:
+            txn.conn.executemany(_INSERT_DEDUP, dedup_inserts)
+        return placed
 
     def _retention_pass(self, txn: Txn) -> bool:
         """Deletes up to RETENTION_CHUNK expired messages (and their dedup entries) from the
@@ -430,10 +459,11 @@ class EmbeddedLog:
                 self._retention_cursor = (self._retention_cursor + index) % len(heads)
                 return True
             topic, partition = heads[(self._retention_cursor + index) % len(heads)]
+            base = topic.bases[partition]
             rows = txn.conn.execute(
-                "SELECT offset_no, ts, dedup_id FROM messages WHERE topic_id = ? AND partition_no = ?"
-                " ORDER BY offset_no LIMIT ?",
-                (topic.id, partition, budget),
+                "SELECT position, ts, dedup_id FROM messages WHERE position >= ? AND position < ?"
+                " ORDER BY position LIMIT ?",
+                (base, base + SPAN, budget),
             ).fetchall()
             expired = 0
             for _, ts, _ in rows:
@@ -443,10 +473,9 @@ class EmbeddedLog:
             if expired == 0:
                 continue
             more = more or expired == budget
-            bound = rows[expired - 1][0] + 1
+            bound = rows[expired - 1][0] + 1 - base
             txn.conn.execute(
-                "DELETE FROM messages WHERE topic_id = ? AND partition_no = ? AND offset_no < ?",
-                (topic.id, partition, bound),
+                "DELETE FROM messages WHERE position >= ? AND position < ?", (base, base + bound)
             )
             txn.conn.executemany(
                 "DELETE FROM dedup WHERE topic_id = ? AND dedup_id = ?",
@@ -454,10 +483,8 @@ class EmbeddedLog:
             )
             # The partition may now be empty: remember its next offset so it is never reused.
             txn.conn.execute(
-                "INSERT INTO partitions (topic_id, partition_no, next_offset_floor) VALUES (?, ?, ?)"
-                " ON CONFLICT (topic_id, partition_no)"
-                " DO UPDATE SET next_offset_floor = excluded.next_offset_floor",
-                (topic.id, partition, topic.next[partition]),
+                "UPDATE partitions SET next_offset_floor = ? WHERE topic_id = ? AND partition_no = ?",
+                (topic.next[partition], topic.id, partition),
             )
             pending.starts.setdefault(topic.name, {})[partition] = bound
             budget -= expired
@@ -470,7 +497,12 @@ class EmbeddedLog:
         for topic in pending.topics.values():
             if topic.name not in self._views:
                 self._views[topic.name] = TopicView(
-                    topic.id, topic.name, topic.partitions, [0] * topic.partitions, [0] * topic.partitions
+                    topic.id,
+                    topic.name,
+                    topic.partitions,
+                    topic.bases,
+                    [0] * topic.partitions,
+                    [0] * topic.partitions,
                 )
         for topic, nexts in pending.next.values():
             view = self._views[topic.name]
@@ -486,11 +518,12 @@ class EmbeddedLog:
 
 
 def _read_ranges(
-    topic: str, topic_id: int, plan: tuple[tuple[int, int, int], ...], conn: sqlite3.Connection
+    topic: str, ranges: tuple[tuple[int, int, int, int], ...], conn: sqlite3.Connection
 ) -> dict[int, list[StoredMessage]]:
+    """Reads (partition, base, from_offset, limit) ranges."""
     out: dict[int, list[StoredMessage]] = {}
-    for partition, from_offset, limit in plan:
-        rows = conn.execute(_READ_RANGE, (topic_id, partition, from_offset, limit)).fetchall()
+    for partition, base, from_offset, limit in ranges:
+        rows = conn.execute(_READ_RANGE, (base, base + from_offset, base + SPAN, limit)).fetchall()
         if rows:
             out[partition] = [
                 StoredMessage(topic, partition, offset, key, value, decode_headers(headers), ts)

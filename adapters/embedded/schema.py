@@ -1,19 +1,22 @@
 """The tables of the embedded log and how connections to its file are opened.
 
-Layout decisions, measured rather than guessed:
+Layout decisions, measured rather than guessed (bench/embedded_log.py and the figures in the
+report of issue 2):
 
-- ``messages`` is an ordinary rowid table appended in rowid order plus a unique index on
-  (topic, partition, offset). A WITHOUT ROWID table clustered on that key was measured 2-3x slower
-  for event-sized rows (0.5-2 KiB): such rows spill to overflow pages in an index b-tree, whereas a
-  rowid table keeps them inline and its inserts always land on the rightmost leaf.
-- The small, key-addressed tables (``dedup``, ``group_offsets``, ``partitions``) are WITHOUT ROWID:
-  one b-tree each, no rowid indirection.
+- A message's rowid is its position: ``(partition id << OFFSET_BITS) | offset``, where the
+  partition id is the row of ``partitions``. So each partition is one contiguous rowid range of
+  the ``messages`` b-tree: a fetch is a sequential range scan, retention deletes a range, and there
+  is no secondary index to maintain on append. Event-sized rows (0.5-2 KiB) stay inline in a rowid
+  table; in a WITHOUT ROWID table clustered on (topic, partition, offset) they spill to overflow
+  pages, which measured 2-3x slower to append.
+- The small, key-addressed tables (``dedup``, ``group_offsets``) are WITHOUT ROWID: one b-tree
+  each, no rowid indirection.
 - ``dedup`` holds the dedup ids within the retention window. Its entries are deleted together with
-  the messages they name (``messages.dedup_id``), which is what lets retention expire them without
-  a timestamp index that every append would have to maintain.
+  the messages they name (``messages.dedup_id``), which lets retention expire them without a
+  timestamp index that every append would have to maintain.
 - ``partitions.next_offset_floor`` is only written when retention deletes messages: at startup a
   partition's next offset is max(floor, highest stored offset + 1), so offsets are never reused even
-  when retention has emptied a partition, and appends never have to update a counter row.
+  when retention has emptied a partition, and appends never update a counter row.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ VERSION = 1
 
 Durability = Literal["fsync", "os"]
 
+# A message's rowid is (partition id << OFFSET_BITS) | offset: 2^21 partitions in a file, each with
+# 2^42 offsets (over 13 years at 10,000 messages/s in one partition), within SQLite's signed 64 bits.
+OFFSET_BITS = 42
+MAX_OFFSET = (1 << OFFSET_BITS) - 1
+MAX_PARTITION_ID = (1 << (63 - OFFSET_BITS)) - 1
+
 # "fsync": every commit is fsynced to the write-ahead log, so an acknowledged append survives a power
 # loss. "os": commits reach the operating system, which survives a crash or kill -9 of the process
 # but not of the machine; the WAL is fsynced at checkpoints only.
@@ -40,23 +49,20 @@ CREATE TABLE IF NOT EXISTS topics (
     partitions INTEGER NOT NULL CHECK (partitions > 0)
 );
 CREATE TABLE IF NOT EXISTS partitions (
+    id INTEGER PRIMARY KEY CHECK (id > 0 AND id < 2097152),
     topic_id INTEGER NOT NULL,
     partition_no INTEGER NOT NULL,
     next_offset_floor INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (topic_id, partition_no)
-) WITHOUT ROWID;
+    UNIQUE (topic_id, partition_no)
+);
 CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY,
-    topic_id INTEGER NOT NULL,
-    partition_no INTEGER NOT NULL,
-    offset_no INTEGER NOT NULL,
+    position INTEGER PRIMARY KEY,  -- (partitions.id << 42) | offset
     ts INTEGER NOT NULL,
     msg_key TEXT NOT NULL,
     msg_value BLOB NOT NULL,
     headers BLOB NOT NULL,
     dedup_id TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS messages_position ON messages (topic_id, partition_no, offset_no);
 CREATE TABLE IF NOT EXISTS dedup (
     topic_id INTEGER NOT NULL,
     dedup_id TEXT NOT NULL,

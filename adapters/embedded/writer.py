@@ -107,6 +107,8 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._dead = False  # set by the thread on its way out, before it fails what is queued
+        self._in_flight: list[_Job] = []
         self._stopped: asyncio.Future[None] | None = None
 
     @property
@@ -130,8 +132,8 @@ class Writer:
             raise TransportError("the log is closed")
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put(_Job(fn, future))
-        if self._thread is None or not self._thread.is_alive():
-            # The thread died (it fails what it finds queued on the way out); fail what came after.
+        if self._dead:
+            # The thread is gone or going (it fails what it finds queued); fail what came after.
             self._fail_queued(TransportError("the log writer has stopped"))
         return future
 
@@ -162,9 +164,12 @@ class Writer:
         except BaseException:
             log.exception("the log writer thread failed")
         finally:
+            self._dead = True
             if conn is not None:
                 conn.close()
-            self._fail_queued(TransportError("the log writer has stopped"))
+            stopped = TransportError("the log writer has stopped")
+            self._post([(job.future, False, stopped) for job in self._in_flight], [])
+            self._fail_queued(stopped)
             if self._stopped is not None:
                 self._post([(self._stopped, True, None)], [])
 
@@ -189,7 +194,9 @@ class Writer:
                         break
                     jobs.append(cast(_Job, item))
             if jobs:
+                self._in_flight = jobs
                 self._commit(conn, jobs)
+                self._in_flight = []
             if stop:
                 return
             if self._maintenance is not None and due is not None and time.monotonic() >= due:

@@ -141,8 +141,11 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def current_caller(request: Request) -> Caller:
-    """The authenticated system of the request (401 problem otherwise)."""
+async def current_caller(request: Request) -> Caller:
+    """The authenticated system of the request (401 problem otherwise).
+
+    ``async`` so that FastAPI calls it on the event loop: a plain function would be sent to a
+    thread pool on every request."""
     bus: Bus = request.app.state.bus
     return bus.authenticate(_bearer(request))
 

@@ -256,3 +256,59 @@ async def test_batch_delivery_sends_cloudevents_batches(tmp_path: Path, portal: 
     )
     assert len(portal.received) < 100
     assert [sequence_of(e)[1] for e in delivered(portal.received)] == list(range(100))
+
+
+async def test_metrics_follow_what_happened(tmp_path: Path, portal: Receiver) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    config = BusConfig(tmp_path).subscribe(
+        "portal",
+        portal.url,
+        retry={"max_attempts": 1, "max_elapsed": "1s", "initial_backoff": "10ms", "max_backoff": "10ms"},
+    )
+    portal.fail_when(lambda r: r.headers.get("ce-subject", "").endswith("0010"), Fault(400))
+    with BusProcess(config) as bus, bus.client(ONESTOP) as client:
+        events = [status_changed(n % 10, n) for n in range(30)]  # subject ...0010 (n % 10 == 9) is refused
+        assert client.post("/v1/events", json=events, headers=BATCH).status_code == 202
+        bad = status_changed(1, 99)
+        bad["data"]["status"] = 0
+        assert client.post("/v1/events", json=bad, headers=STRUCTURED).status_code == 422
+        await portal.wait_for(27)
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for _ in range(100):
+            text = client.get("/metrics").text
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            if (
+                samples.get(
+                    ("lienthong_deliveries_total", (("outcome", "dead_lettered"), ("subscription", "portal")))
+                )
+                == 3
+            ):
+                break
+            await asyncio.sleep(0.1)
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("lienthong_events_received_total", type="dossier.status.changed", source=ONESTOP) == 30
+    assert (
+        value(
+            "lienthong_events_rejected_total",
+            type="dossier.status.changed",
+            source=ONESTOP,
+            reason="schema_violation",
+        )
+        == 1
+    )
+    assert value("lienthong_events_routed_total", subscription="portal") == 30
+    assert value("lienthong_deliveries_total", subscription="portal", outcome="delivered") == 27
+    assert value("lienthong_deliveries_total", subscription="portal", outcome="dead_lettered") == 3
+    assert value("lienthong_delivery_attempts_total", subscription="portal", result="permanent_error") == 3
+    assert value("lienthong_delivery_latency_seconds_count", subscription="portal") == 30
+    assert value("lienthong_dead_letters", subscription="portal") == 3
+    assert value("lienthong_sink_circuit_state", subscription="portal") == 0
+    assert ("lienthong_subscription_lag", (("subscription", "portal"),)) in samples

@@ -44,6 +44,7 @@ async def test_closed_log_refuses_work(log: EmbeddedLog) -> None:
 
 async def test_close_commits_what_was_queued(make_log: MakeLog) -> None:
     log = await make_log()
+    await log.create_topic("in", 8)
     appends = [asyncio.create_task(log.append("in", [Message(f"k{n}", b"v")])) for n in range(50)]
     await asyncio.sleep(0)  # every task has queued its append
     await log.close()
@@ -97,3 +98,21 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         EmbeddedLog(tmp_path / "x.db", default_partitions=0)
     with pytest.raises(ValueError, match="positive"):
         EmbeddedLog(tmp_path / "x.db", retention_s=0)
+
+
+class WriterKiller(BaseException):
+    """Not an Exception: the writer cannot treat it as one caller's error."""
+
+
+async def test_a_dead_writer_fails_callers_instead_of_hanging(log: EmbeddedLog) -> None:
+    def kill(txn: object) -> None:
+        raise WriterKiller
+
+    outcomes = await asyncio.gather(
+        log.run_in_writer(kill), log.append("in", [Message("k", b"v")]), return_exceptions=True
+    )
+    assert all(isinstance(outcome, TransportError) for outcome in outcomes)
+    assert not await log.healthy()
+    with pytest.raises(TransportError, match="stopped"):
+        await log.append("in", [Message("k", b"v")])
+    await log.close()

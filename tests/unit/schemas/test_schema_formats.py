@@ -56,7 +56,8 @@ def test_old_ids_are_nine_digits() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["0100109106", "0100109106-001", "0100109106001", "0100233488", "0314409058-002", "0100109106-999"]
+    "value",
+    ["0100109106", "0100109106-001", "0100109106001", "0100233488", "0314409058-002", "0100109106-999"],
 )
 def test_tax_codes(value: str) -> None:
     assert is_tax_code(value)
