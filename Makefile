@@ -30,7 +30,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

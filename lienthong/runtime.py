@@ -151,7 +151,7 @@ def load(config: Path) -> tuple[Settings, SchemaRegistry]:
     """The settings of a file and the contracts they name, checked against each other: a
     subscription or policy naming an unregistered type is an error with its line number."""
     settings = load_settings(config)
-    registry = SchemaRegistry.load(settings.schemas.path)
+    registry = SchemaRegistry.load(settings.schemas.path, settings.schemas.compatibility)
     return load_settings(config, {info.name for info in registry.types()}), registry
 
 

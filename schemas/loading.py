@@ -105,6 +105,8 @@ class Contracts:
     """Everything read from a root; usable only when ``problems`` is empty."""
 
     root: Path
+    # the mode of a type whose type.json names none (the configuration's schemas.compatibility)
+    default_mode: compatibility.Mode = compatibility.Mode.BACKWARD
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # $id -> schema
     files: dict[str, Path] = field(default_factory=dict)  # $id -> file
     types: dict[str, TypeFiles] = field(default_factory=dict)
@@ -116,9 +118,9 @@ class Contracts:
     broken: set[str] = field(default_factory=set)
 
 
-def read(root: Path) -> Contracts:
+def read(root: Path, default_mode: compatibility.Mode = compatibility.Mode.BACKWARD) -> Contracts:
     """Reads and checks every contract under ``root``."""
-    out = Contracts(root=root)
+    out = Contracts(root=root, default_mode=default_mode)
     if not root.is_dir():
         out.problems.append(Problem(root, "$", "the schema folder does not exist"))
         return out
@@ -158,7 +160,7 @@ def _read_folder(out: Contracts, folder: Path) -> None:
             Problem(folder, "$", "a folder is named after its event type: dotted lower-case words")
         )
         return
-    event_type = TypeFiles(name)
+    event_type = TypeFiles(name, compatibility=out.default_mode)
     type_file: Path | None = None
     for file in sorted(folder.iterdir()):
         if file.name.startswith("."):
@@ -285,7 +287,7 @@ def _read_type_file(out: Contracts, file: Path, event_type: TypeFiles) -> None:
         out.problems.append(Problem(file, error.json_path, _short(error.message)))
     if errors:
         return
-    event_type.compatibility = compatibility.Mode(settings.get("compatibility", "BACKWARD"))
+    event_type.compatibility = compatibility.Mode(settings.get("compatibility", out.default_mode.value))
     event_type.description = settings.get("description", "")
     event_type.subject = settings.get("subject")
 

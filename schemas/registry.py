@@ -21,7 +21,7 @@ import jsonschema
 import referencing
 
 from router.errors import ConfigError, FieldError, MalformedEvent, NotFound, UnknownType
-from schemas import loading
+from schemas import compatibility, loading
 from schemas.formats import format_checker
 from schemas.validation import CompiledSchema, compile_all
 
@@ -73,12 +73,14 @@ class SchemaRegistry:
         self._reference: dict[str, jsonschema.protocols.Validator] = {}
 
     @classmethod
-    def load(cls, root: Path | None = None) -> SchemaRegistry:
+    def load(cls, root: Path | None = None, default_compatibility: str = "BACKWARD") -> SchemaRegistry:
         """Loads and checks every contract under ``root`` (default: the packaged ``schemas/events``).
+
+        ``default_compatibility`` is the mode of the types whose ``type.json`` names none.
 
         Raises ``ConfigError`` listing every problem: file, JSON path, what is wrong.
         """
-        contracts, compiled, problems = _load(root or EVENTS)
+        contracts, compiled, problems = _load(root or EVENTS, compatibility.Mode(default_compatibility))
         if problems:
             detail = f"{len(problems)} problem(s) in the schemas:\n" + "\n".join(map(str, problems))
             raise ConfigError(
@@ -175,8 +177,10 @@ def check_all(root: Path | None = None) -> list[str]:
     return [str(p) for p in _load(root or EVENTS)[2]]
 
 
-def _load(root: Path) -> tuple[loading.Contracts, dict[str, CompiledSchema], list[loading.Problem]]:
-    contracts = loading.read(root)
+def _load(
+    root: Path, default_mode: compatibility.Mode = compatibility.Mode.BACKWARD
+) -> tuple[loading.Contracts, dict[str, CompiledSchema], list[loading.Problem]]:
+    contracts = loading.read(root, default_mode)
     if contracts.problems:
         return contracts, {}, contracts.problems
     files = {

@@ -25,6 +25,7 @@ class EmbeddedConsumer:
         self._topic = topic
         self._view: TopicView | None = None
         self._positions: list[int] = []
+        self._rewinds: list[int] = []  # per partition, how many times it was rewound
         self._committed: dict[int, int] = {}
         self._rotation = 0
         self._closed = False
@@ -48,6 +49,7 @@ class EmbeddedConsumer:
         self._committed = await self._log.committed_offsets(self._group, self._topic)
         self._view = view
         self._positions = [self._committed_or_start(p) for p in range(view.partitions)]
+        self._rewinds = [0] * view.partitions
 
     async def close(self) -> None:
         self._closed = True
@@ -76,8 +78,13 @@ class EmbeddedConsumer:
             except TimeoutError:
                 return {}
             self._check_open()
+        rewinds = list(self._rewinds)
         batches = await self._log.read_partitions(view, self._plan(view, ready, max_messages))
         for partition in ready:
+            if self._rewinds[partition] != rewinds[partition]:
+                # Rewound while we were reading: what we read is stale, it will be fetched again.
+                batches.pop(partition, None)
+                continue
             messages = batches.get(partition)
             if messages:
                 self._positions[partition] = messages[-1].offset + 1
@@ -105,6 +112,7 @@ class EmbeddedConsumer:
             if not 0 <= partition < view.partitions:
                 raise ValueError(f"topic {self._topic!r} has no partition {partition}")
             self._positions[partition] = self._committed_or_start(partition)
+            self._rewinds[partition] += 1
 
     def position(self, partition: int) -> int:
         """The next offset :meth:`fetch` will return for the partition."""

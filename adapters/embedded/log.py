@@ -310,6 +310,8 @@ class EmbeddedLog:
         return await self._reader.run(partial(_read_ranges, view.name, ranges))
 
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """Per partition, the group's committed next offset (partitions never committed are absent)."""
+        self._require_open()
         view = self._views.get(topic)
         if view is None:
             return {}
@@ -424,17 +426,16 @@ class EmbeddedLog:
         inserts: list[tuple[int, int, str, bytes, bytes, str | None]] = []
         dedup_inserts: list[tuple[int, str, int, int]] = []
         for partition, key, value, headers, timestamp_ms, dedup_id in rows:
-            if dedup_id is not None:
-                seen = known.get(dedup_id)
-                if seen is not None:
-                    placed.append(seen)
-                    continue
-                dedup_inserts.append((topic_id, dedup_id, partition, nexts[partition]))
-                known[dedup_id] = (partition, nexts[partition], True)
+            if dedup_id is not None and dedup_id in known:
+                placed.append(known[dedup_id])
+                continue
             offset = nexts[partition]
             nexts[partition] = offset + 1
             inserts.append((bases[partition] | offset, timestamp_ms, key, value, headers, dedup_id))
             placed.append((partition, offset, False))
+            if dedup_id is not None:
+                known[dedup_id] = (partition, offset, True)  # a second copy in this call is a duplicate
+                dedup_inserts.append((topic_id, dedup_id, partition, offset))
         if max(nexts) > MAX_OFFSET:
             raise TransportError(f"topic {name!r} has used up the offsets of a partition")
         if inserts:

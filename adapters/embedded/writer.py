@@ -113,7 +113,7 @@ class Writer:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._closing
+        return self._thread is not None and self._thread.is_alive() and not (self._dead or self._closing)
 
     async def start(self, on_open: Callable[[sqlite3.Connection], T]) -> T:
         """Starts the thread, which opens the connection and runs ``on_open`` on it first."""
@@ -166,7 +166,8 @@ class Writer:
         finally:
             self._dead = True
             if conn is not None:
-                conn.close()
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()  # rolls back a transaction left open by a failure
             stopped = TransportError("the log writer has stopped")
             self._post([(job.future, False, stopped) for job in self._in_flight], [])
             self._fail_queued(stopped)

@@ -229,18 +229,21 @@ def create_app(
         tags=["events"],
         summary="Publish one event or a batch; 202 once durable",
     )
-    async def publish(request: Request, who: Authenticated) -> PublishReply:
+    async def publish(request: Request, who: Authenticated) -> Response:
         body = await read_bounded(request, max_body_bytes)
         events, batch = parse_events(
             request.headers.get("content-type"), request.headers, body, max_batch_events
         )
         accepted = await bus.publish(who, events, batch)
         duplicates = sum(1 for a in accepted if a.duplicate)
-        return PublishReply(
-            accepted=len(accepted) - duplicates,
-            duplicates=duplicates,
-            events=[AcceptedEvent(id=a.id, duplicate=a.duplicate) for a in accepted],
-        )
+        # The hot path answers with orjson directly rather than building and validating a pydantic
+        # model per event; PublishReply documents the same shape in OpenAPI.
+        reply = {
+            "accepted": len(accepted) - duplicates,
+            "duplicates": duplicates,
+            "events": [{"id": a.id, "duplicate": a.duplicate} for a in accepted],
+        }
+        return Response(orjson.dumps(reply), status_code=202, media_type="application/json")
 
     @app.get("/v1/types", response_model=list[EventTypeReply], tags=["contracts"])
     async def types(who: Authenticated) -> list[EventTypeReply]:

@@ -190,3 +190,16 @@ async def test_log_close_wakes_a_waiting_fetch_with_an_error(log: EmbeddedLog) -
     await log.close()
     with pytest.raises(TransportError, match="closed"):
         await asyncio.wait_for(waiting, 30)
+
+
+async def test_rewind_during_a_fetch_wins(log: EmbeddedLog) -> None:
+    await log.append("in", [Message("k", str(n).encode()) for n in range(10)])
+    partition = partition_for("k", 8)
+    consumer = await started(log)
+    await consumer.commit({partition: 3})
+    fetching = asyncio.create_task(consumer.fetch(100, 0))
+    await asyncio.sleep(0)  # the fetch is now reading on the reader thread
+    await consumer.rewind([partition])
+    assert partition not in await fetching  # stale: read from before the rewind
+    assert consumer.position(partition) == 3
+    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(3, 10))

@@ -268,3 +268,22 @@ def test_a_pattern_the_hot_path_cannot_compile(root: Path) -> None:
     file = root / "dossier.submitted" / "1.json"
     _edit(file, lambda s: s["properties"]["receiptNumber"].update(pattern="^[0-9]+\\Z"))
     assert f"{file}: at $: does not compile:" in _problems(root)
+
+
+def test_the_configured_default_mode_applies_to_types_that_name_none(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from schemas.registry import EVENTS, SchemaRegistry
+
+    root = tmp_path / "events"
+    shutil.copytree(EVENTS, root)
+    for type_file in root.glob("*/type.json"):
+        settings = json.loads(type_file.read_text())
+        settings.pop("compatibility", None)
+        type_file.write_text(json.dumps(settings))
+    assert {t.compatibility for t in SchemaRegistry.load(root, "NONE").types()} == {"NONE"}
+    assert {t.compatibility for t in SchemaRegistry.load(root).types()} == {"BACKWARD"}
+    # under FULL, v2 of dossier.status.changed (new optional fields, closed content) breaks FORWARD
+    with pytest.raises(ConfigError, match=r"dossier\.status\.changed"):
+        SchemaRegistry.load(root, "FULL")
