@@ -34,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -48,7 +50,7 @@ from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
 from adapters.embedded.schema import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
 from adapters.embedded.writer import Txn, Writer
-from router.ports import AppendResult, Message, StoredMessage, TransportError
+from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
 
 __all__ = ["Durability", "EmbeddedLog", "TopicView"]
 
@@ -86,8 +88,14 @@ _UPSERT_COMMITTED = (
 )
 
 
-# A message ready for the writer: (partition, key, value, encoded headers, timestamp_ms, dedup_id).
-_Row = tuple[int, str, bytes, bytes, int, str | None]
+# A message ready for the writer: (partition, key, value, encoded headers, timestamp_ms, dedup_id,
+# headers as given: not written, kept for the in-memory tail).
+_Row = tuple[int, str, bytes, bytes, int, str | None, Headers]
+# An appended message for the tail: (partition, offset, key, value, headers, timestamp_ms).
+_Appended = tuple[int, int, str, bytes, Headers, int]
+# Messages kept in memory per partition, newest last: consumers that keep up (the router, the
+# deliveries) are served from here instead of reading back, and decoding, what was just written.
+TAIL_MESSAGES = 1024
 # Where the writer put it: (partition, offset, duplicate).
 _Placed = tuple[int, int, bool]
 
@@ -116,6 +124,7 @@ class _Pending:
     topics: dict[str, _Topic] = field(default_factory=dict)
     next: dict[int, tuple[_Topic, list[int]]] = field(default_factory=dict)
     starts: dict[str, dict[int, int]] = field(default_factory=dict)
+    appended: dict[str, list[_Appended]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -129,6 +138,29 @@ class TopicView:
     ends: list[int]  # per partition, the offset the next appended message will get
     starts: list[int]  # per partition, the first retained offset
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # per partition, the newest appended messages, contiguous in offsets (see TAIL_MESSAGES)
+    tails: list[deque[StoredMessage]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.tails:
+            self.tails = [deque(maxlen=TAIL_MESSAGES) for _ in range(self.partitions)]
+
+    def from_tail(self, partition: int, start: int, limit: int) -> list[StoredMessage] | None:
+        """Messages from ``start`` on if the tail holds ``start``, else None (read the file)."""
+        tail = self.tails[partition]
+        if not tail or not tail[0].offset <= start <= tail[-1].offset or start < self.starts[partition]:
+            return None
+        first = start - tail[0].offset
+        return list(islice(tail, first, first + limit))
+
+    def remember(self, appended: list[_Appended]) -> None:
+        """Adds committed messages to the tails, keeping each tail contiguous."""
+        name = self.name
+        for partition, offset, key, value, headers, timestamp_ms in appended:
+            tail = self.tails[partition]
+            if tail and tail[-1].offset + 1 != offset:
+                tail.clear()
+            tail.append(StoredMessage(name, partition, offset, key, value, headers, timestamp_ms))
 
     def notify(self) -> None:
         """Wakes everything waiting for this topic to change."""
@@ -250,6 +282,7 @@ class EmbeddedLog:
                 encode_headers(message.headers),
                 message.timestamp_ms or now,
                 message.dedup_id,
+                message.headers,
             )
             for message in messages
         ]
@@ -303,11 +336,19 @@ class EmbeddedLog:
     async def read_partitions(
         self, view: TopicView, plan: Sequence[tuple[int, int, int]]
     ) -> dict[int, list[StoredMessage]]:
-        """Reads ``(partition, from_offset, limit)`` ranges in one trip to the reader thread."""
-        ranges = tuple(
-            (partition, view.bases[partition], max(0, start), limit) for partition, start, limit in plan
-        )
-        return await self._reader.run(partial(_read_ranges, view.name, ranges))
+        """Reads ``(partition, from_offset, limit)`` ranges: from the in-memory tail where it holds
+        them, the others in one trip to the reader thread."""
+        out: dict[int, list[StoredMessage]] = {}
+        ranges: list[tuple[int, int, int, int]] = []
+        for partition, start, limit in plan:
+            cached = view.from_tail(partition, max(0, start), limit)
+            if cached is None:
+                ranges.append((partition, view.bases[partition], max(0, start), limit))
+            elif cached:
+                out[partition] = cached
+        if ranges:
+            out.update(await self._reader.run(partial(_read_ranges, view.name, tuple(ranges))))
+        return out
 
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         """Per partition, the group's committed next offset (partitions never committed are absent)."""
@@ -425,13 +466,15 @@ class EmbeddedLog:
         placed: list[_Placed] = []
         inserts: list[tuple[int, int, str, bytes, bytes, str | None]] = []
         dedup_inserts: list[tuple[int, str, int, int]] = []
-        for partition, key, value, headers, timestamp_ms, dedup_id in rows:
+        appended = pending.appended.setdefault(name, [])
+        for partition, key, value, headers, timestamp_ms, dedup_id, given_headers in rows:
             if dedup_id is not None and dedup_id in known:
                 placed.append(known[dedup_id])
                 continue
             offset = nexts[partition]
             nexts[partition] = offset + 1
             inserts.append((bases[partition] | offset, timestamp_ms, key, value, headers, dedup_id))
+            appended.append((partition, offset, key, value, given_headers, timestamp_ms))
             placed.append((partition, offset, False))
             if dedup_id is not None:
                 known[dedup_id] = (partition, offset, True)  # a second copy in this call is a duplicate
@@ -505,6 +548,8 @@ class EmbeddedLog:
                     [0] * topic.partitions,
                     [0] * topic.partitions,
                 )
+        for name, appended in pending.appended.items():
+            self._views[name].remember(appended)
         for topic, nexts in pending.next.values():
             view = self._views[topic.name]
             view.ends = list(nexts)
@@ -513,6 +558,9 @@ class EmbeddedLog:
             view = self._views[name]
             for partition, start in starts.items():
                 view.starts[partition] = max(view.starts[partition], start)
+                tail = view.tails[partition]
+                while tail and tail[0].offset < view.starts[partition]:
+                    tail.popleft()  # retention deleted it: the tail never serves what the file lost
 
 
 # --- on the reader thread ------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.embedded import EmbeddedConsumer, EmbeddedLog
 from adapters.embedded.codec import partition_for
+from adapters.embedded.log import TAIL_MESSAGES
 from router.ports import Message, StoredMessage, TransportError
 
 MakeLog = Callable[..., Awaitable[EmbeddedLog]]
@@ -193,7 +194,8 @@ async def test_log_close_wakes_a_waiting_fetch_with_an_error(log: EmbeddedLog) -
 
 
 async def test_rewind_during_a_fetch_wins(log: EmbeddedLog) -> None:
-    await log.append("in", [Message("k", str(n).encode()) for n in range(10)])
+    # more than the in-memory tail holds, so that reading from offset 0 goes to the reader thread
+    await log.append("in", [Message("k", str(n).encode()) for n in range(TAIL_MESSAGES + 10)])
     partition = partition_for("k", 8)
     consumer = await started(log)
     await consumer.commit({partition: 3})
@@ -202,4 +204,4 @@ async def test_rewind_during_a_fetch_wins(log: EmbeddedLog) -> None:
     await consumer.rewind([partition])
     assert partition not in await fetching  # stale: read from before the rewind
     assert consumer.position(partition) == 3
-    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(3, 10))
+    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(3, 103))
