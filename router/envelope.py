@@ -91,50 +91,52 @@ def _check_time(value: str, pointer: str) -> None:
         raise _error(pointer, f"'{value}' is not an RFC 3339 timestamp with a time zone")
 
 
+def _extension(name: str, value: Any, pointer: str) -> AttributeValue:
+    if not _ATTRIBUTE_NAME.match(name):
+        raise _error(
+            f"{pointer}/{name}",
+            f"'{name}' is not a valid attribute name (lower-case letters and digits, at most 20)",
+        )
+    if isinstance(value, bool) or (isinstance(value, int) and abs(value) < 2**31):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_LENGTH:
+        return value
+    raise _error(f"{pointer}/{name}", f"the extension '{name}' must be a short string, integer or boolean")
+
+
 def from_attributes(attributes: Mapping[str, Any], data: Any, pointer: str = "") -> CloudEvent:
     """Builds an event from its attributes and data, checking them against CloudEvents 1.0.
 
     A missing ``id`` is generated (a UUID); every other required attribute must be present.
+    One pass over the attributes: this runs for every published event.
     """
-    specversion = attributes.get("specversion")
+    values: dict[str, str] = {}
+    extensions: dict[str, AttributeValue] = {}
+    for name, value in attributes.items():
+        if name in CORE:
+            if value is None:
+                continue
+            if type(value) is not str:
+                raise _error(f"{pointer}/{name}", f"the attribute '{name}' must be a string")
+            if not value and name != "subject":
+                raise _error(f"{pointer}/{name}", f"the attribute '{name}' must not be empty")
+            if len(value) > MAX_ATTRIBUTE_LENGTH:
+                raise _error(
+                    f"{pointer}/{name}", f"the attribute '{name}' is longer than {MAX_ATTRIBUTE_LENGTH}"
+                )
+            values[name] = value
+        elif name not in {"data", "data_base64"}:
+            extensions[name] = _extension(name, value, pointer)
+    specversion = values.get("specversion")
     if specversion is None:
         raise _error(f"{pointer}/specversion", "the required attribute 'specversion' is missing")
     if specversion != SPECVERSION:
         raise _error(f"{pointer}/specversion", f"specversion must be '1.0', not {specversion!r}")
-    values: dict[str, str] = {}
-    for name in CORE:
-        value = attributes.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise _error(f"{pointer}/{name}", f"the attribute '{name}' must be a string")
-        if not value and name != "subject":
-            raise _error(f"{pointer}/{name}", f"the attribute '{name}' must not be empty")
-        if len(value) > MAX_ATTRIBUTE_LENGTH:
-            raise _error(f"{pointer}/{name}", f"the attribute '{name}' is longer than {MAX_ATTRIBUTE_LENGTH}")
-        values[name] = value
     for name in ("source", "type"):
         if name not in values:
             raise _error(f"{pointer}/{name}", f"the required attribute '{name}' is missing")
     if "time" in values:
         _check_time(values["time"], f"{pointer}/time")
-    extensions: dict[str, AttributeValue] = {}
-    for name, value in attributes.items():
-        if name in CORE or name in ("data", "data_base64"):
-            continue
-        if not _ATTRIBUTE_NAME.match(name):
-            raise _error(
-                f"{pointer}/{name}",
-                f"'{name}' is not a valid attribute name (lower-case letters and digits, at most 20)",
-            )
-        if isinstance(value, bool | int) and not (isinstance(value, int) and abs(value) >= 2**31):
-            extensions[name] = value
-        elif isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_LENGTH:
-            extensions[name] = value
-        else:
-            raise _error(
-                f"{pointer}/{name}", f"the extension '{name}' must be a short string, integer or boolean"
-            )
     if len(extensions) > MAX_EXTENSIONS:
         raise _error(pointer or "/", f"an event may carry at most {MAX_EXTENSIONS} extension attributes")
     datacontenttype = values.get("datacontenttype")
@@ -190,17 +192,30 @@ def from_http_binary(headers: Iterable[tuple[str, str]], content_type: str | Non
     return from_attributes(attributes, data, "")
 
 
+def _header_text(value: AttributeValue) -> bytes:
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    return str(value).encode()
+
+
 def to_message(event: CloudEvent, data_bytes: bytes | None = None) -> Message:
     """The event in Kafka binary mode, keyed by subject; its dedup id is ``source`` + ``id``."""
-    headers: list[tuple[str, bytes]] = []
-    for name, value in event.attributes().items():
-        text = (
-            value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
-        )
-        if name == "datacontenttype":
-            headers.append(("content-type", text.encode()))
-        else:
-            headers.append((KAFKA_PREFIX + name, text.encode()))
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event.id.encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+    ]
+    if event.subject is not None:
+        headers.append(("ce_subject", event.subject.encode()))
+    if event.time is not None:
+        headers.append(("ce_time", event.time.encode()))
+    if event.datacontenttype is not None:
+        headers.append(("content-type", event.datacontenttype.encode()))
+    if event.dataschema is not None:
+        headers.append(("ce_dataschema", event.dataschema.encode()))
+    for name, value in event.extensions.items():
+        headers.append((KAFKA_PREFIX + name, _header_text(value)))
     if data_bytes is None:
         data_bytes = b"" if event.data is None else orjson.dumps(event.data)
     return Message(
