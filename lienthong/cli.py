@@ -11,6 +11,8 @@ import httpx
 import orjson
 import typer
 
+from connectors.simulation import Faults, SimulatorServer
+from connectors.simulators import SYSTEMS, factory
 from lienthong.runtime import load
 from lienthong.runtime import serve as run
 from router.directory import new_api_key
@@ -149,6 +151,31 @@ def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000
     except ValueError as error:
         raise _fail(str(error)) from None
     typer.echo(f"key:  {key}\nhash: {digest}")
+
+
+@app.command()
+def simulate(
+    system: Annotated[str, typer.Argument(help=f"one of: {', '.join(SYSTEMS)}")],
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8090,
+    host: str = "127.0.0.1",
+    seed: Annotated[int | None, typer.Option(help="the data's seed (default: the shared one)")] = None,
+    latency: Annotated[float, typer.Option(min=0, help="seconds added to every reply")] = 0.0,
+    error_rate: Annotated[float, typer.Option(min=0, max=1, help="share of requests answered 503")] = 0.0,
+    outage_after: Annotated[float | None, typer.Option(min=0, help="an outage starts this late (s)")] = None,
+    outage_for: Annotated[float, typer.Option(min=0, help="and lasts this long (s)")] = 0.0,
+    slow_rate: Annotated[float, typer.Option(min=0, max=1, help="share of replies held back")] = 0.0,
+    slow: Annotated[float, typer.Option(min=0, help="seconds a slow reply is held back")] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="seed of the fault draws")] = 0,
+) -> None:
+    """Run a simulator of an agency system (a real server with seeded data and fault flags)."""
+    try:
+        create = factory(system)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    faults = Faults(latency, error_rate, outage_after, outage_for, slow_rate, slow, fault_seed)
+    application, _ = create(faults) if seed is None else create(faults, seed=seed)
+    typer.echo(f"{system} simulator on http://{host}:{port}", err=True)
+    SimulatorServer(application, host=host, port=port).run()
 
 
 def main() -> None:

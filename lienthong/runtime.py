@@ -21,12 +21,14 @@ from prometheus_client import CollectorRegistry
 from adapters.embedded.deadletters import EmbeddedDeadLetters
 from adapters.embedded.log import EmbeddedLog
 from adapters.http import create_app
+from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics, render
 from adapters.webhook import new_http_client, webhook_sink_factory
 from lienthong.config import Settings, load_settings
 from router.bus import Bus
 from router.consuming import ConsumeLoop
 from router.delivery import SubscriptionDelivery
+from router.ports import Transport
 from router.publishing import INBOUND_TOPIC, Publisher
 from router.routing import Router
 from schemas.registry import SchemaRegistry
@@ -49,12 +51,14 @@ class Runtime:
         self.metrics_registry = CollectorRegistry()
         self.metrics = PrometheusMetrics(self.metrics_registry)
         transport = settings.transport
+        # The SQLite file: the embedded transport itself, or on Kafka the dead letters only.
         self.log = EmbeddedLog(
             Path(transport.path),
             default_partitions=transport.partitions,
             retention_s=transport.retention_s,
             durability=transport.durability,
         )
+        self.transport: Transport = self.log if transport.kafka is None else KafkaTransport(transport.kafka)
         self.dead_letters = EmbeddedDeadLetters(self.log)
         self.http_client = new_http_client()
         make_sink = webhook_sink_factory(self.http_client)
@@ -62,14 +66,14 @@ class Runtime:
             s.name: SubscriptionDelivery(s, make_sink(s.sink), self.dead_letters, self.metrics)
             for s in settings.subscriptions
         }
-        self.publisher = Publisher(self.registry, settings.policy, self.log, self.metrics)
-        self.router = Router(settings.subscriptions, settings.policy, self.log, self.metrics)
+        self.publisher = Publisher(self.registry, settings.policy, self.transport, self.metrics)
+        self.router = Router(settings.subscriptions, settings.policy, self.transport, self.metrics)
         self.bus = Bus(
             settings.directory,
             settings.policy,
             self.registry,
             self.publisher,
-            self.log,
+            self.transport,
             self.dead_letters,
             settings.subscriptions,
             self.deliveries,
@@ -80,17 +84,19 @@ class Runtime:
     async def start(self) -> None:
         self.log.path.parent.mkdir(parents=True, exist_ok=True)
         await self.log.start()
+        if self.transport is not self.log:
+            await self.transport.start()
         partitions = self.settings.transport.partitions
-        await self.log.create_topic(INBOUND_TOPIC, partitions)
+        await self.transport.create_topic(INBOUND_TOPIC, partitions)
         for subscription in self.settings.subscriptions:
-            await self.log.create_topic(subscription.topic, partitions)
+            await self.transport.create_topic(subscription.topic, partitions)
         for subscription in self.settings.subscriptions:
             delivery = self.deliveries[subscription.name]
             await delivery.start()
-            consumer = self.log.consumer(subscription.group, subscription.topic)
+            consumer = self.transport.consumer(subscription.group, subscription.topic)
             await consumer.start()
             self.loops.append(ConsumeLoop(f"deliver {subscription.name}", consumer, delivery.handle))
-        consumer = self.log.consumer(ROUTER_GROUP, INBOUND_TOPIC)
+        consumer = self.transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
         await consumer.start()
         self.loops.append(ConsumeLoop("router", consumer, self.router.handle))
         self._tasks = [asyncio.create_task(loop.run(), name=loop.name) for loop in self.loops]
@@ -100,7 +106,7 @@ class Runtime:
     async def _sample_lag(self) -> None:
         while True:
             for subscription in self.settings.subscriptions:
-                lag = await self.log.lag(subscription.group, subscription.topic)
+                lag = await self.transport.lag(subscription.group, subscription.topic)
                 self.metrics.lag(subscription.name, lag)
             await asyncio.sleep(LAG_INTERVAL_S)
 
@@ -120,6 +126,8 @@ class Runtime:
         for delivery in self.deliveries.values():
             await delivery.close()
         await self.http_client.aclose()
+        if self.transport is not self.log:
+            await self.transport.close()  # the consumers leave their groups: others take over at once
         await self.log.close()
         log.info("lienthong stopped (%d loops drained, %d cancelled)", len(done), len(pending))
 
@@ -159,6 +167,8 @@ def serve(config: Path, *, host: str | None = None, port: int | None = None) -> 
     """Runs the bus under uvicorn until SIGTERM or Ctrl-C."""
     settings, registry = load(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: one line per webhook call is noise, and costs CPU
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     runtime = Runtime(settings, registry)
     server = uvicorn.Config(
         runtime.app(),

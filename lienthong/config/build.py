@@ -4,11 +4,13 @@ durations and sizes. Every problem is collected, none stops the others from bein
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
     Compatibility,
@@ -80,12 +82,65 @@ class _Builder:
         section = self.data.get("transport", {})
         at: JsonPath = ("transport",)
         defaults = TransportSettings()
+        path = self.path(section.get("path", str(defaults.path)))
+        partitions = int(section.get("partitions", defaults.partitions))
+        if section.get("kind") == "kafka":
+            return TransportSettings(
+                kind="kafka",
+                path=path,
+                partitions=partitions,
+                kafka=KafkaOptions(
+                    bootstrap_servers=tuple(section["bootstrap_servers"]),
+                    security=self.kafka_security(section.get("security", {})),
+                    default_partitions=partitions,
+                    replication_factor=int(section.get("replication_factor", 1)),
+                    namespace=section.get("namespace", ""),
+                ),
+            )
         return TransportSettings(
             kind="embedded",
-            path=self.path(section.get("path", str(defaults.path))),
-            partitions=int(section.get("partitions", defaults.partitions)),
+            path=path,
+            partitions=partitions,
             retention_s=self.duration(section, "retention", at, defaults.retention_s, MINUTE, 3650 * DAY),
             durability=cast(Durability, section.get("durability", defaults.durability)),
+        )
+
+    def kafka_security(self, section: Mapping[str, Any]) -> KafkaSecurity:
+        at: JsonPath = ("transport", "security")
+        protocol = cast(SecurityProtocol, section.get("protocol", "PLAINTEXT"))
+        password: str | None = None
+        if "sasl_password_env" in section:
+            password = os.environ.get(section["sasl_password_env"])
+            if password is None:
+                self.problem(
+                    (*at, "sasl_password_env"),
+                    f"the environment variable {section['sasl_password_env']} is not set",
+                    "set it to the Kafka password before starting the bus",
+                )
+        if protocol.startswith("SASL") and (
+            "sasl_username" not in section or "sasl_password_env" not in section
+        ):
+            self.problem(
+                (*at, "protocol"),
+                f"{protocol} needs a user name and a password",
+                "add sasl_username and sasl_password_env",
+            )
+        files = {
+            key: str(self.path(section[key]))
+            for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+            if key in section
+        }
+        for key, file in files.items():
+            if not Path(file).is_file():
+                self.problem((*at, key), f"'{file}' is not a file", "give the path of a PEM file")
+        return KafkaSecurity(
+            protocol=protocol,
+            sasl_mechanism=cast(SaslMechanism | None, section.get("sasl_mechanism")),
+            sasl_username=section.get("sasl_username"),
+            sasl_password=password,
+            ssl_cafile=files.get("ssl_cafile"),
+            ssl_certfile=files.get("ssl_certfile"),
+            ssl_keyfile=files.get("ssl_keyfile"),
         )
 
     def http(self) -> HttpSettings:

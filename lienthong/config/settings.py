@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from adapters.kafka.options import KafkaOptions
 from router.directory import Directory, System
 from router.policy import Policy
 from router.subscriptions import Subscription
@@ -19,11 +20,14 @@ MiB = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class TransportSettings:
-    kind: Literal["embedded"] = "embedded"
-    path: Path = Path("var/lienthong.db")  # absolute once loaded: resolved against the file's folder
+    kind: Literal["embedded", "kafka"] = "embedded"
+    # The embedded log; with kafka, the file of the dead letters only. Absolute once loaded:
+    # resolved against the file's folder.
+    path: Path = Path("var/lienthong.db")
     partitions: int = 8
     retention_s: float = 7 * 86400.0
     durability: Durability = "fsync"
+    kafka: KafkaOptions | None = None  # set when kind is kafka
 
 
 @dataclass(frozen=True, slots=True)

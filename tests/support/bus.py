@@ -43,6 +43,7 @@ class BusConfig:
     partitions: int = 4
     extra_policies: list[dict[str, Any]] = field(default_factory=list)
     http: dict[str, Any] = field(default_factory=dict)
+    transport: dict[str, Any] | None = None  # None: the embedded log in the directory
 
     def subscribe(
         self,
@@ -86,7 +87,8 @@ class BusConfig:
             members.setdefault(code, []).append(entry)
         document = {
             "version": 1,
-            "transport": {
+            "transport": self.transport
+            or {
                 "kind": "embedded",
                 "path": "bus.db",
                 "partitions": self.partitions,

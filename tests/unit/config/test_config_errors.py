@@ -281,10 +281,10 @@ def test_semantic_problems_are_reported_together(tmp_path: Path) -> None:
 
 
 def test_an_unknown_transport_kind_is_the_only_problem_reported(tmp_path: Path) -> None:
-    path = write(tmp_path, BASE + "transport: {kind: kafka, path: x.db, bootstrap: 127.0.0.1}\n")
+    path = write(tmp_path, BASE + "transport: {kind: rabbitmq, path: x.db, bootstrap: 127.0.0.1}\n")
     lines = problems(path)
     assert len(lines) == 1  # not also "path" and "bootstrap" as unknown keys
-    expect(lines, path, 22, 19, "/transport/kind", "'kafka' is not allowed", '"embedded"')
+    expect(lines, path, 22, 19, "/transport/kind", "'rabbitmq' is not allowed", '"embedded"')
 
 
 def test_filters_nested_too_deep(tmp_path: Path) -> None:

@@ -1,0 +1,219 @@
+"""KafkaConsumer: a member of a Kafka consumer group reading one topic (:class:`router.ports.Consumer`).
+
+Offsets are committed only when the caller says so (auto-commit is off): the consume loop commits
+a batch once it is routed, delivered or dead-lettered. So a member that dies redelivers to the
+next owner what it had not finished, never loses it.
+
+Rebalances: when partitions are taken from this member, the revocation waits (at most
+``revoke_wait_s``) until the batch fetched from them has been committed or rewound, so the work
+done is committed before the partitions move and the new owner does not repeat it. Past that
+wait the partitions move anyway, and the new owner redelivers the unfinished batch (at least once);
+a later commit of a partition this member no longer owns is dropped, since its new owner decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from router.ports import StoredMessage, TransportError
+
+if TYPE_CHECKING:
+    from aiokafka.structs import ConsumerRecord
+
+    from adapters.kafka.transport import KafkaTransport
+
+log = logging.getLogger(__name__)
+
+
+class KafkaConsumer:
+    def __init__(
+        self, transport: KafkaTransport, group: str, topic: str, *, revoke_wait_s: float = 20.0
+    ) -> None:
+        self._transport = transport
+        self._group = group
+        self._topic = topic
+        self._revoke_wait_s = revoke_wait_s
+        # The names on the cluster (with the namespace); the core sees group and topic.
+        self._kafka_topic = transport.options.topic(topic)
+        self._kafka_group = transport.options.topic(group)
+        self._consumer: AIOKafkaConsumer | None = None
+        # Per partition, the offset after the last message fetched and not yet committed or rewound.
+        self._in_flight: dict[int, int] = {}
+        self._settled = asyncio.Event()
+        self._closed = False
+
+    @property
+    def group(self) -> str:
+        return self._group
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    async def start(self) -> None:
+        """Creates the topic if needed and joins the group (returns before partitions are assigned)."""
+        if self._consumer is not None:
+            return
+        self._check_open()
+        await self._transport.create_topic(self._topic, self._transport.default_partitions)
+        options = self._transport.options
+        consumer = AIOKafkaConsumer(
+            **options.client_kwargs(),
+            group_id=self._kafka_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=options.max_message_bytes,
+            # The revocation wait must fit in the rebalance timeout.
+            rebalance_timeout_ms=int((self._revoke_wait_s + 10) * 1000),
+        )
+        consumer.subscribe([self._kafka_topic], listener=_Listener(self))
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise TransportError(f"cannot join the group {self._group!r}: {exc}") from exc
+        self._consumer = consumer
+
+    async def close(self) -> None:
+        """Leaves the group (its partitions go to the other members at once); commits nothing."""
+        self._closed = True
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except KafkaError:
+                log.warning("%s: leaving the group failed", self._group, exc_info=True)
+
+    def assignment(self) -> frozenset[int]:
+        if self._consumer is None:
+            return frozenset()
+        return frozenset(tp.partition for tp in self._consumer.assignment() if tp.topic == self._kafka_topic)
+
+    async def fetch(self, max_messages: int, timeout: float) -> Mapping[int, Sequence[StoredMessage]]:
+        consumer = await self._started()
+        if max_messages <= 0:
+            return {}
+        try:
+            records = await consumer.getmany(
+                timeout_ms=int(max(0.0, timeout) * 1000), max_records=max_messages
+            )
+        except KafkaError as exc:
+            raise TransportError(f"cannot fetch from {self._topic!r}: {exc}") from exc
+        batches: dict[int, list[StoredMessage]] = {}
+        for tp, items in records.items():
+            if items:
+                batches[tp.partition] = [_stored(self._topic, record) for record in items]
+                self._in_flight[tp.partition] = items[-1].offset + 1
+        if batches:
+            self._settled.clear()
+        return batches
+
+    async def commit(self, offsets: Mapping[int, int]) -> None:
+        consumer = await self._started()
+        for partition, offset in offsets.items():
+            if offset < 0:
+                raise ValueError(f"offset {offset} of partition {partition} is negative")
+        owned = self.assignment()
+        mine = {
+            TopicPartition(self._kafka_topic, p): OffsetAndMetadata(o, "")
+            for p, o in offsets.items()
+            if p in owned
+        }
+        if mine:
+            try:
+                await consumer.commit(mine)
+            except KafkaError as exc:
+                raise TransportError(f"cannot commit offsets of {self._group!r}: {exc}") from exc
+        for partition, offset in offsets.items():
+            if self._in_flight.get(partition, -1) <= offset:
+                self._in_flight.pop(partition, None)
+        self._signal()
+
+    async def rewind(self, partitions: Sequence[int]) -> None:
+        """Moves these partitions back to their committed offsets (or the start): fetched again."""
+        consumer = await self._started()
+        owned = self.assignment()
+        for partition in partitions:
+            self._in_flight.pop(partition, None)
+            if partition not in owned:
+                continue  # moved to another member, which starts from the committed offset
+            tp = TopicPartition(self._kafka_topic, partition)
+            try:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
+            except KafkaError as exc:
+                raise TransportError(f"cannot rewind {self._topic!r}/{partition}: {exc}") from exc
+        self._signal()
+
+    # --- rebalances ---------------------------------------------------------------------------
+
+    async def _before_revoke(self, partitions: frozenset[int]) -> None:
+        """Waits until the batch in hand from these partitions is committed (or rewound)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._revoke_wait_s
+        while partitions & self._in_flight.keys():
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._closed:
+                log.warning(
+                    "%s: partitions %s revoked before their batch was committed; the new owner redelivers it",
+                    self._group,
+                    sorted(partitions & self._in_flight.keys()),
+                )
+                break
+            self._settled.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._settled.wait()
+            except TimeoutError:
+                continue
+        for partition in partitions:
+            self._in_flight.pop(partition, None)
+
+    def _signal(self) -> None:
+        self._settled.set()
+
+    async def _started(self) -> AIOKafkaConsumer:
+        self._check_open()
+        if self._consumer is None:
+            await self.start()
+        assert self._consumer is not None
+        return self._consumer
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError("the consumer is closed")
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: KafkaConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner._before_revoke(frozenset(tp.partition for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None
+
+
+def _stored(topic: str, record: ConsumerRecord[bytes, bytes]) -> StoredMessage:
+    # Direct producers may send no key or no value; the bus's own messages always have both.
+    key = record.key.decode("utf-8", errors="replace") if record.key is not None else ""
+    return StoredMessage(
+        topic=topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=key,
+        value=record.value if record.value is not None else b"",
+        headers=tuple((name, value) for name, value in record.headers),
+        timestamp_ms=record.timestamp,
+    )

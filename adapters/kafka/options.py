@@ -1,0 +1,68 @@
+"""How to reach a Kafka cluster: bootstrap servers, security, and the sizes the adapter relies on.
+
+The security settings are passed through to aiokafka as they are named there (``security_protocol``,
+``sasl_mechanism``, ``sasl_plain_username``...); the TLS files become an ``ssl_context``, which is
+how aiokafka takes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiokafka.helpers import create_ssl_context
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of every aiokafka client (producer, consumer, admin)."""
+        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        if self.protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
+        return kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaOptions:
+    bootstrap_servers: tuple[str, ...]
+    security: KafkaSecurity = KafkaSecurity()
+    # Partitions and replicas of the topics the bus creates (existing topics are left as they are).
+    default_partitions: int = 8
+    replication_factor: int = 1
+    # The largest message, on every side: producer requests, topic max.message.bytes, consumer
+    # fetches. CloudEvents over HTTP are at most 1 MiB of body, plus headers.
+    max_message_bytes: int = 4 * MiB
+    client_id: str = "lienthong"
+    # Prefixed to every topic and group name on the cluster, so that several buses (or test runs)
+    # can share one cluster; the core sees the names without it.
+    namespace: str = ""
+
+    def topic(self, name: str) -> str:
+        return self.namespace + name
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            "client_id": self.client_id,
+            **self.security.client_kwargs(),
+        }

@@ -1,0 +1,168 @@
+"""KafkaTransport: :class:`router.ports.Transport` on an Apache Kafka cluster, with aiokafka.
+
+Messages are CloudEvents in Kafka binary mode already (the core puts the attributes in ``ce_*``
+headers and the subject in the key); this adapter only moves them. The producer is idempotent with
+``acks=all``: a message is acknowledged once every in-sync replica has it, and the producer's own
+retries never write it twice or out of order. Partitions follow Kafka's default partitioner
+(murmur2 of the key), the same as Java clients use, so an agency producing straight into a topic
+with any client puts a subject in the same partition as the bus does.
+
+Two promises of the port are weaker here, and said so:
+
+- ``dedup_id``: Kafka has no server-side deduplication by id. The idempotent producer removes the
+  duplicates of its own retries, but an event published twice (a client retrying after a lost
+  reply, a router re-routing after a crash) is appended twice; ``AppendResult.duplicate`` is
+  always false. Receivers deduplicate by event id (webhook deliveries carry ``Idempotency-Key``).
+- all-or-nothing ``append``: messages of one call are sent concurrently and each is durable when
+  the call returns; if one fails the call raises :class:`TransportError`, but others of the same
+  call may have been appended (a retry then appends them again: see the point above).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from adapters.kafka.consumer import KafkaConsumer
+from adapters.kafka.options import KafkaOptions
+from adapters.kafka.topics import ensure_topic, partitions_of
+from router.ports import AppendResult, Message, TransportError
+
+
+class KafkaTransport:
+    def __init__(self, options: KafkaOptions) -> None:
+        self.options = options
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        # A consumer outside any group, to read end offsets for lag().
+        self._probe: AIOKafkaConsumer | None = None
+        self._known_topics: set[str] = set()
+        self._consumers: list[KafkaConsumer] = []  # closed with the transport if their owner did not
+
+    @property
+    def default_partitions(self) -> int:
+        return self.options.default_partitions
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        common = self.options.client_kwargs()
+        producer = AIOKafkaProducer(
+            **common,
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=self.options.max_message_bytes,
+            linger_ms=2,  # a little batching of concurrent appends, at a small latency cost
+        )
+        admin = AIOKafkaAdminClient(**common)
+        probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False)
+        try:
+            await producer.start()
+            await admin.start()
+            await probe.start()
+        except KafkaError as exc:
+            await _quietly_stop(producer, admin, probe)
+            raise TransportError(
+                f"cannot reach Kafka at {','.join(self.options.bootstrap_servers)}: {exc}"
+            ) from exc
+        self._producer, self._admin, self._probe = producer, admin, probe
+
+    async def close(self) -> None:
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            await consumer.close()
+        producer, admin, probe = self._producer, self._admin, self._probe
+        self._producer = self._admin = self._probe = None
+        await _quietly_stop(producer, admin, probe)
+
+    async def create_topic(self, topic: str, partitions: int) -> None:
+        if topic in self._known_topics:
+            return
+        await ensure_topic(
+            self._admin_client(),
+            self.options.topic(topic),
+            partitions,
+            self.options.replication_factor,
+            self.options.max_message_bytes,
+        )
+        self._known_topics.add(topic)
+
+    async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+        producer = self._producer
+        if producer is None:
+            raise TransportError("the Kafka transport is not started")
+        try:
+            # send() queues in order (same key: same partition, in order); the futures resolve
+            # once the broker acknowledged with acks=all.
+            pending = [
+                await producer.send(
+                    self.options.topic(topic),
+                    message.value,
+                    key=message.key.encode("utf-8"),
+                    headers=list(message.headers),
+                    timestamp_ms=message.timestamp_ms or None,
+                )
+                for message in messages
+            ]
+            records = await asyncio.gather(*pending)
+        except KafkaError as exc:
+            raise TransportError(f"cannot append to {topic!r}: {type(exc).__name__}: {exc}") from exc
+        return [AppendResult(partition=r.partition, offset=r.offset) for r in records]
+
+    def consumer(self, group: str, topic: str) -> KafkaConsumer:
+        consumer = KafkaConsumer(self, group, topic)
+        self._consumers.append(consumer)
+        return consumer
+
+    async def lag(self, group: str, topic: str) -> int:
+        admin, probe = self._admin_client(), self._probe
+        assert probe is not None
+        try:
+            name = self.options.topic(topic)
+            partitions = [TopicPartition(name, p) for p in await partitions_of(admin, name)]
+            if not partitions:
+                return 0
+            ends = await probe.end_offsets(partitions)
+            starts = await probe.beginning_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(
+                self.options.topic(group), partitions=partitions
+            )
+        except KafkaError as exc:
+            raise TransportError(f"cannot read the lag of {group!r} on {topic!r}: {exc}") from exc
+        total = 0
+        for tp in partitions:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+            total += max(0, ends[tp] - done)
+        return total
+
+    async def healthy(self) -> bool:
+        if self._admin is None:
+            return False
+        try:
+            await self._admin.describe_cluster()
+        except KafkaError:
+            return False
+        return True
+
+    def _admin_client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            raise TransportError("the Kafka transport is not started")
+        return self._admin
+
+
+async def _quietly_stop(*clients: AIOKafkaProducer | AIOKafkaAdminClient | AIOKafkaConsumer | None) -> None:
+    for client in clients:
+        if client is None:
+            continue
+        try:
+            if isinstance(client, AIOKafkaAdminClient):
+                await client.close()
+            else:
+                await client.stop()
+        except KafkaError:
+            pass  # closing: a broker that is gone has nothing left to say

@@ -1,0 +1,265 @@
+"""SOAP providers: zeep clients on an async httpx transport, behind the bus's call guards.
+
+One :class:`SoapProvider` per endpoint. It loads the WSDL once (WSDLs are cached per location
+across providers, and the sync load runs in a worker thread so the event loop never blocks),
+then :meth:`SoapProvider.call` sends one operation with a dict payload and returns plain data
+(dicts, lists, scalars). Around each call (:mod:`router.provider_calls`): a timeout per attempt,
+a deadline for the whole call, tenacity retries for transient failures only, and the endpoint's
+circuit breaker.
+
+Failures become :mod:`router.providers` errors:
+
+- connection errors, timeouts, HTTP 502/503/504 -> ``ProviderUnavailable`` / ``ProviderTimeout``
+  (retried);
+- a SOAP fault -> ``ProviderFault`` (code, message, detail), retried only when the endpoint's
+  configuration lists its code or string in ``retryable_faults`` and it is not a client fault;
+- a reply that is too large, has a DTD, is not XML or fails the reply XSD -> ``InvalidProviderReply``;
+- a payload that does not fit the WSDL -> ``InvalidProviderRequest``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zeep
+import zeep.exceptions
+import zeep.helpers
+from lxml import etree
+from requests import Response
+from zeep.plugins import Plugin
+from zeep.proxy import AsyncServiceProxy
+from zeep.transports import AsyncTransport
+from zeep.wsdl import Document
+from zeep.wsdl.utils import etree_to_string
+from zeep.wsse.username import UsernameToken
+
+from adapters.tls import client_tls
+from adapters.xml import DTD_FORBIDDEN, TOO_LARGE, XmlRejected, has_doctype, safe_parser, zeep_settings
+from router.provider_calls import GuardedCalls
+from router.providers import (
+    CallPolicy,
+    InvalidProviderReply,
+    InvalidProviderRequest,
+    ProviderError,
+    ProviderFault,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+# SOAP 1.1 "Client" and SOAP 1.2 "Sender": the request is at fault, so sending it again cannot help.
+_CLIENT_FAULTS = frozenset({"client", "sender"})
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SoapEndpoint:
+    """One SOAP provider endpoint.
+
+    ``wsdl`` is a file path or an http(s) URL; ``address`` overrides the WSDL's ``soap:address``
+    (a WSDL file describes the service, the configuration says where it runs). ``binding`` picks
+    the binding (a QName, ``{namespace}name``) when the WSDL has several.
+    """
+
+    name: str
+    wsdl: str
+    address: str | None = None
+    binding: str | None = None
+    policy: CallPolicy = field(default_factory=CallPolicy)
+    retryable_faults: frozenset[str] = frozenset()
+    username: str | None = None  # WS-Security UsernameToken
+    password: str | None = None
+    client_cert: tuple[str, str] | None = None  # (certificate file, key file) for mutual TLS
+    ca_file: str | None = None
+    reply_xsd: str | None = None  # validate each reply's body element against this schema
+    # let a WSDL served over http(s) fetch the XSDs it imports (only from the WSDL's loading)
+    wsdl_imports: bool = False
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+
+
+# WSDL documents by location: parsing a big WSDL takes long, and every provider of one
+# agency's service shares it. The lock keeps two threads from loading one WSDL twice.
+_wsdl_cache: dict[str, Any] = {}
+_wsdl_lock = threading.Lock()
+
+
+def _load_wsdl(location: str, transport: Any, imports: bool) -> Any:
+    with _wsdl_lock:
+        document = _wsdl_cache.get(location)
+        if document is None:
+            document = Document(location, transport, settings=zeep_settings(wsdl_imports=imports))
+            _wsdl_cache[location] = document
+        return document
+
+
+class _Transport(AsyncTransport):
+    """zeep's httpx transport, reading at most ``max_reply_bytes`` of a reply."""
+
+    def __init__(self, client: httpx.AsyncClient, wsdl_client: httpx.Client, max_reply_bytes: int) -> None:
+        super().__init__(client=client, wsdl_client=wsdl_client)
+        self._max = max_reply_bytes
+
+    async def post_xml(self, address: str, envelope: etree._Element, headers: Mapping[str, str]) -> Response:
+        message = etree_to_string(envelope)
+        async with self.client.stream("POST", address, content=message, headers=headers) as reply:
+            body = bytearray()
+            async for chunk in reply.aiter_bytes():
+                body += chunk
+                if len(body) > self._max:
+                    raise XmlRejected(TOO_LARGE, f"the reply is larger than {self._max} bytes")
+        if has_doctype(bytes(body)):
+            raise XmlRejected(DTD_FORBIDDEN, "documents with a DOCTYPE are refused")
+        response = Response()
+        response._content = bytes(body)
+        response.status_code = reply.status_code
+        response.headers = reply.headers  # type: ignore[assignment]
+        response.encoding = reply.encoding
+        return response
+
+
+class _XsdCheck(Plugin):
+    """Validates the element in each reply's SOAP Body (faults excepted) against an XSD."""
+
+    def __init__(self, schema: etree.XMLSchema) -> None:
+        self._schema = schema
+
+    def ingress(self, envelope: etree._Element, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        body = next(
+            (e for e in envelope if isinstance(e.tag, str) and etree.QName(e).localname == "Body"), None
+        )
+        for element in body if body is not None else ():
+            if (
+                isinstance(element.tag, str)
+                and etree.QName(element).localname != "Fault"
+                and not self._schema.validate(element)
+            ):
+                error = self._schema.error_log.last_error
+                raise InvalidProviderReply(f"the reply does not match its schema: {error}")
+        return envelope, http_headers
+
+
+def load_xsd(path: str | Path) -> etree.XMLSchema:
+    """An XSD of the repository (trusted, local), parsed without network access."""
+    return etree.XMLSchema(etree.parse(str(path), safe_parser()))
+
+
+class SoapProvider:
+    def __init__(self, endpoint: SoapEndpoint) -> None:
+        self.endpoint = endpoint
+        self.guard = GuardedCalls(endpoint.name, endpoint.policy)
+        verify = client_tls(endpoint.client_cert, endpoint.ca_file)
+        timeout = httpx.Timeout(endpoint.policy.timeout_s)
+        self._http = httpx.AsyncClient(
+            verify=verify,
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        )
+        self._wsdl_http = httpx.Client(
+            verify=verify, timeout=timeout, trust_env=False, follow_redirects=False
+        )
+        self._transport = _Transport(self._http, self._wsdl_http, endpoint.max_reply_bytes)
+        self._service: Any = None
+
+    async def open(self) -> None:
+        """Loads the WSDL (once per location, in a worker thread)."""
+        if self._service is not None:
+            return
+        endpoint = self.endpoint
+        try:
+            document = await asyncio.to_thread(
+                _load_wsdl, endpoint.wsdl, self._transport, endpoint.wsdl_imports
+            )
+        except (zeep.exceptions.Error, httpx.HTTPError, OSError, etree.XMLSyntaxError) as error:
+            raise ProviderUnavailable(
+                f"{endpoint.name}: cannot load the WSDL {endpoint.wsdl}: {error}"
+            ) from error
+        plugins = [_XsdCheck(load_xsd(endpoint.reply_xsd))] if endpoint.reply_xsd else []
+        wsse = UsernameToken(endpoint.username, endpoint.password) if endpoint.username is not None else None
+        client = zeep.AsyncClient(
+            document, transport=self._transport, settings=zeep_settings(), wsse=wsse, plugins=plugins
+        )
+        if endpoint.binding is None and endpoint.address is None:
+            self._service = client.service
+            return
+        binding = endpoint.binding or next(iter(document.bindings))
+        if binding not in document.bindings:
+            raise ProviderError(f"{endpoint.name}: the WSDL has no binding {binding}")
+        address = endpoint.address or client.bind()._binding_options["address"]
+        self._service = AsyncServiceProxy(client, document.bindings[binding], address=address)
+
+    async def call(self, operation: str, payload: Mapping[str, Any], *, deadline: float | None = None) -> Any:
+        """Calls ``operation`` with ``payload`` (the request element's fields) and returns the
+        reply as plain data. ``deadline`` is an absolute ``time.monotonic()`` value."""
+        await self.open()
+        try:
+            method = self._service[operation]
+        except AttributeError:
+            raise InvalidProviderRequest(f"{self.endpoint.name}: no operation {operation!r}") from None
+
+        async def attempt() -> Any:
+            return await self._attempt(method, payload)
+
+        return await self.guard.call(attempt, deadline=deadline)
+
+    async def _attempt(self, method: Any, payload: Mapping[str, Any]) -> Any:
+        name = self.endpoint.name
+        try:
+            result = await method(**payload)
+        except zeep.exceptions.Fault as fault:
+            raise self._fault(fault) from None
+        except zeep.exceptions.TransportError as error:
+            raise _transport_error(name, error) from None
+        except (zeep.exceptions.ValidationError, TypeError) as error:
+            raise InvalidProviderRequest(f"{name}: {error}") from None
+        except XmlRejected as error:
+            raise InvalidProviderReply(f"{name}: {error.detail}", provider=name) from None
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as error:
+            raise InvalidProviderReply(f"{name}: the reply has a DTD or entities ({error})") from None
+        except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError) as error:
+            raise InvalidProviderReply(f"{name}: the reply is not valid SOAP: {_short(error)}") from None
+        except httpx.TimeoutException as error:
+            raise ProviderTimeout(f"{name}: {type(error).__name__}") from None
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(f"{name}: {type(error).__name__}: {error}") from None
+        return zeep.helpers.serialize_object(result, dict)
+
+    def _fault(self, fault: zeep.exceptions.Fault) -> ProviderFault:
+        code = str(fault.code or "Server")
+        local = code.rsplit(":", 1)[-1].rsplit("}", 1)[-1]
+        message = str(fault.message or "")
+        detail = None
+        if fault.detail is not None:
+            detail = etree.tostring(fault.detail, encoding="unicode")
+        client_fault = local.lower() in _CLIENT_FAULTS
+        configured = self.endpoint.retryable_faults
+        retryable = not client_fault and (local in configured or message.strip() in configured)
+        return ProviderFault(
+            local, message, fault_detail=detail, retryable=retryable, provider=self.endpoint.name
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self._wsdl_http.close()
+
+
+def _transport_error(name: str, error: zeep.exceptions.TransportError) -> ProviderError:
+    status = int(error.status_code or 0)
+    if status in UNAVAILABLE_STATUSES:
+        return ProviderUnavailable(f"{name}: HTTP {status}", status=status)
+    if status == 200:
+        return InvalidProviderReply(f"{name}: {_short(error.message)}")
+    return ProviderFault(str(status), f"HTTP {status} without a SOAP fault", retryable=False)
+
+
+def _short(error: object, limit: int = 300) -> str:
+    # zeep quotes whole replies in its messages: keep errors (and logs) free of their content
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + "..."

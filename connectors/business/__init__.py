@@ -1,0 +1,1 @@
+"""The national business registry (Cổng thông tin quốc gia về đăng ký doanh nghiệp): REST/JSON."""

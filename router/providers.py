@@ -1,0 +1,114 @@
+"""Data providers (agency systems the bus calls: SOAP or REST registries) and how calls to them fail.
+
+A provider call either returns plain data or raises a :class:`ProviderError`. Each error says
+whether trying again may help (``retryable``): the provider was down, overloaded or slow, versus
+it understood the request and refused it. Only retryable errors are ever retried, and only they
+count against the provider's circuit breaker (a provider that answers "no such citizen" is up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.errors import LienthongError
+from router.subscriptions import BreakerPolicy
+
+
+class ProviderError(LienthongError):
+    """A call to a provider failed."""
+
+    code = "provider_error"
+    status = 502
+    title = "The data provider failed"
+    retryable = False
+
+    def __init__(self, detail: str, *, provider: str = "") -> None:
+        super().__init__(detail)
+        self.provider = provider
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached, answered 502/503/504, or its circuit is open."""
+
+    code = "provider_unavailable"
+    status = 503
+    title = "The data provider is unavailable"
+    retryable = True
+
+    def __init__(self, detail: str, *, provider: str = "", status: int | None = None) -> None:
+        super().__init__(detail, provider=provider)
+        self.http_status = status
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The provider failed repeatedly; calls are refused without trying until the pause is over."""
+
+    code = "provider_circuit_open"
+    # The call was never made: retrying within the same call cannot help.
+    retryable = False
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the call's timeout or deadline."""
+
+    code = "provider_timeout"
+    status = 504
+    title = "The data provider did not answer in time"
+    retryable = True
+
+
+class ProviderFault(ProviderError):
+    """The provider answered with an error of its own: a SOAP fault, or an HTTP 4xx/5xx with a
+    body. ``fault_code`` is the provider's code (SOAP faultcode or the HTTP status), ``message``
+    its text, ``fault_detail`` the detail it gave, if any."""
+
+    code = "provider_fault"
+    status = 502
+    title = "The data provider refused the request"
+
+    def __init__(
+        self,
+        fault_code: str,
+        message: str,
+        *,
+        fault_detail: str | None = None,
+        retryable: bool = False,
+        provider: str = "",
+    ) -> None:
+        super().__init__(f"{fault_code}: {message}", provider=provider)
+        self.fault_code = fault_code
+        self.message = message
+        self.fault_detail = fault_detail
+        self.retryable = retryable
+
+
+class InvalidProviderReply(ProviderError):
+    """The provider's reply is not what its contract says (bad XML, schema violation...)."""
+
+    code = "invalid_provider_reply"
+    status = 502
+    title = "The data provider's reply is invalid"
+
+
+class InvalidProviderRequest(ProviderError):
+    """The bus's own request does not fit the provider's contract (a missing or unknown field)."""
+
+    code = "invalid_provider_request"
+    status = 400
+    title = "The request does not fit the data provider's contract"
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """How one provider is called.
+
+    ``timeout_s`` bounds each attempt; ``deadline_s`` the whole call, retries and pauses included
+    (a caller's own deadline, if sooner, wins). Back-off is exponential with full jitter.
+    """
+
+    timeout_s: float = 5.0
+    deadline_s: float = 15.0
+    max_attempts: int = 3
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 2.0
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
