@@ -100,17 +100,7 @@ class ReplayReply(BaseModel):
 
 
 def _subscription_reply(status: SubscriptionStatus) -> SubscriptionReply:
-    return SubscriptionReply(
-        name=status.name,
-        system=status.system,
-        types=list(status.types),
-        sink=status.sink,
-        lag=status.lag,
-        dead_letters=status.dead_letters,
-        circuit=status.circuit,
-        on_dead_letter=status.on_dead_letter,
-        batch_size=status.batch_size,
-    )
+    return SubscriptionReply.model_validate(status, from_attributes=True)
 
 
 def _dead_letter_reply(letter: DeadLetter) -> DeadLetterReply:
@@ -119,18 +109,8 @@ def _dead_letter_reply(letter: DeadLetter) -> DeadLetterReply:
         event: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         event = {"undecodable": raw.decode("utf-8", "replace")}
-    return DeadLetterReply(
-        id=letter.id,
-        subscription=letter.subscription,
-        event_id=letter.event_id,
-        subject=letter.subject,
-        reason=letter.reason,
-        attempts=letter.attempts,
-        last_error=letter.last_error,
-        failed_at_ms=letter.failed_at_ms,
-        replayed_at_ms=letter.replayed_at_ms,
-        event=event,
-    )
+    fields = {name: getattr(letter, name) for name in DeadLetterReply.model_fields if name != "event"}
+    return DeadLetterReply(**fields, event=event)
 
 
 def _bearer(request: Request) -> str | None:

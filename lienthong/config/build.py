@@ -11,6 +11,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
+from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
     Compatibility,
@@ -28,20 +29,6 @@ from router.subscriptions import BreakerPolicy, Filter, OnDeadLetter, RetryPolic
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 # Integers go through int(): JSON Schema counts 8.0 as an integer, the rest of the program should not see it.
-# Headers the webhook sink sets itself (adapters/webhook.py refuses them too; a test keeps the two
-# lists equal), besides every ce- header.
-RESERVED_HEADERS = frozenset(
-    {
-        "accept-encoding",
-        "connection",
-        "content-length",
-        "content-type",
-        "host",
-        "idempotency-key",
-        "transfer-encoding",
-        "user-agent",
-    }
-)
 
 
 class _Builder:

@@ -92,10 +92,3 @@ def test_schema_and_code_agree_on_selectors_hashes_and_attributes() -> None:
     for sample in SAMPLES:
         assert bool(api_key.match(sample)) == bool(KEY_HASH.match(sample)), sample
         assert bool(attribute.match(sample)) == bool(ATTRIBUTE_NAME.match(sample)), sample
-
-
-def test_reserved_headers_agree_with_the_webhook_sink() -> None:
-    from adapters import webhook
-    from lienthong.config.build import RESERVED_HEADERS
-
-    assert set(RESERVED_HEADERS) == set(webhook.RESERVED_HEADERS)
