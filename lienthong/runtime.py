@@ -106,7 +106,11 @@ class Runtime:
     async def _sample_lag(self) -> None:
         while True:
             for subscription in self.settings.subscriptions:
-                lag = await self.transport.lag(subscription.group, subscription.topic)
+                try:
+                    lag = await self.transport.lag(subscription.group, subscription.topic)
+                except Exception:  # a transport outage shows in /readyz; the gauge keeps its last value
+                    log.warning("lag of %s not sampled", subscription.name, exc_info=True)
+                    continue
                 self.metrics.lag(subscription.name, lag)
             await asyncio.sleep(LAG_INTERVAL_S)
 
