@@ -9,28 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from router.delivery import REPLAY_HEADER
+from router.directory import Directory, System
 from router.envelope import CloudEvent
 from router.errors import Forbidden, NotFound, Unauthenticated, UnknownType
+from router.policy import Policy
 from router.ports import DeadLetter, DeadLetterQuery, DeadLetterStore, Message, Transport
 from router.publishing import Accepted, Publisher
 from router.subscriptions import Subscription
-
-
-class Caller(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-class Directory(Protocol):
-    def authenticate(self, api_key: str) -> Caller | None: ...
-
-
-class Policy(Protocol):
-    def may_publish(self, system_id: str, event_type: str) -> bool: ...
-
-    def may_subscribe(self, system_id: str, event_type: str) -> bool: ...
-
-    def is_admin(self, system_id: str) -> bool: ...
 
 
 class TypeInfo(Protocol):
@@ -109,7 +94,7 @@ class Bus:
 
     # --- callers -------------------------------------------------------------------------------
 
-    def authenticate(self, api_key: str | None) -> Caller:
+    def authenticate(self, api_key: str | None) -> System:
         if not api_key:
             raise Unauthenticated("send the system's API key as 'Authorization: Bearer <key>'")
         caller = self._directory.authenticate(api_key)
@@ -119,7 +104,7 @@ class Bus:
 
     # --- events --------------------------------------------------------------------------------
 
-    async def publish(self, caller: Caller, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
+    async def publish(self, caller: System, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
         return await self._publisher.publish(caller.id, events, batch)
 
     def event_types(self) -> Sequence[TypeInfo]:
@@ -133,14 +118,14 @@ class Bus:
 
     # --- subscriptions and dead letters --------------------------------------------------------
 
-    def _subscription(self, caller: Caller, name: str) -> Subscription:
+    def _subscription(self, caller: System, name: str) -> Subscription:
         subscription = self._subscriptions.get(name)
         # A system that may not see a subscription is told it does not exist, not that it exists.
         if subscription is None or not self._may_see(caller, subscription):
             raise NotFound(f"no subscription '{name}' visible to '{caller.id}'")
         return subscription
 
-    def _may_see(self, caller: Caller, subscription: Subscription) -> bool:
+    def _may_see(self, caller: System, subscription: Subscription) -> bool:
         return subscription.system == caller.id or self._policy.is_admin(caller.id)
 
     async def _status(self, subscription: Subscription) -> SubscriptionStatus:
@@ -157,14 +142,14 @@ class Bus:
             batch_size=subscription.batch_size,
         )
 
-    async def subscriptions(self, caller: Caller) -> list[SubscriptionStatus]:
+    async def subscriptions(self, caller: System) -> list[SubscriptionStatus]:
         visible = [s for s in self._subscriptions.values() if self._may_see(caller, s)]
         return [await self._status(s) for s in visible]
 
-    async def subscription(self, caller: Caller, name: str) -> SubscriptionStatus:
+    async def subscription(self, caller: System, name: str) -> SubscriptionStatus:
         return await self._status(self._subscription(caller, name))
 
-    async def dead_letters(self, caller: Caller, name: str, query: DeadLetterQuery) -> list[DeadLetter]:
+    async def dead_letters(self, caller: System, name: str, query: DeadLetterQuery) -> list[DeadLetter]:
         self._subscription(caller, name)
         return await self._dead_letters.list(
             DeadLetterQuery(
@@ -177,7 +162,7 @@ class Bus:
             )
         )
 
-    async def replay(self, caller: Caller, name: str, request: ReplayRequest) -> list[DeadLetter]:
+    async def replay(self, caller: System, name: str, request: ReplayRequest) -> list[DeadLetter]:
         """Puts dead letters back on the subscription's delivery queue, oldest first.
 
         Only the subscribing system or an operator may replay. The letters are appended first and

@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 from adapters.http import problems
 from adapters.http.body import parse_events, read_bounded
 from router import envelope
-from router.bus import Bus, Caller, ReplayRequest, SubscriptionStatus
+from router.bus import Bus, ReplayRequest, SubscriptionStatus
+from router.directory import System
 from router.errors import FieldError, LienthongError, NotFound, Unavailable
 from router.ports import DeadLetter, DeadLetterQuery
 
@@ -121,7 +122,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-async def current_caller(request: Request) -> Caller:
+async def current_caller(request: Request) -> System:
     """The authenticated system of the request (401 problem otherwise).
 
     ``async`` so that FastAPI calls it on the event loop: a plain function would be sent to a
@@ -130,7 +131,7 @@ async def current_caller(request: Request) -> Caller:
     return bus.authenticate(_bearer(request))
 
 
-Authenticated = Annotated[Caller, Depends(current_caller)]
+Authenticated = Annotated[System, Depends(current_caller)]
 
 
 def create_app(
