@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.validation", "bench.embedded_log", "bench.end_to_end"]
+BENCHES = ["bench.validation", "bench.embedded_log", "bench.end_to_end", "bench.kafka_pipeline"]
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from connectors.simulation import Faults, SimulatorState
 SYSTEMS = {
     "population": "connectors.population.simulator",
     "business": "connectors.business.simulator",
+    "vehicle": "connectors.vehicle.simulator",
 }
 
 

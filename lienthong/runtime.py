@@ -29,8 +29,8 @@ from router.bus import Bus
 from router.consuming import ConsumeLoop
 from router.delivery import SubscriptionDelivery
 from router.ports import Transport
-from router.publishing import INBOUND_TOPIC, Publisher
-from router.routing import Router
+from router.publishing import INBOUND_TOPIC, EventChecks, Publisher
+from router.routing import INBOUND_DEAD_LETTERS, InboundChecks, Router
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("lienthong")
@@ -67,7 +67,16 @@ class Runtime:
             for s in settings.subscriptions
         }
         self.publisher = Publisher(self.registry, settings.policy, self.transport, self.metrics)
-        self.router = Router(settings.subscriptions, settings.policy, self.transport, self.metrics)
+        # On Kafka agencies may produce straight into the inbound topic, so the router checks every
+        # inbound message; on the embedded log only the HTTP API (which checked) writes it.
+        self.inbound_checks = (
+            None
+            if transport.kafka is None
+            else InboundChecks(settings.directory, EventChecks(self.registry, settings.policy))
+        )
+        self.router = Router(
+            settings.subscriptions, settings.policy, self.transport, self.metrics, self.inbound_checks
+        )
         self.bus = Bus(
             settings.directory,
             settings.policy,
@@ -88,6 +97,8 @@ class Runtime:
             await self.transport.start()
         partitions = self.settings.transport.partitions
         await self.transport.create_topic(INBOUND_TOPIC, partitions)
+        if self.inbound_checks is not None:
+            await self.transport.create_topic(INBOUND_DEAD_LETTERS, partitions)
         for subscription in self.settings.subscriptions:
             await self.transport.create_topic(subscription.topic, partitions)
         for subscription in self.settings.subscriptions:

@@ -14,9 +14,9 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from router.envelope import CloudEvent, to_message
-from router.errors import FieldError, Forbidden, LienthongError, SchemaViolation, UnknownType
+from router.errors import FieldError, Forbidden, LienthongError, SchemaViolation, Unavailable, UnknownType
 from router.metrics import Metrics
-from router.ports import Transport
+from router.ports import Transport, TransportError
 
 INBOUND_TOPIC = "inbound"
 # Bounds the error list of a rejected batch so a hostile batch cannot make a huge reply.
@@ -71,32 +71,27 @@ def _resolve_pointer(data: Any, pointer: str) -> Any:
     return node
 
 
-class Publisher:
-    def __init__(
-        self,
-        contracts: Contracts[Any],
-        policy: PublishPolicy,
-        transport: Transport,
-        metrics: Metrics,
-        topic: str = INBOUND_TOPIC,
-    ) -> None:
+class EventChecks:
+    """The checks every event passes, whoever brought it to the bus: the source may publish the
+    type, the type is registered, the data matches its schema, the subject agrees with the data.
+
+    The HTTP API runs them (after checking the source is the caller) before it appends; the router
+    runs them on the Kafka inbound topic, where agencies may also produce directly.
+    """
+
+    def __init__(self, contracts: Contracts[Any], policy: PublishPolicy) -> None:
         self._contracts = contracts
         self._policy = policy
-        self._transport = transport
-        self._metrics = metrics
-        self._topic = topic
 
-    def _check(self, system_id: str, event: CloudEvent, prefix: str) -> tuple[LienthongError | None, Any]:
-        """Returns the first error of the event (or None) and the resolved schema reference."""
+    def check(self, event: CloudEvent, prefix: str = "") -> tuple[LienthongError | None, Any]:
+        """Returns the first error of the event (or None) and the resolved schema reference.
+
+        A valid event gets its ``subject`` from the data when it had none.
+        """
         here = prefix or ""
-        if event.source != system_id:
+        if not self._policy.may_publish(event.source, event.type):
             return Forbidden(
-                f"source '{event.source}' is not the authenticated system '{system_id}'",
-                (FieldError(f"{here}/source", f"must be '{system_id}', the system the API key belongs to"),),
-            ), None
-        if not self._policy.may_publish(system_id, event.type):
-            return Forbidden(
-                f"'{system_id}' may not publish '{event.type}'",
+                f"'{event.source}' may not publish '{event.type}'",
                 (FieldError(f"{here}/type", "no policy lets this system publish this type"),),
             ), None
         try:
@@ -121,6 +116,34 @@ class Publisher:
                     (FieldError(f"{here}/subject", f"must equal data{subject_pointer} ('{expected}')"),),
                 ), ref
         return None, ref
+
+
+class Publisher:
+    def __init__(
+        self,
+        contracts: Contracts[Any],
+        policy: PublishPolicy,
+        transport: Transport,
+        metrics: Metrics,
+        topic: str = INBOUND_TOPIC,
+    ) -> None:
+        self._checks = EventChecks(contracts, policy)
+        self._transport = transport
+        self._metrics = metrics
+        self._topic = topic
+
+    def _check(self, system_id: str, event: CloudEvent, prefix: str) -> tuple[LienthongError | None, Any]:
+        """Returns the first error of the event (or None) and the resolved schema reference."""
+        if event.source != system_id:
+            return Forbidden(
+                f"source '{event.source}' is not the authenticated system '{system_id}'",
+                (
+                    FieldError(
+                        f"{prefix}/source", f"must be '{system_id}', the system the API key belongs to"
+                    ),
+                ),
+            ), None
+        return self._checks.check(event, prefix)
 
     async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
         """Checks every event, then appends all of them durably, or none.
@@ -149,7 +172,12 @@ class Publisher:
         for event, ref in zip(events, refs, strict=True):
             event.dataschema = ref.id
             messages.append(to_message(event, b"" if event.data is None else orjson.dumps(event.data)))
-        results = await self._transport.append(self._topic, messages)
+        try:
+            results = await self._transport.append(self._topic, messages)
+        except TransportError as error:
+            # The log is out of reach (a broker restarting, a full disk): nothing was acknowledged,
+            # the publisher retries later.
+            raise Unavailable(f"the event log is unavailable: {error}") from error
         for event in events:
             self._metrics.event_received(event.type, system_id)
         return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]

@@ -3,6 +3,13 @@
 Each routed copy carries a dedup id naming the inbound position it came from, so that routing
 the same inbound messages again after a crash (they were appended but not yet committed) adds
 nothing to the delivery queues: fan-out is exactly-once on transports that honour dedup ids.
+
+On Kafka, agencies may produce CloudEvents straight into the inbound topic, bypassing the HTTP
+API, so the router checks every inbound message again (:class:`InboundChecks`: the same checks
+as publishing, plus "the source is a known system") and appends the invalid ones, with the
+reason in headers, to the dead-letter topic ``deadletter.inbound`` instead of routing them; the
+partition goes on. On the embedded log only the HTTP API writes the inbound topic, after the
+very same checks, so the router is given no checks there and pays nothing for them.
 """
 
 from __future__ import annotations
@@ -11,14 +18,102 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from router.envelope import attributes_of
+import orjson
+
+from router.envelope import attributes_of, from_attributes, to_message
+from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent, SchemaViolation
 from router.metrics import Metrics
-from router.ports import Message, StoredMessage, Transport
+from router.ports import Headers, Message, StoredMessage, Transport
+from router.publishing import EventChecks
 from router.subscriptions import Subscription
+
+# Where the router puts the inbound messages that fail the checks (on transports that check).
+INBOUND_DEAD_LETTERS = "deadletter.inbound"
+# The headers a dead-lettered inbound message gets, on top of its own.
+ERROR_CODE = "lienthong_error_code"
+ERROR_DETAIL = "lienthong_error_detail"
+ERROR_POINTER = "lienthong_error_pointer"
+ORIGINAL_TOPIC = "lienthong_original_topic"
+ORIGINAL_PARTITION = "lienthong_original_partition"
+ORIGINAL_OFFSET = "lienthong_original_offset"
+# Bounds the detail header: it quotes producer input.
+MAX_DETAIL_BYTES = 1024
 
 
 class SubscribePolicy(Protocol):
     def may_subscribe(self, system_id: str, event_type: str) -> bool: ...
+
+
+class Systems(Protocol):
+    def __contains__(self, system_id: object) -> bool: ...
+
+
+class InboundChecks:
+    """The checks of an inbound message that did not necessarily come through the HTTP API."""
+
+    def __init__(self, systems: Systems, checks: EventChecks) -> None:
+        self._systems = systems
+        self._checks = checks
+
+    def knows(self, system_id: str) -> bool:
+        return system_id in self._systems
+
+    def check(self, message: StoredMessage, attributes: dict[str, str]) -> LienthongError | Message:
+        """The error of the message, or the message to route (completed as the HTTP API would:
+        ``dataschema`` resolved, ``subject`` from the data, keyed by subject).
+
+        ``attributes`` are the message's (``attributes_of(message.headers)``), computed once by the
+        caller; a valid message's ``dataschema`` and ``subject`` are set in them.
+        """
+        try:
+            data = orjson.loads(message.value) if message.value else None
+            event = from_attributes(attributes, data)
+        except orjson.JSONDecodeError:
+            return MalformedEvent(
+                "the message value is not JSON", (FieldError("/data", "the message value is not JSON"),)
+            )
+        except LienthongError as error:
+            return error
+        if event.source not in self._systems:
+            return Forbidden(
+                f"'{event.source}' is not a system of the directory",
+                (FieldError("/source", "must be a system of the directory"),),
+            )
+        subject = event.subject
+        problem, ref = self._checks.check(event)
+        if problem is not None:
+            return problem
+        headers = message.headers
+        if event.dataschema is None:
+            attributes["dataschema"] = event.dataschema = ref.id
+            headers = (*headers, ("ce_dataschema", ref.id.encode()))
+        if event.subject == subject and message.key == event.key:
+            return Message(key=message.key, value=message.value, headers=headers)
+        # the subject came from the data, or the producer keyed otherwise: key by subject
+        if event.subject is not None:
+            attributes["subject"] = event.subject
+        return to_message(event, message.value)
+
+
+def _rejected(message: StoredMessage, error: LienthongError) -> Message:
+    pointer = error.errors[0].pointer if error.errors else ""
+    detail = error.detail.encode("utf-8", "replace")[:MAX_DETAIL_BYTES]
+    headers: Headers = (
+        *message.headers,
+        (ERROR_CODE, error.code.encode()),
+        (ERROR_DETAIL, detail),
+        (ERROR_POINTER, pointer.encode("utf-8", "replace")),
+        (ORIGINAL_TOPIC, message.topic.encode()),
+        (ORIGINAL_PARTITION, str(message.partition).encode()),
+        (ORIGINAL_OFFSET, str(message.offset).encode()),
+    )
+    return Message(
+        key=message.key,
+        value=message.value,
+        headers=headers,
+        dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
+        timestamp_ms=message.timestamp_ms,
+    )
 
 
 class Router:
@@ -28,7 +123,9 @@ class Router:
         policy: SubscribePolicy,
         transport: Transport,
         metrics: Metrics,
+        inbound_checks: InboundChecks | None = None,
     ) -> None:
+        self._inbound_checks = inbound_checks
         self._transport = transport
         self._metrics = metrics
         self._policy = policy
@@ -56,19 +153,40 @@ class Router:
     async def handle(self, batches: Mapping[int, Sequence[StoredMessage]]) -> None:
         """Fans the messages out, in their order, to the delivery queues; returns once durable."""
         out: dict[str, list[Message]] = defaultdict(list)
+        rejected: list[Message] = []
+        checks = self._inbound_checks
         for messages in batches.values():
             for message in messages:
-                attributes = attributes_of(message.headers)
+                key, value, headers = message.key, message.value, message.headers
+                attributes = attributes_of(headers)
+                if checks is not None:
+                    verdict = checks.check(message, attributes)
+                    if isinstance(verdict, LienthongError):
+                        rejected.append(_rejected(message, verdict))
+                        self._reject(message, verdict)
+                        continue
+                    key, value, headers = verdict.key, verdict.value, verdict.headers
                 for subscription in self.targets(attributes.get("type", ""), attributes):
                     out[subscription.topic].append(
                         Message(
-                            key=message.key,
-                            value=message.value,
-                            headers=message.headers,
+                            key=key,
+                            value=value,
+                            headers=headers,
                             dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
                             timestamp_ms=message.timestamp_ms,
                         )
                     )
+        if rejected:
+            await self._transport.append(INBOUND_DEAD_LETTERS, rejected)
         for topic, routed in out.items():
             await self._transport.append(topic, routed)
             self._metrics.event_routed(topic.removeprefix("deliver."), len(routed))
+
+    def _reject(self, message: StoredMessage, error: LienthongError) -> None:
+        # Metric labels come from producer input here: only a registered type (the data failed
+        # its schema) and a known source are named, so a hostile producer cannot mint series.
+        attributes = attributes_of(message.headers)
+        event_type = attributes.get("type", "unknown") if isinstance(error, SchemaViolation) else "unknown"
+        source = attributes.get("source", "")
+        known = self._inbound_checks is not None and self._inbound_checks.knows(source)
+        self._metrics.event_rejected(event_type, source if known else "unknown", error.code)

@@ -237,6 +237,13 @@ def _read_schema(out: Contracts, file: Path, expected_id: str) -> dict[str, Any]
     return schema
 
 
+def read_schema_file(file: Path, expected_id: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """One schema file outside the event layout (the datasets), checked as the event contracts
+    are: valid JSON, the 2020-12 metaschema, ``$schema``, ``$id`` and the lint below."""
+    out = Contracts(root=file.parent)
+    return _read_schema(out, file, expected_id), out.problems
+
+
 _METASCHEMA = Draft202012Validator(
     Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
 )

@@ -7,6 +7,8 @@ how aiokafka takes them.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,6 +55,10 @@ class KafkaOptions:
     # fetches. CloudEvents over HTTP are at most 1 MiB of body, plus headers.
     max_message_bytes: int = 4 * MiB
     client_id: str = "lienthong"
+    # How long an append waits for the brokers (aiokafka's producer request timeout, 40 s by
+    # default). Past it the append fails: the HTTP API answers 503 and the publisher retries
+    # rather than hanging while a broker is away.
+    append_timeout_ms: int = 5000
     # Prefixed to every topic and group name on the cluster, so that several buses (or test runs)
     # can share one cluster; the core sees the names without it.
     namespace: str = ""
@@ -63,6 +69,8 @@ class KafkaOptions:
     def client_kwargs(self) -> dict[str, Any]:
         return {
             "bootstrap_servers": list(self.bootstrap_servers),
-            "client_id": self.client_id,
+            # Host and process in the client id: the broker's view of a consumer group (which
+            # member owns which partitions) then names the process, for operators and tests.
+            "client_id": f"{self.client_id}-{socket.gethostname()}-{os.getpid()}",
             **self.security.client_kwargs(),
         }

@@ -5,9 +5,12 @@ Topic layout of the bus (the same names as on the embedded log, so the router is
 - ``inbound``: every accepted CloudEvent, keyed by subject (the ordering key); the router's
   consumer group ``router`` validates it and fans it out;
 - ``deliver.<subscription>``: one delivery queue per subscription, consumed by the group of the
-  same name, which calls the subscription's sink.
+  same name, which calls the subscription's sink;
+- ``deadletter.inbound``: inbound messages that fail the router's checks (agencies may produce
+  into ``inbound`` directly), with the reason in ``lienthong_error_*`` headers
+  (:data:`router.routing.INBOUND_DEAD_LETTERS`); see docs/kafka.md.
 
-Dead letters stay in the embedded SQLite store (see :mod:`adapters.kafka`), not in a topic.
+Dead letters of deliveries stay in the embedded SQLite store (see :mod:`adapters.kafka`), not in a topic.
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ class KafkaTransport:
         self._probe: AIOKafkaConsumer | None = None
         self._known_topics: set[str] = set()
         self._consumers: list[KafkaConsumer] = []  # closed with the transport if their owner did not
+        # The producer an append failed on, to be replaced before the next append.
+        self._broken: AIOKafkaProducer | None = None
+        self._replacing = asyncio.Lock()
 
     @property
     def default_partitions(self) -> int:
@@ -51,13 +54,7 @@ class KafkaTransport:
         if self._producer is not None:
             return
         common = self.options.client_kwargs()
-        producer = AIOKafkaProducer(
-            **common,
-            enable_idempotence=True,
-            acks="all",
-            max_request_size=self.options.max_message_bytes,
-            linger_ms=2,  # a little batching of concurrent appends, at a small latency cost
-        )
+        producer = self._new_producer()
         admin = AIOKafkaAdminClient(**common)
         probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False)
         try:
@@ -70,6 +67,42 @@ class KafkaTransport:
                 f"cannot reach Kafka at {','.join(self.options.bootstrap_servers)}: {exc}"
             ) from exc
         self._producer, self._admin, self._probe = producer, admin, probe
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self.options.client_kwargs(),
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=self.options.max_message_bytes,
+            linger_ms=2,  # a little batching of concurrent appends, at a small latency cost
+            request_timeout_ms=self.options.append_timeout_ms,
+        )
+
+    async def _current_producer(self) -> AIOKafkaProducer:
+        """The producer, replaced first if an append failed on it.
+
+        After a failed append (batches expired while a broker was away) aiokafka's idempotent
+        producer is left with sequence numbers the broker no longer accepts
+        (``OutOfOrderSequenceNumber`` on every later append). A new producer gets a new producer
+        id and starts its sequences afresh; what failed is retried by its caller.
+        """
+        if self._producer is None:
+            raise TransportError("the Kafka transport is not started")
+        if self._broken is not self._producer:
+            return self._producer
+        async with self._replacing:
+            if self._broken is self._producer:
+                fresh = self._new_producer()
+                try:
+                    await fresh.start()
+                except KafkaError as exc:
+                    await _quietly_stop(fresh)
+                    raise TransportError(f"cannot reach Kafka to append: {exc}") from exc
+                old, self._producer, self._broken = self._producer, fresh, None
+                await _quietly_stop(old)
+        if self._producer is None:
+            raise TransportError("the Kafka transport is closed")
+        return self._producer
 
     async def close(self) -> None:
         consumers, self._consumers = self._consumers, []
@@ -92,9 +125,7 @@ class KafkaTransport:
         self._known_topics.add(topic)
 
     async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
-        producer = self._producer
-        if producer is None:
-            raise TransportError("the Kafka transport is not started")
+        producer = await self._current_producer()
         try:
             # send() queues in order (same key: same partition, in order); the futures resolve
             # once the broker acknowledged with acks=all.
@@ -110,6 +141,7 @@ class KafkaTransport:
             ]
             records = await asyncio.gather(*pending)
         except KafkaError as exc:
+            self._broken = producer
             raise TransportError(f"cannot append to {topic!r}: {type(exc).__name__}: {exc}") from exc
         return [AppendResult(partition=r.partition, offset=r.offset) for r in records]
 

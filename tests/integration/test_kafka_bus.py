@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.bus import ONESTOP, BusConfig, BusProcess
-from tests.support.events import delivered, sequence_of, status_changed
-from tests.support.kafka import kafka_bootstrap, unique
+from tests.support.events import delivered, status_changed
+from tests.support.kafka import group_assignments, on_kafka, unique
 from tests.support.receiver import Receiver
+from tests.support.streams import first_sequences
 
 pytestmark = pytest.mark.kafka
 
@@ -23,30 +23,6 @@ BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 def portal() -> Iterator[Receiver]:
     with Receiver() as receiver:
         yield receiver
-
-
-def on_kafka(namespace: str) -> dict[str, Any]:
-    """Transport settings for a bus on the test broker; processes with the same namespace share the work."""
-    return {
-        "kind": "kafka",
-        "bootstrap_servers": list(kafka_bootstrap()),
-        "namespace": namespace,
-        "partitions": 4,
-        "path": "dead-letters.db",
-    }
-
-
-def first_sequences(events: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """Sequences per subject, first occurrence of each id only (redelivery may repeat some)."""
-    seen: set[str] = set()
-    out: dict[str, list[int]] = defaultdict(list)
-    for event in events:
-        if event["id"] in seen:
-            continue
-        seen.add(str(event["id"]))
-        subject, sequence = sequence_of(event)
-        out[subject].append(sequence)
-    return out
 
 
 async def test_events_published_on_kafka_reach_the_subscriber_in_order(
@@ -63,6 +39,19 @@ async def test_events_published_on_kafka_reach_the_subscriber_in_order(
     assert sum(len(s) for s in by_subject.values()) == 200
     for sequences in by_subject.values():
         assert sequences == sorted(sequences)
+
+
+async def owners_of(group: str, *buses: BusProcess) -> dict[BusProcess, frozenset[int]]:
+    """The partitions of the group each bus process owns (its client ids end with its pid)."""
+    assignments = await group_assignments(group)
+    out = {}
+    for bus in buses:
+        assert bus.process is not None
+        suffix = f"-{bus.process.pid}"
+        out[bus] = frozenset(
+            p for client, parts in assignments.items() if client.endswith(suffix) for p in parts
+        )
+    return out
 
 
 async def test_two_processes_share_the_work_and_one_takes_over_when_the_other_dies(
@@ -82,8 +71,20 @@ async def test_two_processes_share_the_work_and_one_takes_over_when_the_other_di
                 batch = [status_changed(n % 7, n) for n in range(start, start + 100)]
                 assert client.post("/v1/events", json=batch, headers=BATCH).status_code == 202
         await portal.wait_for(200, timeout=60)
+        # Both processes own partitions of every group, as the group coordinator itself says.
+        for group in ("router", "deliver.portal"):
+            owners = await owners_of(namespace + group, first, second)
+            assert all(owners.values()), f"{group}: {owners}"
+            assert owners[first] | owners[second] == set(range(4))
 
         first.kill()  # kill -9: its partitions move to the survivor after the session timeout
+        for group in ("router", "deliver.portal"):
+            for _ in range(300):
+                owners = await owners_of(namespace + group, first, second)
+                if owners[second] == set(range(4)) and not owners[first]:
+                    break
+                await asyncio.sleep(0.1)
+            assert owners == {first: frozenset(), second: frozenset(range(4))}, group
         with second.client(ONESTOP) as client:
             batch = [status_changed(n % 7, n) for n in range(200, 300)]
             assert client.post("/v1/events", json=batch, headers=BATCH).status_code == 202

@@ -97,3 +97,15 @@ def test_an_unknown_system_is_a_clear_error() -> None:
     )
     assert result.returncode == 2
     assert "no simulator 'nowhere'" in result.stderr
+
+
+def test_vehicle_simulator_serves_its_wsdl() -> None:
+    process, url = start("vehicle")
+    try:
+        reply = httpx.get(f"{url}/vehicle?wsdl", timeout=5)
+        assert reply.status_code == 200
+        assert f'location="{url}/vehicle"' in reply.text
+        assert "TraCuuPhuHieu" in reply.text
+    finally:
+        process.terminate()
+        process.wait(10)

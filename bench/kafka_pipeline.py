@@ -1,0 +1,236 @@
+"""Kafka pipelines on the same broker in one run: consume -> (validate) -> produce, three ways.
+
+Run: ``LIENTHONG_KAFKA_BOOTSTRAP=127.0.0.1:19092 .venv/bin/python -m bench.kafka_pipeline [--events N]``
+(FastStream comes with ``pip install -e '.[bench]'``).
+
+1. raw aiokafka (the baseline): a consumer group reads, an idempotent ``acks=all`` producer
+   writes every message again as it is (key, headers, value), offsets committed per batch;
+2. lienthong: KafkaTransport + Router with the inbound checks of direct producers (envelope,
+   known source, policy, registered type, JSON Schema of the data, subject) + routing to the
+   subscription's delivery topic, through the bus's consume loop (commit after the append);
+3. FastStream: a subscriber that decodes the JSON, validates it against the same schema and
+   republishes it with its headers.
+
+Each reads its own copy of the same CloudEvents (FastStream fewer of them, ``--faststream-events``) (Kafka binary mode, 8 partitions), written
+before the clock starts; the clock runs until every message was consumed and its output acked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from adapters.kafka import KafkaTransport
+from adapters.kafka.options import KafkaOptions
+from adapters.metrics import PrometheusMetrics
+from bench.end_to_end import SOURCE, SUBSCRIBER, event
+from lienthong.runtime import load
+from router.consuming import ConsumeLoop
+from router.directory import new_api_key
+from router.envelope import from_structured, to_message
+from router.ports import StoredMessage
+from router.publishing import INBOUND_TOPIC, EventChecks
+from router.routing import InboundChecks, Router
+
+PARTITIONS = 8
+
+
+def write_config(folder: Path, bootstrap: str, namespace: str) -> Path:
+    _, digest = new_api_key(SOURCE)
+    _, portal_digest = new_api_key(SUBSCRIBER)
+    document = {
+        "version": 1,
+        "transport": {
+            "kind": "kafka",
+            "bootstrap_servers": bootstrap.split(","),
+            "namespace": namespace,
+            "partitions": PARTITIONS,
+            "path": str(folder / "dead-letters.db"),
+        },
+        "members": [
+            {"code": "000.00.00.H49", "name": "H49", "systems": [{"name": "motcua", "api_keys": [digest]}]},
+            {
+                "code": "000.00.00.G22",
+                "name": "G22",
+                "systems": [{"name": "dvcqg", "api_keys": [portal_digest]}],
+            },
+        ],
+        "policies": [
+            {"systems": [SOURCE], "publish": ["dossier.*"]},
+            {"systems": [SUBSCRIBER], "subscribe": ["dossier.*"]},
+        ],
+        "subscriptions": [
+            {
+                "name": "portal",
+                "system": SUBSCRIBER,
+                "types": ["dossier.status.changed"],
+                "sink": {"webhook": {"url": "http://127.0.0.1:9/events"}},
+            }
+        ],
+    }
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    return path
+
+
+def producer(bootstrap: str) -> AIOKafkaProducer:
+    # The same producer settings as KafkaTransport's: the baseline pays for the same guarantees.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        max_request_size=4 << 20,
+    )
+
+
+async def fill(transport: KafkaTransport, topics: Sequence[str], events: int, run: str) -> None:
+    messages = [to_message(from_structured(event(i, run))) for i in range(events)]
+    for topic in topics:
+        await transport.create_topic(topic, PARTITIONS)
+        for start in range(0, events, 5000):
+            await transport.append(topic, messages[start : start + 5000])
+
+
+async def raw_passthrough(bootstrap: str, source: str, target: str, events: int) -> float:
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"{source}.raw",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    out = producer(bootstrap)
+    await consumer.start()
+    await out.start()
+    try:
+        started, done = time.perf_counter(), 0
+        while done < events:
+            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+            pending = [
+                await out.send(target, r.value, key=r.key, headers=list(r.headers))
+                for records in batches.values()
+                for r in records
+            ]
+            await asyncio.gather(*pending)
+            await consumer.commit()
+            done += len(pending)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await out.stop()
+
+
+async def lienthong_pipeline(config: Path, events: int) -> float:
+    settings, registry = load(config)
+    assert settings.transport.kafka is not None
+    transport = KafkaTransport(settings.transport.kafka)
+    await transport.start()
+    metrics = PrometheusMetrics()
+    checks = InboundChecks(settings.directory, EventChecks(registry, settings.policy))
+    router = Router(settings.subscriptions, settings.policy, transport, metrics, checks)
+    for subscription in settings.subscriptions:
+        await transport.create_topic(subscription.topic, PARTITIONS)
+    counted = 0
+    finished = asyncio.Event()
+
+    async def handle(batches: Mapping[int, Sequence[StoredMessage]]) -> None:
+        nonlocal counted
+        await router.handle(batches)
+        counted += sum(len(b) for b in batches.values())
+        if counted >= events:
+            finished.set()
+
+    consumer = transport.consumer("router", INBOUND_TOPIC)
+    await consumer.start()
+    loop = ConsumeLoop("router", consumer, handle)
+    started = time.perf_counter()
+    task = asyncio.create_task(loop.run())
+    await finished.wait()
+    elapsed = time.perf_counter() - started
+    loop.stop()
+    await task
+    await transport.close()
+    return elapsed
+
+
+async def faststream_pipeline(config: Path, bootstrap: str, source: str, target: str, events: int) -> float:
+    from faststream.kafka import KafkaBroker, KafkaMessage
+
+    _, registry = load(config)
+    ref = registry.resolve("dossier.status.changed", None)
+    # logger=None: FastStream logs two lines per message by default, which would be its whole cost.
+    broker = KafkaBroker(bootstrap, enable_idempotence=True, acks="all", linger_ms=2, logger=None)
+    counted = 0
+    finished = asyncio.Event()
+
+    @broker.subscriber(source, group_id=f"{source}.faststream", auto_offset_reset="earliest")
+    async def republish(body: dict[str, Any], message: KafkaMessage) -> None:
+        nonlocal counted
+        if registry.validate(ref, body):
+            return  # invalid: dropped (none are, in this run)
+        await broker.publish(body, target, key=message.raw_message.key, headers=message.headers)
+        counted += 1
+        if counted >= events:
+            finished.set()
+
+    async with broker:
+        started = time.perf_counter()
+        await broker.start()
+        await finished.wait()
+        return time.perf_counter() - started
+
+
+async def main(events: int, faststream_events: int) -> None:
+    bootstrap = os.environ.get("LIENTHONG_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    run = uuid.uuid4().hex[:8]
+    namespace = f"bench-{run}."
+    with tempfile.TemporaryDirectory() as folder:
+        config = write_config(Path(folder), bootstrap, namespace)
+        transport = KafkaTransport(
+            KafkaOptions((bootstrap,), default_partitions=PARTITIONS, namespace=namespace)
+        )
+        await transport.start()
+        print(f"filling 3 topics with {events} events ...", flush=True)
+        await fill(transport, ["raw.in", INBOUND_TOPIC], events, run)
+        await fill(transport, ["faststream.in"], faststream_events, run)
+        for topic in ("raw.out", "faststream.out"):
+            await transport.create_topic(topic, PARTITIONS)
+        await transport.close()
+        raw = await raw_passthrough(bootstrap, namespace + "raw.in", namespace + "raw.out", events)
+        ours = await lienthong_pipeline(config, events)
+        fast = await faststream_pipeline(
+            config, bootstrap, namespace + "faststream.in", namespace + "faststream.out", faststream_events
+        )
+    rates = {
+        "raw aiokafka pass-through": events / raw,
+        "lienthong validate+route": events / ours,
+        "FastStream validate+republish": faststream_events / fast,
+    }
+    for name, rate in rates.items():
+        print(f"{name:32s} {rate:10,.0f} events/s")
+    print(
+        f"lienthong / raw aiokafka   {rates['lienthong validate+route'] / rates['raw aiokafka pass-through']:.2f}x (target >= 0.7x)"
+    )
+    print(
+        f"lienthong / FastStream     {rates['lienthong validate+route'] / rates['FastStream validate+republish']:.2f}x (target >= 2x)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    # FastStream's idiomatic publish awaits each message's ack: fewer events keep the run short.
+    parser.add_argument("--faststream-events", type=int, default=5_000)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.events, arguments.faststream_events))

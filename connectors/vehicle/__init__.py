@@ -1,0 +1,1 @@
+"""The road-transport registry (Ministry of Transport): vehicles, transport business licences, badges."""

@@ -1,0 +1,92 @@
+"""The dataset schemas: what a provider connector answers, one JSON Schema per dataset version.
+
+Layout under ``schemas/datasets`` (as the event contracts, without ``type.json``)::
+
+    <dataset>/<version>.json   $id urn:lienthong:dataset:<dataset>:<version>
+    _<name>/<version>.json     shared definitions, $id urn:lienthong:dataset:<name>:<version>
+
+Each file is checked as the event contracts are (:func:`schemas.loading.read_schema_file`) and
+compiled with the bus's identifier formats (:func:`schemas.validation.compile_all`). Any problem
+stops the load with a ``ConfigError`` naming every file, path and fault.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from router.errors import ConfigError, FieldError, NotFound
+from schemas.loading import TYPE_NAME, VERSION_FILE, Problem, read_schema_file
+from schemas.validation import CompiledSchema, compile_all
+
+DATASETS = Path(__file__).parent / "datasets"
+ID_PREFIX = "urn:lienthong:dataset:"
+
+
+def dataset_id(name: str, version: int) -> str:
+    return f"{ID_PREFIX}{name}:{version}"
+
+
+@dataclass(frozen=True)
+class DatasetSchemas:
+    documents: dict[str, dict[str, Any]]  # $id -> schema, shared definitions included
+    versions: dict[str, tuple[int, ...]]  # dataset -> its versions, ascending
+    compiled: dict[str, CompiledSchema]
+
+    def latest(self, dataset: str) -> int:
+        if dataset not in self.versions:
+            raise NotFound(f"no dataset {dataset!r}; known: {', '.join(sorted(self.versions))}")
+        return self.versions[dataset][-1]
+
+    def validate(self, dataset: str, data: Any, version: int | None = None) -> tuple[FieldError, ...]:
+        """The errors of ``data`` against the dataset's schema (the latest version by default),
+        at JSON pointers into ``data``; empty when it is valid."""
+        uri = dataset_id(dataset, self.latest(dataset) if version is None else version)
+        schema = self.compiled.get(uri)
+        if schema is None:
+            raise NotFound(f"no schema {uri}")
+        return () if schema.is_valid(data) else schema.errors(data, "")
+
+
+def load(root: Path = DATASETS) -> DatasetSchemas:
+    problems: list[Problem] = []
+    documents: dict[str, dict[str, Any]] = {}
+    versions: dict[str, list[int]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        shared = folder.name.startswith("_")
+        name = folder.name.removeprefix("_")
+        if TYPE_NAME.fullmatch(name) is None:
+            problems.append(
+                Problem(folder, "$", "a folder is named after its dataset: dotted lower-case words")
+            )
+            continue
+        for file in sorted(folder.glob("*.json")):
+            match = VERSION_FILE.fullmatch(file.name)
+            if match is None:
+                problems.append(Problem(file, "$", "unexpected file: expected <version>.json"))
+                continue
+            version = int(match.group(1))
+            schema, found = read_schema_file(file, dataset_id(name, version))
+            problems.extend(found)
+            if schema is not None:
+                documents[dataset_id(name, version)] = schema
+                if not shared:
+                    versions.setdefault(name, []).append(version)
+    ids = [dataset_id(name, v) for name, vs in versions.items() for v in vs]
+    compiled: dict[str, CompiledSchema] = {}
+    for uri, result in compile_all(documents, ids):
+        if isinstance(result, Exception):
+            problems.append(Problem(root, uri, f"does not compile: {result}"))
+        else:
+            compiled[uri] = result
+    if problems:
+        raise ConfigError("invalid dataset schemas:\n" + "\n".join(str(p) for p in problems))
+    return DatasetSchemas(documents, {k: tuple(sorted(v)) for k, v in versions.items()}, compiled)
+
+
+@functools.cache
+def shipped() -> DatasetSchemas:
+    """The datasets of this repository, loaded once."""
+    return load()
