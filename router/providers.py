@@ -8,7 +8,10 @@ count against the provider's circuit breaker (a provider that answers "no such c
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from router.errors import LienthongError
 from router.subscriptions import BreakerPolicy
@@ -112,3 +115,62 @@ class CallPolicy:
     initial_backoff_s: float = 0.1
     max_backoff_s: float = 2.0
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+
+
+class SubjectNotFound(ProviderError):
+    """The provider holds no record for the identifiers asked (no such citizen, enterprise, plate)."""
+
+    code = "subject_not_found"
+    status = 404
+    title = "The data provider holds no such record"
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What every lookup in an agency's registry carries: why the bus asks, and until when.
+
+    ``procedure`` is the code of the procedure the data is for (the registries log it as MaDVC),
+    ``request_id`` the lookup's id (MaYeuCau), ``deadline`` an absolute ``time.monotonic()`` by
+    which the answer is needed (propagated to the provider call)."""
+
+    procedure: str = ""
+    request_id: str = field(default_factory=_request_id)
+    deadline: float | None = None
+
+    def soap_header(self, agency_code: str) -> dict[str, str]:
+        """The request header fields shared by the population and transport registries."""
+        return {"MaYeuCau": self.request_id, "MaDVC": self.procedure, "MaDonVi": agency_code}
+
+
+@dataclass(frozen=True, slots=True)
+class DataRequest:
+    """One dataset asked of a provider: ``key`` holds the subject's identifiers by name
+    (``personal_id``, ``tax_code``, ``plate``, ``result_code``...), as the dataset catalogue keys it."""
+
+    dataset: str
+    key: Mapping[str, str]
+    context: RequestContext = field(default_factory=RequestContext)
+
+
+class DataProvider(Protocol):
+    """The port of the once-only exchange: an agency system that answers dataset requests.
+
+    ``fetch`` returns the dataset's record as plain JSON-like data (checked against the dataset's
+    response schema by the caller) or raises :class:`ProviderError` (:class:`SubjectNotFound` when
+    the provider has no such record)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def datasets(self) -> frozenset[str]:
+        """The datasets this provider answers."""
+        ...
+
+    async def fetch(self, request: DataRequest) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...

@@ -6,8 +6,7 @@ from typing import Any
 
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
-from connectors.request_context import RequestContext
-from router.providers import CallPolicy, InvalidProviderRequest
+from router.providers import CallPolicy, InvalidProviderRequest, RequestContext
 from schemas.formats import is_tax_code
 
 

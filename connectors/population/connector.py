@@ -7,8 +7,7 @@ from typing import Any
 from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.population import mapping
 from connectors.population.simulator import PATH, WSDL, XSD
-from connectors.request_context import RequestContext
-from router.providers import CallPolicy, InvalidProviderRequest
+from router.providers import CallPolicy, InvalidProviderRequest, RequestContext
 from schemas.formats import is_personal_id
 
 

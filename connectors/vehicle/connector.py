@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.request_context import RequestContext
 from connectors.vehicle import mapping
 from connectors.vehicle.simulator import PATH, WSDL, XSD
-from router.providers import CallPolicy, InvalidProviderRequest
+from router.providers import CallPolicy, InvalidProviderRequest, RequestContext
 from schemas.formats import is_tax_code
 
 

@@ -14,11 +14,10 @@ from connectors.business.connector import connect as connect_business
 from connectors.population import simulator as population_simulator
 from connectors.population.connector import connect as connect_population
 from connectors.registry_data import build
-from connectors.request_context import RequestContext
 from connectors.simulation import SimulatorServer
 from connectors.vehicle import simulator as vehicle_simulator
 from connectors.vehicle.connector import connect as connect_vehicle
-from router.providers import CallPolicy, InvalidProviderRequest, ProviderFault
+from router.providers import CallPolicy, InvalidProviderRequest, ProviderFault, RequestContext
 from schemas.dataset_schemas import shipped
 from tests.support.simulators import requests_seen, serving
 

@@ -1,0 +1,100 @@
+"""The audit port: every access to personal data leaves a record, or the data is not released.
+
+Records are kept in a hash chain by the store (each holds the hash of the one before), so a
+changed, removed or inserted record is detectable. The subject (whose data) is stored only as a
+keyed hash (HMAC): the log tells who looked at a person's data without being a copy of the
+population database itself. Writing is part of the data path: :class:`AuditUnavailable` from
+:meth:`AuditLog.record` means the caller must withhold the data (X-Road stops its traffic when its
+message log fails, for the same reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from router.errors import LienthongError
+
+
+class AuditUnavailable(LienthongError):
+    """The audit record could not be written: the data it would have recorded is withheld."""
+
+    code = "audit_unavailable"
+    status = 503
+    title = "The audit log is unavailable; data is withheld"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One access to a dataset, as the requester made it.
+
+    ``requester`` is the system (``<agency code>/<system>``), ``official`` the person acting in it
+    (the ``X-Official-Id`` header, like X-Road's user id), ``subject`` the identifier of whose data
+    it is (the store keeps only its keyed hash), ``outcome`` a stable word (``released``,
+    ``not_found``, ``denied``, ``provider_unavailable``, ``provider_timeout``,
+    ``invalid_provider_reply``...)."""
+
+    request_id: str
+    requester: str
+    official: str
+    dataset: str
+    subject: str
+    purpose: str
+    procedure: str
+    dossier: str
+    outcome: str
+    provider: str = ""
+    cache_hit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAccessRecord:
+    """An :class:`AccessRecord` as the log holds it: numbered, timed, chained."""
+
+    seq: int
+    at: float  # seconds since the epoch (UTC)
+    request_id: str
+    requester: str
+    official: str
+    dataset: str
+    subject_hash: str
+    purpose: str
+    procedure: str
+    dossier: str
+    outcome: str
+    provider: str
+    cache_hit: bool
+    previous_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """Where the chain breaks: the record ``seq`` and what is wrong with it."""
+
+    seq: int
+    detail: str
+
+
+class AuditLog(Protocol):
+    async def record(self, records: Sequence[AccessRecord]) -> None:
+        """Appends the records durably, in order, before returning; raises
+        :class:`AuditUnavailable` if they could not be written (then none is)."""
+        ...
+
+    async def for_subject(self, subject: str, *, limit: int = 100) -> list[StoredAccessRecord]:
+        """The newest records about ``subject`` (its identifier; the store hashes it), newest first."""
+        ...
+
+    async def latest(self, limit: int = 50) -> list[StoredAccessRecord]:
+        """The newest records of any subject, newest first (for the operator's console)."""
+        ...
+
+    async def verify(self) -> list[ChainProblem]:
+        """Checks the whole chain; empty when no record was changed, removed or inserted."""
+        ...
+
+    async def healthy(self) -> bool: ...
+
+    async def close(self) -> None: ...
