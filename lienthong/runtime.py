@@ -25,12 +25,15 @@ from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics, render
 from adapters.webhook import new_http_client, webhook_sink_factory
 from lienthong.config import Settings, load_settings
+from lienthong.connectors import Connector, ConnectorDeps, build_connectors, connector_sink
 from router.bus import Bus
 from router.consuming import ConsumeLoop
 from router.delivery import SubscriptionDelivery
 from router.ports import Transport
 from router.publishing import INBOUND_TOPIC, EventChecks, Publisher
 from router.routing import INBOUND_DEAD_LETTERS, InboundChecks, Router
+from router.sinks import Sink
+from router.subscriptions import SinkSpec
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("lienthong")
@@ -61,7 +64,16 @@ class Runtime:
         self.transport: Transport = self.log if transport.kafka is None else KafkaTransport(transport.kafka)
         self.dead_letters = EmbeddedDeadLetters(self.log)
         self.http_client = new_http_client()
-        make_sink = webhook_sink_factory(self.http_client)
+        self.connectors: dict[str, Connector] = build_connectors(
+            settings, ConnectorDeps(self.metrics_registry, Path(transport.path).parent)
+        )
+        make_webhook = webhook_sink_factory(self.http_client)
+
+        def make_sink(spec: SinkSpec) -> Sink:
+            if spec.kind == "connector":
+                return connector_sink(self.connectors, spec)
+            return make_webhook(spec)
+
         self.deliveries = {
             s.name: SubscriptionDelivery(s, make_sink(s.sink), self.dead_letters, self.metrics)
             for s in settings.subscriptions
@@ -101,6 +113,8 @@ class Runtime:
             await self.transport.create_topic(INBOUND_DEAD_LETTERS, partitions)
         for subscription in self.settings.subscriptions:
             await self.transport.create_topic(subscription.topic, partitions)
+        for connector in self.connectors.values():
+            await connector.start()
         for subscription in self.settings.subscriptions:
             delivery = self.deliveries[subscription.name]
             await delivery.start()
@@ -140,6 +154,8 @@ class Runtime:
                 await task
         for delivery in self.deliveries.values():
             await delivery.close()
+        for connector in self.connectors.values():
+            await connector.aclose()
         await self.http_client.aclose()
         if self.transport is not self.log:
             await self.transport.close()  # the consumers leave their groups: others take over at once

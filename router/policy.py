@@ -8,8 +8,11 @@ whole dot-separated segments (``dossier.*`` matches ``dossier.status.changed`` b
 
 Checks run on every publish and every routed event, so a system's rules are merged once into a
 :class:`Grants` (sets of exact types and of prefixes) and a check is a few set lookups: one per
-dot in the type. More kinds of grant (data requests by dataset, procedure and purpose) are new
-fields of :class:`Rule` and :class:`Grants` beside ``publish`` and ``subscribe``.
+dot in the type.
+
+Data requests (the once-only exchange) are granted by :class:`DataGrant`: datasets x procedures x
+purposes, each a set or "any" (``*``). A request is allowed when one grant covers all three.
+Reading a subject's access log is a grant of its own (``read_access_log``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,25 @@ MEMBER_WILDCARD = re.compile(r"^([0-9A-Z]+(?:\.[0-9A-Z]+)*)/\*$")
 MAX_CACHED_SYSTEMS = 4096
 
 
+ANY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class DataGrant:
+    """Datasets a system may request, for which procedures and purposes (``*`` = any)."""
+
+    datasets: frozenset[str]
+    purposes: frozenset[str]
+    procedures: frozenset[str] = frozenset({ANY})
+
+    def allows(self, dataset: str, procedure: str, purpose: str) -> bool:
+        return (
+            (ANY in self.datasets or dataset in self.datasets)
+            and (ANY in self.procedures or procedure in self.procedures)
+            and purpose in self.purposes
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One policy rule, as written in the configuration."""
@@ -39,6 +61,8 @@ class Rule:
     subscribe: tuple[str, ...] = ()  # type patterns
     admin: bool = False  # operator actions: every subscription, dead-letter replay
     description: str = ""
+    requests: tuple[DataGrant, ...] = ()  # datasets it may request (once-only exchange)
+    read_access_log: bool = False  # any subject's access log (the portal, for its citizen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +123,16 @@ class Grants:
     publish: TypePatterns = NOTHING
     subscribe: TypePatterns = NOTHING
     admin: bool = False
+    requests: tuple[DataGrant, ...] = ()
+    read_access_log: bool = False
 
     def __or__(self, other: Grants) -> Grants:
         return Grants(
-            self.publish | other.publish, self.subscribe | other.subscribe, self.admin or other.admin
+            self.publish | other.publish,
+            self.subscribe | other.subscribe,
+            self.admin or other.admin,
+            self.requests + other.requests,
+            self.read_access_log or other.read_access_log,
         )
 
 
@@ -110,7 +140,13 @@ NO_GRANTS = Grants()
 
 
 def _compile(rule: Rule) -> Grants:
-    return Grants(TypePatterns.of(rule.publish), TypePatterns.of(rule.subscribe), rule.admin)
+    return Grants(
+        TypePatterns.of(rule.publish),
+        TypePatterns.of(rule.subscribe),
+        rule.admin,
+        rule.requests,
+        rule.read_access_log,
+    )
 
 
 class Policy:
@@ -167,3 +203,10 @@ class Policy:
 
     def is_admin(self, system_id: str) -> bool:
         return self.grants(system_id).admin
+
+    def may_request(self, system_id: str, dataset: str, procedure: str, purpose: str) -> bool:
+        """Whether the system may request ``dataset`` for ``procedure`` and ``purpose``."""
+        return any(g.allows(dataset, procedure, purpose) for g in self.grants(system_id).requests)
+
+    def may_read_access_log(self, system_id: str) -> bool:
+        return self.grants(system_id).read_access_log

@@ -14,7 +14,9 @@ from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, S
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
+    AuditSettings,
     Compatibility,
+    ConnectorSettings,
     Durability,
     HttpSettings,
     SchemaSettings,
@@ -24,7 +26,8 @@ from lienthong.config.settings import (
 from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
 from router.directory import Directory, System
 from router.filters import compile_filter
-from router.policy import MEMBER_WILDCARD, Policy, Rule
+from router.policy import ANY, MEMBER_WILDCARD, DataGrant, Policy, Rule
+from router.providers import CallPolicy
 from router.subscriptions import BreakerPolicy, Filter, OnDeadLetter, RetryPolicy, SinkSpec, Subscription
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
@@ -228,11 +231,11 @@ class _Builder:
                         f"no system '{selector}' is listed under 'members'",
                         "add the system to its member, or correct the id",
                     )
-            if not (entry.get("publish") or entry.get("subscribe") or entry.get("admin")):
+            if not any(entry.get(k) for k in ("publish", "subscribe", "admin", "request", "read_access_log")):
                 self.problem(
                     at,
                     "the rule grants nothing",
-                    "add 'publish', 'subscribe' or 'admin: true', or remove the rule",
+                    "add 'publish', 'subscribe', 'request', 'read_access_log: true' or 'admin: true', or remove the rule",
                 )
             for grant in ("publish", "subscribe"):
                 for j, pattern in enumerate(entry.get(grant, [])):
@@ -244,6 +247,15 @@ class _Builder:
                     subscribe=tuple(entry.get("subscribe", [])),
                     admin=bool(entry.get("admin", False)),
                     description=entry.get("description", ""),
+                    requests=tuple(
+                        DataGrant(
+                            datasets=frozenset(grant["datasets"]),
+                            purposes=frozenset(grant["purposes"]),
+                            procedures=frozenset(grant.get("procedures", [ANY])),
+                        )
+                        for grant in entry.get("request", [])
+                    ),
+                    read_access_log=bool(entry.get("read_access_log", False)),
                 )
             )
         return Policy(rules)
@@ -256,7 +268,9 @@ class _Builder:
             known = ", ".join(sorted(self.event_types)) or "none"
             self.problem(path, f"'{name}' is not a registered event type", f"use a registered type ({known})")
 
-    def subscriptions(self, known: Mapping[str, System], policy: Policy) -> tuple[Subscription, ...]:
+    def subscriptions(
+        self, known: Mapping[str, System], policy: Policy, connectors: Mapping[str, str]
+    ) -> tuple[Subscription, ...]:
         result: list[Subscription] = []
         names: dict[str, int] = {}
         for i, entry in enumerate(self.data.get("subscriptions", [])):
@@ -286,11 +300,11 @@ class _Builder:
                     system=system,
                     types=types,
                     filters=self.filters(at, entry.get("filters", [])),
-                    sink=self.sink((*at, "sink"), entry["sink"]),
+                    sink=self.sink((*at, "sink"), entry["sink"], connectors),
                     retry=self.retry((*at, "retry"), entry.get("retry", {})),
                     breaker=self.breaker((*at, "circuit_breaker"), entry.get("circuit_breaker", {})),
                     on_dead_letter=OnDeadLetter(entry.get("on_dead_letter", OnDeadLetter.CONTINUE.value)),
-                    batch_size=int(entry["sink"]["webhook"].get("batch", 1)),
+                    batch_size=int(entry["sink"].get("webhook", {}).get("batch", 1)),
                 )
             )
         return tuple(result)
@@ -320,8 +334,21 @@ class _Builder:
                 self.problem((*at, "filters", j), str(error), "simplify the filter")
         return tuple(compiled)
 
-    def sink(self, at: JsonPath, spec: Mapping[str, Any]) -> SinkSpec:
-        webhook = spec["webhook"]  # the only kind so far; the schema allows exactly one
+    def sink(self, at: JsonPath, spec: Mapping[str, Any], connectors: Mapping[str, str]) -> SinkSpec:
+        if "connector" in spec:  # the schema allows exactly one kind of sink
+            name = spec["connector"]["name"]
+            if name not in connectors:
+                known = ", ".join(sorted(connectors)) or "none"
+                self.problem(
+                    (*at, "connector", "name"),
+                    f"no connector '{name}' is listed under 'connectors'",
+                    f"use a configured connector ({known}), or add it under 'connectors'",
+                )
+            return SinkSpec(kind="connector", options={"name": name, "kind": connectors.get(name, "")})
+        return self.webhook(at, spec)
+
+    def webhook(self, at: JsonPath, spec: Mapping[str, Any]) -> SinkSpec:
+        webhook = spec["webhook"]
         here: JsonPath = (*at, "webhook")
         url = webhook["url"]
         try:
@@ -371,6 +398,55 @@ class _Builder:
             max_backoff_s=ceiling,
         )
 
+    def connectors(self) -> tuple[ConnectorSettings, ...]:
+        result: list[ConnectorSettings] = []
+        names: dict[str, int] = {}
+        for i, entry in enumerate(self.data.get("connectors", [])):
+            at: JsonPath = ("connectors", i)
+            name = entry["name"]
+            if name in names:
+                self.problem(
+                    (*at, "name"),
+                    f"connector '{name}' is already defined as connectors[{names[name]}]",
+                    "give each connector its own name",
+                )
+                continue
+            names[name] = i
+            defaults = CallPolicy()
+            timeout = self.duration(entry, "timeout", at, defaults.timeout_s, 0.001, 10 * MINUTE)
+            deadline = self.duration(entry, "deadline", at, defaults.deadline_s, 0.001, HOUR)
+            if deadline < timeout:
+                self.problem(
+                    (*at, "deadline"),
+                    f"the deadline ({format_duration(deadline)}) is shorter than one call's timeout ({format_duration(timeout)})",
+                    "make the deadline at least the timeout",
+                )
+            policy = CallPolicy(
+                timeout_s=timeout,
+                deadline_s=deadline,
+                max_attempts=int(entry.get("max_attempts", defaults.max_attempts)),
+                breaker=self.breaker((*at, "circuit_breaker"), entry.get("circuit_breaker", {})),
+            )
+            result.append(
+                ConnectorSettings(
+                    name=name,
+                    kind=entry["kind"],
+                    url=entry["url"],
+                    call_policy=policy,
+                    options=dict(entry.get("options", {})),
+                    description=entry.get("description", ""),
+                )
+            )
+        return tuple(result)
+
+    def audit(self) -> AuditSettings:
+        section = self.data.get("audit", {})
+        defaults = AuditSettings()
+        return AuditSettings(
+            path=self.path(section.get("path", str(defaults.path))),
+            subject_key_env=section.get("subject_key_env", defaults.subject_key_env),
+        )
+
     def breaker(self, at: JsonPath, spec: Mapping[str, Any]) -> BreakerPolicy:
         defaults = BreakerPolicy()
         return BreakerPolicy(
@@ -388,7 +464,9 @@ def build_settings(
     systems = builder.systems()
     known = {s.id: s for s in systems}
     policy = builder.policy(known)
-    subscriptions = builder.subscriptions(known, policy)
+    connectors = builder.connectors()
+    subscriptions = builder.subscriptions(known, policy, {c.name: c.kind for c in connectors})
+    audit = builder.audit()
     if builder.problems:
         return None, builder.problems
     settings = Settings(
@@ -400,5 +478,7 @@ def build_settings(
         directory=Directory(systems),
         policy=policy,
         subscriptions=subscriptions,
+        connectors=connectors,
+        audit=audit,
     )
     return settings, []

@@ -3,13 +3,15 @@ in, durations in seconds and sizes in bytes. Only the loader builds them from a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from adapters.kafka.options import KafkaOptions
 from router.directory import Directory, System
 from router.policy import Policy
+from router.providers import CallPolicy
 from router.subscriptions import Subscription
 
 Durability = Literal["fsync", "os"]
@@ -45,6 +47,25 @@ class SchemaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    """An outside system the bus calls. ``options`` are the kind's own settings, checked by the
+    kind's builder (lienthong/connectors.py)."""
+
+    name: str
+    kind: str  # population | business | vehicle | portal | citizen_store
+    url: str
+    call_policy: CallPolicy = field(default_factory=CallPolicy)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    path: Path = Path("var/audit.db")  # absolute once loaded
+    subject_key_env: str = "LIENTHONG_AUDIT_KEY"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path  # the file the settings came from
     transport: TransportSettings
@@ -54,3 +75,5 @@ class Settings:
     directory: Directory  # the same systems, indexed by id and by API key hash
     policy: Policy
     subscriptions: tuple[Subscription, ...]
+    connectors: tuple[ConnectorSettings, ...] = ()
+    audit: AuditSettings = AuditSettings()
