@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from adapters.http import problems
+from adapters.http.auth import Authenticated
 from adapters.http.body import parse_events, read_bounded
 from router import envelope
 from router.bus import Bus, ReplayRequest, SubscriptionStatus
-from router.directory import System
 from router.errors import FieldError, LienthongError, NotFound, Unavailable
 from router.ports import DeadLetter, DeadLetterQuery
 
@@ -114,26 +114,6 @@ def _dead_letter_reply(letter: DeadLetter) -> DeadLetterReply:
     return DeadLetterReply(**fields, event=event)
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
-async def current_caller(request: Request) -> System:
-    """The authenticated system of the request (401 problem otherwise).
-
-    ``async`` so that FastAPI calls it on the event loop: a plain function would be sent to a
-    thread pool on every request."""
-    bus: Bus = request.app.state.bus
-    return bus.authenticate(_bearer(request))
-
-
-Authenticated = Annotated[System, Depends(current_caller)]
-
-
 def create_app(
     bus: Bus,
     *,
@@ -142,7 +122,10 @@ def create_app(
     readiness: Readiness,
     metrics: MetricsRender,
     lifespan: Lifespan | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
+    """The API; ``routers`` add the routes of optional parts (evidence, access log...), which
+    use :data:`adapters.http.auth.Authenticated` and raise LienthongErrors like the rest."""
     app = FastAPI(
         title="lienthong",
         summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
@@ -313,4 +296,6 @@ def create_app(
             raise NotFound(f"no problem code '{code}'")
         return {"code": code, **found}
 
+    for router in routers:
+        app.include_router(router)
     return app
