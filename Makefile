@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the demo: simulators of every agency system, the bus, a narrated scenario (`lienthong serve` is
+# the production command); `make run ARGS=--once` plays it once and fails if a step failed
 run: $(STAMP)
-	$(BIN)/lienthong serve --config examples/lienthong.yaml $(ARGS)
+	$(BIN)/lienthong demo --config examples/lienthong.yaml $(ARGS)
 
 test: lint typecheck pytest
 

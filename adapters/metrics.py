@@ -51,6 +51,10 @@ class _Cached(Generic[_Child]):
             self._children[labels] = child
         return child
 
+    def remove(self, *labels: str) -> None:
+        if self._children.pop(labels, None) is not None:
+            self._metric.remove(*labels)
+
 
 class PrometheusMetrics:
     """Every metric of the bus, registered in ``registry`` (a fresh one when not given, so that
@@ -158,6 +162,12 @@ class PrometheusMetrics:
 
     def circuit(self, subscription: str, state: CircuitState) -> None:
         self._circuit.get(subscription).set(int(state))
+
+    def forget(self, subscription: str) -> None:
+        """Drops the gauges of a subscription removed by a reload, so that its last lag, circuit
+        and dead-letter count do not stay on (and alert) forever; its counters stay as history."""
+        for gauge in (self._lag, self._circuit, self._dead_letters):
+            gauge.remove(subscription)
 
 
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:

@@ -27,6 +27,7 @@ import orjson
 
 from adapters.tls import client_tls
 from adapters.xml import XmlLimits, XmlRejected, element_to_data, parse_xml
+from router import tracing
 from router.provider_calls import GuardedCalls
 from router.providers import (
     CallPolicy,
@@ -152,11 +153,14 @@ class RestProvider:
         schema: CompiledSchema | None = None,
         xml: bool = False,
         deadline: float | None = None,
+        traceparent: str | None = None,
     ) -> Any:
         """One call; the reply body as data (``None`` when empty). ``deadline`` is absolute
-        ``time.monotonic()``."""
+        ``time.monotonic()``; ``traceparent`` (W3C trace context) is passed on as a header."""
         method = method.upper()
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if traceparent is not None and tracing.parse(traceparent) is not None:
+            headers[tracing.HEADER] = traceparent
         content = orjson.dumps(json) if json is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"

@@ -20,6 +20,7 @@ Failures become :mod:`router.providers` errors:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from zeep.wsse.username import UsernameToken
 
 from adapters.tls import client_tls
 from adapters.xml import DTD_FORBIDDEN, TOO_LARGE, XmlRejected, has_doctype, safe_parser, zeep_settings
+from router import tracing
 from router.provider_calls import GuardedCalls
 from router.providers import (
     CallPolicy,
@@ -56,6 +58,8 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # SOAP 1.1 "Client" and SOAP 1.2 "Sender": the request is at fault, so sending it again cannot help.
 _CLIENT_FAULTS = frozenset({"client", "sender"})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+# the W3C trace context of the call in progress (see SoapProvider.call)
+_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,9 @@ class _Transport(AsyncTransport):
 
     async def post_xml(self, address: str, envelope: etree._Element, headers: Mapping[str, str]) -> Response:
         message = etree_to_string(envelope)
+        traceparent = _traceparent.get()
+        if traceparent is not None:
+            headers = {**headers, tracing.HEADER: traceparent}
         async with self.client.stream("POST", address, content=message, headers=headers) as reply:
             body = bytearray()
             async for chunk in reply.aiter_bytes():
@@ -195,9 +202,27 @@ class SoapProvider:
         address = endpoint.address or client.bind()._binding_options["address"]
         self._service = AsyncServiceProxy(client, document.bindings[binding], address=address)
 
-    async def call(self, operation: str, payload: Mapping[str, Any], *, deadline: float | None = None) -> Any:
+    async def call(
+        self,
+        operation: str,
+        payload: Mapping[str, Any],
+        *,
+        deadline: float | None = None,
+        traceparent: str | None = None,
+    ) -> Any:
         """Calls ``operation`` with ``payload`` (the request element's fields) and returns the
-        reply as plain data. ``deadline`` is an absolute ``time.monotonic()`` value."""
+        reply as plain data. ``deadline`` is an absolute ``time.monotonic()`` value;
+        ``traceparent`` (W3C trace context) is passed on as an HTTP header."""
+        # zeep has no per-call HTTP headers: the transport reads the trace context of the call
+        # from a context variable, reset afterwards so it does not leak into the caller's context
+        valid = traceparent if traceparent is not None and tracing.parse(traceparent) is not None else None
+        token = _traceparent.set(valid)
+        try:
+            return await self._call(operation, payload, deadline)
+        finally:
+            _traceparent.reset(token)
+
+    async def _call(self, operation: str, payload: Mapping[str, Any], deadline: float | None) -> Any:
         await self.open()
         try:
             method = self._service[operation]

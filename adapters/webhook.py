@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from router import envelope
+from router import envelope, tracing
 from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.sinks import Sink, SinkError, SinkFactory
@@ -49,6 +49,7 @@ RESERVED_HEADERS = frozenset(
         "content-type",
         "host",
         "idempotency-key",
+        "traceparent",
         "transfer-encoding",
         "user-agent",
     }
@@ -143,6 +144,10 @@ class WebhookSink:
         else:
             headers.update(binary_headers(messages[0]))
             body = messages[0].value
+        # W3C trace context of the (first) event, whatever the mode: receivers that trace join it
+        traceparent = tracing.of_headers(messages[0].headers)
+        if traceparent is not None:
+            headers[tracing.HEADER] = traceparent
         await self._post(body, headers)
 
     async def close(self) -> None:

@@ -10,7 +10,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.validation", "bench.embedded_log", "bench.end_to_end", "bench.kafka_pipeline"]
+BENCHES = [
+    "bench.validation",
+    "bench.embedded_log",
+    "bench.end_to_end",
+    "bench.kafka_pipeline",
+    "bench.soap_call",
+    "bench.evidence",
+    "bench.portal_sync",
+    "bench.audit",
+]
 
 
 def main() -> int:

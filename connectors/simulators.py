@@ -15,6 +15,9 @@ SYSTEMS = {
     "population": "connectors.population.simulator",
     "business": "connectors.business.simulator",
     "vehicle": "connectors.vehicle.simulator",
+    "onestop": "connectors.onestop.simulator",
+    "portal": "connectors.portal.simulator",
+    "citizen_store": "connectors.citizen_store.simulator",
 }
 
 

@@ -11,8 +11,14 @@ import httpx
 import orjson
 import typer
 
+from adapters.http.asyncapi import document as asyncapi_document
 from connectors.simulation import Faults, SimulatorServer
 from connectors.simulators import SYSTEMS, factory
+from lienthong.audit_cli import audit_app
+from lienthong.demo.show import run as run_demo
+from lienthong.logs import LogFormat
+from lienthong.portal_cli import portal_app
+from lienthong.results_cli import app as results_app
 from lienthong.runtime import load
 from lienthong.runtime import serve as run
 from router.directory import new_api_key
@@ -34,10 +40,15 @@ config_app = typer.Typer(no_args_is_help=True, help="Configuration files.")
 schemas_app = typer.Typer(no_args_is_help=True, help="The event contracts.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters, through a running bus's API.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of systems.")
+docs_app = typer.Typer(no_args_is_help=True, help="Documents generated from the configuration.")
 app.add_typer(config_app, name="config")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
+app.add_typer(docs_app, name="docs")
+app.add_typer(results_app, name="results")
+app.add_typer(portal_app, name="portal")
+app.add_typer(audit_app, name="audit")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -50,12 +61,38 @@ def serve(
     config: ConfigOption = DEFAULT_CONFIG,
     host: Annotated[str | None, typer.Option(help="overrides http.host")] = None,
     port: Annotated[int | None, typer.Option(help="overrides http.port", min=0, max=65535)] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="json (one object per line) or text; default: text at a terminal, else json"),
+    ] = None,
 ) -> None:
     """Run the bus: HTTP API, router and deliveries, until SIGTERM or Ctrl-C."""
     try:
-        run(config, host=host, port=port)
+        run(config, host=host, port=port, log_format=log_format)
     except ConfigError as error:
         raise _fail(str(error)) from None
+
+
+@app.command()
+def demo(
+    config: ConfigOption = DEFAULT_CONFIG,
+    once: Annotated[bool, typer.Option(help="exit after the summary (status 1 if a step failed)")] = False,
+    free_ports: Annotated[
+        bool, typer.Option(help="the bus and simulators on free ports (when 8080 or 92xx are taken)")
+    ] = False,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="also write the summary to this JSON file")
+    ] = None,
+) -> None:
+    """Try it on one machine: simulators of every agency system, the bus, and a narrated scenario;
+    then serve until Ctrl-C. For production, run `lienthong serve`."""
+    try:
+        status = run_demo(config, once=once, free_ports=free_ports, summary_json=summary_json)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(status)
 
 
 @config_app.command("check")
@@ -143,6 +180,59 @@ def dlq_replay(
     typer.echo(f"replayed {reply['replayed']} dead letter(s)")
 
 
+@dlq_app.command("purge")
+def dlq_purge(
+    subscription: str,
+    ids: Annotated[list[int] | None, typer.Option("--id", help="a dead letter id (repeatable)")] = None,
+    subject: Annotated[str | None, typer.Option(help="every letter of this subject")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="every letter, replayed or not")] = False,
+    url: UrlOption = "http://127.0.0.1:8080",
+    key: KeyOption = None,
+) -> None:
+    """Delete dead letters for good (an operator's key; the bus audits it)."""
+    if not ids and subject is None and not everything:
+        raise _fail("name what to purge: --id N (repeatable), --subject S, or --all")
+    params: dict[str, str | list[int]] = {"all": "true"} if everything else {}
+    if ids:
+        params["id"] = ids
+    if subject is not None:
+        params["subject"] = subject
+    with _api(url, key) as client:
+        reply = _show(client.delete(f"/v1/subscriptions/{subscription}/dead-letters", params=params))
+    typer.echo(f"purged {reply['purged']} dead letter(s)")
+
+
+@app.command("reload")
+def reload_config(url: UrlOption = "http://127.0.0.1:8080", key: KeyOption = None) -> None:
+    """Ask a running bus to read its configuration file again (POST /v1/admin/reload)."""
+    with _api(url, key) as client:
+        response = client.post("/v1/admin/reload")
+    if response.status_code == 422:
+        for problem in response.json().get("errors", []):
+            typer.echo(problem.get("text") or problem.get("detail"), err=True)
+        raise _fail("the configuration was refused; the running one is unchanged", 1)
+    reply = _show(response)
+    typer.echo(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode())
+
+
+@docs_app.command("asyncapi")
+def docs_asyncapi(
+    config: ConfigOption = DEFAULT_CONFIG,
+    url: Annotated[
+        str | None,
+        typer.Option(help="the bus's base URL in the document (default: from http.host and http.port)"),
+    ] = None,
+) -> None:
+    """Print the AsyncAPI 3.0 document (JSON): every event type and every subscription."""
+    try:
+        settings, registry = load(config)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    bus_url = url or f"http://{settings.http.host}:{settings.http.port}"
+    document = asyncapi_document(registry, settings.subscriptions, bus_url=bus_url, policy=settings.policy)
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
 @keys_app.command("new")
 def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000.00.00.H49/motcua")]) -> None:
     """Make a new API key: give the key to the system, put the hash in the configuration."""
@@ -166,6 +256,9 @@ def simulate(
     slow_rate: Annotated[float, typer.Option(min=0, max=1, help="share of replies held back")] = 0.0,
     slow: Annotated[float, typer.Option(min=0, help="seconds a slow reply is held back")] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="seed of the fault draws")] = 0,
+    state: Annotated[
+        Path | None, typer.Option(help="a file keeping the simulator's state across restarts (portal)")
+    ] = None,
 ) -> None:
     """Run a simulator of an agency system (a real server with seeded data and fault flags)."""
     try:
@@ -173,7 +266,10 @@ def simulate(
     except ValueError as error:
         raise _fail(str(error)) from None
     faults = Faults(latency, error_rate, outage_after, outage_for, slow_rate, slow, fault_seed)
-    application, _ = create(faults) if seed is None else create(faults, seed=seed)
+    options: dict[str, Any] = {} if seed is None else {"seed": seed}
+    if state is not None:
+        options["state"] = state
+    application, _ = create(faults, **options)
     typer.echo(f"{system} simulator on http://{host}:{port}", err=True)
     SimulatorServer(application, host=host, port=port).run()
 

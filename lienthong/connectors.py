@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +41,9 @@ class ConnectorDeps:
 
     metrics_registry: CollectorRegistry
     data_dir: Path  # a folder for a connector's own durable state (the transport's folder)
+    # the configuration file's folder: relative file names in options are relative to it
+    # (build_connectors fills it in from the settings' source)
+    config_dir: Path | None = None
 
 
 class Connector(Protocol):
@@ -75,6 +78,8 @@ def build_connectors(settings: Settings, deps: ConnectorDeps) -> dict[str, Conne
     """Every configured connector, by name; a ConfigError lists every connector that is wrong."""
     built: dict[str, Connector] = {}
     problems: list[str] = []
+    if deps.config_dir is None:
+        deps = replace(deps, config_dir=Path(settings.source).parent.resolve())
     for index, entry in enumerate(settings.connectors):
         try:
             built[entry.name] = builder(entry.kind)(entry, deps)

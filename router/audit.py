@@ -48,6 +48,29 @@ class AccessRecord:
     cache_hit: bool = False
 
 
+# Operators' actions (configuration reload, dead-letter replay or purge...) are recorded in the
+# same chain, as records without a subject whose dataset is ``admin.<action>``.
+ADMIN_PREFIX = "admin."
+
+
+def admin_action(
+    request_id: str, requester: str, official: str, action: str, outcome: str, detail: str = ""
+) -> AccessRecord:
+    """The record of an operator's action, e.g. ``admin_action(rid, system, user, "replay",
+    "done", "subscription portal-dossiers: 12 dead letters")``; ``detail`` goes in ``purpose``."""
+    return AccessRecord(
+        request_id=request_id,
+        requester=requester,
+        official=official,
+        dataset=ADMIN_PREFIX + action,
+        subject="",
+        purpose=detail,
+        procedure="",
+        dossier="",
+        outcome=outcome,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StoredAccessRecord:
     """An :class:`AccessRecord` as the log holds it: numbered, timed, chained."""
@@ -83,11 +106,14 @@ class AuditLog(Protocol):
         :class:`AuditUnavailable` if they could not be written (then none is)."""
         ...
 
-    async def for_subject(self, subject: str, *, limit: int = 100) -> list[StoredAccessRecord]:
-        """The newest records about ``subject`` (its identifier; the store hashes it), newest first."""
+    async def for_subject(
+        self, subject: str, *, limit: int = 100, before: int | None = None
+    ) -> list[StoredAccessRecord]:
+        """The newest records about ``subject`` (its identifier; the store hashes it), newest
+        first; with ``before``, only those numbered below it (the next page)."""
         ...
 
-    async def latest(self, limit: int = 50) -> list[StoredAccessRecord]:
+    async def latest(self, limit: int = 50, *, before: int | None = None) -> list[StoredAccessRecord]:
         """The newest records of any subject, newest first (for the operator's console)."""
         ...
 

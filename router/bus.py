@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from router.audit import AuditLog, admin_action
 from router.delivery import REPLAY_HEADER
 from router.directory import Directory, System
 from router.envelope import CloudEvent
@@ -47,6 +48,25 @@ class DeliveryState(Protocol):
     @property
     def circuit_state(self) -> str: ...
 
+    def release(self, subjects: Sequence[str]) -> None:
+        """Forgets held subjects (their dead letters were purged)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One configuration as the callers' path sees it: who the systems are, what they may do,
+    the contracts, the publisher checking against them, the subscriptions. Immutable; a reload
+    builds a new one and :meth:`Bus.swap` replaces the old in one assignment, so an operation
+    that reads it once sees one configuration, never half of two."""
+
+    directory: Directory
+    policy: Policy
+    catalogue: Catalogue
+    publisher: Publisher
+    subscriptions: Mapping[str, Subscription]
+    number: int = 1  # 1 at start, one more at each reload
+
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionStatus:
@@ -63,15 +83,26 @@ class SubscriptionStatus:
 
 @dataclass(frozen=True, slots=True)
 class ReplayRequest:
+    """Which dead letters: by ids, by subject, or all (also what a purge takes)."""
+
     ids: tuple[int, ...] = ()
     subject: str | None = None
     everything: bool = False
+
+    def describe(self) -> str:
+        if self.everything:
+            return "all"
+        what = [f"ids {','.join(str(i) for i in self.ids)}"] if self.ids else []
+        return " ".join([*what, *([f"subject {self.subject}"] if self.subject is not None else [])])
 
 
 MAX_REPLAY = 10_000
 
 
 class Bus:
+    """``audit``, when given, records every dead-letter replay and purge before it is done
+    (:meth:`admin_action`); without it (unit tests) nothing is recorded."""
+
     def __init__(
         self,
         directory: Directory,
@@ -82,51 +113,96 @@ class Bus:
         dead_letters: DeadLetterStore,
         subscriptions: Sequence[Subscription],
         deliveries: Mapping[str, DeliveryState],
+        *,
+        audit: AuditLog | None = None,
     ) -> None:
-        self._directory = directory
-        self._policy = policy
-        self._catalogue = catalogue
-        self._publisher = publisher
+        self._generation = Generation(
+            directory, policy, catalogue, publisher, {s.name: s for s in subscriptions}
+        )
         self._transport = transport
         self._dead_letters = dead_letters
-        self._subscriptions = {s.name: s for s in subscriptions}
+        # the running deliveries by subscription name: the runtime keeps this mapping current
         self._deliveries = deliveries
+        self._audit = audit
+
+    # --- configuration -------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> Generation:
+        return self._generation
+
+    def swap(self, generation: Generation) -> None:
+        """Makes ``generation`` the configuration of every operation that starts from now on."""
+        self._generation = generation
+
+    @property
+    def directory(self) -> Directory:
+        return self._generation.directory
+
+    @property
+    def policy(self) -> Policy:
+        return self._generation.policy
+
+    def is_admin(self, system_id: str) -> bool:
+        return self._generation.policy.is_admin(system_id)
 
     # --- callers -------------------------------------------------------------------------------
 
     def authenticate(self, api_key: str | None) -> System:
         if not api_key:
             raise Unauthenticated("send the system's API key as 'Authorization: Bearer <key>'")
-        caller = self._directory.authenticate(api_key)
+        caller = self._generation.directory.authenticate(api_key)
         if caller is None:
             raise Unauthenticated("the API key is not valid")
         return caller
 
+    async def admin_action(
+        self, caller: System, action: str, outcome: str, detail: str = "", *, official: str = ""
+    ) -> None:
+        """Records an operator's action in the audit log; raises
+        :class:`router.audit.AuditUnavailable` when it cannot, and the action must then not be
+        done (or, recording its result, is reported as not recorded)."""
+        if self._audit is None:
+            return
+        record = admin_action(uuid.uuid4().hex, caller.id, official, action, outcome, detail)
+        await self._audit.record([record])
+
     # --- events --------------------------------------------------------------------------------
 
     async def publish(self, caller: System, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
-        return await self._publisher.publish(caller.id, events, batch)
+        generation = self._generation
+        now = generation.directory.get(caller.id)
+        if now is not caller and now != caller:
+            # Authenticated under the configuration before a reload that changed this system (a
+            # key rotated or removed): checking it under the new policy would mix the two.
+            raise Unauthenticated("the system's API keys changed during the request; send it again")
+        return await generation.publisher.publish(caller.id, events, batch)
+
+    async def publish_as(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
+        """Publishes for one of the bus's own parts (the evidence collector), under the current
+        configuration."""
+        return await self._generation.publisher.publish(system_id, events, batch)
 
     def event_types(self) -> Sequence[TypeInfo]:
-        return self._catalogue.types()
+        return self._generation.catalogue.types()
 
     def schema(self, event_type: str, version: int) -> dict[str, Any]:
         try:
-            return self._catalogue.schema(event_type, version)
+            return self._generation.catalogue.schema(event_type, version)
         except UnknownType as error:
             raise NotFound(error.detail) from None
 
     # --- subscriptions and dead letters --------------------------------------------------------
 
     def _subscription(self, caller: System, name: str) -> Subscription:
-        subscription = self._subscriptions.get(name)
+        subscription = self._generation.subscriptions.get(name)
         # A system that may not see a subscription is told it does not exist, not that it exists.
         if subscription is None or not self._may_see(caller, subscription):
             raise NotFound(f"no subscription '{name}' visible to '{caller.id}'")
         return subscription
 
     def _may_see(self, caller: System, subscription: Subscription) -> bool:
-        return subscription.system == caller.id or self._policy.is_admin(caller.id)
+        return subscription.system == caller.id or self._generation.policy.is_admin(caller.id)
 
     async def _status(self, subscription: Subscription) -> SubscriptionStatus:
         delivery = self._deliveries.get(subscription.name)
@@ -142,9 +218,12 @@ class Bus:
             batch_size=subscription.batch_size,
         )
 
+    def visible_subscriptions(self, caller: System) -> list[Subscription]:
+        """The subscriptions ``caller`` may see: its own; an operator sees all."""
+        return [s for s in self._generation.subscriptions.values() if self._may_see(caller, s)]
+
     async def subscriptions(self, caller: System) -> list[SubscriptionStatus]:
-        visible = [s for s in self._subscriptions.values() if self._may_see(caller, s)]
-        return [await self._status(s) for s in visible]
+        return [await self._status(s) for s in self.visible_subscriptions(caller)]
 
     async def subscription(self, caller: System, name: str) -> SubscriptionStatus:
         return await self._status(self._subscription(caller, name))
@@ -162,15 +241,19 @@ class Bus:
             )
         )
 
-    async def replay(self, caller: System, name: str, request: ReplayRequest) -> list[DeadLetter]:
+    async def replay(
+        self, caller: System, name: str, request: ReplayRequest, *, official: str = ""
+    ) -> list[DeadLetter]:
         """Puts dead letters back on the subscription's delivery queue, oldest first.
 
-        Only the subscribing system or an operator may replay. The letters are appended first and
-        marked replayed after; each copy carries a dedup id naming its letter, so a replay repeated
-        after a crash in between appends nothing twice.
+        Only the subscribing system or an operator may replay. The replay is audited before it is
+        done (``admin.replay``): if the record cannot be written, nothing is replayed
+        (AuditUnavailable). The letters are appended first and marked replayed after; each copy
+        carries a dedup id naming its letter, so a replay repeated after a crash in between
+        appends nothing twice.
         """
         subscription = self._subscription(caller, name)
-        if subscription.system != caller.id and not self._policy.is_admin(caller.id):
+        if subscription.system != caller.id and not self.is_admin(caller.id):
             raise Forbidden(f"'{caller.id}' may not replay dead letters of '{name}'")
         if not request.everything and not request.ids and request.subject is None:
             raise Forbidden("name the dead letters to replay: ids, a subject, or all")
@@ -179,6 +262,9 @@ class Bus:
         )
         if not letters:
             return []
+        await self.admin_action(
+            caller, "replay", "done", _letters_detail(name, request, letters), official=official
+        )
         # The copies name their replay: a copy lifts the hold on its subject in queue order
         # (see router.delivery), so later events of the subject cannot overtake it.
         replay = (REPLAY_HEADER, uuid.uuid4().hex.encode())
@@ -196,7 +282,45 @@ class Bus:
         await self._dead_letters.mark_replayed([letter.id for letter in letters])
         return letters
 
+    async def purge(
+        self, caller: System, name: str, request: ReplayRequest, *, official: str = ""
+    ) -> list[DeadLetter]:
+        """Deletes dead letters for good (replayed or not): operators only, audited before
+        (``admin.purge``; refused with AuditUnavailable when the record cannot be written).
+        Subjects held by ``on_dead_letter: hold_subject`` whose last letter is purged are released."""
+        self._subscription(caller, name)
+        if not self.is_admin(caller.id):
+            raise Forbidden(f"'{caller.id}' may not purge dead letters: it needs the admin grant")
+        if not request.everything and not request.ids and request.subject is None:
+            raise Forbidden("name the dead letters to purge: ids, a subject, or all")
+        letters = await self._dead_letters.list(
+            DeadLetterQuery(
+                subscription=name,
+                ids=request.ids,
+                subject=request.subject,
+                limit=MAX_REPLAY,
+                include_replayed=True,
+            )
+        )
+        if not letters:
+            return []
+        await self.admin_action(
+            caller, "purge", "done", _letters_detail(name, request, letters), official=official
+        )
+        await self._dead_letters.purge([letter.id for letter in letters])
+        delivery = self._deliveries.get(name)
+        if delivery is not None:
+            still_held = await self._dead_letters.held_subjects(name)
+            delivery.release([s for s in {letter.subject for letter in letters} if s not in still_held])
+        return letters
+
     # --- health --------------------------------------------------------------------------------
 
     async def ready(self) -> dict[str, bool]:
         return {"transport": await self._transport.healthy()}
+
+
+def _letters_detail(name: str, request: ReplayRequest, letters: Sequence[DeadLetter]) -> str:
+    ids = ",".join(str(letter.id) for letter in letters[:50])
+    more = f" (+{len(letters) - 50} more)" if len(letters) > 50 else ""
+    return f"subscription {name}: {len(letters)} dead letter(s) ({request.describe()}): ids {ids}{more}"

@@ -34,6 +34,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
+from router import tracing
 from router.breaker import CircuitBreaker, Permit
 from router.metrics import CircuitState, Metrics, NoMetrics
 from router.ports import DeadLetterQuery, DeadLetterStore, NewDeadLetter, StoredMessage
@@ -54,6 +55,8 @@ REPLAY_HEADER = "lienthong_replay"
 
 # Dead letters read per query when loading the holds at start.
 _PAGE = 1000
+# Dead-lettered events logged one by one per call; the rest in one line.
+_LOGGED_PER_CALL = 100
 
 HELD_DETAIL = "an earlier event of the subject is a dead letter (on_dead_letter: hold_subject)"
 
@@ -166,6 +169,8 @@ class SubscriptionDelivery:
         self._held: dict[str, str | None] = {}
         self._started = False
         self._stopping = asyncio.Event()
+        # Set by drain(): calls in flight finish, but no back-off or circuit wait starts or goes on
+        self._draining = asyncio.Event()
         # Set (and replaced) whenever a call reports to the breaker: wakes callers waiting for the
         # outcome of a half-open probe.
         self._breaker_moved = asyncio.Event()
@@ -223,9 +228,18 @@ class SubscriptionDelivery:
         for subject in subjects:
             self._held.setdefault(subject, causes.get(subject))
 
+    def drain(self) -> None:
+        """The first step of a shutdown: sink calls in flight (and the rest of a batch going
+        through) carry on, so a healthy sink's batch is finished and committed; but a call that
+        would wait (back-off after a failure, an open circuit) ends at once with
+        :class:`DeliveryStopped` instead, so a sink that is down does not hold the shutdown up.
+        Its events are not committed and are delivered again at the next start."""
+        self._draining.set()
+
     def stop(self) -> None:
         """Makes work in hand end soon: back-off and circuit waits end, no new call starts,
         nothing more is dead-lettered; ``handle`` raises :class:`DeliveryStopped`."""
+        self._draining.set()
         self._stopping.set()
 
     async def close(self) -> None:
@@ -384,16 +398,27 @@ class SubscriptionDelivery:
         if self._hold:
             for message in messages:
                 self._held.setdefault(message.key, _replay_of(message))
-        log.warning(
-            "%s: %d event(s) dead-lettered (%s after %d attempt(s)): %s",
-            self._name,
-            len(letters),
-            reason,
-            attempts,
-            last_error,
-        )
-        self._metrics.delivered(self._name, "dead_lettered", self._latencies(messages))
+        # one line per event, carrying its id, subject, type and trace id (bounded per call)
+        for message in messages[:_LOGGED_PER_CALL]:
+            log.warning(
+                "%s: event dead-lettered (%s after %d attempt(s)): %s",
+                self._name,
+                reason,
+                attempts,
+                last_error,
+                extra={**tracing.log_fields(message), "subscription": self._name},
+            )
+        if len(messages) > _LOGGED_PER_CALL:
+            log.warning(
+                "%s: %d more event(s) dead-lettered (%s)",
+                self._name,
+                len(messages) - _LOGGED_PER_CALL,
+                reason,
+                extra={"subscription": self._name},
+            )
+        # the gauge first: once the outcome is counted, the dead-letter count already shows it
         self._metrics.dead_letters(self._name, await self._store.count(self._name))
+        self._metrics.delivered(self._name, "dead_lettered", self._latencies(messages))
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -425,16 +450,23 @@ class SubscriptionDelivery:
         await self._until(self._sleep(seconds), timeout=None)
 
     async def _until(self, awaitable: Awaitable[Any], timeout: float | None) -> None:
-        """Awaits ``awaitable`` or ``timeout``, whichever first; a stop raises DeliveryStopped."""
-        self._check_running()
+        """Awaits ``awaitable`` or ``timeout``, whichever first; a drain or a stop raises
+        DeliveryStopped (a wait is the one thing a draining delivery does not do)."""
         work = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(self._stopping.wait())
+        if self._draining.is_set():
+            work.cancel()
+            self._check_draining()
+        stop = asyncio.ensure_future(self._draining.wait())
         try:
             await asyncio.wait((work, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             work.cancel()
             stop.cancel()
-        self._check_running()
+        self._check_draining()
+
+    def _check_draining(self) -> None:
+        if self._draining.is_set():
+            raise DeliveryStopped(f"the delivery of '{self._name}' is stopping (no more waits)")
 
 
 def _replay_of(message: StoredMessage) -> str | None:

@@ -177,6 +177,10 @@ class DeadLetterStore(Protocol):
 
     async def mark_replayed(self, ids: Sequence[int]) -> None: ...
 
+    async def purge(self, ids: Sequence[int]) -> None:
+        """Deletes letters for good (an operator's decision, audited by the bus)."""
+        ...
+
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         """Subjects of the subscription with a dead letter not replayed yet."""
         ...

@@ -135,11 +135,14 @@ class RequestContext:
 
     ``procedure`` is the code of the procedure the data is for (the registries log it as MaDVC),
     ``request_id`` the lookup's id (MaYeuCau), ``deadline`` an absolute ``time.monotonic()`` by
-    which the answer is needed (propagated to the provider call)."""
+    which the answer is needed (propagated to the provider call), ``traceparent`` the W3C trace
+    context passed on to the provider (HTTP ``traceparent`` header)."""
 
     procedure: str = ""
     request_id: str = field(default_factory=_request_id)
     deadline: float | None = None
+    # W3C trace context of the event or request that caused the lookup; sent to the provider
+    traceparent: str | None = None
 
     def soap_header(self, agency_code: str) -> dict[str, str]:
         """The request header fields shared by the population and transport registries."""

@@ -14,18 +14,22 @@ very same checks, so the router is given no checks there and pays nothing for th
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import orjson
 
+from router import tracing
 from router.envelope import attributes_of, from_attributes, to_message
 from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent, SchemaViolation
 from router.metrics import Metrics
 from router.ports import Headers, Message, StoredMessage, Transport
 from router.publishing import EventChecks
 from router.subscriptions import Subscription
+
+log = logging.getLogger("lienthong.router")
 
 # Where the router puts the inbound messages that fail the checks (on transports that check).
 INBOUND_DEAD_LETTERS = "deadletter.inbound"
@@ -84,6 +88,14 @@ class InboundChecks:
         if problem is not None:
             return problem
         headers = message.headers
+        if tracing.of_headers(headers) is None:
+            # a producer on Kafka gave no (valid) trace context: start one, as the HTTP API does
+            tracing.stamp((event,))
+            traceparent = str(event.extensions[tracing.ATTRIBUTE]).encode()
+            headers = (
+                *(h for h in headers if h[0] != tracing.KAFKA_HEADER),
+                (tracing.KAFKA_HEADER, traceparent),
+            )
         if event.dataschema is None:
             attributes["dataschema"] = event.dataschema = ref.id
             headers = (*headers, ("ce_dataschema", ref.id.encode()))
@@ -183,6 +195,9 @@ class Router:
             self._metrics.event_routed(topic.removeprefix("deliver."), len(routed))
 
     def _reject(self, message: StoredMessage, error: LienthongError) -> None:
+        log.warning(
+            "inbound event refused (%s): %s", error.code, error.detail, extra=tracing.log_fields(message)
+        )
         # Metric labels come from producer input here: only a registered type (the data failed
         # its schema) and a known source are named, so a hostile producer cannot mint series.
         attributes = attributes_of(message.headers)

@@ -61,6 +61,7 @@ class Subscription:
     breaker: BreakerPolicy = BreakerPolicy()
     on_dead_letter: OnDeadLetter = OnDeadLetter.CONTINUE
     batch_size: int = 1  # events per sink call; >1 sends application/cloudevents-batch+json
+    critical: bool = False  # an open circuit makes the bus not ready (/readyz)
 
     @property
     def topic(self) -> str:

@@ -20,6 +20,7 @@ from adapters.embedded.writer import Txn
 from router.ports import DeadLetter, DeadLetterQuery, NewDeadLetter, StoredMessage
 
 MAX_LIST = 10_000
+MAX_ID = (1 << 63) - 1  # SQLite's largest integer
 
 _COLUMNS = (
     "id, subscription, event_id, subject, reason, attempts, last_error, failed_at_ms, replayed_at_ms,"
@@ -71,7 +72,8 @@ class EmbeddedDeadLetters:
         if limit <= 0:
             return []
         where = ["id > ?"]
-        params: list[object] = [query.after_id]
+        # ids past SQLite's 64 bits name no letter, and would not bind
+        params: list[object] = [min(query.after_id, MAX_ID)]
         if query.subscription is not None:
             where.append("subscription = ?")
             params.append(query.subscription)
@@ -79,8 +81,11 @@ class EmbeddedDeadLetters:
             where.append("subject = ?")
             params.append(query.subject)
         if query.ids:
+            ids = [i for i in query.ids if 0 < i <= MAX_ID]
+            if not ids:  # never drop the filter: ids that name no letter select none
+                return []
             where.append("id IN (SELECT value FROM json_each(?))")
-            params.append(orjson.dumps(list(query.ids)))
+            params.append(orjson.dumps(ids))
         if not query.include_replayed:
             where.append("replayed_at_ms IS NULL")
         sql = f"SELECT {_COLUMNS} FROM dead_letters WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"  # noqa: S608 (fixed fragments only)
@@ -92,6 +97,10 @@ class EmbeddedDeadLetters:
         """Marks letters replayed (those already marked keep their first replay time)."""
         if ids:
             await self._log.run_in_writer(partial(_mark_replayed, orjson.dumps(list(ids)), now_ms()))
+
+    async def purge(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._log.run_in_writer(partial(_purge, orjson.dumps(list(ids))))
 
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         rows = await self._log.run_in_reader(
@@ -123,6 +132,10 @@ def _mark_replayed(ids: bytes, at_ms: int, txn: Txn) -> None:
         " WHERE id IN (SELECT value FROM json_each(?)) AND replayed_at_ms IS NULL",
         (at_ms, ids),
     )
+
+
+def _purge(ids: bytes, txn: Txn) -> None:
+    txn.conn.execute("DELETE FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))", (ids,))
 
 
 def _letter(row: Any) -> DeadLetter:

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from adapters.http import problems
 from adapters.http.auth import Authenticated
 from adapters.http.body import parse_events, read_bounded
-from router import envelope
+from router import envelope, tracing
 from router.bus import Bus, ReplayRequest, SubscriptionStatus
 from router.errors import FieldError, LienthongError, NotFound, Unavailable
 from router.ports import DeadLetter, DeadLetterQuery
@@ -36,8 +36,11 @@ EVENT_BODY_DOC: dict[str, Any] = {
             envelope.STRUCTURED: {"schema": {"type": "object"}},
             envelope.BATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
             envelope.JSON: {
-                "schema": {"type": "object"},
-                "description": "binary mode: the attributes in ce- headers (ce-specversion, ce-id, ce-source, ...)",
+                # a Media Type Object has no description of its own (OpenAPI 3.1): the schema's
+                "schema": {
+                    "type": "object",
+                    "description": "binary mode: the attributes in ce- headers (ce-specversion, ce-id, ce-source, ...)",
+                },
             },
         },
     }
@@ -97,6 +100,11 @@ class ReplayBody(BaseModel):
 
 class ReplayReply(BaseModel):
     replayed: int
+    ids: list[int]
+
+
+class PurgeReply(BaseModel):
+    purged: int
     ids: list[int]
 
 
@@ -174,7 +182,9 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # the route's template, not the path: a path may name a person (/v1/subjects/{id}/...)
+        route = getattr(request.scope.get("route"), "path", "(no route)")
+        log.exception("unexpected error on %s %s", request.method, route)
         return problems.problem(
             500,
             "internal_error",
@@ -198,6 +208,7 @@ def create_app(
         events, batch = parse_events(
             request.headers.get("content-type"), request.headers, body, max_batch_events
         )
+        tracing.stamp(events, request.headers.get(tracing.HEADER))
         accepted = await bus.publish(who, events, batch)
         duplicates = sum(1 for a in accepted if a.duplicate)
         # The hot path answers with orjson directly rather than building and validating a pydantic
@@ -260,11 +271,41 @@ def create_app(
         tags=["dead letters"],
         summary="Put dead letters back on the delivery queue (by ids, by subject, or all)",
     )
-    async def replay(name: str, body: ReplayBody, who: Authenticated) -> ReplayReply:
+    async def replay(
+        name: str,
+        body: ReplayBody,
+        who: Authenticated,
+        x_official_id: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> ReplayReply:
         letters = await bus.replay(
-            who, name, ReplayRequest(ids=tuple(body.ids), subject=body.subject, everything=body.all)
+            who,
+            name,
+            ReplayRequest(ids=tuple(body.ids), subject=body.subject, everything=body.all),
+            official=(x_official_id or "").strip(),
         )
         return ReplayReply(replayed=len(letters), ids=[letter.id for letter in letters])
+
+    @app.delete(
+        "/v1/subscriptions/{name}/dead-letters",
+        response_model=PurgeReply,
+        tags=["dead letters"],
+        summary="Delete dead letters for good (by ids, by subject, or all): admin grant, audited",
+    )
+    async def purge(
+        name: str,
+        who: Authenticated,
+        id: Annotated[list[int] | None, Query(max_length=10_000)] = None,
+        subject: Annotated[str | None, Query(max_length=2048)] = None,
+        all: bool = False,
+        x_official_id: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> PurgeReply:
+        letters = await bus.purge(
+            who,
+            name,
+            ReplayRequest(ids=tuple(id or ()), subject=subject, everything=all),
+            official=(x_official_id or "").strip(),
+        )
+        return PurgeReply(purged=len(letters), ids=[letter.id for letter in letters])
 
     # --- operations ------------------------------------------------------------------------------
 
@@ -272,7 +313,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the transport and the workers are up")
+    @app.get("/readyz", tags=["operations"], summary="Readiness: transport, workers, critical sinks, audit")
     async def readyz() -> Response:
         checks = await readiness()
         if not all(checks.values()):

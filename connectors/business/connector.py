@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
-from router.providers import CallPolicy, InvalidProviderRequest, RequestContext
+from connectors.provider_connector import ProviderConnector, check_options
+from router.providers import (
+    CallPolicy,
+    DataRequest,
+    InvalidProviderRequest,
+    ProviderFault,
+    RequestContext,
+    SubjectNotFound,
+)
 from schemas.formats import is_tax_code
+
+if TYPE_CHECKING:
+    from lienthong.config.settings import ConnectorSettings
+    from lienthong.connectors import ConnectorDeps
 
 
 class BusinessConnector:
@@ -21,7 +33,9 @@ class BusinessConnector:
         if not is_tax_code(tax_code):
             raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
         context = context or RequestContext()
-        reply = await self.provider.get(f"/api/v1/enterprises/{tax_code}", deadline=context.deadline)
+        reply = await self.provider.get(
+            f"/api/v1/enterprises/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
+        )
         return mapping.business_registration(reply)
 
     async def aclose(self) -> None:
@@ -37,3 +51,43 @@ def connect(
 ) -> BusinessConnector:
     endpoint = RestEndpoint(name=name, base_url=base_url, policy=policy or CallPolicy(), oauth2=oauth2)
     return BusinessConnector(RestProvider(endpoint))
+
+
+class BusinessProvider:
+    """The business registry as a data provider: ``business.registration`` keyed by ``tax_code``."""
+
+    datasets = frozenset({"business.registration"})
+
+    def __init__(self, connector: BusinessConnector, name: str) -> None:
+        self.connector = connector
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def fetch(self, request: DataRequest) -> dict[str, Any]:
+        if request.dataset != "business.registration":
+            raise InvalidProviderRequest(
+                f"{self.name} does not provide {request.dataset}", provider=self.name
+            )
+        tax_code = request.key.get("tax_code", "")
+        try:
+            return await self.connector.business_registration(tax_code, request.context)
+        except ProviderFault as fault:
+            if fault.fault_code == "404":
+                raise SubjectNotFound(f"no enterprise with tax code {tax_code}", provider=self.name) from None
+            raise
+
+    async def aclose(self) -> None:
+        await self.connector.aclose()
+
+
+def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
+    """``connectors: [{kind: business, url}]``: the registry's REST API, no options."""
+    check_options(settings.options, {})
+    return ProviderConnector(
+        BusinessProvider(
+            connect(settings.url, policy=settings.call_policy, name=settings.name), settings.name
+        )
+    )

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.population import mapping
 from connectors.population.simulator import PATH, WSDL, XSD
-from router.providers import CallPolicy, InvalidProviderRequest, RequestContext
+from connectors.provider_connector import ProviderConnector, agency_code, check_options
+from router.providers import (
+    CallPolicy,
+    DataRequest,
+    InvalidProviderRequest,
+    ProviderFault,
+    RequestContext,
+    SubjectNotFound,
+)
 from schemas.formats import is_personal_id
+
+if TYPE_CHECKING:
+    from lienthong.config.settings import ConnectorSettings
+    from lienthong.connectors import ConnectorDeps
 
 
 def endpoint(base_url: str, *, policy: CallPolicy | None = None, name: str = "population") -> SoapEndpoint:
@@ -33,7 +45,9 @@ class PopulationConnector:
         if not is_personal_id(personal_id):
             raise InvalidProviderRequest(f"{personal_id!r} is not a 12-digit personal ID")
         payload = {**context.soap_header(self.agency_code), "SoDinhDanh": personal_id}
-        reply = await self.provider.call("TraCuuCongDan", payload, deadline=context.deadline)
+        reply = await self.provider.call(
+            "TraCuuCongDan", payload, deadline=context.deadline, traceparent=context.traceparent
+        )
         citizen: dict[str, Any] = reply["CongDan"]
         return citizen
 
@@ -60,7 +74,9 @@ class PopulationConnector:
             "HoVaTen": full_name,
             "NgayThangNamSinh": date_of_birth,
         }
-        reply = await self.provider.call("XacThucCongDan", payload, deadline=context.deadline)
+        reply = await self.provider.call(
+            "XacThucCongDan", payload, deadline=context.deadline, traceparent=context.traceparent
+        )
         return mapping.verification(reply)
 
     async def aclose(self) -> None:
@@ -69,3 +85,47 @@ class PopulationConnector:
 
 def connect(base_url: str, agency_code: str, *, policy: CallPolicy | None = None) -> PopulationConnector:
     return PopulationConnector(SoapProvider(endpoint(base_url, policy=policy)), agency_code)
+
+
+# The registry's fault for an ID it does not hold.
+NOT_FOUND = "KHONG_TIM_THAY"
+
+
+class PopulationProvider:
+    """The population database as a data provider: keyed by ``personal_id``."""
+
+    datasets = frozenset({"citizen.identity", "citizen.residence"})
+
+    def __init__(self, connector: PopulationConnector, name: str) -> None:
+        self.connector = connector
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def fetch(self, request: DataRequest) -> dict[str, Any]:
+        personal_id = request.key.get("personal_id", "")
+        try:
+            if request.dataset == "citizen.identity":
+                return await self.connector.citizen_identity(personal_id, request.context)
+            if request.dataset == "citizen.residence":
+                return await self.connector.citizen_residence(personal_id, request.context)
+        except ProviderFault as fault:
+            if NOT_FOUND in (fault.fault_code, fault.message):
+                raise SubjectNotFound(
+                    f"no citizen with personal ID {personal_id}", provider=self.name
+                ) from None
+            raise
+        raise InvalidProviderRequest(f"{self.name} does not provide {request.dataset}", provider=self.name)
+
+    async def aclose(self) -> None:
+        await self.connector.aclose()
+
+
+def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
+    """``connectors: [{kind: population, url, options: {agency_code}}]``."""
+    check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
+    soap = SoapProvider(endpoint(settings.url, policy=settings.call_policy, name=settings.name))
+    connector = PopulationConnector(soap, agency_code(settings.options))
+    return ProviderConnector(PopulationProvider(connector, settings.name))

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
+from connectors.provider_connector import ProviderConnector, agency_code, check_options
 from connectors.vehicle import mapping
 from connectors.vehicle.simulator import PATH, WSDL, XSD
-from router.providers import CallPolicy, InvalidProviderRequest, RequestContext
+from router.providers import (
+    CallPolicy,
+    DataRequest,
+    InvalidProviderRequest,
+    ProviderFault,
+    RequestContext,
+    SubjectNotFound,
+)
 from schemas.formats import is_tax_code
+
+if TYPE_CHECKING:
+    from lienthong.config.settings import ConnectorSettings
+    from lienthong.connectors import ConnectorDeps
 
 
 def endpoint(base_url: str, *, policy: CallPolicy | None = None, name: str = "vehicle") -> SoapEndpoint:
@@ -37,8 +49,12 @@ class VehicleConnector:
         context = context or RequestContext()
         payload = {**context.soap_header(self.agency_code), "BienSo": plate}
         vehicle, badges = await asyncio.gather(
-            self.provider.call("TraCuuPhuongTien", payload, deadline=context.deadline),
-            self.provider.call("TraCuuPhuHieu", payload, deadline=context.deadline),
+            self.provider.call(
+                "TraCuuPhuongTien", payload, deadline=context.deadline, traceparent=context.traceparent
+            ),
+            self.provider.call(
+                "TraCuuPhuHieu", payload, deadline=context.deadline, traceparent=context.traceparent
+            ),
         )
         return mapping.vehicle_registration(vehicle["PhuongTien"], badges.get("PhuHieu") or [])
 
@@ -47,7 +63,9 @@ class VehicleConnector:
             raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
         context = context or RequestContext()
         payload = {**context.soap_header(self.agency_code), "MaSoThue": tax_code}
-        reply = await self.provider.call("TraCuuGiayPhepKinhDoanh", payload, deadline=context.deadline)
+        reply = await self.provider.call(
+            "TraCuuGiayPhepKinhDoanh", payload, deadline=context.deadline, traceparent=context.traceparent
+        )
         return mapping.transport_licence(reply["GiayPhep"])
 
     async def aclose(self) -> None:
@@ -56,3 +74,51 @@ class VehicleConnector:
 
 def connect(base_url: str, agency_code: str, *, policy: CallPolicy | None = None) -> VehicleConnector:
     return VehicleConnector(SoapProvider(endpoint(base_url, policy=policy)), agency_code)
+
+
+# The registry's fault for a plate or tax code it does not hold.
+NOT_FOUND = "KHONG_TIM_THAY"
+
+
+class VehicleProvider:
+    """The road-transport registry as a data provider: ``vehicle.registration`` keyed by
+    ``plate``, ``transport.licence`` by ``tax_code``."""
+
+    datasets = frozenset({"vehicle.registration", "transport.licence"})
+
+    def __init__(self, connector: VehicleConnector, name: str) -> None:
+        self.connector = connector
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def fetch(self, request: DataRequest) -> dict[str, Any]:
+        try:
+            if request.dataset == "vehicle.registration":
+                return await self.connector.vehicle_registration(
+                    request.key.get("plate", ""), request.context
+                )
+            if request.dataset == "transport.licence":
+                return await self.connector.transport_licence(
+                    request.key.get("tax_code", ""), request.context
+                )
+        except ProviderFault as fault:
+            if NOT_FOUND in (fault.fault_code, fault.message):
+                raise SubjectNotFound(
+                    f"no {request.dataset} for {dict(request.key)}", provider=self.name
+                ) from None
+            raise
+        raise InvalidProviderRequest(f"{self.name} does not provide {request.dataset}", provider=self.name)
+
+    async def aclose(self) -> None:
+        await self.connector.aclose()
+
+
+def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
+    """``connectors: [{kind: vehicle, url, options: {agency_code}}]``."""
+    check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
+    soap = SoapProvider(endpoint(settings.url, policy=settings.call_policy, name=settings.name))
+    connector = VehicleConnector(soap, agency_code(settings.options))
+    return ProviderConnector(VehicleProvider(connector, settings.name))

@@ -25,6 +25,7 @@ from lienthong.config.settings import (
 )
 from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
 from router.directory import Directory, System
+from router.evidence.catalogue import ALL_FIELDS, Catalogue, Dataset, Need, PersonalData, Procedure
 from router.filters import compile_filter
 from router.policy import ANY, MEMBER_WILDCARD, DataGrant, Policy, Rule
 from router.providers import CallPolicy
@@ -305,6 +306,7 @@ class _Builder:
                     breaker=self.breaker((*at, "circuit_breaker"), entry.get("circuit_breaker", {})),
                     on_dead_letter=OnDeadLetter(entry.get("on_dead_letter", OnDeadLetter.CONTINUE.value)),
                     batch_size=int(entry["sink"].get("webhook", {}).get("batch", 1)),
+                    critical=bool(entry.get("critical", False)),
                 )
             )
         return tuple(result)
@@ -335,6 +337,9 @@ class _Builder:
         return tuple(compiled)
 
     def sink(self, at: JsonPath, spec: Mapping[str, Any], connectors: Mapping[str, str]) -> SinkSpec:
+        if "evidence" in spec:
+            deadline = self.duration(spec["evidence"], "deadline", (*at, "evidence"), 20.0, 0.001, HOUR)
+            return SinkSpec(kind="evidence", options={"deadline_s": deadline})
         if "connector" in spec:  # the schema allows exactly one kind of sink
             name = spec["connector"]["name"]
             if name not in connectors:
@@ -439,6 +444,108 @@ class _Builder:
             )
         return tuple(result)
 
+    def catalogue(self, connectors: Mapping[str, str]) -> Catalogue:
+        """``datasets:`` and ``procedures:``; ``connectors`` maps names to kinds."""
+        datasets: dict[str, Dataset] = {}
+        for i, entry in enumerate(self.data.get("datasets", [])):
+            at: JsonPath = ("datasets", i)
+            name = entry["name"]
+            if name in datasets:
+                self.problem((*at, "name"), f"dataset '{name}' is listed twice", "keep one entry per dataset")
+                continue
+            if entry["provider"] not in connectors:
+                known = ", ".join(sorted(connectors)) or "none"
+                self.problem(
+                    (*at, "provider"),
+                    f"no connector '{entry['provider']}' is listed under 'connectors'",
+                    f"use a configured connector ({known}), or add it under 'connectors'",
+                )
+            personal = PersonalData(entry["personal_data"])
+            cache = entry.get("cache", "never")
+            ttl = None if cache == "never" else self.duration(entry, "cache", at, 0.0, 0.001, DAY)
+            if ttl is not None and personal is PersonalData.SENSITIVE:
+                self.problem(
+                    (*at, "cache"), "sensitive data is never cached", "remove 'cache' or write 'never'"
+                )
+                ttl = None
+            key = tuple(entry["key"])
+            subject_key = entry.get("subject_key", "")
+            if subject_key and subject_key not in key:
+                self.problem(
+                    (*at, "subject_key"), f"'{subject_key}' is not a key field", f"use one of {list(key)}"
+                )
+            fields = {
+                purpose: None if spec == ALL_FIELDS else tuple(spec)
+                for purpose, spec in entry["fields"].items()
+            }
+            datasets[name] = Dataset(
+                name=name,
+                provider=entry["provider"],
+                key=key,
+                personal_data=personal,
+                fields=fields,
+                cache_ttl_s=ttl,
+                subject_key=subject_key,
+                description=entry.get("description", ""),
+            )
+        return Catalogue(datasets, self.procedures(datasets))
+
+    def procedures(self, datasets: Mapping[str, Dataset]) -> dict[str, Procedure]:
+        procedures: dict[str, Procedure] = {}
+        for i, entry in enumerate(self.data.get("procedures", [])):
+            at: JsonPath = ("procedures", i)
+            code, purpose = entry["code"], entry["purpose"]
+            if code in procedures:
+                self.problem(
+                    (*at, "code"), f"procedure '{code}' is listed twice", "keep one entry per procedure"
+                )
+                continue
+            needs: list[Need] = []
+            for j, need in enumerate(entry["needs"]):
+                here: JsonPath = (*at, "needs", j)
+                dataset = datasets.get(need["dataset"])
+                if dataset is None:
+                    self.problem(
+                        (*here, "dataset"),
+                        f"no dataset '{need['dataset']}' is listed under 'datasets'",
+                        "add the dataset to the catalogue, or correct the name",
+                    )
+                else:
+                    if set(need["key"]) != set(dataset.key):
+                        self.problem(
+                            (*here, "key"),
+                            f"{dataset.name} is keyed by {list(dataset.key)}, not {list(need['key'])}",
+                            f"give exactly these key fields: {', '.join(dataset.key)}",
+                        )
+                    if purpose not in dataset.fields:
+                        self.problem(
+                            (*at, "purpose"),
+                            f"{dataset.name} releases no field for purpose '{purpose}'",
+                            f"add '{purpose}' to the fields of {dataset.name}, or change the purpose",
+                        )
+                needs.append(Need(need["dataset"], dict(need["key"]), need["document"]))
+            procedures[code] = Procedure(
+                code=code,
+                name=entry["name"],
+                purpose=purpose,
+                needs=tuple(needs),
+                description=entry.get("description", ""),
+            )
+        return procedures
+
+    def check_evidence_sinks(self, subscriptions: tuple[Subscription, ...], policy: Policy) -> None:
+        """The broker publishes its results as the subscription's system: policy must allow it."""
+        for i, subscription in enumerate(subscriptions):
+            if subscription.sink.kind == "evidence" and not policy.may_publish(
+                subscription.system, "dossier.evidence.collected"
+            ):
+                self.problem(
+                    ("subscriptions", i, "system"),
+                    f"no policy lets '{subscription.system}' publish 'dossier.evidence.collected', "
+                    "which the evidence sink publishes as this system",
+                    f"add 'dossier.evidence.collected' to a policy rule's 'publish' for '{subscription.system}'",
+                )
+
     def audit(self) -> AuditSettings:
         section = self.data.get("audit", {})
         defaults = AuditSettings()
@@ -467,6 +574,8 @@ def build_settings(
     connectors = builder.connectors()
     subscriptions = builder.subscriptions(known, policy, {c.name: c.kind for c in connectors})
     audit = builder.audit()
+    catalogue = builder.catalogue({c.name: c.kind for c in connectors})
+    builder.check_evidence_sinks(subscriptions, policy)
     if builder.problems:
         return None, builder.problems
     settings = Settings(
@@ -480,5 +589,6 @@ def build_settings(
         subscriptions=subscriptions,
         connectors=connectors,
         audit=audit,
+        catalogue=catalogue,
     )
     return settings, []

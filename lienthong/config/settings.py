@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from adapters.kafka.options import KafkaOptions
 from router.directory import Directory, System
+from router.evidence.catalogue import Catalogue
 from router.policy import Policy
 from router.providers import CallPolicy
 from router.subscriptions import Subscription
@@ -77,3 +78,5 @@ class Settings:
     subscriptions: tuple[Subscription, ...]
     connectors: tuple[ConnectorSettings, ...] = ()
     audit: AuditSettings = AuditSettings()
+    # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
+    catalogue: Catalogue = field(default_factory=Catalogue)

@@ -17,13 +17,14 @@ from typing import Any, Self
 import httpx
 import yaml
 
-from router.directory import new_api_key
+from router.directory import hash_api_key, new_api_key
 
 ONESTOP = "000.00.00.H49/motcua"
 PORTAL = "000.00.00.G22/dvcqg"
 WAREHOUSE = "000.00.00.H49/khodulieu"
 OPERATOR = "000.00.00.H49/vanhanh"
 OUTSIDER = "000.00.00.H56/motcua"
+BROKER = "000.00.00.H49/truclienthong"  # the bus's own evidence broker (docs/evidence.md)
 
 
 def free_port() -> int:
@@ -44,6 +45,9 @@ class BusConfig:
     extra_policies: list[dict[str, Any]] = field(default_factory=list)
     http: dict[str, Any] = field(default_factory=dict)
     transport: dict[str, Any] | None = None  # None: the embedded log in the directory
+    # more top-level sections, as written in the file: connectors, datasets, procedures, audit...
+    sections: dict[str, Any] = field(default_factory=dict)
+    member_names: dict[str, str] = field(default_factory=dict)  # by agency code; default: the code
 
     def subscribe(
         self,
@@ -77,9 +81,15 @@ class BusConfig:
 
     def write(self) -> Path:
         members: dict[str, list[dict[str, Any]]] = {}
-        for system in (ONESTOP, PORTAL, WAREHOUSE, OPERATOR, OUTSIDER):
-            key, digest = new_api_key(system)
-            self.keys[system] = key
+        for system in (ONESTOP, PORTAL, WAREHOUSE, OPERATOR, OUTSIDER, BROKER):
+            # written again (a reload test), the file keeps the keys in ``keys``: set one there
+            # to rotate it
+            key = self.keys.get(system)
+            if key is None:
+                key, digest = new_api_key(system)
+                self.keys[system] = key
+            else:
+                digest = hash_api_key(key)
             code, name = system.split("/")
             entry: dict[str, Any] = {"name": name, "api_keys": [digest]}
             if system == OPERATOR:
@@ -96,7 +106,8 @@ class BusConfig:
             },
             "http": {"host": "127.0.0.1", "port": self.port, **self.http},
             "members": [
-                {"code": code, "name": code, "systems": systems} for code, systems in members.items()
+                {"code": code, "name": self.member_names.get(code, code), "systems": systems}
+                for code, systems in members.items()
             ],
             "policies": [
                 {"systems": [ONESTOP], "publish": ["dossier.*"]},
@@ -106,6 +117,7 @@ class BusConfig:
                 *self.extra_policies,
             ],
             "subscriptions": self.subscriptions,
+            **self.sections,
         }
         path = self.directory / "lienthong.yaml"
         path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))

@@ -57,6 +57,9 @@ class MemoryDeadLetters:
             dataclasses.replace(d, replayed_at_ms=now) if d.id in ids else d for d in self.letters
         ]
 
+    async def purge(self, ids: Sequence[int]) -> None:
+        self.letters = [d for d in self.letters if d.id not in ids]
+
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         return frozenset(
             d.subject for d in self.letters if d.subscription == subscription and d.replayed_at_ms is None

@@ -11,12 +11,19 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "lienthong.yaml"
 DEMO_KEYS = ROOT / "examples" / "demo-keys.env"
 # The first contracts of the bus (issue 2); a subscription to anything else would be an error.
-TYPES = {"dossier.submitted", "dossier.status.changed", "dossier.progress.updated", "dossier.result.issued"}
+TYPES = {
+    "dossier.submitted",
+    "dossier.status.changed",
+    "dossier.progress.updated",
+    "dossier.result.issued",
+    "dossier.evidence.collected",  # the evidence broker (issue 5)
+}
 
-MOTCUA = "000.00.00.H49/motcua"
+MOTCUA = "000.00.00.H46/motcua"
 PORTAL = "000.00.00.G22/dvcqg"
-WAREHOUSE = "000.00.00.H49/khodulieu"
-OPERATOR = "000.00.00.H49/vanhanh"
+WAREHOUSE = "000.00.00.H46/khodulieu"
+OPERATOR = "000.00.00.H46/vanhanh"
+BROKER = "000.00.00.H46/truclienthong"  # the evidence broker (tests/unit/evidence/test_catalogue_config.py)
 
 
 def demo_keys() -> dict[str, str]:
@@ -40,10 +47,10 @@ def test_the_example_loads() -> None:
     assert settings.http.max_batch_events == 1000
     assert settings.schemas.path is None
     assert settings.schemas.compatibility == "BACKWARD"
-    assert {s.id for s in settings.systems} == {MOTCUA, PORTAL, WAREHOUSE, OPERATOR}
+    assert {s.id for s in settings.systems} == {MOTCUA, PORTAL, WAREHOUSE, OPERATOR, BROKER}
     operator = settings.directory.get(OPERATOR)
     assert operator is not None and operator.has_role("operator")
-    assert operator.member_name == "UBND tỉnh Quảng Ninh"
+    assert operator.member_name == "UBND tỉnh Quảng Bình"
 
 
 def test_the_example_policy() -> None:
@@ -60,36 +67,39 @@ def test_the_example_policy() -> None:
 
 def test_the_example_subscriptions() -> None:
     subscriptions = {s.name: s for s in load_settings(EXAMPLE).subscriptions}
-    assert set(subscriptions) == {"portal-dossiers", "warehouse-results", "warehouse-submissions"}
+    assert set(subscriptions) == {
+        "portal-dossiers",
+        "warehouse-results",
+        "warehouse-submissions",
+        "evidence-broker",  # the evidence broker and its results (tests/unit/evidence)
+        "onestop-evidence",
+        "citizen-store-results",  # results into the citizen data store (issue 6)
+    }
     portal = subscriptions["portal-dossiers"]
     assert portal.system == PORTAL
-    assert portal.sink.kind == "webhook"
-    assert portal.sink.options == {
-        "url": "http://127.0.0.1:9101/events",
-        "timeout_s": 5.0,
-        "mode": "binary",
-        "headers": {},
-    }
+    assert portal.sink.kind == "connector"  # the portal connector (docs/portal.md)
+    assert portal.sink.options == {"name": "portal", "kind": "portal"}
     assert portal.on_dead_letter is OnDeadLetter.HOLD_SUBJECT
     assert (portal.retry.max_attempts, portal.retry.initial_backoff_s, portal.retry.max_backoff_s) == (
-        8,
+        1000,
         0.2,
-        10.0,
+        30.0,
     )
+    assert portal.retry.max_elapsed_s == 6 * 3600  # an outage of the portal makes no dead letters
     assert (portal.breaker.failure_threshold, portal.breaker.reset_timeout_s) == (5, 30.0)
     assert portal.batch_size == 1
     results = subscriptions["warehouse-results"]
     assert results.batch_size == 50
     assert results.sink.options["url"] == "http://127.0.0.1:9102/events"
-    subject = "000.00.00.H49-240115-0001"
+    subject = "000.00.00.H46-240115-0001"
     event = {"type": "dossier.result.issued", "source": MOTCUA, "subject": subject}
     assert results.wants("dossier.result.issued", event)
     assert not results.wants("dossier.result.issued", {**event, "subject": "000.00.00.H48-240115-0001"})
     submissions = subscriptions["warehouse-submissions"]
     submitted = {**event, "type": "dossier.submitted"}
     assert submissions.wants("dossier.submitted", submitted)
-    assert submissions.wants("dossier.submitted", {**submitted, "subject": "000.20.21.H49-240115-0001"})
-    assert not submissions.wants("dossier.submitted", {**submitted, "subject": "000.00.00.H49-000000-0000"})
+    assert submissions.wants("dossier.submitted", {**submitted, "subject": "000.20.21.H46-240115-0001"})
+    assert not submissions.wants("dossier.submitted", {**submitted, "subject": "000.00.00.H46-000000-0000"})
 
 
 def test_every_demo_key_authenticates_its_system() -> None:

@@ -17,6 +17,7 @@ DATASET_NAMES = {
     "business.registration",
     "vehicle.registration",
     "transport.licence",
+    "result.document",
 }
 
 

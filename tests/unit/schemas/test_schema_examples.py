@@ -50,6 +50,7 @@ def test_every_type_has_valid_and_invalid_examples(registry: SchemaRegistry) -> 
         "dossier.status.changed",
         "dossier.progress.updated",
         "dossier.result.issued",
+        "dossier.evidence.collected",
     }
     assert {t for t, _ in _examples("valid")} == names
     assert {t for t, _ in _examples("invalid")} == names

@@ -1,0 +1,75 @@
+"""The audit database: its tables, and how connections to it are opened.
+
+One table of records, numbered in chain order (``seq``, assigned by the writer from the chain's
+head, never by SQLite), an index to find a subject's records newest first, and a small ``meta``
+table (the subject key's check value, the health probe). Commits are fsynced
+(``synchronous=FULL``, WAL): a record the store has acknowledged survives a power loss.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+VERSION = 1
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS access_records (
+    seq INTEGER PRIMARY KEY,
+    at_us INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    official TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    subject_hash TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    procedure TEXT NOT NULL,
+    dossier TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL,
+    previous_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_records_by_subject ON access_records (subject_hash, seq);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class AuditFileError(Exception):
+    """The audit database cannot be opened or is not one this build reads."""
+
+
+def connect(path: Path, *, busy_timeout_s: float, writer: bool) -> sqlite3.Connection:
+    """A connection to the audit database; the writer's creates the tables (and the file)."""
+    if writer:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    else:
+        # Readers never create the file: a mistyped path is an error, not an empty log.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout_s * 1000))}")
+        if writer:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise AuditFileError(f"the audit log {path} cannot use write-ahead logging ({mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            _migrate(conn, path)
+        else:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != VERSION:
+                raise AuditFileError(f"{path} is not an audit log of this build (format version {version})")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, VERSION):
+        raise AuditFileError(f"the audit log {path} has format version {version}; this build reads {VERSION}")
+    conn.executescript(f"BEGIN IMMEDIATE; {TABLES} PRAGMA user_version = {VERSION}; COMMIT;")

@@ -1,0 +1,317 @@
+"""SqliteAuditLog: the :class:`router.audit.AuditLog` port over one SQLite file, hash-chained.
+
+Who does what (the embedded log's threads, :mod:`adapters.embedded.writer` and
+:mod:`~adapters.embedded.reader`, reused):
+
+- The event loop never touches SQLite. Records are appended by the writer thread; reads (a
+  subject's records, the latest) go to the reader thread, and a chain check to a thread of its own.
+- Group commit: records arriving while a write is in flight wait in :attr:`_pending` and go to
+  the writer together, as one job, one transaction, one fsync. Only one append is ever in flight,
+  so the chain's head (the last number and hash, kept by the writer thread) needs no locking, and
+  a failing write (disk full, database locked past ``busy_timeout_s``) costs one attempt, not one
+  per caller.
+- Every failure to write reaches the callers as :class:`~router.audit.AuditUnavailable`, counted
+  in ``lienthong_audit_write_failures_total``: the caller withholds the data. A caller waits at
+  most ``write_timeout_s`` (a hung disk must not hold requests); a record that is written after
+  its caller gave up shows an access whose data was in fact withheld, the safe side to err on.
+- Health: the writer thread runs, and the last write succeeded. After a failure, each health
+  check tries a small write (the probe) until one succeeds, so the store recovers by itself when
+  the disk is freed or the lock released.
+
+One process per file (the embedded log's advisory lock), since the chain's head is in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+from adapters.audit import queries
+from adapters.audit.chain import EMPTY, Head, as_text, encode, record_hash
+from adapters.audit.metrics import AuditMetrics
+from adapters.audit.schema import AuditFileError, connect
+from adapters.audit.subjects import KeySource, SubjectHasher
+from adapters.audit.verify import Verification, verify_file
+from adapters.embedded.lock import ProcessLock
+from adapters.embedded.reader import Reader
+from adapters.embedded.writer import Txn, Writer
+from router.audit import AccessRecord, AuditUnavailable, ChainProblem, StoredAccessRecord
+from router.errors import ConfigError
+from router.ports import TransportError
+
+log = logging.getLogger("lienthong.audit")
+
+_KEY_CHECK = "subject_key_check"
+_INSERT = (
+    "INSERT INTO access_records (seq, at_us, request_id, requester, official, dataset, subject_hash,"
+    " purpose, procedure, dossier, outcome, provider, cache_hit, previous_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PROBE = "INSERT INTO meta (name, value) VALUES ('probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+_HEAD = "SELECT seq, hash FROM access_records ORDER BY seq DESC LIMIT 1"
+# A record's text fields, in the order of chain.HASHED_FIELDS between the time and the cache flag.
+_Row = tuple[tuple[str, ...], bool]
+_Query = Callable[[sqlite3.Connection], list[StoredAccessRecord]]
+
+
+class SqliteAuditLog:
+    """The audit log of one process, in the SQLite file at ``path``.
+
+    ``key`` is the secret that subjects are hashed with, or where to get it at :meth:`start`
+    (:func:`adapters.audit.subjects.subject_key_source`)."""
+
+    def __init__(
+        self,
+        path: Path,
+        key: bytes | KeySource,
+        *,
+        metrics: AuditMetrics | None = None,
+        busy_timeout_s: float = 2.0,
+        write_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self._key_source: KeySource = (lambda: key) if isinstance(key, bytes) else key
+        self._hasher: SubjectHasher | None = None
+        self.metrics = metrics or AuditMetrics()
+        self.write_timeout_s = write_timeout_s
+        self._lock = ProcessLock(self.path)
+        self._writer = Writer(
+            partial(connect, self.path, busy_timeout_s=busy_timeout_s, writer=True),
+            name="lienthong-audit-writer",
+        )
+        self._reader = Reader(
+            partial(connect, self.path, busy_timeout_s=busy_timeout_s, writer=False),
+            name="lienthong-audit-reader",
+        )
+        self._head = EMPTY  # the writer thread's, once started
+        self._pending: list[tuple[list[_Row], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+        self._last_write_failed = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Opens (or creates) the file; raises :class:`AuditUnavailable` if it cannot, and
+        ConfigError for a key problem (missing, too short, not the one the log was written with)."""
+        if self._closed:
+            raise AuditUnavailable("the audit log is closed")
+        if self._started:
+            return
+        hasher = SubjectHasher(self._key_source())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except (OSError, TransportError) as error:
+            raise AuditUnavailable(f"cannot open the audit log {self.path}: {error}") from error
+        try:
+            head = await self._writer.start(partial(self._open, hasher.check))
+        except ConfigError:
+            self._lock.release()
+            raise
+        except Exception as error:
+            self._lock.release()
+            raise AuditUnavailable(f"cannot open the audit log {self.path}: {error}") from error
+        self._hasher = hasher
+        self._started = True
+        # The head in the process's log: copies of it elsewhere are what shows, later, that no
+        # newest record was removed (``lienthong audit verify --head``).
+        log.info("audit log %s opened at head %s", self.path, head)
+
+    async def close(self) -> None:
+        """Writes what was handed over so far, then stops the threads."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._started:
+            return
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        try:
+            await self._writer.close()
+            await self._reader.close()
+        finally:
+            self._lock.release()
+        log.info("audit log %s closed at head %s", self.path, self._head)
+
+    # --- the AuditLog port -------------------------------------------------------------------
+
+    async def record(self, records: Sequence[AccessRecord]) -> None:
+        if not records:
+            return
+        try:
+            rows = [self._row(record) for record in records]
+            if not self._started or self._closed:
+                raise AuditUnavailable(f"the audit log {self.path} is not open")
+        except AuditUnavailable:
+            self.metrics.failed()
+            raise
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A caller that timed out no longer awaits it: its outcome must not be reported as lost.
+        written.add_done_callback(_retrieve)
+        self._pending.append((rows, written))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="audit-flush")
+        try:
+            async with asyncio.timeout(self.write_timeout_s):
+                await asyncio.shield(written)
+        except TimeoutError:
+            self._last_write_failed = True  # a hung write: health checks probe until one goes through
+            self.metrics.failed()
+            raise AuditUnavailable(
+                f"the audit log did not take the record within {self.write_timeout_s:g} s"
+            ) from None
+        except AuditUnavailable:
+            self.metrics.failed()
+            raise
+
+    async def for_subject(
+        self, subject: str, *, limit: int = 100, before: int | None = None
+    ) -> list[StoredAccessRecord]:
+        """The records about ``subject`` numbered below ``before`` (all when None), newest first."""
+        digest = self._require_hasher()(subject)
+        if not digest:
+            return []
+        return await self._read(partial(queries.records, subject_hash=digest, limit=limit, before=before))
+
+    async def latest(self, limit: int = 50, *, before: int | None = None) -> list[StoredAccessRecord]:
+        return await self._read(partial(queries.records, subject_hash=None, limit=limit, before=before))
+
+    async def verify(self) -> list[ChainProblem]:
+        return (await self.check()).problems
+
+    async def check(self, expected_head: Head | None = None) -> Verification:
+        """The whole chain checked, on a thread of its own (reads continue meanwhile)."""
+        try:
+            return await asyncio.to_thread(verify_file, self.path, expected_head=expected_head)
+        except (sqlite3.Error, AuditFileError) as error:
+            raise AuditUnavailable(f"cannot read the audit log {self.path}: {error}") from error
+
+    async def healthy(self) -> bool:
+        """The writer runs and can write: after a failed write, a probe write must succeed."""
+        if not self._started or self._closed or not self._writer.alive:
+            return False
+        if not self._last_write_failed:
+            return True
+        try:
+            async with asyncio.timeout(self.write_timeout_s):
+                await self._writer.submit(_probe)
+        except (TransportError, TimeoutError):
+            return False
+        self._last_write_failed = False
+        return True
+
+    @property
+    def head(self) -> Head:
+        """The chain's head as of the last commit."""
+        return self._head
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _row(self, record: AccessRecord) -> _Row:
+        """A record as the writer needs it, checked here so that a bad one fails only its caller."""
+        fields = (
+            record.request_id,
+            record.requester,
+            record.official,
+            record.dataset,
+            record.subject,
+            record.purpose,
+            record.procedure,
+            record.dossier,
+            record.outcome,
+            record.provider,
+        )
+        if not all(isinstance(field, str) for field in fields):
+            raise AuditUnavailable("an access record holds a field that is not text; it was not written")
+        hasher = self._require_hasher()
+        try:
+            texts = (*fields[:4], hasher(record.subject), *fields[5:])
+            encode(texts)
+        except UnicodeEncodeError:
+            raise AuditUnavailable(
+                "an access record holds text that is not valid Unicode; it was not written"
+            ) from None
+        return texts, bool(record.cache_hit)
+
+    async def _flush(self) -> None:
+        """Hands what is pending to the writer, one transaction at a time, until none is left."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [row for rows, _ in batch for row in rows]
+            try:
+                await self._writer.submit(partial(self._append, rows))
+            except Exception as error:
+                self._last_write_failed = True
+                log.error("audit records not written (%d): %s", len(rows), error)
+                failure = AuditUnavailable(f"the audit log could not be written: {error}")
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(failure)
+                continue
+            self._last_write_failed = False
+            self.metrics.written(len(rows))
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
+
+    def _append(self, rows: list[_Row], txn: Txn) -> None:
+        """Writer thread: numbers and chains the rows after the head, inserts them."""
+        seq, previous = self._head.seq, self._head.hash
+        at_us = time.time_ns() // 1000
+        params = []
+        for texts, cache_hit in rows:
+            seq += 1
+            digest = record_hash(as_text(at_us, texts, cache_hit), previous)
+            params.append((seq, at_us, *texts, int(cache_hit), previous, digest))
+            previous = digest
+        txn.conn.executemany(_INSERT, params)
+        head = Head(seq, previous)
+        txn.after_commit(partial(setattr, self, "_head", head))
+
+    def _open(self, key_check: str, conn: sqlite3.Connection) -> Head:
+        """Writer thread, first thing: the key is the log's own, and where the chain ends."""
+        row = conn.execute("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, key_check))
+        elif row[0] != key_check:
+            raise ConfigError(
+                f"the audit log {self.path} was written with another subject key: with this one, no "
+                "earlier record could be found by its subject. Set the key it was written with, or "
+                "move the file away to start a new log (keep it: it still verifies)"
+            )
+        last = conn.execute(_HEAD).fetchone()
+        self._head = EMPTY if last is None else Head(int(last[0]), str(last[1]))
+        return self._head
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _require_hasher(self) -> SubjectHasher:
+        if self._hasher is None:
+            raise AuditUnavailable(f"the audit log {self.path} is not open")
+        return self._hasher
+
+    async def _read(self, query: _Query) -> list[StoredAccessRecord]:
+        if not self._started or self._closed:
+            raise AuditUnavailable(f"the audit log {self.path} is not open")
+        try:
+            return await self._reader.run(query)
+        except TransportError as error:
+            raise AuditUnavailable(f"cannot read the audit log: {error}") from error
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _probe(txn: Txn) -> None:
+    txn.conn.execute(_PROBE, (str(time.time_ns()),))

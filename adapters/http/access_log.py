@@ -1,0 +1,83 @@
+"""``GET /v1/subjects/{subject_id}/access-log``: a citizen's access report (router.access_report),
+for the systems granted ``read_access_log``. Pages go from the newest access to the oldest:
+``next_before`` is the ``before`` of the next page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, Field
+
+from adapters.http.auth import Authenticated
+from router.access_report import MAX_PAGE, AccessEntry, AccessReport
+
+OFFICIAL_HEADER = "X-Official-Id"
+
+
+class AccessEntryReply(BaseModel):
+    seq: int = Field(description="the record's number in the audit log")
+    at: str = Field(description="when (RFC 3339, UTC)")
+    requester: str = Field(description="the system that asked, <agency code>/<system>")
+    requester_member: str = Field(description="its member's agency code")
+    requester_name: str = Field(description="its member's name, e.g. Sở Giao thông vận tải tỉnh Quảng Bình")
+    official: str = Field(description="the official acting in that system (X-Official-Id)")
+    dataset: str
+    purpose: str
+    procedure: str = Field(description="the procedure code, e.g. 1.000894")
+    dossier: str = Field(description="the dossier code")
+    outcome: str = Field(description="released, or why nothing was (an error code)")
+    provider: str = Field(description="the system that holds the data")
+    request_id: str
+
+
+class AccessLogReply(BaseModel):
+    subject: str
+    entries: list[AccessEntryReply]
+    next_before: int | None = Field(description="`before` for the next, older page; null at the end")
+
+
+def _reply(entry: AccessEntry) -> AccessEntryReply:
+    return AccessEntryReply.model_validate(entry, from_attributes=True)
+
+
+def _fixed(report: AccessReport) -> Callable[[], AccessReport]:
+    return lambda: report
+
+
+def access_log_router(report: AccessReport | Callable[[], AccessReport]) -> APIRouter:
+    """``report`` or a function giving the report of the configuration in force (reloads)."""
+    current = report if not isinstance(report, AccessReport) else _fixed(report)
+    router = APIRouter(tags=["audit"])
+
+    @router.get(
+        "/v1/subjects/{subject_id}/access-log",
+        response_model=AccessLogReply,
+        summary="Who accessed a person's (or an enterprise's) data, when and why; newest first",
+        responses={
+            400: {"description": "not a personal ID or a tax code (invalid_subject_id)"},
+            403: {"description": "the caller may not read access logs (access_log_denied)"},
+            503: {
+                "description": "the read could not be recorded: the report is withheld (audit_unavailable)"
+            },
+        },
+    )
+    async def access_log(
+        subject_id: str,
+        who: Authenticated,
+        before: Annotated[int | None, Query(ge=1, description="records numbered below this")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        official: Annotated[
+            str, Header(alias=OFFICIAL_HEADER, max_length=256, description="who reads, in the calling system")
+        ] = "",
+    ) -> AccessLogReply:
+        page = await current().read(
+            who, subject_id, official=official, request_id=uuid.uuid4().hex, before=before, limit=limit
+        )
+        return AccessLogReply(
+            subject=page.subject, entries=[_reply(e) for e in page.entries], next_before=page.next_before
+        )
+
+    return router

@@ -1,0 +1,142 @@
+"""The portal sync's metrics (names are relied on by the alert rules and the dashboard).
+
+- ``lienthong_portal_calls_total{operation,outcome}``: calls to the portal; operation is
+  ``login``, ``TraCuuHoSo``, ``DongBoHoSoMC`` or ``CapNhatTienDoHoSoMC``; outcome ``ok``,
+  ``not_found``, ``already_exists``, ``does_not_exist``, ``session_expired``, ``rejected``,
+  ``malformed``, ``unavailable``.
+- ``lienthong_portal_held_transitions_total{reason}``: events held and dead-lettered instead of
+  forwarded (reasons in :data:`connectors.portal.status_machine.HOLD_REASONS`).
+- ``lienthong_portal_sync_lag_seconds``: histogram, from the event entering the bus to the
+  portal acknowledging it.
+- ``lienthong_portal_unsynced_dossiers``: dossiers the portal is behind on; and
+  ``lienthong_portal_oldest_unsynced_seconds``: how long the longest-waiting one has waited.
+- ``lienthong_portal_reconciled_dossiers_total{result}``: dossiers checked by reconciliation
+  (``in_sync``, ``repaired``, ``failed``).
+- The scorecard, per agency: ``lienthong_portal_dossiers{agency}``,
+  ``lienthong_portal_online_submission_ratio{agency}``,
+  ``lienthong_portal_online_processing_ratio{agency}``, ``lienthong_portal_on_time_ratio{agency}``.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from connectors.portal.state import AgencyFigures
+from connectors.portal.status_machine import HOLD_REASONS
+
+LAG_BUCKETS = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    900.0,
+    3600.0,
+    21600.0,
+    86400.0,
+)
+
+
+class PortalMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "lienthong_portal_calls", "Calls to the portal.", ("operation", "outcome"), registry=registry
+        )
+        self.held = Counter(
+            "lienthong_portal_held_transitions",
+            "Dossier events held (dead-lettered) instead of forwarded to the portal.",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in HOLD_REASONS:
+            self.held.labels(reason)
+        self.lag = Histogram(
+            "lienthong_portal_sync_lag_seconds",
+            "From an event entering the bus to the portal acknowledging it.",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.unsynced = Gauge(
+            "lienthong_portal_unsynced_dossiers", "Dossiers the portal is behind on.", registry=registry
+        )
+        self.oldest = Gauge(
+            "lienthong_portal_oldest_unsynced_seconds",
+            "How long the dossier longest behind on the portal has been waiting.",
+            registry=registry,
+        )
+        self.reconciled = Counter(
+            "lienthong_portal_reconciled_dossiers",
+            "Dossiers checked against the portal by reconciliation.",
+            ("result",),
+            registry=registry,
+        )
+        self.dossiers = Gauge(
+            "lienthong_portal_dossiers",
+            "Dossiers synchronised to the portal.",
+            ("agency",),
+            registry=registry,
+        )
+        self.online_submission = Gauge(
+            "lienthong_portal_online_submission_ratio",
+            "Share of dossiers submitted online.",
+            ("agency",),
+            registry=registry,
+        )
+        self.online_processing = Gauge(
+            "lienthong_portal_online_processing_ratio",
+            "Share of returned dossiers submitted and returned online.",
+            ("agency",),
+            registry=registry,
+        )
+        self.on_time = Gauge(
+            "lienthong_portal_on_time_ratio",
+            "Share of processed dossiers that ended by their promised date (NgayHenTra).",
+            ("agency",),
+            registry=registry,
+        )
+
+    def watch_unsynced(self, pending: Callable[[], dict[str, float]]) -> None:
+        """The two unsynced gauges read ``pending()`` (dossier -> since when) at each scrape."""
+        self.unsynced.set_function(lambda: len(pending()))
+
+        def oldest() -> float:
+            since = pending()
+            return max(0.0, time.time() - min(since.values())) if since else 0.0
+
+        self.oldest.set_function(oldest)
+
+    def call(self, operation: str, outcome: str) -> None:
+        self.calls.labels(operation, outcome).inc()
+
+    def figures(self, rows: Sequence[AgencyFigures]) -> None:
+        for row in rows:
+            self.dossiers.labels(row.agency).set(row.dossiers)
+            for gauge, value in (
+                (self.online_submission, row.online_submission_rate),
+                (self.online_processing, row.online_processing_rate),
+                (self.on_time, row.on_time_rate),
+            ):
+                if value is not None:
+                    gauge.labels(row.agency).set(value)
+
+
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, PortalMetrics] = weakref.WeakKeyDictionary()
+
+
+def portal_metrics(registry: CollectorRegistry) -> PortalMetrics:
+    """The registry's portal metrics (registered once, shared by every portal connector in it)."""
+    metrics = _BY_REGISTRY.get(registry)
+    if metrics is None:
+        metrics = _BY_REGISTRY[registry] = PortalMetrics(registry)
+    return metrics

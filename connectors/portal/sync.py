@@ -1,0 +1,385 @@
+"""Making the portal hold what the bus knows of each dossier: the per-event logic and the
+reconciliation, shared by the sink and ``lienthong portal reconcile``.
+
+One event at a time per dossier (the delivery keeps a dossier's events in order; a lock per
+dossier keeps reconciliation from interleaving with them):
+
+1. an event already applied (by id) makes no call;
+2. the event turns the dossier's known record into the new one; a status move the status
+   machine does not allow is *held*: counted, and raised as a non-retryable :class:`Held` so the
+   delivery dead-letters it with the reason (and, with ``on_dead_letter: hold_subject``, holds
+   the dossier's later events);
+3. the new record is saved as what the portal should hold; if the portal already acknowledged
+   exactly it, there is no call;
+4. otherwise the portal is brought up to it: ``TraCuuHoSo`` unless the portal is known to have
+   the dossier, then ``DongBoHoSoMC`` create or update ("already exists" on create is answered by
+   an update; "does not exist" on update by a create); progress goes by ``CapNhatTienDoHoSoMC``.
+
+A failure leaves the saved record pending: the retry (or the next reconciliation) recomputes the
+same record and finds it not yet acknowledged, so every repeat is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from connectors.portal import mapping, protocol
+from connectors.portal.metrics import PortalMetrics
+from connectors.portal.session import PortalClient, PortalError
+from connectors.portal.state import DossierState, SyncStateStore, digest
+from connectors.portal.status_machine import is_held, judge
+
+log = logging.getLogger("lienthong.portal")
+
+SUBMITTED = "dossier.submitted"
+STATUS_CHANGED = "dossier.status.changed"
+PROGRESS_UPDATED = "dossier.progress.updated"
+RESULT_ISSUED = "dossier.result.issued"
+EVIDENCE_COLLECTED = "dossier.evidence.collected"
+EVENT_TYPES = (SUBMITTED, STATUS_CHANGED, PROGRESS_UPDATED, RESULT_ISSUED, EVIDENCE_COLLECTED)
+
+
+class Held(Exception):
+    """An event the bus will not forward: ``reason`` is a label of the held-transitions metric."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"held ({reason}): {detail}")
+        self.reason = reason
+        self.detail = f"held ({reason}): {detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class DossierEvent:
+    id: str
+    type: str
+    dossier: str
+    data: Mapping[str, Any]
+    time: float  # when the event entered the bus, seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    dossier: str
+    kind: str  # missing (the portal lacks the dossier) or different
+    fields: tuple[str, ...]
+    repaired: bool
+    error: str = ""
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    in_sync: int = 0
+    drifted: list[Drift] = field(default_factory=list)
+
+    @property
+    def repaired(self) -> int:
+        return sum(d.repaired for d in self.drifted)
+
+    @property
+    def failed(self) -> int:
+        return sum(not d.repaired for d in self.drifted)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "in_sync": self.in_sync,
+            "drifted": len(self.drifted),
+            "repaired": self.repaired,
+            "failed": self.failed,
+            "dossiers": [
+                {
+                    "dossier": d.dossier,
+                    "kind": d.kind,
+                    "fields": list(d.fields),
+                    "repaired": d.repaired,
+                    "error": d.error,
+                }
+                for d in self.drifted
+            ],
+        }
+
+    def lines(self) -> list[str]:
+        out = [
+            f"checked {self.checked} dossier(s): {self.in_sync} in sync, {len(self.drifted)} drifted, "
+            f"{self.repaired} repaired, {self.failed} failed"
+        ]
+        for d in self.drifted:
+            what = "missing on the portal" if d.kind == "missing" else f"differs in {', '.join(d.fields)}"
+            outcome = "repaired" if d.repaired else f"NOT repaired: {d.error}"
+            out.append(f"  {d.dossier}: {what}; {outcome}")
+        return out
+
+
+class PortalSync:
+    def __init__(
+        self,
+        client: PortalClient,
+        store: SyncStateStore,
+        metrics: PortalMetrics,
+        *,
+        database_codes: Mapping[str, str] = mapping.DATABASE_CODES,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.metrics = metrics
+        self.database_codes = dict(database_codes)
+        self.pending: dict[str, float] = {}  # dossier -> since when the portal is behind
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.pending = await self.store.unsynced()
+        self.metrics.watch_unsynced(lambda: self.pending)
+
+    def _lock(self, dossier: str) -> asyncio.Lock:
+        lock = self._locks.get(dossier)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[dossier] = lock
+        return lock
+
+    # --- events --------------------------------------------------------------------------------
+
+    async def apply(self, event: DossierEvent) -> None:
+        """Brings the portal up to date with one event; raises :class:`Held` or PortalError."""
+        async with self._lock(event.dossier):
+            applied, state = await self.store.load(event.dossier, event.id)
+            if applied:
+                return
+            try:
+                await self._apply(event, state)
+            except Held as held:
+                self.metrics.held.labels(held.reason).inc()
+                log.warning("%s: %s event %s %s", event.dossier, event.type, event.id, held.detail)
+                raise
+            except (mapping.MappingError, KeyError, TypeError, ValueError) as error:
+                self.metrics.held.labels("invalid_event").inc()
+                raise Held("invalid_event", f"cannot map the event to the portal's fields: {error}") from None
+
+    async def _apply(self, event: DossierEvent, state: DossierState | None) -> None:
+        data = event.data
+        agency = str(data.get("agencyCode") or (state.agency if state else ""))
+        if state is None:
+            state = DossierState(code=event.dossier, agency=agency, event_time=event.time)
+        if event.type == EVIDENCE_COLLECTED:
+            await self._evidence(state, event)
+            return
+        if event.type == PROGRESS_UPDATED:
+            await self._progress(state, event)
+            return
+        if event.type == SUBMITTED:
+            record = mapping.submitted_record(data)
+            self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
+            if state.record is not None and state.status == record["TrangThaiHoSo"]:
+                record = {**state.record, **record}  # a re-sent submission keeps later fields
+            record = self._with_evidence(record, state)
+            state = replace(state, agency=agency, channel=data.get("channel") or state.channel)
+        elif event.type in (STATUS_CHANGED, RESULT_ISSUED):
+            state, base = await self._known(state, event)
+            if event.type == STATUS_CHANGED:
+                self._check_move(state.status, int(data["status"]), event)
+                record = mapping.apply_status(base, data)
+                state = replace(state, return_method=data.get("returnMethod") or state.return_method)
+            else:
+                record = mapping.apply_result(base, data)
+        else:
+            log.warning("%s: event type %s is not synchronised to the portal", event.dossier, event.type)
+            await self.store.mark_applied(event.id, event.dossier, time.time())
+            return
+        await self._converge(state.with_record(record, event.time), event)
+
+    def _check_move(self, current: int | None, new: int, event: DossierEvent) -> None:
+        verdict = judge(current, new)
+        if is_held(verdict):
+            raise Held(verdict.value, f"status {current} -> {new} is not allowed (event {event.id})")
+
+    async def _known(self, state: DossierState, event: DossierEvent) -> tuple[DossierState, dict[str, Any]]:
+        """The dossier's record as the bus knows it, or as the portal has it when the bus never
+        saw it submitted (a dossier older than the bus); held when neither knows it."""
+        if state.record is not None:
+            return state, state.record
+        reply = await self._lookup(event.dossier)
+        if reply is None:
+            raise Held("unknown_dossier", "neither the bus nor the portal knows the dossier")
+        status = reply.get("TrangThaiHoSo", 0)
+        text = str(status)
+        if not isinstance(status, int | str) or isinstance(status, bool) or not _is_status(text):
+            # the portal's copy is garbled, not the event: said so, rather than "cannot map the event"
+            raise PortalError(
+                f"{protocol.LOOKUP}: the portal's TrangThaiHoSo {text[:40]!r} is not a status",
+                retryable=False,
+            )
+        known = replace(state, record=reply, status=int(status) or None, synced_digest=digest(reply))
+        return known, reply
+
+    def _with_evidence(self, record: dict[str, Any], state: DossierState) -> dict[str, Any]:
+        record = mapping.apply_datasets(record, state.datasets, self.database_codes)
+        return mapping.mark_documents(record, state.components)
+
+    async def _evidence(self, state: DossierState, event: DossierEvent) -> None:
+        found = event.data.get("found") or ()
+        datasets = tuple(sorted({*state.datasets, *(str(item["dataset"]) for item in found)}))
+        state = replace(state, datasets=datasets)
+        if state.record is None:
+            # the submission has not reached the portal sync yet: remembered for its record
+            await self.store.save(
+                replace(state, event_time=max(state.event_time, event.time)), applied=event.id
+            )
+            return
+        await self._converge(state.with_record(self._with_evidence(state.record, state), event.time), event)
+
+    async def _progress(self, state: DossierState, event: DossierEvent) -> None:
+        fields = mapping.progress_fields(event.data)
+        if state.record is None:
+            if await self._lookup(event.dossier) is None:
+                raise Held("unknown_dossier", "progress for a dossier neither the bus nor the portal knows")
+        elif not state.in_sync:
+            await self._converge(state, None)  # the portal must have the dossier first
+        reply = await self.client.call(protocol.PROGRESS, {"data": [fields]})
+        if not reply.ok:
+            raise PortalError(
+                f"{protocol.PROGRESS} refused: error_code {reply.code}: {reply.message}",
+                retryable=reply.outcome == "does_not_exist",  # a race with a deletion: look up again
+                code=reply.code,
+            )
+        await self.store.mark_applied(event.id, event.dossier, time.time())
+        self.metrics.lag.observe(max(0.0, time.time() - event.time))
+
+    # --- the portal ----------------------------------------------------------------------------
+
+    async def _converge(self, state: DossierState, event: DossierEvent | None) -> DossierState:
+        """Makes the portal hold ``state``'s record and saves the state (with the event as
+        applied); a failed call saves the state as pending and raises."""
+        record = state.record
+        assert record is not None
+        applied = None if event is None else event.id
+        if state.in_sync:
+            self._settled(state.code)
+            return await self.store.save(state, applied=applied)
+        self.pending.setdefault(state.code, state.pending_since or time.time())
+        try:
+            await self._push(record, known_on_portal=state.synced_digest is not None)
+        except PortalError:
+            # what the portal should hold is known even though it does not hold it yet (the
+            # unsynced gauge, reconciliation and the retry all start from it)
+            await self.store.save(state)
+            raise
+        synced = await self.store.save(
+            replace(state, synced_digest=digest(record), pending_since=None), applied=applied
+        )
+        self._settled(state.code)
+        if event is not None:
+            self.metrics.lag.observe(max(0.0, time.time() - event.time))
+        return synced
+
+    def _settled(self, dossier: str) -> None:
+        self.pending.pop(dossier, None)
+
+    async def _lookup(self, dossier: str) -> dict[str, Any] | None:
+        reply = await self.client.call(protocol.LOOKUP, {"mahoso": dossier})
+        if reply.outcome == "not_found" or (reply.ok and not reply.data):
+            return None
+        if not reply.ok:
+            raise PortalError(
+                f"{protocol.LOOKUP} refused: error_code {reply.code}: {reply.message}",
+                retryable=False,
+                code=reply.code,
+            )
+        if not isinstance(reply.data, dict):
+            self.metrics.call(protocol.LOOKUP, "malformed")
+            raise PortalError(f"{protocol.LOOKUP}: the dossier in the reply is not an object", retryable=True)
+        return reply.data
+
+    async def _push(self, record: dict[str, Any], *, known_on_portal: bool) -> None:
+        exists = known_on_portal or await self._lookup(record["MaHoSo"]) is not None
+        reply = await self._sync(record, updating=exists)
+        if not reply.ok and reply.outcome == ("does_not_exist" if exists else "already_exists"):
+            reply = await self._sync(record, updating=not exists)
+        if not reply.ok:
+            raise PortalError(
+                f"{protocol.SYNC} refused: error_code {reply.code}: {reply.message}",
+                retryable=reply.outcome in ("already_exists", "does_not_exist"),  # a race: look up again
+                code=reply.code,
+            )
+
+    async def _sync(self, record: dict[str, Any], *, updating: bool) -> Any:
+        return await self.client.call(
+            protocol.SYNC, {"isUpdating": "True" if updating else "False", "data": [record]}
+        )
+
+    # --- reconciliation ------------------------------------------------------------------------
+
+    async def reconcile(self, *, since: float | None = None, concurrency: int = 8) -> ReconcileReport:
+        """Compares every dossier the bus knows (whose latest event is at or after ``since``)
+        with the portal's ``TraCuuHoSo``, re-syncs the drift and reports."""
+        report = ReconcileReport()
+        slots = asyncio.Semaphore(concurrency)
+        after = ""
+        while True:
+            page = await self.store.states(since=since, after=after)
+            if not page:
+                break
+            after = page[-1].code
+
+            async def check(state: DossierState) -> None:
+                async with slots:
+                    await self._reconcile_one(state.code, report)
+
+            await asyncio.gather(*(check(state) for state in page))
+        return report
+
+    async def _reconcile_one(self, dossier: str, report: ReconcileReport) -> None:
+        async with self._lock(dossier):
+            state = await self.store.get(dossier)  # read again under the lock: events move on
+            if state is None or state.record is None:
+                return
+            report.checked += 1
+            try:
+                portal = await self._lookup(dossier)
+            except PortalError as error:
+                report.drifted.append(Drift(dossier, "unknown", (), False, error.detail))
+                self.metrics.reconciled.labels("failed").inc()
+                return
+            differing = _differences(state.record, portal)
+            if not differing:
+                report.in_sync += 1
+                self.metrics.reconciled.labels("in_sync").inc()
+                if not state.in_sync:  # acknowledged after all (the reply of the call was lost)
+                    await self.store.save(
+                        replace(state, synced_digest=digest(state.record), pending_since=None)
+                    )
+                    self._settled(dossier)
+                return
+            kind = "missing" if portal is None else "different"
+            log.warning(
+                "%s: the portal's copy drifted (%s: %s); re-syncing", dossier, kind, ", ".join(differing)
+            )
+            try:
+                await self._converge(
+                    replace(state, synced_digest=None if portal is None else "drifted"), None
+                )
+            except PortalError as error:
+                report.drifted.append(Drift(dossier, kind, differing, False, error.detail))
+                self.metrics.reconciled.labels("failed").inc()
+                return
+            report.drifted.append(Drift(dossier, kind, differing, True))
+            self.metrics.reconciled.labels("repaired").inc()
+
+
+def _is_status(text: str) -> bool:
+    """A status code as the portal writes it: a few ASCII digits."""
+    return text.isascii() and text.isdigit() and len(text) <= 4
+
+
+def _differences(expected: Mapping[str, Any], portal: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The fields the bus owns whose value on the portal differs (all of them if it is missing)."""
+    if portal is None:
+        return tuple(sorted(expected))
+    return tuple(sorted(name for name, value in expected.items() if portal.get(name) != value))

@@ -1,0 +1,106 @@
+"""Wiring of the evidence broker: the catalogue's providers from the configured connectors, the
+query service, the collector sinks and the HTTP route, with their metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
+
+from adapters.evidence_metrics import PrometheusEvidenceMetrics
+from adapters.http.evidence import evidence_router
+from lienthong.config.settings import Settings
+from lienthong.connectors import Connector
+from router.audit import AuditLog
+from router.errors import ConfigError, FieldError
+from router.evidence.collection import EventPublisher, EvidenceCollector
+from router.evidence.service import EvidenceService
+from router.providers import DataProvider
+from router.subscriptions import Subscription
+from schemas.dataset_schemas import DatasetSchemas, shipped
+
+log = logging.getLogger("lienthong.evidence")
+
+
+def providers_of(settings: Settings, connectors: Mapping[str, Connector]) -> dict[str, DataProvider]:
+    """The data providers of the connectors, checked against the catalogue: each dataset's
+    connector must provide that dataset."""
+    providers: dict[str, DataProvider] = {}
+    for name, connector in connectors.items():
+        provider = connector.provider()
+        if provider is not None:
+            providers[name] = provider
+    problems = []
+    for dataset in settings.catalogue.datasets.values():
+        provider = providers.get(dataset.provider)
+        if provider is None or dataset.name not in provider.datasets:
+            offered = ", ".join(sorted(provider.datasets)) if provider is not None else "no dataset"
+            problems.append(
+                f"{settings.source}: dataset {dataset.name}: connector {dataset.provider!r} provides {offered}"
+            )
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return providers
+
+
+class _Validator:
+    """Checks a record against its dataset's response schema, when the dataset has one."""
+
+    def __init__(self, schemas: DatasetSchemas) -> None:
+        self.schemas = schemas
+
+    def __call__(self, dataset: str, data: Any) -> tuple[FieldError, ...]:
+        if dataset not in self.schemas.versions:
+            return ()
+        return self.schemas.validate(dataset, data)
+
+
+class EvidenceWiring:
+    def __init__(
+        self,
+        settings: Settings,
+        connectors: Mapping[str, Connector],
+        publisher: EventPublisher,
+        metrics_registry: CollectorRegistry,
+        audit: AuditLog | None,
+    ) -> None:
+        self.metrics = PrometheusEvidenceMetrics(metrics_registry)
+        schemas = shipped()
+        for name in settings.catalogue.datasets:
+            if name not in schemas.versions:
+                log.warning(
+                    "dataset %s has no response schema under schemas/datasets: replies are not checked", name
+                )
+        self.service = EvidenceService(
+            settings.catalogue,
+            providers_of(settings, connectors),
+            settings.policy,
+            audit,
+            validate=_Validator(schemas),
+            metrics=self.metrics,
+        )
+        self.publisher = publisher
+
+    def collector(self, subscription: Subscription) -> EvidenceCollector:
+        """The sink of a subscription with ``sink: {evidence: {}}``."""
+        return EvidenceCollector(
+            self.service,
+            self.publisher,
+            subscription.system,
+            subscription.retry,
+            deadline_s=float(subscription.sink.options.get("deadline_s", 20.0)),
+            metrics=self.metrics,
+        )
+
+    def reconfigure(self, settings: Settings, connectors: Mapping[str, Connector]) -> None:
+        """A reloaded configuration's datasets, procedures, providers and policy, for the queries
+        that start from now on (lienthong.runtime.Runtime.reload checked them with providers_of)."""
+        providers = providers_of(settings, connectors)
+        service = self.service
+        service.catalogue, service.providers, service.policy = settings.catalogue, providers, settings.policy
+
+    def router(self) -> APIRouter:
+        return evidence_router(self.service)

@@ -1,0 +1,87 @@
+"""``lienthong portal ...``: the National Public Service Portal sync, from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from prometheus_client import CollectorRegistry
+
+from connectors.portal.connector import PortalConnector, from_settings
+from connectors.portal.sync import ReconcileReport
+from lienthong.config.units import parse_duration
+from lienthong.connectors import ConnectorDeps
+from lienthong.runtime import load
+from router.errors import ConfigError
+
+portal_app = typer.Typer(no_args_is_help=True, help="The National Public Service Portal sync.")
+
+
+def since_of(value: str | None, now: float) -> float | None:
+    """``--since``: a duration back from now (``24h``, ``7d``) or an RFC 3339 instant."""
+    if value is None:
+        return None
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither a duration (24h, 7d) nor a date-time") from None
+    if instant.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} has no offset, e.g. 2024-05-02T00:00:00+07:00")
+    return instant.timestamp()
+
+
+async def _reconcile(connectors: list[PortalConnector], since: float | None) -> list[ReconcileReport]:
+    reports = []
+    for connector in connectors:
+        await connector.open()
+        try:
+            reports.append(await connector.reconcile(since=since))
+        finally:
+            await connector.aclose()
+    return reports
+
+
+@portal_app.command("reconcile")
+def reconcile(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="the configuration file (YAML)", envvar="LIENTHONG_CONFIG")
+    ] = Path("examples/lienthong.yaml"),
+    since: Annotated[
+        str | None, typer.Option(help="only dossiers with events since: a duration back (24h) or a date-time")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Compare the bus's last known state of each dossier with the portal's (TraCuuHoSo), re-sync
+    the drift, print a report. Exit 1 if some drift could not be repaired."""
+    try:
+        settings, _ = load(config)
+        deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
+        connectors = [from_settings(c, deps) for c in settings.connectors if c.kind == "portal"]
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    if not connectors:
+        typer.echo(f"{config}: no connector of kind portal", err=True)
+        raise typer.Exit(2)
+    try:
+        reports = asyncio.run(_reconcile(connectors, since_of(since, time.time())))
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    for connector, report in zip(connectors, reports, strict=True):
+        if json:
+            typer.echo(orjson.dumps({"connector": connector.name, **report.as_dict()}).decode())
+        else:
+            for line in report.lines():
+                typer.echo(f"{connector.name}: {line}" if not line.startswith(" ") else line)
+    if any(report.failed for report in reports):
+        raise typer.Exit(1)

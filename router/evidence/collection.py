@@ -1,0 +1,278 @@
+"""Automatic collection: on ``dossier.submitted``, pull every dataset the procedure needs and
+publish ``dossier.evidence.collected`` for the submitting system.
+
+The collector is a subscription's sink (``sink: {evidence: {}}``), so the delivery machinery
+gives it retries, a circuit breaker and dead letters. The subscription's system is the broker's
+identity: it publishes the result (policy must let it publish ``dossier.evidence.collected``).
+Each dataset is requested as the submitting system, for the procedure's purpose, so the same
+policy, minimisation and audit apply as to a query through the API.
+
+A dossier's datasets are pulled concurrently. When some failed in a way that may pass (a
+provider down or slow, the audit log unavailable), the collector asks delivery to retry (a
+retryable :class:`SinkError`); cached datasets make the retry cheap. On the last attempt its
+retry budget allows, it publishes what it has, the failures listed. The event id is derived from
+the dossier code, so the bus's idempotent publish makes the collection once per dossier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from router import envelope, tracing
+from router.audit import AuditUnavailable
+from router.envelope import CloudEvent
+from router.errors import LienthongError, Unavailable
+from router.evidence.catalogue import MissingKey, Need, Procedure, keys_for
+from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
+from router.evidence.service import Evidence, EvidenceQuery, EvidenceService
+from router.ports import StoredMessage
+from router.providers import ProviderError, ProviderTimeout, ProviderUnavailable
+from router.sinks import SinkError
+from router.subscriptions import RetryPolicy
+
+log = logging.getLogger("lienthong.evidence")
+
+SUBMITTED = "dossier.submitted"
+COLLECTED = "dossier.evidence.collected"
+# Event ids of collections: uuid5 of the dossier code in this namespace.
+NAMESPACE = uuid.UUID("5f0c4c1e-7a57-4b8e-9a39-6c6f6c6c6563")
+# How long one collection may wait for its providers, in all (each call also has its own policy).
+DEFAULT_DEADLINE_S = 20.0
+MISSING_KEY = "missing_key"
+# Dossiers whose collection is being retried, remembered at most (the oldest is forgotten first:
+# its next attempt then counts from one again, which only delays its partial publication).
+MAX_TRACKED = 10_000
+
+
+class EventPublisher(Protocol):
+    """What the collector needs of :class:`router.publishing.Publisher`."""
+
+    async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> Any: ...
+
+
+def collection_id(dossier_code: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, dossier_code))
+
+
+def _may_pass(error: LienthongError) -> bool:
+    """Whether a later attempt may succeed: the provider was down or slow, or the audit log was."""
+    if isinstance(error, ProviderUnavailable | ProviderTimeout | AuditUnavailable | Unavailable):
+        return True
+    return isinstance(error, ProviderError) and error.retryable
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    need: Need
+    key: dict[str, str]
+    evidence: Evidence | None = None
+    reason: str = ""
+    detail: str = ""
+    may_pass: bool = False
+
+
+@dataclass(slots=True)
+class _Attempts:
+    count: int
+    first: float
+
+
+class EvidenceCollector:
+    """The sink of ``sink: {evidence: {}}``. ``source`` is the subscription's system."""
+
+    def __init__(
+        self,
+        service: EvidenceService,
+        publisher: EventPublisher,
+        source: str,
+        retry: RetryPolicy,
+        *,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        metrics: EvidenceMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.publisher = publisher
+        self.source = source
+        self.retry = retry
+        self.deadline_s = deadline_s
+        self.metrics = metrics or NoEvidenceMetrics()
+        self._clock = clock
+        self._attempts: dict[str, _Attempts] = {}
+
+    async def send(self, messages: Sequence[StoredMessage], idempotency_key: str) -> None:
+        for message in messages:
+            await self._one(message)
+
+    async def close(self) -> None:
+        self._attempts.clear()
+
+    async def _one(self, message: StoredMessage) -> None:
+        try:
+            event = envelope.from_message(message)
+        except LienthongError as error:
+            raise SinkError(f"not a CloudEvent: {error.detail}", retryable=False) from None
+        if event.type != SUBMITTED or not isinstance(event.data, dict):
+            return
+        dossier: dict[str, Any] = event.data
+        code = str(dossier.get("dossierCode", ""))
+        procedure = self.service.catalogue.procedures.get(str(dossier.get("procedureCode", "")))
+        if procedure is None or not code:
+            log.info("dossier %s: procedure %s is not in the catalogue", code, dossier.get("procedureCode"))
+            return
+        attempts = self._attempts.get(code)
+        if attempts is None:
+            if len(self._attempts) >= MAX_TRACKED:
+                del self._attempts[next(iter(self._attempts))]
+            attempts = self._attempts[code] = _Attempts(0, self._clock())
+        attempts.count += 1
+        outcomes = await self.collect(procedure, dossier, event.source, tracing.of_headers(message.headers))
+        passing = [o for o in outcomes if o.may_pass]
+        if passing and not self._last_attempt(attempts):
+            first = passing[0]
+            raise SinkError(
+                f"dossier {code}: {len(passing)} of {len(outcomes)} datasets failed for now "
+                f"(first: {first.need.dataset}: {first.reason})",
+                retryable=True,
+            )
+        await self._publish(procedure, dossier, event, outcomes)
+        self._attempts.pop(code, None)
+
+    def _last_attempt(self, attempts: _Attempts) -> bool:
+        """Whether delivery would give up if this attempt failed: its attempt count, or its time
+        budget with the longest pause it could take before the next attempt."""
+        policy = self.retry
+        if attempts.count >= policy.max_attempts:
+            return True
+        pause = min(policy.max_backoff_s, policy.initial_backoff_s * 2.0 ** (attempts.count - 1))
+        return self._clock() - attempts.first + pause >= policy.max_elapsed_s
+
+    async def collect(
+        self, procedure: Procedure, dossier: dict[str, Any], requester: str, traceparent: str | None = None
+    ) -> list[Outcome]:
+        """Every dataset the procedure needs for this dossier, pulled concurrently."""
+        deadline = self._clock() + self.deadline_s
+        code = str(dossier.get("dossierCode", ""))
+        planned: list[tuple[Need, dict[str, str]]] = []
+        missing: list[Outcome] = []
+        for need in procedure.needs:
+            try:
+                planned.extend((need, key) for key in keys_for(need, dossier))
+            except MissingKey as error:
+                missing.append(Outcome(need, {}, reason=MISSING_KEY, detail=str(error)))
+
+        async def one(need: Need, key: dict[str, str]) -> Outcome:
+            query = EvidenceQuery(
+                requester=requester,
+                official="",
+                dataset=need.dataset,
+                key=key,
+                procedure=procedure.code,
+                dossier=code,
+                purpose=procedure.purpose,
+                deadline=deadline,
+                traceparent=traceparent,
+                automatic=True,
+            )
+            try:
+                return Outcome(need, key, await self.service.query(query))
+            except LienthongError as error:
+                return Outcome(need, key, reason=error.code, detail=error.detail, may_pass=_may_pass(error))
+
+        found = await asyncio.gather(*(one(need, key) for need, key in planned))
+        return [*found, *missing]
+
+    async def _publish(
+        self, procedure: Procedure, dossier: dict[str, Any], submitted: CloudEvent, outcomes: list[Outcome]
+    ) -> None:
+        code = str(dossier["dossierCode"])
+        data = collected_data(procedure, code, submitted.source, outcomes)
+        extensions: dict[str, envelope.AttributeValue] = {"recipient": submitted.source}
+        traceparent = submitted.extensions.get(tracing.ATTRIBUTE)
+        if isinstance(traceparent, str):
+            extensions[tracing.ATTRIBUTE] = traceparent
+        event = CloudEvent(
+            id=collection_id(code),
+            source=self.source,
+            type=COLLECTED,
+            subject=code,
+            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            datacontenttype=envelope.JSON,
+            data=data,
+            extensions=extensions,
+        )
+        try:
+            accepted = await self.publisher.publish(self.source, [event], False)
+        except Unavailable as error:
+            raise SinkError(f"dossier {code}: {error.detail}", retryable=True) from None
+        except LienthongError as error:
+            # The broker's own event refused (policy, schema): a configuration mistake, not transient.
+            raise SinkError(f"dossier {code}: {COLLECTED} refused: {error.detail}", retryable=False) from None
+        if accepted and not getattr(accepted[0], "duplicate", False):
+            self._count_fields(procedure, outcomes)
+
+    def _count_fields(self, procedure: Procedure, outcomes: list[Outcome]) -> None:
+        auto = sum(len(o.evidence.data) for o in outcomes if o.evidence is not None)
+        asked = sum(
+            self._field_count(o.need.dataset, procedure.purpose) for o in outcomes if o.evidence is None
+        )
+        self.metrics.fields(procedure.code, "auto", auto)
+        self.metrics.fields(procedure.code, "asked", asked)
+
+    def _field_count(self, dataset_name: str, purpose: str) -> int:
+        dataset = self.service.catalogue.datasets.get(dataset_name)
+        fields = dataset.fields.get(purpose) if dataset is not None else None
+        return len(fields) if fields else 1
+
+
+def collected_data(
+    procedure: Procedure, code: str, requester: str, outcomes: list[Outcome]
+) -> dict[str, Any]:
+    """The data of ``dossier.evidence.collected`` (schemas/events/dossier.evidence.collected)."""
+    found: list[dict[str, Any]] = []
+    not_found: list[dict[str, Any]] = []
+    to_ask: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        if outcome.evidence is not None:
+            provenance = outcome.evidence.provenance
+            found.append(
+                {
+                    "dataset": outcome.need.dataset,
+                    "key": outcome.key,
+                    "data": outcome.evidence.data,
+                    "provenance": {
+                        "provider": provenance.provider,
+                        "retrievedAt": provenance.retrieved_at,
+                        "cacheHit": provenance.cache_hit,
+                        "requestId": provenance.request_id,
+                    },
+                }
+            )
+            continue
+        entry: dict[str, Any] = {"dataset": outcome.need.dataset, "reason": outcome.reason}
+        if outcome.key:
+            entry["key"] = outcome.key
+        if outcome.detail:
+            entry["detail"] = outcome.detail[:2000]
+        not_found.append(entry)
+        # one document per need, whatever number of its requests failed
+        to_ask.setdefault(
+            outcome.need.dataset,
+            {"dataset": outcome.need.dataset, "document": outcome.need.document, "reason": outcome.reason},
+        )
+    return {
+        "dossierCode": code,
+        "procedureCode": procedure.code,
+        "requester": requester,
+        "complete": not not_found,
+        "found": found,
+        "notFound": not_found,
+        "toAsk": list(to_ask.values()),
+    }

@@ -1,0 +1,260 @@
+"""The evidence query: policy, cache, provider (with the caller's deadline), validation,
+minimisation, audit, provenance; in that order.
+
+Every query about personal data leaves an access record, whatever its outcome. The record of a
+release is written before the data leaves: if the audit log cannot take it, the data is withheld
+(:class:`router.audit.AuditUnavailable`, 503). Records of refusals and failures are written too,
+but a failing audit log does not change what those callers are told (nothing is released).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from router.audit import AccessRecord, AuditUnavailable
+from router.errors import FieldError, LienthongError
+from router.evidence.cache import EvidenceCache, cache_key
+from router.evidence.catalogue import Catalogue, Dataset
+from router.evidence.errors import (
+    DataRequestDenied,
+    InvalidEvidenceQuery,
+    NoProvider,
+    OfficialRequired,
+    UnknownDataset,
+)
+from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
+from router.evidence.minimise import minimise
+from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext
+
+log = logging.getLogger("lienthong.evidence")
+
+RELEASED = "released"
+MAX_KEY_VALUE = 256
+
+Validate = Callable[[str, Any], tuple[FieldError, ...]]
+
+
+class DataRequestPolicy(Protocol):
+    """What the service needs of :class:`router.policy.Policy`."""
+
+    def may_request(self, system_id: str, dataset: str, procedure: str, purpose: str) -> bool: ...
+
+
+class AccessRecorder(Protocol):
+    """What the service needs of :class:`router.audit.AuditLog`: writing records."""
+
+    async def record(self, records: Sequence[AccessRecord]) -> None: ...
+
+
+def _new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceQuery:
+    """One request for a dataset. ``requester`` is the system asking, ``official`` the person in
+    it (empty only for the bus's own automatic collection), ``deadline`` an absolute
+    ``time.monotonic()`` by which the answer is needed (None: the provider's own policy)."""
+
+    requester: str
+    official: str
+    dataset: str
+    key: Mapping[str, str]
+    procedure: str
+    dossier: str
+    purpose: str
+    deadline: float | None = None
+    traceparent: str | None = None
+    request_id: str = field(default_factory=_new_request_id)
+    automatic: bool = False  # the bus's collection on submission: no official to name
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    provider: str
+    dataset: str
+    retrieved_at: str  # RFC 3339, UTC
+    cache_hit: bool
+    request_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "dataset": self.dataset,
+            "retrieved_at": self.retrieved_at,
+            "cache_hit": self.cache_hit,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    data: dict[str, Any]
+    provenance: Provenance
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _no_validation(dataset: str, data: Any) -> tuple[FieldError, ...]:
+    return ()
+
+
+class EvidenceService:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        providers: Mapping[str, DataProvider],
+        policy: DataRequestPolicy,
+        audit: AccessRecorder | None,
+        *,
+        validate: Validate = _no_validation,
+        cache: EvidenceCache | None = None,
+        metrics: EvidenceMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.catalogue = catalogue
+        self.providers = providers
+        self.policy = policy
+        self.audit = audit
+        self.validate = validate
+        self.cache = cache if cache is not None else EvidenceCache()
+        self.metrics = metrics or NoEvidenceMetrics()
+        self._clock = clock
+        self._wall = wall_clock
+
+    def dataset(self, name: str) -> Dataset:
+        dataset = self.catalogue.datasets.get(name)
+        if dataset is None:
+            known = ", ".join(sorted(self.catalogue.datasets)) or "none"
+            raise UnknownDataset(f"no dataset {name!r} in the catalogue; known: {known}")
+        return dataset
+
+    async def query(self, query: EvidenceQuery) -> Evidence:
+        dataset = self.dataset(query.dataset)
+        self._check_key(dataset, query.key)
+        if dataset.personal and not query.official and not query.automatic:
+            raise OfficialRequired(
+                f"{dataset.name} holds personal data: name the official in the X-Official-Id header"
+            )
+        try:
+            evidence = await self._answer(dataset, query)
+        except LienthongError as error:
+            outcome = error.code
+            self.metrics.request(dataset.name, dataset.provider, outcome)
+            if dataset.personal and not isinstance(error, AuditUnavailable):
+                await self._record_failure(dataset, query, outcome)
+            raise
+        self.metrics.request(dataset.name, dataset.provider, RELEASED)
+        return evidence
+
+    async def _answer(self, dataset: Dataset, query: EvidenceQuery) -> Evidence:
+        if not self.policy.may_request(query.requester, dataset.name, query.procedure, query.purpose):
+            raise DataRequestDenied(
+                f"no policy lets '{query.requester}' request {dataset.name} for procedure "
+                f"'{query.procedure}' and purpose '{query.purpose}'"
+            )
+        if query.purpose not in dataset.fields:
+            raise DataRequestDenied(f"{dataset.name} releases no field for purpose '{query.purpose}'")
+        record, provider, retrieved_at, hit = await self._record(dataset, query)
+        released = minimise(record, dataset.fields[query.purpose])
+        provenance = Provenance(provider, dataset.name, _rfc3339(retrieved_at), hit, query.request_id)
+        if dataset.personal:
+            # Before anything leaves: AuditUnavailable withholds the data.
+            await self._audit(dataset, query, RELEASED, provider, hit)
+        return Evidence(released, provenance)
+
+    async def _record(
+        self, dataset: Dataset, query: EvidenceQuery
+    ) -> tuple[dict[str, Any], str, float, bool]:
+        key = cache_key(dataset.name, query.key)
+        if dataset.cacheable:
+            cached = self.cache.get(key)
+            self.metrics.cache(dataset.name, cached is not None)
+            if cached is not None:
+                return cached.record, cached.provider, cached.retrieved_at, True
+        provider = self.providers.get(dataset.provider)
+        if provider is None or dataset.name not in provider.datasets:
+            raise NoProvider(f"{dataset.name}: its provider {dataset.provider!r} is not configured for it")
+        context = RequestContext(
+            procedure=query.procedure,
+            request_id=query.request_id,
+            deadline=query.deadline,
+            traceparent=query.traceparent,
+        )
+        started = self._clock()
+        try:
+            record = await provider.fetch(DataRequest(dataset.name, dict(query.key), context))
+        finally:
+            self.metrics.provider_latency(dataset.provider, self._clock() - started)
+        problems = self.validate(dataset.name, record)
+        if problems:
+            first = problems[0]
+            raise InvalidProviderReply(
+                f"{dataset.name} from {dataset.provider} does not match its schema: "
+                f"{first.pointer or '/'}: {first.message}",
+                provider=dataset.provider,
+            )
+        retrieved_at = self._wall()
+        if dataset.cacheable and dataset.cache_ttl_s is not None:
+            self.cache.put(key, record, dataset.provider, retrieved_at, dataset.cache_ttl_s)
+        return record, dataset.provider, retrieved_at, False
+
+    def _check_key(self, dataset: Dataset, key: Mapping[str, str]) -> None:
+        problems = [
+            FieldError(f"/subject/{name}", f"{dataset.name} is keyed by it: give it")
+            for name in dataset.key
+            if not isinstance(key.get(name), str) or not key[name]
+        ]
+        problems += [
+            FieldError(
+                f"/subject/{name}", f"{dataset.name} is not keyed by it; keys: {', '.join(dataset.key)}"
+            )
+            for name in key
+            if name not in dataset.key
+        ]
+        problems += [
+            FieldError(f"/subject/{name}", f"at most {MAX_KEY_VALUE} characters")
+            for name, value in key.items()
+            if isinstance(value, str) and len(value) > MAX_KEY_VALUE
+        ]
+        if problems:
+            raise InvalidEvidenceQuery(f"the subject does not fit {dataset.name}'s key", tuple(problems))
+
+    def _access(
+        self, dataset: Dataset, query: EvidenceQuery, outcome: str, provider: str, hit: bool
+    ) -> AccessRecord:
+        return AccessRecord(
+            request_id=query.request_id,
+            requester=query.requester,
+            official=query.official,
+            dataset=dataset.name,
+            subject=dataset.subject_of(query.key),
+            purpose=query.purpose,
+            procedure=query.procedure,
+            dossier=query.dossier,
+            outcome=outcome,
+            provider=provider,
+            cache_hit=hit,
+        )
+
+    async def _audit(
+        self, dataset: Dataset, query: EvidenceQuery, outcome: str, provider: str, hit: bool
+    ) -> None:
+        if self.audit is None:
+            raise AuditUnavailable("no audit log is configured: personal data is not released")
+        await self.audit.record([self._access(dataset, query, outcome, provider, hit)])
+
+    async def _record_failure(self, dataset: Dataset, query: EvidenceQuery, outcome: str) -> None:
+        try:
+            await self._audit(dataset, query, outcome, dataset.provider, False)
+        except AuditUnavailable:
+            log.warning("access record of a refused %s query not written (%s)", dataset.name, outcome)

@@ -1,0 +1,107 @@
+"""W3C Trace Context (``traceparent``) for events: taken from the publisher, or started by the bus.
+
+An event carries its trace context as the CloudEvents distributed-tracing extension attribute
+``traceparent`` (stored as the ``ce_traceparent`` header, sent to sinks as ``ce-traceparent``
+and as the W3C ``traceparent`` header). The bus does not record spans of its own, so it passes
+the context on unchanged, as the W3C recommendation asks of a participant that does not trace;
+when a publisher gave none, the bus starts a trace so that every event has one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from router.envelope import CloudEvent
+from router.ports import Headers, StoredMessage
+
+ATTRIBUTE = "traceparent"
+HEADER = "traceparent"
+KAFKA_HEADER = "ce_traceparent"
+
+# version 00: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; lower-case hex only.
+# Later versions may append fields after a dash; a receiver reads the first four.
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_SAMPLED = "01"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceParent:
+    trace_id: str
+    parent_id: str
+    flags: str
+
+    def __str__(self) -> str:
+        return f"00-{self.trace_id}-{self.parent_id}-{self.flags}"
+
+
+def parse(value: str | None) -> TraceParent | None:
+    """The trace context of a ``traceparent`` value, or None if it is absent or not valid
+    (an all-zero trace or parent id, version ``ff``, extra fields on version 00...)."""
+    if not value:
+        return None
+    found = _TRACEPARENT.match(value.strip())
+    if found is None:
+        return None
+    version, trace_id, parent_id, flags, rest = found.groups()
+    if version == "ff" or (version == "00" and rest):
+        return None
+    if trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    return TraceParent(trace_id, parent_id, flags)
+
+
+def new() -> TraceParent:
+    """A new trace, sampled (the bus starts it because the publisher gave none)."""
+    return TraceParent(secrets.token_hex(16), secrets.token_hex(8), _SAMPLED)
+
+
+def trace_id(value: str | None) -> str | None:
+    found = parse(value)
+    return None if found is None else found.trace_id
+
+
+def stamp(events: Iterable[CloudEvent], request_traceparent: str | None = None) -> None:
+    """Gives every event a trace context: its own ``traceparent`` attribute if it has a valid
+    one, else the request's (the HTTP ``traceparent`` header), else a new trace per request.
+
+    An invalid ``traceparent`` attribute is replaced, as W3C Trace Context asks of an invalid
+    header: tracing must never be the reason an event is refused.
+    """
+    fallback = parse(request_traceparent)
+    for event in events:
+        own = event.extensions.get(ATTRIBUTE)
+        if isinstance(own, str) and parse(own) is not None:
+            continue
+        if fallback is None:
+            fallback = new()
+        event.extensions[ATTRIBUTE] = str(fallback)
+
+
+def of_headers(headers: Headers) -> str | None:
+    """The ``traceparent`` of a stored message (Kafka binary mode), if it has a valid one."""
+    for name, raw in headers:
+        if name == KAFKA_HEADER:
+            value = raw.decode("ascii", "replace")
+            return value if parse(value) is not None else None
+    return None
+
+
+def log_fields(message: StoredMessage) -> dict[str, str]:
+    """The fields a log line about one stored event carries (``extra=`` of a logging call):
+    ``event_id``, ``subject``, ``event_type`` and ``trace_id``, as far as the event has them."""
+    fields: dict[str, str] = {}
+    for name, raw in message.headers:
+        if name == "ce_id":
+            fields["event_id"] = raw.decode("utf-8", "replace")
+        elif name == "ce_subject":
+            fields["subject"] = raw.decode("utf-8", "replace")
+        elif name == "ce_type":
+            fields["event_type"] = raw.decode("utf-8", "replace")
+        elif name == KAFKA_HEADER:
+            found = trace_id(raw.decode("ascii", "replace"))
+            if found is not None:
+                fields["trace_id"] = found
+    return fields

@@ -1,0 +1,200 @@
+"""Tampering with the audit log is found by ``lienthong audit verify``, run as an operator runs it
+(a real process, its exit code and output), on records written by the real store and changed
+with sqlite3 directly in the file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.audit import SqliteAuditLog
+from adapters.audit.chain import record_hash
+from router.audit import AccessRecord
+from tests.support.bus import BusConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = b"integration test key, thirty-two bytes or more"
+RECORDS = 12
+
+
+def lienthong(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lienthong", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def write_records(path: Path, count: int = RECORDS) -> None:
+    async def write() -> None:
+        store = SqliteAuditLog(path, KEY)
+        await store.start()
+        try:
+            for n in range(1, count + 1):
+                await store.record(
+                    [
+                        AccessRecord(
+                            request_id=f"req-{n}",
+                            requester="000.00.00.H46/motcua",
+                            official="canbo.01",
+                            dataset="citizen.identity",
+                            subject=f"0010990123{n:02d}",
+                            purpose="dossier_processing",
+                            procedure="1.002861",
+                            dossier="000.00.00.H46-261127-0001",
+                            outcome="released",
+                            provider="population",
+                        )
+                    ]
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+
+
+@pytest.fixture
+def audit_db(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.db"
+    write_records(path)
+    return path
+
+
+def change(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        for statement in statements:
+            conn.execute(statement)
+    conn.close()
+
+
+def verify(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return lienthong("audit", "verify", "--file", str(path), *args)
+
+
+def test_an_untouched_log_verifies_through_its_configuration(tmp_path: Path) -> None:
+    config = BusConfig(tmp_path, sections={"audit": {"path": "var/audit.db"}})
+    path = config.write()
+    write_records(tmp_path / "var" / "audit.db")
+    result = lienthong("audit", "verify", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"{RECORDS} records, chain intact; head {RECORDS}:" in result.stdout
+
+
+def test_a_changed_record_is_named(audit_db: Path) -> None:
+    change(audit_db, "UPDATE access_records SET requester = '000.00.00.H56/motcua' WHERE seq = 5")
+    result = verify(audit_db)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("record 5: record 5 (")
+    assert "request req-5" in result.stdout and "was changed" in result.stdout
+    assert "the chain is broken (1 problem in 12 records)" in result.stderr
+
+
+def test_a_changed_record_with_a_recomputed_hash_is_found_by_the_next(audit_db: Path) -> None:
+    # the forger recomputes record 5's hash: record 6 no longer follows it
+    conn = sqlite3.connect(audit_db)
+    columns = conn.execute(
+        "SELECT at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure, dossier,"
+        " outcome, provider, cache_hit, previous_hash FROM access_records WHERE seq = 5"
+    ).fetchone()
+    fields = [str(c) for c in columns[:-1]]
+    fields[9] = "not_found"
+    with conn:
+        conn.execute(
+            "UPDATE access_records SET outcome = 'not_found', hash = ? WHERE seq = 5",
+            (record_hash(fields, columns[-1]),),
+        )
+    conn.close()
+    result = verify(audit_db)
+    assert result.returncode == 1
+    assert "record 6: record 6 (" in result.stdout and "does not follow record 5" in result.stdout
+
+
+def test_a_removed_record_is_named(audit_db: Path) -> None:
+    change(audit_db, "DELETE FROM access_records WHERE seq = 7")
+    result = verify(audit_db)
+    assert result.returncode == 1
+    assert "record 7: record 7 is missing: the log goes from record 6 to 8" in result.stdout
+
+
+def test_two_swapped_records_are_named(audit_db: Path) -> None:
+    change(
+        audit_db,
+        "UPDATE access_records SET seq = 1000 WHERE seq = 3",
+        "UPDATE access_records SET seq = 3 WHERE seq = 9",
+        "UPDATE access_records SET seq = 9 WHERE seq = 1000",
+    )
+    result = verify(audit_db)
+    assert result.returncode == 1
+    named = [line.split(":")[0] for line in result.stdout.splitlines()]
+    assert "record 3" in named and "record 9" in named
+    assert "record 3: record 3 (" in result.stdout and "request req-9" in result.stdout
+
+
+def test_an_inserted_record_is_found(audit_db: Path) -> None:
+    change(
+        audit_db,
+        # make room after record 4 (from the top, so that numbers never collide), then forge one
+        *(f"UPDATE access_records SET seq = seq + 1 WHERE seq = {n}" for n in range(RECORDS, 4, -1)),
+        "INSERT INTO access_records SELECT 5, at_us, 'forged', requester, official, dataset, subject_hash,"
+        " purpose, procedure, dossier, outcome, provider, cache_hit, hash, 'f' || substr(hash, 2)"
+        " FROM access_records WHERE seq = 4",
+    )
+    result = verify(audit_db)
+    assert result.returncode == 1
+    assert "record 5: record 5 (" in result.stdout and "request forged" in result.stdout
+
+
+def test_removed_newest_records_are_found_with_an_earlier_head(audit_db: Path) -> None:
+    first = verify(audit_db)
+    head = first.stdout.rsplit("head ", 1)[1].strip()
+    change(audit_db, f"DELETE FROM access_records WHERE seq > {RECORDS - 2}")
+    assert verify(audit_db).returncode == 0  # the chain alone cannot tell
+    result = verify(audit_db, "--head", head)
+    assert result.returncode == 1
+    assert f"the log ends at record {RECORDS - 2}, before the head {RECORDS}" in result.stdout
+
+
+def test_what_cannot_be_checked_is_exit_2(tmp_path: Path) -> None:
+    missing = verify(tmp_path / "none.db")
+    assert missing.returncode == 2 and "no audit log at" in missing.stderr
+    (tmp_path / "other.db").write_bytes(b"not a database at all, not even close" * 100)
+    other = verify(tmp_path / "other.db")
+    assert other.returncode == 2 and "cannot read the audit log" in other.stderr
+    assert "Traceback" not in missing.stderr + other.stderr
+
+
+def test_show_prints_a_subjects_records_with_the_key(audit_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIENTHONG_AUDIT_KEY", KEY.decode())
+    result = lienthong("audit", "show", "--file", str(audit_db), "--subject", "001099012305")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    fields = line.split("\t")
+    assert fields[0] == "5" and fields[1].endswith("Z")
+    # the example configuration names the requester's member
+    assert fields[2] == "000.00.00.H46/motcua (UBND tỉnh Quảng Bình)"
+    assert fields[3:] == [
+        "canbo.01",
+        "citizen.identity",
+        "dossier_processing",
+        "1.002861",
+        "000.00.00.H46-261127-0001",
+        "released",
+    ]
+    assert len(lienthong("audit", "show", "--file", str(audit_db), "--limit", "3").stdout.splitlines()) == 3
+
+
+def test_show_by_subject_needs_the_key(audit_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIENTHONG_AUDIT_KEY", raising=False)
+    result = lienthong("audit", "show", "--file", str(audit_db), "--subject", "001099012305")
+    assert result.returncode == 2
+    assert "LIENTHONG_AUDIT_KEY is not set and there is no key file" in result.stderr
+    assert not Path(f"{audit_db}.key").exists()  # reading never makes a key
