@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -124,17 +125,35 @@ def simulator_app(routes: Sequence[BaseRoute], faults: Faults) -> tuple[ASGIApp,
     return FaultInjection(app, state), state
 
 
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """HTTPS for a simulator: its certificate and key files, and the CA its clients' certificates
+    must come from (``None``: no client certificate asked)."""
+
+    certfile: str
+    keyfile: str
+    client_ca: str | None = None
+
+
 class SimulatorServer:
     """A simulator served by uvicorn on 127.0.0.1: in a background thread (:meth:`start`, for
     tests) or in the foreground (:meth:`run`, for the CLI)."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: ServerTls | None = None
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if tls is not None:
+            extra = {"ssl_certfile": tls.certfile, "ssl_keyfile": tls.keyfile}
+            if tls.client_ca is not None:  # mutual TLS: a client without a certificate of this CA is refused
+                extra |= {"ssl_ca_certs": tls.client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", **extra
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self.host = host
+        self.scheme = "http" if tls is None else "https"
 
     @property
     def port(self) -> int:
@@ -143,7 +162,7 @@ class SimulatorServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def run(self) -> None:
         self._server.run()

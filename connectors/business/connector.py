@@ -48,8 +48,18 @@ def connect(
     policy: CallPolicy | None = None,
     oauth2: OAuth2ClientCredentials | None = None,
     name: str = "business",
+    client_cert: tuple[str, str] | None = None,
+    ca_file: str | None = None,
 ) -> BusinessConnector:
-    endpoint = RestEndpoint(name=name, base_url=base_url, policy=policy or CallPolicy(), oauth2=oauth2)
+    """``client_cert`` (certificate file, key file) for mutual TLS; ``ca_file`` a private CA."""
+    endpoint = RestEndpoint(
+        name=name,
+        base_url=base_url,
+        policy=policy or CallPolicy(),
+        oauth2=oauth2,
+        client_cert=client_cert,
+        ca_file=ca_file,
+    )
     return BusinessConnector(RestProvider(endpoint))
 
 
@@ -88,6 +98,13 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderC
     check_options(settings.options, {})
     return ProviderConnector(
         BusinessProvider(
-            connect(settings.url, policy=settings.call_policy, name=settings.name), settings.name
+            connect(
+                settings.url,
+                policy=settings.call_policy,
+                name=settings.name,
+                client_cert=settings.tls.client_cert,
+                ca_file=settings.tls.ca_file,
+            ),
+            settings.name,
         )
     )

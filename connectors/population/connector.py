@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
@@ -126,6 +127,12 @@ class PopulationProvider:
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
     """``connectors: [{kind: population, url, options: {agency_code}}]``."""
     check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
-    soap = SoapProvider(endpoint(settings.url, policy=settings.call_policy, name=settings.name))
+    soap = SoapProvider(
+        replace(
+            endpoint(settings.url, policy=settings.call_policy, name=settings.name),
+            client_cert=settings.tls.client_cert,
+            ca_file=settings.tls.ca_file,
+        )
+    )
     connector = PopulationConnector(soap, agency_code(settings.options))
     return ProviderConnector(PopulationProvider(connector, settings.name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
@@ -119,6 +120,12 @@ class VehicleProvider:
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
     """``connectors: [{kind: vehicle, url, options: {agency_code}}]``."""
     check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
-    soap = SoapProvider(endpoint(settings.url, policy=settings.call_policy, name=settings.name))
+    soap = SoapProvider(
+        replace(
+            endpoint(settings.url, policy=settings.call_policy, name=settings.name),
+            client_cert=settings.tls.client_cert,
+            ca_file=settings.tls.ca_file,
+        )
+    )
     connector = VehicleConnector(soap, agency_code(settings.options))
     return ProviderConnector(VehicleProvider(connector, settings.name))

@@ -21,6 +21,7 @@ from lienthong.config.settings import (
     HttpSettings,
     SchemaSettings,
     Settings,
+    TlsFiles,
     TransportSettings,
 )
 from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
@@ -440,9 +441,25 @@ class _Builder:
                     call_policy=policy,
                     options=dict(entry.get("options", {})),
                     description=entry.get("description", ""),
+                    tls=self.tls_files((*at, "tls"), entry.get("tls", {})),
                 )
             )
         return tuple(result)
+
+    def tls_files(self, at: JsonPath, section: Mapping[str, Any]) -> TlsFiles:
+        files = {
+            key: str(self.path(section[key]))
+            for key in ("ca_file", "client_cert", "client_key")
+            if key in section
+        }
+        for name, file in files.items():
+            if not Path(file).is_file():
+                self.problem((*at, name), f"'{file}' is not a file", "give the path of a PEM file")
+        cert, key = files.get("client_cert"), files.get("client_key")
+        return TlsFiles(
+            ca_file=files.get("ca_file"),
+            client_cert=(cert, key) if cert is not None and key is not None else None,
+        )
 
     def catalogue(self, connectors: Mapping[str, str]) -> Catalogue:
         """``datasets:`` and ``procedures:``; ``connectors`` maps names to kinds."""

@@ -48,6 +48,14 @@ class SchemaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """TLS of calls to an outside system (absolute paths once loaded)."""
+
+    ca_file: str | None = None  # None: the system's trust store
+    client_cert: tuple[str, str] | None = None  # (certificate file, key file): mutual TLS
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectorSettings:
     """An outside system the bus calls. ``options`` are the kind's own settings, checked by the
     kind's builder (lienthong/connectors.py)."""
@@ -58,6 +66,7 @@ class ConnectorSettings:
     call_policy: CallPolicy = field(default_factory=CallPolicy)
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    tls: TlsFiles = field(default_factory=TlsFiles)
 
 
 @dataclass(frozen=True, slots=True)

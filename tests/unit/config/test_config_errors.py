@@ -300,3 +300,31 @@ def test_an_unsupported_filter_dialect_is_named(tmp_path: Path) -> None:
         tmp_path, BASE.replace("    sink:", "    filters: [{sql: \"subject LIKE 'x%'\"}]\n    sink:")
     )
     expect(problems(path), path, 21, 16, "/subscriptions/0/filters/0/sql", "'sql' is not supported", "CESQL")
+
+
+def connector_tls(tls: str) -> str:
+    return BASE + f"""\
+connectors:
+  - name: business
+    kind: business
+    url: https://127.0.0.1:9202
+    tls: {tls}
+"""
+
+
+def test_connector_tls_files_resolve_against_the_file(tmp_path: Path) -> None:
+    for name in ("ca.pem", "bus.pem", "bus.key"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n", "ascii")
+    settings = load_settings(
+        write(tmp_path, connector_tls("{ca_file: ca.pem, client_cert: bus.pem, client_key: bus.key}"))
+    )
+    [connector] = settings.connectors
+    assert connector.tls.ca_file == str(tmp_path / "ca.pem")
+    assert connector.tls.client_cert == (str(tmp_path / "bus.pem"), str(tmp_path / "bus.key"))
+
+
+def test_connector_tls_missing_file_and_lone_certificate(tmp_path: Path) -> None:
+    path = write(tmp_path, connector_tls("{ca_file: nowhere.pem}"))
+    expect(problems(path), path, 26, 20, "/connectors/0/tls/ca_file", "is not a file", "PEM file")
+    path = write(tmp_path, connector_tls("{client_cert: bus.pem}"))
+    expect(problems(path), path, 26, 10, "/connectors/0/tls", "client_key")
