@@ -303,13 +303,16 @@ def test_an_unsupported_filter_dialect_is_named(tmp_path: Path) -> None:
 
 
 def connector_tls(tls: str) -> str:
-    return BASE + f"""\
+    return (
+        BASE
+        + f"""\
 connectors:
   - name: business
     kind: business
     url: https://127.0.0.1:9202
     tls: {tls}
 """
+    )
 
 
 def test_connector_tls_files_resolve_against_the_file(tmp_path: Path) -> None:
