@@ -26,10 +26,10 @@ _PROVINCES = (
     ("022", "Quảng Ninh", ("Hạ Long", "Cẩm Phả", "Uông Bí")),
     ("001", "Hà Nội", ("Ba Đình", "Cầu Giấy", "Đống Đa")),
     ("031", "Hải Phòng", ("Lê Chân", "Ngô Quyền", "Hồng Bàng")),
-    ("038", "Thanh Hóa", ("Sầm Sơn", "Bỉm Sơn", "Đông Sơn")),
+    ("044", "Quảng Bình", ("Đồng Hới", "Ba Đồn", "Bố Trạch")),
 )
 # plate prefix of each province above
-_PLATE_PREFIX = {"Quảng Ninh": "14", "Hà Nội": "29", "Hải Phòng": "15", "Thanh Hóa": "36"}
+_PLATE_PREFIX = {"Quảng Ninh": "14", "Hà Nội": "29", "Hải Phòng": "15", "Quảng Bình": "73"}
 _STREETS = ("Trần Hưng Đạo", "Lê Lợi", "Hai Bà Trưng", "Nguyễn Trãi", "Lý Thường Kiệt")
 _LINES = (
     ("4931", "Vận tải hành khách đường bộ trong nội thành, ngoại thành"),

@@ -85,10 +85,15 @@ def demo_keys(folder: Path) -> dict[str, str]:
     return keys
 
 
+PROVINCE = "Quảng Bình"
+
+
 def transport_company() -> tuple[Enterprise, list[str]]:
-    """An active enterprise of the seeded registries with a transport line and vehicles."""
+    """An active enterprise of the seeded registries with a transport line and vehicles, registered
+    in Quảng Bình (the province of the example) if one is."""
     registry = build()
-    for firm in registry.enterprises:
+    firms = sorted(registry.enterprises, key=lambda firm: firm.address.province != PROVINCE)
+    for firm in firms:
         plates = [v.plate for v in registry.vehicles if v.owner_id == firm.tax_code]
         transport = any(line.code in {"4931", "4932", "4933"} for line in firm.lines)
         if firm.status == "active" and transport and len(plates) >= 2 and registry.licence(firm.tax_code):

@@ -15,7 +15,7 @@ from connectors.citizen_store.pki import Authority, certificate_pem, issue_agenc
 AGENCY = "000.00.00.H49"
 AGENCY_NAME = "UBND tỉnh Quảng Ninh"
 OTHER_AGENCY = "000.00.00.H56"
-HOLDER_ID = "038186373177"  # a citizen of the seeded registries
+HOLDER_ID = "044186373177"  # a citizen of the seeded registries
 HOLDER_TAX = "0755548094"
 PROCEDURE = "1.001612.000.00.00.H49"
 
