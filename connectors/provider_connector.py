@@ -1,13 +1,17 @@
 """A connector that only provides datasets (the registries: population, business, vehicle), and
-the checks of the options they share."""
+what the registries share: the checks of their options, the SOAP endpoint of a shipped WSDL, and
+the reading of their "not found" fault."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from adapters.soap import SoapEndpoint
 from router.errors import ConfigError
-from router.providers import DataProvider
+from router.providers import CallPolicy, DataProvider, ProviderFault, SubjectNotFound
 from router.sinks import Sink
 from router.subscriptions import SinkSpec
 from schemas.formats import is_agency_code
@@ -51,3 +55,43 @@ def agency_code(options: Mapping[str, Any]) -> str:
             "e.g. agency_code: 000.00.00.H49"
         )
     return code
+
+
+# The fault both SOAP registries (population, road transport) answer for a record they do not hold.
+REGISTRY_NOT_FOUND = "KHONG_TIM_THAY"
+
+
+def registry_endpoint(
+    name: str,
+    base_url: str,
+    *,
+    wsdl: Path,
+    xsd: Path,
+    path: str,
+    policy: CallPolicy | None = None,
+    client_cert: tuple[str, str] | None = None,
+    ca_file: str | None = None,
+) -> SoapEndpoint:
+    """A SOAP registry at ``base_url``: described by the WSDL shipped with its connector, served at
+    ``path``, replies checked by its XSD; ``client_cert`` and ``ca_file`` for (mutual) TLS."""
+    return SoapEndpoint(
+        name=name,
+        wsdl=str(wsdl),
+        address=f"{base_url.rstrip('/')}{path}",
+        reply_xsd=str(xsd),
+        policy=policy or CallPolicy(),
+        client_cert=client_cert,
+        ca_file=ca_file,
+    )
+
+
+@contextmanager
+def registry_lookup(provider: str, missing: str) -> Iterator[None]:
+    """Turns the registry's "not found" fault into :class:`SubjectNotFound` (``missing`` says what
+    was not found); other errors pass unchanged."""
+    try:
+        yield
+    except ProviderFault as fault:
+        if REGISTRY_NOT_FOUND in (fault.fault_code, fault.message):
+            raise SubjectNotFound(missing, provider=provider) from None
+        raise

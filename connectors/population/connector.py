@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.population import mapping
 from connectors.population.simulator import PATH, WSDL, XSD
-from connectors.provider_connector import ProviderConnector, agency_code, check_options
+from connectors.provider_connector import (
+    ProviderConnector,
+    agency_code,
+    check_options,
+    registry_endpoint,
+    registry_lookup,
+)
 from router.providers import (
     CallPolicy,
     DataRequest,
     InvalidProviderRequest,
-    ProviderFault,
     RequestContext,
-    SubjectNotFound,
 )
 from schemas.formats import is_personal_id
 
@@ -24,14 +27,24 @@ if TYPE_CHECKING:
     from lienthong.connectors import ConnectorDeps
 
 
-def endpoint(base_url: str, *, policy: CallPolicy | None = None, name: str = "population") -> SoapEndpoint:
+def endpoint(
+    base_url: str,
+    *,
+    policy: CallPolicy | None = None,
+    name: str = "population",
+    client_cert: tuple[str, str] | None = None,
+    ca_file: str | None = None,
+) -> SoapEndpoint:
     """The registry at ``base_url``, described by the WSDL shipped here, replies checked by its XSD."""
-    return SoapEndpoint(
-        name=name,
-        wsdl=str(WSDL),
-        address=f"{base_url.rstrip('/')}{PATH}",
-        reply_xsd=str(XSD),
-        policy=policy or CallPolicy(),
+    return registry_endpoint(
+        name,
+        base_url,
+        wsdl=WSDL,
+        xsd=XSD,
+        path=PATH,
+        policy=policy,
+        client_cert=client_cert,
+        ca_file=ca_file,
     )
 
 
@@ -88,10 +101,6 @@ def connect(base_url: str, agency_code: str, *, policy: CallPolicy | None = None
     return PopulationConnector(SoapProvider(endpoint(base_url, policy=policy)), agency_code)
 
 
-# The registry's fault for an ID it does not hold.
-NOT_FOUND = "KHONG_TIM_THAY"
-
-
 class PopulationProvider:
     """The population database as a data provider: keyed by ``personal_id``."""
 
@@ -107,17 +116,11 @@ class PopulationProvider:
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
         personal_id = request.key.get("personal_id", "")
-        try:
+        with registry_lookup(self.name, f"no citizen with personal ID {personal_id}"):
             if request.dataset == "citizen.identity":
                 return await self.connector.citizen_identity(personal_id, request.context)
             if request.dataset == "citizen.residence":
                 return await self.connector.citizen_residence(personal_id, request.context)
-        except ProviderFault as fault:
-            if NOT_FOUND in (fault.fault_code, fault.message):
-                raise SubjectNotFound(
-                    f"no citizen with personal ID {personal_id}", provider=self.name
-                ) from None
-            raise
         raise InvalidProviderRequest(f"{self.name} does not provide {request.dataset}", provider=self.name)
 
     async def aclose(self) -> None:
@@ -128,8 +131,10 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderC
     """``connectors: [{kind: population, url, options: {agency_code}}]``."""
     check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
     soap = SoapProvider(
-        replace(
-            endpoint(settings.url, policy=settings.call_policy, name=settings.name),
+        endpoint(
+            settings.url,
+            policy=settings.call_policy,
+            name=settings.name,
             client_cert=settings.tls.client_cert,
             ca_file=settings.tls.ca_file,
         )

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.provider_connector import ProviderConnector, agency_code, check_options
+from connectors.provider_connector import (
+    ProviderConnector,
+    agency_code,
+    check_options,
+    registry_endpoint,
+    registry_lookup,
+)
 from connectors.vehicle import mapping
 from connectors.vehicle.simulator import PATH, WSDL, XSD
 from router.providers import (
     CallPolicy,
     DataRequest,
     InvalidProviderRequest,
-    ProviderFault,
     RequestContext,
-    SubjectNotFound,
 )
 from schemas.formats import is_tax_code
 
@@ -25,14 +28,24 @@ if TYPE_CHECKING:
     from lienthong.connectors import ConnectorDeps
 
 
-def endpoint(base_url: str, *, policy: CallPolicy | None = None, name: str = "vehicle") -> SoapEndpoint:
+def endpoint(
+    base_url: str,
+    *,
+    policy: CallPolicy | None = None,
+    name: str = "vehicle",
+    client_cert: tuple[str, str] | None = None,
+    ca_file: str | None = None,
+) -> SoapEndpoint:
     """The registry at ``base_url``, described by the WSDL shipped here, replies checked by its XSD."""
-    return SoapEndpoint(
-        name=name,
-        wsdl=str(WSDL),
-        address=f"{base_url.rstrip('/')}{PATH}",
-        reply_xsd=str(XSD),
-        policy=policy or CallPolicy(),
+    return registry_endpoint(
+        name,
+        base_url,
+        wsdl=WSDL,
+        xsd=XSD,
+        path=PATH,
+        policy=policy,
+        client_cert=client_cert,
+        ca_file=ca_file,
     )
 
 
@@ -77,10 +90,6 @@ def connect(base_url: str, agency_code: str, *, policy: CallPolicy | None = None
     return VehicleConnector(SoapProvider(endpoint(base_url, policy=policy)), agency_code)
 
 
-# The registry's fault for a plate or tax code it does not hold.
-NOT_FOUND = "KHONG_TIM_THAY"
-
-
 class VehicleProvider:
     """The road-transport registry as a data provider: ``vehicle.registration`` keyed by
     ``plate``, ``transport.licence`` by ``tax_code``."""
@@ -96,7 +105,7 @@ class VehicleProvider:
         return self._name
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
-        try:
+        with registry_lookup(self.name, f"no {request.dataset} for {dict(request.key)}"):
             if request.dataset == "vehicle.registration":
                 return await self.connector.vehicle_registration(
                     request.key.get("plate", ""), request.context
@@ -105,12 +114,6 @@ class VehicleProvider:
                 return await self.connector.transport_licence(
                     request.key.get("tax_code", ""), request.context
                 )
-        except ProviderFault as fault:
-            if NOT_FOUND in (fault.fault_code, fault.message):
-                raise SubjectNotFound(
-                    f"no {request.dataset} for {dict(request.key)}", provider=self.name
-                ) from None
-            raise
         raise InvalidProviderRequest(f"{self.name} does not provide {request.dataset}", provider=self.name)
 
     async def aclose(self) -> None:
@@ -121,8 +124,10 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderC
     """``connectors: [{kind: vehicle, url, options: {agency_code}}]``."""
     check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
     soap = SoapProvider(
-        replace(
-            endpoint(settings.url, policy=settings.call_policy, name=settings.name),
+        endpoint(
+            settings.url,
+            policy=settings.call_policy,
+            name=settings.name,
             client_cert=settings.tls.client_cert,
             ca_file=settings.tls.ca_file,
         )
