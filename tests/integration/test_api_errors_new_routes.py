@@ -22,7 +22,14 @@ import pytest
 
 from connectors.simulation import SimulatorServer
 from tests.support.bus import ONESTOP, OPERATOR, OUTSIDER, PORTAL, BusProcess
-from tests.support.evidence import AUDIT_KEY, AUDIT_KEY_ENV, evidence_config, registries, transport_firm
+from tests.support.evidence import (
+    AUDIT_KEY,
+    AUDIT_KEY_ENV,
+    evidence_config,
+    query_body,
+    registries,
+    transport_firm,
+)
 from tests.support.receiver import Receiver
 
 TAX, MANAGER, _ = transport_firm()
@@ -35,15 +42,7 @@ HUGE = "9" * 40
 
 
 def query(dataset: Any = "citizen.identity", **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "dataset": dataset,
-        "subject": {"personal_id": MANAGER},
-        "procedure": "1.002861",
-        "dossier": "000.00.00.H49-261127-0001",
-        "purpose": "dossier_processing",
-    }
-    body.update(changes)
-    return body
+    return query_body(dataset, {"personal_id": MANAGER}, **changes)
 
 
 @pytest.fixture(scope="module")

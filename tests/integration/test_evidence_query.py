@@ -6,30 +6,24 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from connectors.simulation import Faults, SimulatorServer
 from tests.support.bus import ONESTOP, OUTSIDER, BusProcess
-from tests.support.evidence import AUDIT_KEY, AUDIT_KEY_ENV, evidence_config, registries, transport_firm
+from tests.support.evidence import (
+    AUDIT_KEY,
+    AUDIT_KEY_ENV,
+    evidence_config,
+    query_body,
+    registries,
+    transport_firm,
+)
 from tests.support.simulators import requests_seen, set_faults
 
 TAX, MANAGER, PLATES = transport_firm()
 OFFICIAL = {"X-Official-Id": "canbo.motcua.01"}
-
-
-def query(dataset: str, subject: dict[str, str], **changes: Any) -> dict[str, Any]:
-    body = {
-        "dataset": dataset,
-        "subject": subject,
-        "procedure": "1.002861",
-        "dossier": "000.00.00.H49-240502-0001",
-        "purpose": "dossier_processing",
-    }
-    body.update(changes)
-    return body
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +53,10 @@ def test_public_data_is_released_with_provenance_then_served_from_the_cache(
 ) -> None:
     before = requests_seen(servers["business"].url)
     with bus.client(ONESTOP) as client:
-        first = client.post("/v1/evidence:query", json=query("business.registration", {"tax_code": TAX}))
-        second = client.post("/v1/evidence:query", json=query("business.registration", {"tax_code": TAX}))
+        first = client.post("/v1/evidence:query", json=query_body("business.registration", {"tax_code": TAX}))
+        second = client.post(
+            "/v1/evidence:query", json=query_body("business.registration", {"tax_code": TAX})
+        )
         metrics = client.get("/metrics").text
     assert first.status_code == 200, first.text
     data, provenance = first.json()["data"], first.json()["provenance"]
@@ -81,10 +77,12 @@ def test_public_data_is_released_with_provenance_then_served_from_the_cache(
 def test_personal_data_is_minimised_for_the_purpose_and_needs_an_official(bus: BusProcess) -> None:
     with bus.client(ONESTOP) as client:
         released = client.post(
-            "/v1/evidence:query", json=query("citizen.identity", {"personal_id": MANAGER}), headers=OFFICIAL
+            "/v1/evidence:query",
+            json=query_body("citizen.identity", {"personal_id": MANAGER}),
+            headers=OFFICIAL,
         )
         anonymous = client.post(
-            "/v1/evidence:query", json=query("citizen.identity", {"personal_id": MANAGER})
+            "/v1/evidence:query", json=query_body("citizen.identity", {"personal_id": MANAGER})
         )
     assert released.status_code == 200, released.text
     assert set(released.json()["data"]) == {"personalId", "fullName", "sex", "dateOfBirth"}
@@ -98,7 +96,7 @@ def test_sensitive_data_is_never_cached(bus: BusProcess, servers: dict[str, Simu
         replies = [
             client.post(
                 "/v1/evidence:query",
-                json=query("citizen.residence", {"personal_id": MANAGER}),
+                json=query_body("citizen.residence", {"personal_id": MANAGER}),
                 headers=OFFICIAL,
             )
             for _ in range(2)
@@ -112,7 +110,7 @@ def test_no_match_is_404(bus: BusProcess) -> None:
     with bus.client(ONESTOP) as client:
         reply = client.post(
             "/v1/evidence:query",
-            json=query("vehicle.registration", {"plate": "99Z-999.99"}),
+            json=query_body("vehicle.registration", {"plate": "99Z-999.99"}),
             headers=OFFICIAL,
         )
     assert reply.status_code == 404
@@ -127,13 +125,13 @@ def test_a_requester_not_allowed_for_the_purpose_is_refused_before_any_call(
     subject = {"tax_code": "0100109106"}
     with bus.client(ONESTOP) as client:
         wrong_purpose = client.post(
-            "/v1/evidence:query", json=query("business.registration", subject, purpose="marketing")
+            "/v1/evidence:query", json=query_body("business.registration", subject, purpose="marketing")
         )
         wrong_procedure = client.post(
-            "/v1/evidence:query", json=query("business.registration", subject, procedure="1.000894")
+            "/v1/evidence:query", json=query_body("business.registration", subject, procedure="1.000894")
         )
     with bus.client(OUTSIDER) as outsider:
-        stranger = outsider.post("/v1/evidence:query", json=query("business.registration", subject))
+        stranger = outsider.post("/v1/evidence:query", json=query_body("business.registration", subject))
     for reply in (wrong_purpose, wrong_procedure, stranger):
         assert reply.status_code == 403, reply.text
         assert reply.json()["code"] == "data_request_denied"
@@ -143,12 +141,12 @@ def test_a_requester_not_allowed_for_the_purpose_is_refused_before_any_call(
 def test_bad_queries_are_400_with_pointers(bus: BusProcess) -> None:
     with bus.client(ONESTOP) as client:
         wrong_key = client.post(
-            "/v1/evidence:query", json=query("business.registration", {"plate": "14B-123.45"})
+            "/v1/evidence:query", json=query_body("business.registration", {"plate": "14B-123.45"})
         )
-        unknown = client.post("/v1/evidence:query", json=query("land.parcel", {"id": "1"}))
+        unknown = client.post("/v1/evidence:query", json=query_body("land.parcel", {"id": "1"}))
         bad_deadline = client.post(
             "/v1/evidence:query",
-            json=query("business.registration", {"tax_code": TAX}),
+            json=query_body("business.registration", {"tax_code": TAX}),
             headers={"X-Deadline-Ms": "soon"},
         )
         malformed = client.post("/v1/evidence:query", json={"subject": {"tax_code": 1}, "purpose": "x"})
@@ -176,7 +174,7 @@ def test_a_provider_slower_than_the_callers_deadline_is_504(
         with bus.client(ONESTOP) as client:
             reply = client.post(
                 "/v1/evidence:query",
-                json=query("vehicle.registration", {"plate": plate}),
+                json=query_body("vehicle.registration", {"plate": plate}),
                 headers={**OFFICIAL, "X-Deadline-Ms": "300"},
             )
     finally:
@@ -193,14 +191,18 @@ def test_a_provider_that_is_down_is_503_with_retry_after(
         config = evidence_config(tmp_path, {name: server.url for name, server in servers.items()})
         servers["business"].stop()  # really stopped: connections are refused
         with BusProcess(config) as bus, bus.client(ONESTOP) as client:
-            reply = client.post("/v1/evidence:query", json=query("business.registration", {"tax_code": TAX}))
+            reply = client.post(
+                "/v1/evidence:query", json=query_body("business.registration", {"tax_code": TAX})
+            )
     assert reply.status_code == 503, reply.text
     assert reply.json()["code"] in {"provider_unavailable", "provider_circuit_open"}
     assert reply.headers["retry-after"] == "5"
 
 
 def test_unauthenticated_queries_are_401(bus: BusProcess) -> None:
-    reply = httpx.post(f"{bus.url}/v1/evidence:query", json=query("business.registration", {"tax_code": TAX}))
+    reply = httpx.post(
+        f"{bus.url}/v1/evidence:query", json=query_body("business.registration", {"tax_code": TAX})
+    )
     assert reply.status_code == 401
 
 
@@ -208,7 +210,7 @@ def test_personal_data_is_withheld_while_the_audit_log_cannot_be_written(bus: Bu
     """Another process holds the audit database's write lock (as a stuck writer or a backup
     would): the access record cannot be written, so the data is not released; once the lock is
     gone, it is again."""
-    body = query("citizen.identity", {"personal_id": MANAGER})
+    body = query_body("citizen.identity", {"personal_id": MANAGER})
     audit = sqlite3.connect(bus.config.directory / "audit.db", timeout=10, isolation_level=None)
     try:
         audit.execute("BEGIN EXCLUSIVE")

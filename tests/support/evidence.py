@@ -160,3 +160,17 @@ def submitted_event(code: str, procedure: str, data: Mapping[str, Any]) -> dict[
             **data,
         },
     }
+
+
+def query_body(dataset: Any, subject: Mapping[str, str], /, **changes: Any) -> dict[str, Any]:
+    """A ``POST /v1/evidence:query`` body for the transport licence procedure; ``changes``
+    replace or add members (hostile values included)."""
+    body: dict[str, Any] = {
+        "dataset": dataset,
+        "subject": dict(subject),
+        "procedure": "1.002861",
+        "dossier": "000.00.00.H49-261127-0001",
+        "purpose": "dossier_processing",
+    }
+    body.update(changes)
+    return body
