@@ -20,19 +20,23 @@ from router.evidence.collection import EventPublisher, EvidenceCollector
 from router.evidence.service import EvidenceService
 from router.providers import DataProvider
 from router.subscriptions import Subscription
+from router.traced import TracedProvider
+from router.tracing import Tracer
 from schemas.dataset_schemas import DatasetSchemas, shipped
 
 log = logging.getLogger("lienthong.evidence")
 
 
-def providers_of(settings: Settings, connectors: Mapping[str, Connector]) -> dict[str, DataProvider]:
+def providers_of(
+    settings: Settings, connectors: Mapping[str, Connector], tracer: Tracer | None = None
+) -> dict[str, DataProvider]:
     """The data providers of the connectors, checked against the catalogue: each dataset's
-    connector must provide that dataset."""
+    connector must provide that dataset. With a tracer each lookup is a span."""
     providers: dict[str, DataProvider] = {}
     for name, connector in connectors.items():
         provider = connector.provider()
         if provider is not None:
-            providers[name] = provider
+            providers[name] = provider if tracer is None else TracedProvider(provider, tracer)
     problems = []
     for dataset in settings.catalogue.datasets.values():
         provider = providers.get(dataset.provider)
@@ -66,7 +70,9 @@ class EvidenceWiring:
         publisher: EventPublisher,
         metrics_registry: CollectorRegistry,
         audit: AuditLog | None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self.tracer = tracer
         self.metrics = PrometheusEvidenceMetrics(metrics_registry)
         schemas = shipped()
         for name in settings.catalogue.datasets:
@@ -76,7 +82,7 @@ class EvidenceWiring:
                 )
         self.service = EvidenceService(
             settings.catalogue,
-            providers_of(settings, connectors),
+            providers_of(settings, connectors, tracer),
             settings.policy,
             audit,
             validate=_Validator(schemas),
@@ -98,7 +104,7 @@ class EvidenceWiring:
     def reconfigure(self, settings: Settings, connectors: Mapping[str, Connector]) -> None:
         """A reloaded configuration's datasets, procedures, providers and policy, for the queries
         that start from now on (lienthong.runtime.Runtime.reload checked them with providers_of)."""
-        providers = providers_of(settings, connectors)
+        providers = providers_of(settings, connectors, self.tracer)
         service = self.service
         service.catalogue, service.providers, service.policy = settings.catalogue, providers, settings.policy
 

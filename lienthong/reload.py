@@ -99,6 +99,16 @@ def restart_problems(old: Settings, new: Settings) -> list[Problem]:
                         f"restart to change {section}.{key}, or put back the running value",
                     )
                 )
+    if old.tracing != new.tracing:
+        # the exporter and its thread are set up once, with the tracer the parts hold
+        problems.append(
+            Problem(
+                ("tracing",) if new.tracing is not None else (),
+                "tracing cannot change while the bus runs "
+                f"(running: {'off' if old.tracing is None else old.tracing.otlp_endpoint})",
+                "restart to change tracing, or put back the running section",
+            )
+        )
     return problems
 
 

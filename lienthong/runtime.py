@@ -55,6 +55,7 @@ from lienthong.reload import (
     refuse,
     restart_problems,
 )
+from lienthong.tracing import tracer_of
 from router.access_report import AccessReport
 from router.audit import AuditUnavailable, admin_action
 from router.bus import Bus, Generation
@@ -68,6 +69,7 @@ from router.publishing import INBOUND_TOPIC, EventChecks, Publisher
 from router.routing import INBOUND_DEAD_LETTERS, InboundChecks, Router
 from router.sinks import Sink
 from router.subscriptions import Subscription
+from router.traced import TracedSink
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("lienthong")
@@ -138,6 +140,8 @@ class Runtime:
         self.registry = registry
         self.metrics_registry = CollectorRegistry()
         self.metrics = PrometheusMetrics(self.metrics_registry)
+        # spans of publishes, sink calls and provider calls, when `tracing:` is configured
+        self.tracer = tracer_of(settings.tracing)
         # The audit log (an AuditLog) before the parts that release personal data through it;
         # started first and closed last. A short key in the environment fails here (ConfigError).
         self.audit = SqliteAuditLog(
@@ -159,7 +163,9 @@ class Runtime:
         self.connector_deps = ConnectorDeps(self.metrics_registry, Path(transport.path).parent)
         self.connectors: dict[str, Connector] = build_connectors(settings, self.connector_deps)
         self._make_webhook = webhook_sink_factory(self.http_client)
-        self.publisher = Publisher(self.registry, settings.policy, self.transport, self.metrics)
+        self.publisher = Publisher(
+            self.registry, settings.policy, self.transport, self.metrics, tracer=self.tracer
+        )
         # the running deliveries by subscription; the Bus reads this very dict
         self.deliveries: dict[str, SubscriptionDelivery] = {}
         self.bus = Bus(
@@ -175,7 +181,12 @@ class Runtime:
         )
         # before the deliveries: the evidence collector (a sink) publishes through the bus
         self.evidence = EvidenceWiring(
-            settings, self.connectors, _CurrentPublisher(self.bus), self.metrics_registry, self.audit
+            settings,
+            self.connectors,
+            _CurrentPublisher(self.bus),
+            self.metrics_registry,
+            self.audit,
+            self.tracer,
         )
         self.deliveries.update({s.name: self._delivery(s, self.connectors) for s in settings.subscriptions})
         self.inbound_checks = self._inbound_checks(settings, registry)
@@ -209,6 +220,8 @@ class Runtime:
             sink = connector_sink(dict(connectors), subscription.sink)
         else:
             sink = self._make_webhook(subscription.sink)
+        if self.tracer is not None:
+            sink = TracedSink(sink, self.tracer, subscription.name)
         return SubscriptionDelivery(subscription, sink, self.dead_letters, self.metrics)
 
     async def _route(self, batches: Mapping[int, Sequence[StoredMessage]]) -> None:
@@ -311,6 +324,8 @@ class Runtime:
             await self.transport.close()  # the consumers leave their groups: others take over at once
         await self.log.close()
         await self.audit.close()
+        if self.tracer is not None:
+            await self.tracer.close()  # the last spans, those of the drain, are sent
         log.info("lienthong stopped (%d loops drained, %d cancelled)", len(done), len(pending))
 
     # --- reload ----------------------------------------------------------------------------------
@@ -408,7 +423,7 @@ class Runtime:
                 c.name: started[c.name] if c.name in rebuilt else self.connectors[c.name]
                 for c in settings.connectors
             }
-            providers_of(settings, connectors)
+            providers_of(settings, connectors, self.tracer)
             for subscription in settings.subscriptions:
                 if (
                     subscription.name in diff.subscriptions_added
@@ -440,7 +455,7 @@ class Runtime:
                 settings.directory,
                 settings.policy,
                 registry,
-                Publisher(registry, settings.policy, self.transport, self.metrics),
+                Publisher(registry, settings.policy, self.transport, self.metrics, tracer=self.tracer),
                 {s.name: s for s in settings.subscriptions},
                 old.number + 1,
             ),

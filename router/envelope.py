@@ -55,6 +55,8 @@ class CloudEvent:
     data: Any = None
     extensions: dict[str, AttributeValue] = field(default_factory=dict)
     id_generated: bool = False
+    # the bus started this event's trace (its publisher gave no trace context); not sent anywhere
+    trace_started: bool = False
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from router import tracing
 from router.envelope import CloudEvent, to_message
 from router.errors import FieldError, Forbidden, LienthongError, SchemaViolation, Unavailable, UnknownType
 from router.metrics import Metrics
@@ -126,11 +127,13 @@ class Publisher:
         transport: Transport,
         metrics: Metrics,
         topic: str = INBOUND_TOPIC,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
         self._checks = EventChecks(contracts, policy)
         self._transport = transport
         self._metrics = metrics
         self._topic = topic
+        self._tracer = tracer
 
     def _check(self, system_id: str, event: CloudEvent, prefix: str) -> tuple[LienthongError | None, Any]:
         """Returns the first error of the event (or None) and the resolved schema reference."""
@@ -151,6 +154,44 @@ class Publisher:
         Raises the error of the first bad event, carrying the errors of every bad event (their
         pointers are prefixed with the event's index in a batch).
         """
+        if self._tracer is None:
+            return await self._publish(system_id, events, batch)
+        return await self._publish_traced(self._tracer, system_id, events, batch)
+
+    async def _publish_traced(
+        self, tracer: tracing.Tracer, system_id: str, events: Sequence[CloudEvent], batch: bool
+    ) -> list[Accepted]:
+        """:meth:`publish` with a ``publish <type>`` span per event, which becomes the event's
+        stored trace context: the parent of its deliveries."""
+        spans = []
+        for event in events:
+            # a trace the bus started has no parent span anywhere: the publish span is its root
+            parent = None if event.trace_started else event.extensions.get(tracing.ATTRIBUTE)
+            span = tracer.start(
+                f"publish {event.type}",
+                "server",
+                parent if isinstance(parent, str) else None,
+                {
+                    "messaging.system": "lienthong",
+                    "messaging.operation.type": "receive",
+                    "messaging.destination.name": event.type,
+                    "messaging.message.id": event.id,
+                    "lienthong.source": system_id,
+                },
+            )
+            event.extensions[tracing.ATTRIBUTE] = span.traceparent
+            spans.append(span)
+        try:
+            return await self._publish(system_id, events, batch)
+        except BaseException as error:
+            for span in spans:
+                span.fail(tracing.error_code(error), str(error) or type(error).__name__)
+            raise
+        finally:
+            for span in spans:
+                span.end()
+
+    async def _publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
         refs: list[Any] = []
         first: LienthongError | None = None
         errors: list[FieldError] = []

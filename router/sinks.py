@@ -37,6 +37,11 @@ class SinkError(Exception):
         self.status = status
         self.retry_after_s = retry_after_s
 
+    @property
+    def code(self) -> str:
+        """A stable code for what happened, as traces record it."""
+        return "sink_unavailable" if self.retryable else "sink_rejected"
+
     def __repr__(self) -> str:
         return (
             f"SinkError({self.detail!r}, retryable={self.retryable}, status={self.status}, "

@@ -2,17 +2,24 @@
 
 An event carries its trace context as the CloudEvents distributed-tracing extension attribute
 ``traceparent`` (stored as the ``ce_traceparent`` header, sent to sinks as ``ce-traceparent``
-and as the W3C ``traceparent`` header). The bus does not record spans of its own, so it passes
-the context on unchanged, as the W3C recommendation asks of a participant that does not trace;
-when a publisher gave none, the bus starts a trace so that every event has one.
+and as the W3C ``traceparent`` header). When a publisher gave none, the bus starts a trace so
+that every event has one.
+
+By default the bus records no spans of its own and passes the context on unchanged, as the W3C
+recommendation asks of a participant that does not trace. With a :class:`Tracer` (OpenTelemetry
+export, off unless configured) it records a span for each publish, each sink call and each
+provider call, and passes on its own span as the parent, so a trace shows the bus's steps
+between the publisher and the receivers.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from router.envelope import CloudEvent
 from router.ports import Headers, StoredMessage
@@ -79,13 +86,16 @@ def stamp(events: Iterable[CloudEvent], request_traceparent: str | None = None) 
     header: tracing must never be the reason an event is refused.
     """
     fallback = parse(request_traceparent)
+    started = False
     for event in events:
         own = event.extensions.get(ATTRIBUTE)
         if isinstance(own, str) and parse(own) is not None:
             continue
         if fallback is None:
             fallback = new()
+            started = True
         event.extensions[ATTRIBUTE] = str(fallback)
+        event.trace_started = started
 
 
 def of_headers(headers: Headers) -> str | None:
@@ -113,3 +123,66 @@ def log_fields(message: StoredMessage) -> dict[str, str]:
             if found is not None:
                 fields["trace_id"] = found
     return fields
+
+
+# --- spans (the port of an optional tracing backend) ---------------------------------------------
+
+SpanKind = Literal["server", "client", "producer", "consumer", "internal"]
+AttributeValue = str | int | float | bool
+
+
+class Span(Protocol):
+    """One recorded step of a trace."""
+
+    @property
+    def traceparent(self) -> str:
+        """The context to pass on to the next hop: this span as its parent."""
+        ...
+
+    def fail(self, code: str, detail: str) -> None:
+        """Marks the step as failed, with the stable error code and what went wrong."""
+        ...
+
+    def end(self) -> None: ...
+
+
+class Tracer(Protocol):
+    """Where the bus records its spans (an OpenTelemetry exporter, in ``adapters.otel``)."""
+
+    def start(
+        self, name: str, kind: SpanKind, parent: str | None, attributes: Mapping[str, AttributeValue]
+    ) -> Span:
+        """A span started now, a child of ``parent`` (a ``traceparent`` value; a new trace if
+        None or not valid)."""
+        ...
+
+    async def close(self) -> None:
+        """Sends the spans not yet exported and stops."""
+        ...
+
+
+def error_code(error: BaseException) -> str:
+    """The stable code of an error for a span: a bus error's own code (``schema_violation``,
+    ``provider_unavailable``...), else the exception's type."""
+    code = getattr(error, "code", None)
+    return code if isinstance(code, str) else type(error).__name__
+
+
+@contextmanager
+def recording(
+    tracer: Tracer, name: str, kind: SpanKind, parent: str | None, attributes: Mapping[str, AttributeValue]
+) -> Iterator[Span]:
+    """A span around a block: failed if the block raises, ended when it leaves."""
+    span = tracer.start(name, kind, parent, attributes)
+    try:
+        yield span
+    except BaseException as error:
+        span.fail(error_code(error), str(error) or type(error).__name__)
+        raise
+    finally:
+        span.end()
+
+
+def with_traceparent(headers: Headers, traceparent: str) -> Headers:
+    """The headers of a stored message with its ``ce_traceparent`` replaced."""
+    return (*(h for h in headers if h[0] != KAFKA_HEADER), (KAFKA_HEADER, traceparent.encode("ascii")))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -22,9 +23,11 @@ from lienthong.config.settings import (
     SchemaSettings,
     Settings,
     TlsFiles,
+    TracingSettings,
     TransportSettings,
 )
 from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
+from lienthong.tracing import otel_installed
 from router.directory import Directory, System
 from router.evidence.catalogue import ALL_FIELDS, Catalogue, Dataset, Need, PersonalData, Procedure
 from router.filters import compile_filter
@@ -571,6 +574,30 @@ class _Builder:
             subject_key_env=section.get("subject_key_env", defaults.subject_key_env),
         )
 
+    def tracing(self) -> TracingSettings | None:
+        section = self.data.get("tracing")
+        if section is None:
+            return None
+        at: JsonPath = ("tracing",)
+        if not otel_installed():
+            self.problem(
+                at,
+                "tracing is configured but the OpenTelemetry packages are not installed",
+                "install the otel extra (pip install 'lienthong[otel]'), or remove the tracing section",
+            )
+        defaults = TracingSettings(otlp_endpoint=section["otlp_endpoint"])
+        return replace(
+            defaults,
+            service_name=section.get("service_name", defaults.service_name),
+            sample_ratio=float(section.get("sample_ratio", defaults.sample_ratio)),
+            export_interval_s=self.duration(
+                section, "export_interval", at, defaults.export_interval_s, 0.01, HOUR
+            ),
+            export_timeout_s=self.duration(
+                section, "export_timeout", at, defaults.export_timeout_s, 0.1, 10 * MINUTE
+            ),
+        )
+
     def breaker(self, at: JsonPath, spec: Mapping[str, Any]) -> BreakerPolicy:
         defaults = BreakerPolicy()
         return BreakerPolicy(
@@ -591,6 +618,7 @@ def build_settings(
     connectors = builder.connectors()
     subscriptions = builder.subscriptions(known, policy, {c.name: c.kind for c in connectors})
     audit = builder.audit()
+    tracing = builder.tracing()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
     if builder.problems:
@@ -606,6 +634,7 @@ def build_settings(
         subscriptions=subscriptions,
         connectors=connectors,
         audit=audit,
+        tracing=tracing,
         catalogue=catalogue,
     )
     return settings, []

@@ -76,6 +76,17 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry export of the bus's spans (``tracing:``); absent means off."""
+
+    otlp_endpoint: str
+    service_name: str = "lienthong"
+    sample_ratio: float = 1.0
+    export_interval_s: float = 5.0
+    export_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     source: Path  # the file the settings came from
     transport: TransportSettings
@@ -87,5 +98,6 @@ class Settings:
     subscriptions: tuple[Subscription, ...]
     connectors: tuple[ConnectorSettings, ...] = ()
     audit: AuditSettings = AuditSettings()
+    tracing: TracingSettings | None = None
     # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
     catalogue: Catalogue = field(default_factory=Catalogue)

@@ -22,7 +22,7 @@ from router.providers import CallPolicy, RequestContext
 from tests.support.bus import ONESTOP, BusConfig, BusProcess
 from tests.support.events import status_changed
 from tests.support.receiver import Fault, Receiver
-from tests.support.simulators import serving
+from tests.support.simulators import HeaderLog, serving
 
 GIVEN = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -124,19 +124,6 @@ async def test_the_log_is_json_lines_and_a_dead_letter_names_its_event_and_trace
 
 
 # --- providers ---------------------------------------------------------------------------------------
-
-
-class HeaderLog:
-    """Wraps an ASGI app (a registry simulator) and keeps the headers of every HTTP request."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.requests: list[dict[str, str]] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            self.requests.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
-        await self.app(scope, receive, send)
 
 
 FAST = CallPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from typing import Any
 
 import httpx
 from starlette.types import ASGIApp
@@ -30,4 +31,17 @@ def set_faults(url: str, faults: Faults) -> None:
     httpx.put(f"{url}/_sim/faults", json=asdict(faults), timeout=5).raise_for_status()
 
 
-__all__ = ["Faults", "SimulatorState", "requests_seen", "serving", "set_faults"]
+class HeaderLog:
+    """Wraps an ASGI app (a registry simulator) and keeps the headers of every HTTP request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: list[dict[str, str]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.requests.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
+        await self.app(scope, receive, send)
+
+
+__all__ = ["Faults", "HeaderLog", "SimulatorState", "requests_seen", "serving", "set_faults"]
