@@ -1,4 +1,5 @@
-"""REST providers: httpx with pooling and timeouts, behind the bus's call guards.
+"""REST providers: a pooled HTTP client (aiohttp, :mod:`adapters.provider_http`) with timeouts,
+behind the bus's call guards.
 
 One :class:`RestProvider` per endpoint (one connection pool, one circuit breaker). Calls are
 retried (:mod:`router.provider_calls`) only when repeating them is harmless: idempotent methods
@@ -16,15 +17,17 @@ Status codes: 2xx ok; 408 -> ``ProviderTimeout``; 429, 502, 503, 504 -> ``Provid
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 import jsonschema_rs
 import orjson
 
+from adapters.provider_http import AiohttpClient, ClientFactory, HttpSettings, ProviderHttp
 from adapters.tls import client_tls
 from adapters.xml import XmlLimits, XmlRejected, element_to_data, parse_xml
 from router import tracing
@@ -44,6 +47,8 @@ UNAVAILABLE = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
 # a token is renewed this long before the provider says it expires (clock skew, slow calls)
 TOKEN_MARGIN_S = 30.0
+# the outgoing client's class; bench.evidence sets HttpxClient in a bus it starts, to compare
+HTTP_CLIENT: ClientFactory = AiohttpClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +75,9 @@ class RestEndpoint:
 class _Token:
     """An OAuth2 access token, fetched once for all concurrent callers and renewed when due."""
 
-    def __init__(self, http: httpx.AsyncClient, grant: OAuth2ClientCredentials, name: str) -> None:
+    def __init__(self, http: ProviderHttp, grant: OAuth2ClientCredentials, name: str, limit: int) -> None:
         self._http = http
+        self._limit = limit
         self._grant = grant
         self._name = name
         self._value: str | None = None
@@ -93,20 +99,31 @@ class _Token:
         form = {"grant_type": "client_credentials"}
         if grant.scope:
             form["scope"] = grant.scope
+        credentials = base64.b64encode(f"{grant.client_id}:{grant.client_secret}".encode()).decode()
+        headers = {
+            "Authorization": f"Basic {credentials}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
         try:
-            reply = await self._http.post(
-                grant.token_url, data=form, auth=(grant.client_id, grant.client_secret)
+            status, content = await self._http.exchange(
+                "POST",
+                grant.token_url,
+                params=None,
+                content=urlencode(form).encode(),
+                headers=headers,
+                limit=self._limit,
             )
-        except httpx.TimeoutException:
+        except ProviderTimeout:
             raise ProviderTimeout(f"{self._name}: the token endpoint did not answer") from None
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"{self._name}: token endpoint: {type(error).__name__}") from None
-        if reply.status_code in UNAVAILABLE:
-            raise ProviderUnavailable(f"{self._name}: token endpoint HTTP {reply.status_code}")
-        if reply.status_code != 200:
-            raise ProviderFault(str(reply.status_code), "the token endpoint refused the client credentials")
+        except ProviderUnavailable as error:
+            cause = error.detail.removeprefix(f"{self._name}: ")
+            raise ProviderUnavailable(f"{self._name}: token endpoint: {cause}") from None
+        if status in UNAVAILABLE:
+            raise ProviderUnavailable(f"{self._name}: token endpoint HTTP {status}")
+        if status != 200:
+            raise ProviderFault(str(status), "the token endpoint refused the client credentials")
         try:
-            body = orjson.loads(reply.content)
+            body = orjson.loads(content)
             value, lifetime = str(body["access_token"]), float(body.get("expires_in", 300))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise InvalidProviderReply(
@@ -131,16 +148,20 @@ class RestProvider:
             headers[endpoint.api_key[0]] = endpoint.api_key[1]
         if endpoint.bearer is not None:
             headers["Authorization"] = f"Bearer {endpoint.bearer}"
-        self._http = httpx.AsyncClient(
-            base_url=endpoint.base_url,
-            headers=headers,
-            verify=client_tls(endpoint.client_cert, endpoint.ca_file),
-            timeout=httpx.Timeout(endpoint.policy.timeout_s),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-            trust_env=False,
-            follow_redirects=False,
+        self._http: ProviderHttp = HTTP_CLIENT(
+            HttpSettings(
+                name=endpoint.name,
+                base_url=endpoint.base_url,
+                timeout_s=endpoint.policy.timeout_s,
+                tls=client_tls(endpoint.client_cert, endpoint.ca_file),
+                headers=headers,
+            )
         )
-        self.token = _Token(self._http, endpoint.oauth2, endpoint.name) if endpoint.oauth2 else None
+        self.token = (
+            _Token(self._http, endpoint.oauth2, endpoint.name, endpoint.max_reply_bytes)
+            if endpoint.oauth2
+            else None
+        )
 
     async def request(
         self,
@@ -200,24 +221,11 @@ class RestProvider:
         headers: dict[str, str],
         token: str | None,
     ) -> tuple[int, bytes]:
-        name = self.endpoint.name
         if token is not None:
             headers = {**headers, "Authorization": f"Bearer {token}"}
-        limit = self.endpoint.max_reply_bytes
-        try:
-            async with self._http.stream(
-                method, path, params=params, content=content, headers=headers
-            ) as reply:
-                body = bytearray()
-                async for chunk in reply.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise InvalidProviderReply(f"{name}: the reply is larger than {limit} bytes")
-                return reply.status_code, bytes(body)
-        except httpx.TimeoutException as error:
-            raise ProviderTimeout(f"{name}: {type(error).__name__}") from None
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"{name}: {type(error).__name__}: {error}") from None
+        return await self._http.exchange(
+            method, path, params=params, content=content, headers=headers, limit=self.endpoint.max_reply_bytes
+        )
 
     def _read(self, status: int, body: bytes, schema: CompiledSchema | None, xml: bool) -> Any:
         name = self.endpoint.name

@@ -1,0 +1,133 @@
+"""The HTTP exchanges of REST providers: one request, its status and its body (bounded), the
+transport's failures turned into the bus's provider errors.
+
+:class:`ProviderHttp` is the shape; :class:`AiohttpClient` the bus's client (``bench/httpx_client.py``
+holds httpx's, the client it used before, so that ``bench.evidence --rest-client`` can compare
+them in one run). aiohttp was chosen by measurement (docs/benchmarks.md, "Evidence queries"): httpcore's pool
+scans its connections and polls every idle socket on each request, which at concurrency 50 was
+the largest single cost of an uncached evidence query; aiohttp learns that a kept-alive connection
+was closed from the event loop (``connection_lost``) instead, and parses replies in C (llhttp).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from router.providers import InvalidProviderReply, ProviderTimeout, ProviderUnavailable
+
+# below the idle timeout of common servers (uvicorn's 5 s, nginx's 75 s): a connection is dropped
+# by the bus before the provider closes it, so a request is rarely written to a closing socket
+KEEPALIVE_S = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """What a client for one provider endpoint is built from."""
+
+    name: str  # the endpoint's name, in error messages
+    base_url: str
+    timeout_s: float
+    tls: ssl.SSLContext | bool = True  # adapters.tls.client_tls
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent with every request
+    max_connections: int = 100
+
+
+class ProviderHttp(Protocol):
+    """One provider endpoint's HTTP client and connection pool."""
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        limit: int,
+    ) -> tuple[int, bytes]:
+        """Status and body of one request (``url``: a path under the base URL, or absolute).
+        Raises ``ProviderTimeout``, ``ProviderUnavailable`` (no connection, a broken reply) or
+        ``InvalidProviderReply`` (a body larger than ``limit`` bytes)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def too_large(name: str, limit: int) -> InvalidProviderReply:
+    return InvalidProviderReply(f"{name}: the reply is larger than {limit} bytes")
+
+
+class AiohttpClient:
+    """aiohttp's ClientSession; the session (bound to the running event loop) is made on first use,
+    since providers are built while the configuration is wired, before the loop runs."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        self.settings = settings
+        self._base = settings.base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        settings = self.settings
+        connector = aiohttp.TCPConnector(
+            limit=settings.max_connections, ssl=settings.tls, keepalive_timeout=KEEPALIVE_S
+        )
+        # per-attempt and whole-call time limits are the call guard's (router.provider_calls);
+        # these bound each phase in case a client is used without one
+        timeout = aiohttp.ClientTimeout(sock_connect=settings.timeout_s, sock_read=settings.timeout_s)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=dict(settings.headers),
+            timeout=timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),  # providers are called statelessly
+            trust_env=False,
+        )
+        return self._session
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        limit: int,
+    ) -> tuple[int, bytes]:
+        name = self.settings.name
+        session = self._session or self._open()
+        target = url if "://" in url else self._base + url
+        try:
+            async with session.request(
+                method, target, params=params, data=content, headers=headers, allow_redirects=False
+            ) as reply:
+                size = reply.content_length
+                if size is not None and size > limit:
+                    reply.close()  # the rest is never read: the connection is not reused
+                    raise too_large(name, limit)
+                if size is not None and "Content-Encoding" not in reply.headers:
+                    return reply.status, await reply.read()  # at most ``limit`` bytes, in one go
+                # chunked, or compressed although the bus asks for identity: counted as decoded
+                body = bytearray()
+                async for chunk in reply.content.iter_any():
+                    body += chunk
+                    if len(body) > limit:
+                        reply.close()
+                        raise too_large(name, limit)
+                return reply.status, bytes(body)
+        except TimeoutError as error:
+            raise ProviderTimeout(f"{name}: {type(error).__name__}") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise ProviderUnavailable(f"{name}: {type(error).__name__}: {error}") from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+ClientFactory = Callable[[HttpSettings], ProviderHttp]
