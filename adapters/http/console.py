@@ -167,6 +167,7 @@ class Console:
             session = None  # an ended session: clearing its cookie is all there is to do
         else:
             await self.form(request, session)
+            self.signer.revoke(session)  # a copy of the cookie ends with it
         response = _see(f"{PREFIX}/login")
         response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response

@@ -2,9 +2,11 @@
 
 A browser cannot send the bearer header on a navigation, so an operator posts the API key once
 and gets a cookie naming the system, a fingerprint of the key used, an expiry and a random session
-id, signed with HMAC-SHA256. Nothing is stored server-side: the cookie is checked against the
-directory and the policy on every request, so a revoked key or a withdrawn admin grant ends the
-session at once. The CSRF token of a session is an HMAC of its id: forms carry it, the cookie
+id, signed with HMAC-SHA256. The cookie is checked against the directory and the policy on every
+request, so a revoked key or a withdrawn admin grant ends the session at once. Signing out
+revokes the session's id until it would have expired, so a copy of the cookie is refused too;
+the revocations are this process's (another instance behind the same address honours the copy
+until it expires). The CSRF token of a session is an HMAC of its id: forms carry it, the cookie
 cannot forge it.
 """
 
@@ -53,10 +55,24 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# Signing out needs an admin's API key, so the list cannot be flooded by strangers; bounded anyway.
+MAX_REVOKED = 10_000
+
+
 class SessionSigner:
     def __init__(self, secret: bytes, ttl_s: float) -> None:
         self._secret = secret
         self.ttl_s = ttl_s
+        self._revoked: dict[str, float] = {}  # session id -> when it would have expired
+
+    def revoke(self, session: Session, now: float | None = None) -> None:
+        """Ends a session for good (signing out): its cookie, or any copy of it, reads as None."""
+        current = time.time() if now is None else now
+        self._revoked = {i: e for i, e in self._revoked.items() if e > current}
+        if len(self._revoked) >= MAX_REVOKED:  # the oldest go first: they expire first anyway
+            for oldest in sorted(self._revoked, key=self._revoked.__getitem__)[: MAX_REVOKED // 10]:
+                del self._revoked[oldest]
+        self._revoked[session.id] = session.expires_at
 
     def _mac(self, purpose: str, payload: bytes) -> bytes:
         return hmac.new(self._secret, purpose.encode() + b"\0" + payload, hashlib.sha256).digest()
@@ -90,7 +106,7 @@ class SessionSigner:
             session = Session(str(fields["s"]), str(fields["k"]), float(fields["e"]), str(fields["i"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
-        if session.expires_at <= (time.time() if now is None else now):
+        if session.expires_at <= (time.time() if now is None else now) or session.id in self._revoked:
             return None
         return session
 

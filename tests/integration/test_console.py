@@ -114,10 +114,15 @@ def test_console_is_closed_to_all_but_operators(bus: BusProcess) -> None:
             headers={**FORM, "Origin": "http://attacker.example"},
         )
         assert foreign.status_code == 403
-        # signing out ends the browser's session
+        # signing out ends the browser's session, and any copy of its cookie
+        copied = operator.cookies.get(COOKIE)
+        assert copied
         out = operator.post("/console/logout", content=f"csrf={csrf.group(1)}", headers=FORM)
         assert (out.status_code, out.headers["location"]) == (303, "/console/login")
         assert operator.get("/console").status_code == 303
+        operator.cookies.set(COOKIE, copied, path="/console")
+        assert operator.get("/console").status_code == 303
+        assert operator.get("/console/live").status_code == 401
 
 
 def test_optional_parts_show_as_not_configured(bus: BusProcess) -> None:

@@ -18,7 +18,7 @@ from adapters.http.console_figures import (
     TypeFigures,
     counter_totals,
 )
-from adapters.http.sessions import SECRET_ENV, SessionSigner, console_secret
+from adapters.http.sessions import MAX_REVOKED, SECRET_ENV, SessionSigner, console_secret
 from adapters.metrics import PrometheusMetrics
 from router.audit import StoredAccessRecord
 from router.bus import SubscriptionStatus
@@ -57,6 +57,28 @@ def test_a_tampered_cookie_is_no_session(tamper: object) -> None:
     _, cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=1000.0)
     assert callable(tamper)
     assert signer.read(tamper(cookie), now=1001.0) is None
+
+
+def test_a_revoked_session_reads_as_none_and_others_stay() -> None:
+    signer = SessionSigner(b"s" * 32, ttl_s=60)
+    ended, ended_cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=1000.0)
+    kept, kept_cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=1000.0)
+    signer.revoke(ended, now=1001.0)
+    assert signer.read(ended_cookie, now=1002.0) is None
+    assert signer.read(kept_cookie, now=1002.0) == kept
+
+
+def test_revocations_are_bounded_and_forgotten_once_expired() -> None:
+    signer = SessionSigner(b"s" * 32, ttl_s=60)
+    sessions = [signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=float(n))[0] for n in range(MAX_REVOKED)]
+    for session in sessions:
+        signer.revoke(session, now=0.0)
+    latest, cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=float(MAX_REVOKED))
+    signer.revoke(latest, now=0.0)
+    assert len(signer._revoked) <= MAX_REVOKED
+    assert signer.read(cookie, now=1.0) is None  # the newest revocation is kept
+    signer.revoke(latest, now=float(MAX_REVOKED) + 61)  # every earlier one has expired by then
+    assert list(signer._revoked) == [latest.id]
 
 
 def test_another_secret_reads_no_session() -> None:
