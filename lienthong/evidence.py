@@ -4,7 +4,7 @@ query service, the collector sinks and the HTTP route, with their metrics."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from fastapi import APIRouter
@@ -101,12 +101,25 @@ class EvidenceWiring:
             metrics=self.metrics,
         )
 
-    def reconfigure(self, settings: Settings, connectors: Mapping[str, Connector]) -> None:
+    def reconfigure(
+        self, settings: Settings, connectors: Mapping[str, Connector], rebuilt: Collection[str] = ()
+    ) -> None:
         """A reloaded configuration's datasets, procedures, providers and policy, for the queries
-        that start from now on (lienthong.runtime.Runtime.reload checked them with providers_of)."""
+        that start from now on (lienthong.runtime.Runtime.reload checked them with providers_of).
+        Cached records of a dataset whose definition changed, or whose connector was ``rebuilt``
+        (another URL, another registry), are dropped: they came from what is no longer in force."""
         providers = providers_of(settings, connectors, self.tracer)
         service = self.service
+        before, after = service.catalogue.datasets, settings.catalogue.datasets
+        stale = {
+            name
+            for name, dataset in before.items()
+            if after.get(name) != dataset or dataset.provider in rebuilt
+        }
         service.catalogue, service.providers, service.policy = settings.catalogue, providers, settings.policy
+        dropped = service.cache.forget(stale)
+        if dropped:
+            log.info("reload: %d cached record(s) of %s dropped", dropped, ", ".join(sorted(stale)))
 
     def router(self) -> APIRouter:
         return evidence_router(self.service)

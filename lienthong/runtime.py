@@ -496,7 +496,7 @@ class Runtime:
         self.not_restarted.clear()  # a later reload starts them (as changed) or removes them
         old_connectors = self.connectors
         # --- the swap ---
-        self.evidence.reconfigure(plan.settings, plan.connectors)
+        self.evidence.reconfigure(plan.settings, plan.connectors, rebuilt=plan.started.keys())
         self.settings = plan.settings
         self.registry = plan.registry
         self.connectors = plan.connectors

@@ -164,7 +164,7 @@ class Console:
         try:
             _, session = self.operator(request)
         except LienthongError:
-            session = None  # an ended session: clearing its cookie is all there is to do
+            pass  # an ended session: clearing its cookie is all there is to do
         else:
             await self.form(request, session)
             self.signer.revoke(session)  # a copy of the cookie ends with it

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,3 +55,11 @@ class EvidenceCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def forget(self, datasets: Collection[str]) -> int:
+        """Drops the records of these datasets (their definition or their provider changed);
+        returns how many went."""
+        gone = [key for key in self._entries if key[0] in datasets]
+        for key in gone:
+            del self._entries[key]
+        return len(gone)
