@@ -58,11 +58,20 @@ class Accepted:
     duplicate: bool
 
 
+# The unescaped tokens of each pointer looked up: the subject pointers of the registered types,
+# a handful, read for every event published or routed. Bounded all the same.
+_POINTER_TOKENS: dict[str, tuple[str, ...]] = {}
+
+
 def _resolve_pointer(data: Any, pointer: str) -> Any:
     """RFC 6901 lookup; ``None`` when the path does not exist."""
+    tokens = _POINTER_TOKENS.get(pointer)
+    if tokens is None:
+        tokens = tuple(raw.replace("~1", "/").replace("~0", "~") for raw in pointer.split("/")[1:])
+        if len(_POINTER_TOKENS) < 1024:
+            _POINTER_TOKENS[pointer] = tokens
     node = data
-    for raw in pointer.split("/")[1:]:
-        token = raw.replace("~1", "/").replace("~0", "~")
+    for token in tokens:
         if isinstance(node, dict):
             node = node.get(token)
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):

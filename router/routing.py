@@ -42,6 +42,8 @@ ORIGINAL_PARTITION = "lienthong_original_partition"
 ORIGINAL_OFFSET = "lienthong_original_offset"
 # Bounds the detail header: it quotes producer input.
 MAX_DETAIL_BYTES = 1024
+# Bounds the router's cache of the subscriptions of each event type.
+MAX_CACHED_TYPES = 4096
 
 
 class SubscribePolicy(Protocol):
@@ -64,7 +66,8 @@ class InboundChecks:
 
     def check(self, message: StoredMessage, attributes: dict[str, str]) -> LienthongError | Message:
         """The error of the message, or the message to route (completed as the HTTP API would:
-        ``dataschema`` resolved, ``subject`` from the data, keyed by subject).
+        ``dataschema`` resolved, ``subject`` from the data, keyed by subject; its dedup id names
+        its inbound position, its timestamp is the inbound message's).
 
         ``attributes`` are the message's (``attributes_of(message.headers)``), computed once by the
         caller; a valid message's ``dataschema`` and ``subject`` are set in them.
@@ -91,20 +94,18 @@ class InboundChecks:
         if tracing.of_headers(headers) is None:
             # a producer on Kafka gave no (valid) trace context: start one, as the HTTP API does
             tracing.stamp((event,))
-            traceparent = str(event.extensions[tracing.ATTRIBUTE]).encode()
-            headers = (
-                *(h for h in headers if h[0] != tracing.KAFKA_HEADER),
-                (tracing.KAFKA_HEADER, traceparent),
-            )
+            headers = tracing.with_traceparent(headers, str(event.extensions[tracing.ATTRIBUTE]))
         if event.dataschema is None:
             attributes["dataschema"] = event.dataschema = ref.id
             headers = (*headers, ("ce_dataschema", ref.id.encode()))
+        position = f"{message.topic}/{message.partition}/{message.offset}"
         if event.subject == subject and message.key == event.key:
-            return Message(key=message.key, value=message.value, headers=headers)
+            return Message(message.key, message.value, headers, position, message.timestamp_ms)
         # the subject came from the data, or the producer keyed otherwise: key by subject
         if event.subject is not None:
             attributes["subject"] = event.subject
-        return to_message(event, message.value)
+        rebuilt = to_message(event, message.value)
+        return Message(rebuilt.key, rebuilt.value, rebuilt.headers, position, message.timestamp_ms)
 
 
 def _rejected(message: StoredMessage, error: LienthongError) -> Message:
@@ -150,17 +151,32 @@ class Router:
                     self._by_type[event_type].append(subscription)
             else:
                 self._any_type.append(subscription)
+        # Per event type, the subscriptions that want the type and may see it, with their topic,
+        # and whether any has filters to match per event: none of it changes while this router
+        # lives (a reload builds a new router). Bounded, as types come from producers.
+        self._by_type_allowed: dict[str, tuple[list[tuple[Subscription, str]], bool]] = {}
 
     def targets(self, event_type: str, attributes: Mapping[str, str]) -> list[Subscription]:
         """The subscriptions that receive an event: wanted by their filters and allowed by policy."""
-        candidates = self._by_type.get(event_type, [])
-        if self._any_type:
-            candidates = candidates + self._any_type
-        return [
-            s
-            for s in candidates
-            if s.wants(event_type, attributes) and self._policy.may_subscribe(s.system, event_type)
-        ]
+        return [s for s, _ in self._targets(event_type, attributes)]
+
+    def _targets(self, event_type: str, attributes: Mapping[str, str]) -> Sequence[tuple[Subscription, str]]:
+        """:meth:`targets` with the topic of each (not to be modified: may be the cached list)."""
+        cached = self._by_type_allowed.get(event_type)
+        if cached is None:
+            candidates = self._by_type.get(event_type, []) + self._any_type
+            allowed = [
+                (s, s.topic)
+                for s in candidates
+                if (not s.types or event_type in s.types) and self._policy.may_subscribe(s.system, event_type)
+            ]
+            if len(self._by_type_allowed) >= MAX_CACHED_TYPES:
+                self._by_type_allowed.clear()
+            cached = self._by_type_allowed[event_type] = (allowed, any(s.filters for s, _ in allowed))
+        allowed, filtered = cached
+        if not filtered:
+            return allowed
+        return [(s, topic) for s, topic in allowed if not s.filters or s.wants(event_type, attributes)]
 
     async def handle(self, batches: Mapping[int, Sequence[StoredMessage]]) -> None:
         """Fans the messages out, in their order, to the delivery queues; returns once durable."""
@@ -169,25 +185,29 @@ class Router:
         checks = self._inbound_checks
         for messages in batches.values():
             for message in messages:
-                key, value, headers = message.key, message.value, message.headers
-                attributes = attributes_of(headers)
+                attributes = attributes_of(message.headers)
+                outgoing: Message | None = None
                 if checks is not None:
                     verdict = checks.check(message, attributes)
                     if isinstance(verdict, LienthongError):
                         rejected.append(_rejected(message, verdict))
                         self._reject(message, verdict)
                         continue
-                    key, value, headers = verdict.key, verdict.value, verdict.headers
-                for subscription in self.targets(attributes.get("type", ""), attributes):
-                    out[subscription.topic].append(
-                        Message(
-                            key=key,
-                            value=value,
-                            headers=headers,
-                            dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
-                            timestamp_ms=message.timestamp_ms,
-                        )
+                    outgoing = verdict
+                targets = self._targets(attributes.get("type", ""), attributes)
+                if not targets:
+                    continue
+                if outgoing is None:
+                    outgoing = Message(
+                        key=message.key,
+                        value=message.value,
+                        headers=message.headers,
+                        dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
+                        timestamp_ms=message.timestamp_ms,
                     )
+                # one (immutable) message for every target: only the topic differs
+                for _, topic in targets:
+                    out[topic].append(outgoing)
         if rejected:
             await self._transport.append(INBOUND_DEAD_LETTERS, rejected)
         for topic, routed in out.items():

@@ -206,14 +206,16 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def _stored(topic: str, record: ConsumerRecord[bytes, bytes]) -> StoredMessage:
+    # Runs for every message consumed: positional arguments, and the headers as aiokafka gives
+    # them (already a tuple of (name, value) pairs; copied only if a version ever gives a list).
     # Direct producers may send no key or no value; the bus's own messages always have both.
-    key = record.key.decode("utf-8", errors="replace") if record.key is not None else ""
+    key, value, headers = record.key, record.value, record.headers
     return StoredMessage(
-        topic=topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=key,
-        value=record.value if record.value is not None else b"",
-        headers=tuple((name, value) for name, value in record.headers),
-        timestamp_ms=record.timestamp,
+        topic,
+        record.partition,
+        record.offset,
+        key.decode("utf-8", "replace") if key is not None else "",
+        value if value is not None else b"",
+        headers if type(headers) is tuple else tuple(headers),
+        record.timestamp,
     )

@@ -4,8 +4,11 @@ Messages are CloudEvents in Kafka binary mode already (the core puts the attribu
 headers and the subject in the key); this adapter only moves them. The producer is idempotent with
 ``acks=all``: a message is acknowledged once every in-sync replica has it, and the producer's own
 retries never write it twice or out of order. Partitions follow Kafka's default partitioner
-(murmur2 of the key), the same as Java clients use, so an agency producing straight into a topic
-with any client puts a subject in the same partition as the bus does.
+(murmur2 of the key, :mod:`.partitioning`), the same as Java clients use, so an agency producing
+straight into a topic with any client puts a subject in the same partition as the bus does. The
+messages of one append for one partition go as whole record batches when there are many (the
+router's fan-out of a fetched batch), or join aiokafka's open batch when there are few (one
+published event); see :func:`_append_to`.
 
 Two promises of the port are weaker here, and said so:
 
@@ -15,22 +18,34 @@ Two promises of the port are weaker here, and said so:
   always false. Receivers deduplicate by event id (webhook deliveries carry ``Idempotency-Key``).
 - all-or-nothing ``append``: messages of one call are sent concurrently and each is durable when
   the call returns; if one fails the call raises :class:`TransportError`, but others of the same
-  call may have been appended (a retry then appends them again: see the point above).
+  call may have been appended (a retry then appends them again: see the point above). A message
+  larger than ``max_message_bytes`` is refused before anything of the call is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.structs import RecordMetadata
 
 from adapters.kafka.consumer import KafkaConsumer
 from adapters.kafka.options import KafkaOptions
+from adapters.kafka.partitioning import partition_of
 from adapters.kafka.topics import ensure_topic, partitions_of
 from router.ports import AppendResult, Message, TransportError
+
+# The largest record batch the producer builds: well under Kafka's default max.message.bytes
+# (1 MiB), which topics created outside the bus may keep.
+BATCH_BYTES = 256 << 10
+# From this many records of one append for one partition on, they go as batches of their own.
+BATCH_MIN_RECORDS = 16
 
 
 class KafkaTransport:
@@ -75,6 +90,9 @@ class KafkaTransport:
             acks="all",
             max_request_size=self.options.max_message_bytes,
             linger_ms=2,  # a little batching of concurrent appends, at a small latency cost
+            # aiokafka has one produce request in flight per broker, with one batch per partition:
+            # the batch size bounds the throughput of a partition (16 KiB by default).
+            max_batch_size=min(BATCH_BYTES, self.options.max_message_bytes),
             request_timeout_ms=self.options.append_timeout_ms,
         )
 
@@ -125,25 +143,43 @@ class KafkaTransport:
         self._known_topics.add(topic)
 
     async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+        if not messages:
+            return []
         producer = await self._current_producer()
+        name = self.options.topic(topic)
+        limit = self.options.max_message_bytes
+        results: list[AppendResult | None] = [None] * len(messages)
         try:
-            # send() queues in order (same key: same partition, in order); the futures resolve
-            # once the broker acknowledged with acks=all.
-            pending = [
-                await producer.send(
-                    self.options.topic(topic),
-                    message.value,
-                    key=message.key.encode("utf-8"),
-                    headers=list(message.headers),
-                    timestamp_ms=message.timestamp_ms or None,
+            # Sorted partition ids: the default partitioner's list (see .partitioning).
+            partitions = sorted(await producer.partitions_for(name))
+            if not partitions:
+                raise TransportError(f"the topic {topic!r} has no partitions")
+            # The messages of each partition, in the order of the call: their order in the log.
+            keys: list[bytes] = []
+            by_partition: dict[int, list[int]] = defaultdict(list)
+            for index, message in enumerate(messages):
+                key = message.key.encode("utf-8")
+                if (
+                    DefaultRecordBatchBuilder.estimate_size_in_bytes(
+                        key, message.value, list(message.headers)
+                    )
+                    > limit
+                ):
+                    # refused before anything of the call is queued
+                    raise TransportError(f"a message for {topic!r} is larger than {limit} bytes")
+                keys.append(key)
+                by_partition[partition_of(key, partitions)].append(index)
+            # Partitions are filled side by side: one produce request carries a batch of each.
+            await asyncio.gather(
+                *(
+                    _append_to(producer, name, partition, indexes, messages, keys, results)
+                    for partition, indexes in by_partition.items()
                 )
-                for message in messages
-            ]
-            records = await asyncio.gather(*pending)
+            )
         except KafkaError as exc:
             self._broken = producer
             raise TransportError(f"cannot append to {topic!r}: {type(exc).__name__}: {exc}") from exc
-        return [AppendResult(partition=r.partition, offset=r.offset) for r in records]
+        return cast(list[AppendResult], results)
 
     def consumer(self, group: str, topic: str) -> KafkaConsumer:
         consumer = KafkaConsumer(self, group, topic)
@@ -198,3 +234,65 @@ async def _quietly_stop(*clients: AIOKafkaProducer | AIOKafkaAdminClient | AIOKa
                 await client.stop()
         except KafkaError:
             pass  # closing: a broker that is gone has nothing left to say
+
+
+async def _append_to(
+    producer: AIOKafkaProducer,
+    name: str,
+    partition: int,
+    indexes: Sequence[int],
+    messages: Sequence[Message],
+    keys: Sequence[bytes],
+    results: list[AppendResult | None],
+) -> None:
+    """Appends the messages ``indexes`` of one partition, in that order.
+
+    Many of them go as whole record batches of their own (aiokafka's ``send_batch``): one future
+    per batch instead of one per message, whose ``send`` (metadata look-ups, partitioner, a future
+    and its callbacks per message) costs more than all the router's checks. A batch is closed
+    when complete, so it leaves without waiting for ``linger_ms``; it is durable (acks=all) when
+    its future resolves, and its records have consecutive offsets from its base offset. It holds
+    the producer's ``max_batch_size`` at most, or one larger record; aiokafka queues the next
+    batch of a partition once the previous one left for the broker.
+
+    A few of them join, one by one, the batch that aiokafka has open for the partition (and
+    lingers on), with those of concurrent appends: a batch of their own would wait for it.
+    """
+    if len(indexes) < BATCH_MIN_RECORDS:
+        pending = []
+        for index in indexes:
+            message = messages[index]
+            pending.append(
+                await producer.send(
+                    name,
+                    message.value,
+                    key=keys[index],
+                    partition=partition,
+                    timestamp_ms=message.timestamp_ms or None,
+                    headers=list(message.headers),
+                )
+            )
+        for index, metadata in zip(indexes, await asyncio.gather(*pending), strict=True):
+            results[index] = AppendResult(partition=partition, offset=metadata.offset)
+        return
+    sent: list[tuple[Sequence[int], asyncio.Future[RecordMetadata]]] = []
+    batch = producer.create_batch()
+    start = 0
+    for position, index in enumerate(indexes):
+        message = messages[index]
+        # the headers as a list (aiokafka's record builder takes no tuple), dropped once copied
+        key, value, headers = keys[index], message.value, list(message.headers)
+        timestamp = message.timestamp_ms or None
+        if batch.append(timestamp=timestamp, key=key, value=value, headers=headers) is None:
+            # full: send it, and start the next one with this record (a first record always fits)
+            sent.append(
+                (indexes[start:position], await producer.send_batch(batch, name, partition=partition))
+            )
+            batch, start = producer.create_batch(), position
+            batch.append(timestamp=timestamp, key=key, value=value, headers=headers)
+    batch.close()
+    sent.append((indexes[start:], await producer.send_batch(batch, name, partition=partition)))
+    for batch_indexes, future in sent:
+        base = (await future).offset
+        for offset, index in enumerate(batch_indexes, base):
+            results[index] = AppendResult(partition=partition, offset=offset)
