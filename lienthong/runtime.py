@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -556,6 +557,10 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         await self.start()
+        # Everything built so far (modules, schemas, configuration) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it (~70 ms each, several
+        # a second under load, before; ~1 ms after: bench.kafka_pipeline, py-spy).
+        gc.freeze()
         if self.reload_on_sighup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         try:
