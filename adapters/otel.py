@@ -41,9 +41,9 @@ class OtelSpan:
         context = self._span.get_span_context()
         return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
-    def fail(self, code: str, detail: str) -> None:
+    def fail(self, code: str, summary: str) -> None:
         self._span.set_attribute("error.type", code)
-        self._span.set_status(Status(StatusCode.ERROR, detail))
+        self._span.set_status(Status(StatusCode.ERROR, summary))
 
     def end(self) -> None:
         self._span.end()

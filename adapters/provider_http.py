@@ -70,6 +70,7 @@ class AiohttpClient:
         self.settings = settings
         self._base = settings.base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False  # a closed client stays closed: a late retry must not open a pool
 
     def _open(self) -> aiohttp.ClientSession:
         settings = self.settings
@@ -99,6 +100,8 @@ class AiohttpClient:
         limit: int,
     ) -> tuple[int, bytes]:
         name = self.settings.name
+        if self._closed:
+            raise ProviderUnavailable(f"{name}: the connector was closed (a reload replaced it)")
         session = self._session or self._open()
         target = url if "://" in url else self._base + url
         try:
@@ -125,6 +128,7 @@ class AiohttpClient:
             raise ProviderUnavailable(f"{name}: {type(error).__name__}: {error}") from None
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None

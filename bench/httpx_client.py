@@ -40,6 +40,8 @@ class HttpxClient:
         limit: int,
     ) -> tuple[int, bytes]:
         name = self.settings.name
+        if self._http.is_closed:
+            raise ProviderUnavailable(f"{name}: the connector was closed (a reload replaced it)")
         try:
             async with self._http.stream(
                 method, url, params=params, content=content, headers=headers

@@ -194,7 +194,7 @@ class Publisher:
             return await self._publish(system_id, events, batch)
         except BaseException as error:
             for span in spans:
-                span.fail(tracing.error_code(error), str(error) or type(error).__name__)
+                span.fail(tracing.error_code(error), tracing.error_summary(error))
             raise
         finally:
             for span in spans:

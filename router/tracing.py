@@ -139,8 +139,9 @@ class Span(Protocol):
         """The context to pass on to the next hop: this span as its parent."""
         ...
 
-    def fail(self, code: str, detail: str) -> None:
-        """Marks the step as failed, with the stable error code and what went wrong."""
+    def fail(self, code: str, summary: str) -> None:
+        """Marks the step as failed, with the stable error code and a summary that names no
+        subject (:func:`error_summary`)."""
         ...
 
     def end(self) -> None: ...
@@ -168,6 +169,17 @@ def error_code(error: BaseException) -> str:
     return code if isinstance(code, str) else type(error).__name__
 
 
+def error_summary(error: BaseException) -> str:
+    """What a span may say of an error: its fixed title (or the HTTP status of a sink's reply),
+    never its detail, which quotes identifiers, data and replies (a trace backend is not a place
+    for personal data)."""
+    status = getattr(error, "status", None)
+    if isinstance(status, int) and not isinstance(getattr(error, "title", None), str):
+        return f"HTTP {status}"  # a sink's failed call: the receiver's status, not its body
+    title = getattr(error, "title", None)
+    return title if isinstance(title, str) else type(error).__name__
+
+
 @contextmanager
 def recording(
     tracer: Tracer, name: str, kind: SpanKind, parent: str | None, attributes: Mapping[str, AttributeValue]
@@ -177,7 +189,7 @@ def recording(
     try:
         yield span
     except BaseException as error:
-        span.fail(error_code(error), str(error) or type(error).__name__)
+        span.fail(error_code(error), error_summary(error))
         raise
     finally:
         span.end()

@@ -164,7 +164,11 @@ class Console:
         try:
             _, session = self.operator(request)
         except LienthongError:
-            pass  # an ended session: clearing its cookie is all there is to do
+            # the key or the grant is gone for now: the cookie is cleared, and its session revoked
+            # all the same, or a copy would work again once the grant is back
+            ended = self.signer.read(request.cookies.get(COOKIE))
+            if ended is not None:
+                self.signer.revoke(ended)
         else:
             await self.form(request, session)
             self.signer.revoke(session)  # a copy of the cookie ends with it

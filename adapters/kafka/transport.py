@@ -40,6 +40,7 @@ from adapters.kafka.options import KafkaOptions
 from adapters.kafka.partitioning import partition_of
 from adapters.kafka.topics import ensure_topic, partitions_of
 from router.ports import AppendResult, Message, TransportError
+from router.publishing import INBOUND_TOPIC
 
 # The largest record batch the producer builds: well under Kafka's default max.message.bytes
 # (1 MiB), which topics created outside the bus may keep.
@@ -169,10 +170,15 @@ class KafkaTransport:
                     raise TransportError(f"a message for {topic!r} is larger than {limit} bytes")
                 keys.append(key)
                 by_partition[partition_of(key, partitions)].append(index)
+            # Whole record batches only where one writer appends in turn (the router's fan-out to
+            # the delivery topics): aiokafka queues a whole batch only behind an empty partition
+            # queue, so on the inbound topic, where concurrent publish requests keep adding
+            # single events, a batch publish could wait there until its request timed out.
+            whole = topic != INBOUND_TOPIC
             # Partitions are filled side by side: one produce request carries a batch of each.
             await asyncio.gather(
                 *(
-                    _append_to(producer, name, partition, indexes, messages, keys, results)
+                    _append_to(producer, name, partition, indexes, messages, keys, results, whole)
                     for partition, indexes in by_partition.items()
                 )
             )
@@ -244,6 +250,7 @@ async def _append_to(
     messages: Sequence[Message],
     keys: Sequence[bytes],
     results: list[AppendResult | None],
+    whole_batches: bool = True,
 ) -> None:
     """Appends the messages ``indexes`` of one partition, in that order.
 
@@ -258,7 +265,7 @@ async def _append_to(
     A few of them join, one by one, the batch that aiokafka has open for the partition (and
     lingers on), with those of concurrent appends: a batch of their own would wait for it.
     """
-    if len(indexes) < BATCH_MIN_RECORDS:
+    if not whole_batches or len(indexes) < BATCH_MIN_RECORDS:
         pending = []
         for index in indexes:
             message = messages[index]

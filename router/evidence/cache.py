@@ -34,6 +34,8 @@ class EvidenceCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[CacheKey, Cached] = OrderedDict()
+        # bumped by forget(): a record fetched under an earlier generation is not kept
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -49,8 +51,19 @@ class EvidenceCache:
         return entry
 
     def put(
-        self, key: CacheKey, record: dict[str, Any], provider: str, retrieved_at: float, ttl_s: float
+        self,
+        key: CacheKey,
+        record: dict[str, Any],
+        provider: str,
+        retrieved_at: float,
+        ttl_s: float,
+        *,
+        generation: int | None = None,
     ) -> None:
+        """Keeps a record; not if ``generation`` (the cache's when the lookup started) has
+        passed: a reload dropped what that lookup was made under."""
+        if generation is not None and generation != self.generation:
+            return
         self._entries[key] = Cached(record, provider, retrieved_at, self._clock() + ttl_s)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
@@ -59,6 +72,7 @@ class EvidenceCache:
     def forget(self, datasets: Collection[str]) -> int:
         """Drops the records of these datasets (their definition or their provider changed);
         returns how many went."""
+        self.generation += 1  # lookups in flight were made under the configuration that ends
         gone = [key for key in self._entries if key[0] in datasets]
         for key in gone:
             del self._entries[key]

@@ -181,6 +181,8 @@ class EvidenceService:
             self.metrics.cache(dataset.name, cached is not None)
             if cached is not None:
                 return cached.record, cached.provider, cached.retrieved_at, True
+        # a reload that drops this dataset's records while the lookup runs must win (cache.forget)
+        generation = self.cache.generation
         provider = self.providers.get(dataset.provider)
         if provider is None or dataset.name not in provider.datasets:
             raise NoProvider(f"{dataset.name}: its provider {dataset.provider!r} is not configured for it")
@@ -205,7 +207,9 @@ class EvidenceService:
             )
         retrieved_at = self._wall()
         if dataset.cacheable and dataset.cache_ttl_s is not None:
-            self.cache.put(key, record, dataset.provider, retrieved_at, dataset.cache_ttl_s)
+            self.cache.put(
+                key, record, dataset.provider, retrieved_at, dataset.cache_ttl_s, generation=generation
+            )
         return record, dataset.provider, retrieved_at, False
 
     def _check_key(self, dataset: Dataset, key: Mapping[str, str]) -> None:

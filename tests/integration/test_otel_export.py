@@ -235,6 +235,27 @@ async def test_spans_carry_no_subject_identifiers(bus: BusProcess, collector: Re
     assert not [v for v in values if personal_id in v or tax_code in v]
 
 
+async def test_a_failed_lookup_is_an_error_span_that_names_no_one(
+    bus: BusProcess, collector: Receiver
+) -> None:
+    trace_id = trace(8)
+    unknown = "044199999999"  # a well-formed personal ID the population registry does not hold
+    with bus.client(ONESTOP) as client:
+        reply = client.post(
+            "/v1/evidence:query",
+            json=query_body("citizen.identity", {"personal_id": unknown}),
+            headers={"X-Official-Id": "officer-17", "traceparent": f"00-{trace_id}-{PUBLISHER_SPAN}-01"},
+        )
+    assert reply.status_code == 404, reply.text
+    assert reply.json()["code"] == "subject_not_found"
+    [failed] = await wait_for_spans(collector, in_trace(trace_id, "fetch citizen.identity"))
+    assert failed.status == "error"
+    assert failed.attributes["error.type"] == "subject_not_found"
+    # the provider's own message quotes the ID; the span keeps only the problem's fixed title
+    assert unknown not in failed.status_message
+    assert failed.status_message
+
+
 async def test_a_collector_that_is_down_loses_spans_not_events(
     bus: BusProcess, collector: Receiver, sink: Receiver
 ) -> None:

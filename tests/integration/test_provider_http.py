@@ -108,6 +108,17 @@ async def test_a_reply_past_the_limit_is_refused_and_the_client_goes_on(
         await client.aclose()
 
 
+async def test_a_closed_client_refuses_calls_and_opens_no_new_pool(
+    server: SimulatorServer, client_class: ClientFactory
+) -> None:
+    client = client_class(HttpSettings("p", f"{server.url}/prefix", timeout_s=5))
+    assert (await _exchange(client, "/echo"))[0] == 200
+    await client.aclose()
+    # a retry of a connector that a reload closed meanwhile
+    with pytest.raises(ProviderUnavailable, match="closed"):
+        await _exchange(client, "/echo")
+
+
 async def test_nothing_listening_is_unavailable(client_class: ClientFactory) -> None:
     client = client_class(HttpSettings("p", f"http://127.0.0.1:{free_port()}", timeout_s=5))
     try:

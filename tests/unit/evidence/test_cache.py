@@ -33,3 +33,15 @@ def test_the_key_is_dataset_and_subject_and_the_least_recently_used_goes_first()
     assert cache.get(a) is not None  # a is now the most recent
     cache.put(c, {}, "p", 0, 60)
     assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
+
+
+def test_a_lookup_that_started_before_a_reload_dropped_its_dataset_is_not_kept() -> None:
+    cache = EvidenceCache(clock=Clock())
+    key = cache_key("business.registration", {"tax_code": "0100109106"})
+    started = cache.generation  # a lookup starts...
+    cache.forget({"business.registration"})  # ...a reload moves the dataset to another registry...
+    cache.put(key, {"old": True}, "business", 0.0, ttl_s=60, generation=started)  # ...it ends
+    assert cache.get(key) is None
+    cache.put(key, {"new": True}, "business", 0.0, ttl_s=60, generation=cache.generation)
+    hit = cache.get(key)
+    assert hit is not None and hit.record == {"new": True}
