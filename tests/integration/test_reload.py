@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from adapters.http.console import COOKIE
 from router.directory import new_api_key
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.events import delivered, status_changed
@@ -170,6 +171,19 @@ def test_the_console_follows_a_reload(tmp_path: Path) -> None:
         _rewrite(bus.path, lambda d: d["policies"].remove({"systems": [OPERATOR], "admin": True}))
         assert reload(bus).status_code == 200
         assert console.get("/console").status_code == 403
+
+        # signing out while the grant is gone still ends the session: a copy of its cookie does
+        # not come back to life with the grant
+        copied = console.cookies.get(COOKIE)
+        assert copied
+        out = console.post("/console/logout", content="", headers=form)
+        assert (out.status_code, out.headers["location"]) == (303, "/console/login")
+        _rewrite(bus.path, lambda d: d["policies"].append({"systems": [OPERATOR], "admin": True}))
+        assert bus.process is not None
+        bus.process.send_signal(signal.SIGHUP)  # the operator cannot reload by API without its grant
+        _wait(lambda: reload(bus).status_code == 200)  # the grant is back
+        console.cookies.set(COOKIE, copied, path="/console")
+        assert console.get("/console").status_code == 303
 
 
 def _rewrite(path: Path, change: Any) -> None:
