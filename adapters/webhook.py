@@ -19,12 +19,12 @@ import email.utils
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
-from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from adapters.version import package_version
 from router import envelope, tracing
 from router.errors import ConfigError
 from router.ports import StoredMessage
@@ -61,14 +61,7 @@ RESERVED_HEADERS = frozenset(
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
-def _version() -> str:
-    try:
-        return metadata.version("lienthong")
-    except metadata.PackageNotFoundError:
-        return "0"
-
-
-USER_AGENT = f"lienthong/{_version()}"
+USER_AGENT = f"lienthong/{package_version()}"
 
 
 def encode_header_value(value: str) -> str:

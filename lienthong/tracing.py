@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from adapters.version import package_version
 from router.tracing import Tracer
 
 if TYPE_CHECKING:  # lienthong.config imports this module (otel_installed)
@@ -38,12 +38,5 @@ def tracer_of(settings: TracingSettings | None) -> Tracer | None:
         sample_ratio=settings.sample_ratio,
         export_interval_s=settings.export_interval_s,
         export_timeout_s=settings.export_timeout_s,
-        version=_version(),
+        version=package_version(default=""),
     )
-
-
-def _version() -> str:
-    try:
-        return version("lienthong")
-    except PackageNotFoundError:
-        return ""

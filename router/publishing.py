@@ -8,6 +8,7 @@ the data. A batch is all-or-nothing: one bad event rejects the batch and nothing
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -172,33 +173,28 @@ class Publisher:
     ) -> list[Accepted]:
         """:meth:`publish` with a ``publish <type>`` span per event, which becomes the event's
         stored trace context: the parent of its deliveries."""
-        spans = []
-        for event in events:
-            # a trace the bus started has no parent span anywhere: the publish span is its root
-            parent = None if event.trace_started else event.extensions.get(tracing.ATTRIBUTE)
-            span = tracer.start(
-                f"publish {event.type}",
-                "server",
-                parent if isinstance(parent, str) else None,
-                {
-                    "messaging.system": "lienthong",
-                    "messaging.operation.type": "receive",
-                    "messaging.destination.name": event.type,
-                    "messaging.message.id": event.id,
-                    "lienthong.source": system_id,
-                },
-            )
-            event.extensions[tracing.ATTRIBUTE] = span.traceparent
-            spans.append(span)
-        try:
+        with ExitStack() as spans:
+            for event in events:
+                # a trace the bus started has no parent span anywhere: the publish span is its root
+                parent = None if event.trace_started else event.extensions.get(tracing.ATTRIBUTE)
+                span = spans.enter_context(
+                    tracing.recording(
+                        tracer,
+                        f"publish {event.type}",
+                        "server",
+                        parent if isinstance(parent, str) else None,
+                        {
+                            "messaging.system": tracing.MESSAGING_SYSTEM,
+                            "messaging.operation.type": "receive",
+                            "messaging.destination.name": event.type,
+                            "messaging.message.id": event.id,
+                            "lienthong.source": system_id,
+                        },
+                    )
+                )
+                event.extensions[tracing.ATTRIBUTE] = span.traceparent
+            # a refused batch fails every event's span (tracing.recording), with the problem's code
             return await self._publish(system_id, events, batch)
-        except BaseException as error:
-            for span in spans:
-                span.fail(tracing.error_code(error), tracing.error_summary(error))
-            raise
-        finally:
-            for span in spans:
-                span.end()
 
     async def _publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
         refs: list[Any] = []

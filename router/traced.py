@@ -18,8 +18,6 @@ from router.providers import DataProvider, DataRequest
 from router.sinks import Sink
 from router.tracing import AttributeValue, Tracer
 
-MESSAGING_SYSTEM = "lienthong"
-
 
 class TracedSink:
     """A subscription's sink; each call (each attempt) is a ``send <subscription>`` span."""
@@ -32,7 +30,7 @@ class TracedSink:
     async def send(self, messages: Sequence[StoredMessage], idempotency_key: str) -> None:
         parent = tracing.of_headers(messages[0].headers)
         attributes: dict[str, AttributeValue] = {
-            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.system": tracing.MESSAGING_SYSTEM,
             "messaging.operation.type": "send",
             "messaging.destination.name": self._subscription,
             "messaging.batch.message_count": len(messages),
@@ -76,11 +74,6 @@ class TracedProvider:
     @property
     def datasets(self) -> frozenset[str]:
         return self._provider.datasets
-
-    @property
-    def inner(self) -> DataProvider:
-        """The provider this one traces."""
-        return self._provider
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
         context = request.context

@@ -128,6 +128,7 @@ def log_fields(message: StoredMessage) -> dict[str, str]:
 # --- spans (the port of an optional tracing backend) ---------------------------------------------
 
 SpanKind = Literal["server", "client", "producer", "consumer", "internal"]
+MESSAGING_SYSTEM = "lienthong"  # the messaging.system attribute of the bus's spans
 AttributeValue = str | int | float | bool
 
 
