@@ -65,10 +65,9 @@ def bus(
     collector: Receiver,
     sink: Receiver,
     business: HeaderLog,
-    monkeypatch_module: pytest.MonkeyPatch,
 ) -> Iterator[BusProcess]:
-    monkeypatch_module.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
     with ExitStack() as stack:
+        stack.enter_context(pytest.MonkeyPatch.context()).setenv(AUDIT_KEY_ENV, AUDIT_KEY)
         urls = {
             "population": stack.enter_context(serving(population_simulator.create_app()[0])).url,
             "business": stack.enter_context(serving(business)).url,
@@ -83,12 +82,6 @@ def bus(
             "export_timeout": "2s",
         }
         yield stack.enter_context(BusProcess(config))
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 def publish(bus: BusProcess, event: dict[str, Any], headers: dict[str, str] | None = None) -> int:
