@@ -35,6 +35,25 @@ SOURCE = "000.00.00.H49/motcua"
 SUBSCRIBER = "000.00.00.G22/dvcqg"
 
 
+def profiled(command: list[str], profile: str) -> list[str]:
+    """``command`` under py-spy, recording collapsed stacks (for flame graphs or grep) to ``profile``.
+
+    py-spy is taken from beside the interpreter, so a run from ``.venv/bin/python`` finds the one
+    the dev extra installed without an activated environment.
+    """
+    spy = Path(sys.executable).with_name("py-spy")
+    return [
+        str(spy) if spy.exists() else "py-spy",
+        "record",
+        "--format",
+        "raw",
+        "--output",
+        profile,
+        "--",
+        *command,
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,8 +157,8 @@ def run_bus(
             [sys.executable, "-m", "bench.counting_receiver", "--port", str(receiver_port)]
         )
         command = [sys.executable, "-m", "lienthong", "serve", "--config", str(Path(folder) / "bench.yaml")]
-        if profile:  # py-spy's collapsed stacks of the bus process, for flame graphs or grep
-            command = ["py-spy", "record", "--format", "raw", "--output", profile, "--", *command]
+        if profile:
+            command = profiled(command, profile)
         bus = subprocess.Popen(
             command,
             stdout=log,

@@ -41,7 +41,7 @@ import httpx
 import orjson
 import yaml
 
-from bench.end_to_end import free_port, wait_ready
+from bench.end_to_end import free_port, profiled, wait_ready
 from bench.httpx_client import CLIENTS
 from bench.soap_call import quantile, run
 from connectors.population.connector import connect as connect_population
@@ -237,7 +237,7 @@ def bench_bus(
     key = write_config(folder, port, dataset, provider_url, cache)
     command = [*bus_command(rest_client), "serve", "--config", str(folder / "bench.yaml")]
     if profile:
-        command = ["py-spy", "record", "--format", "raw", "--output", profile, "--", *command]
+        command = profiled(command, profile)
     os.environ["LIENTHONG_BENCH_AUDIT_KEY"] = AUDIT_KEY
     bus = start(command, f"http://127.0.0.1:{port}/readyz", folder / "bus.log")
     try:

@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from adapters.http import problems
-from adapters.http.auth import Authenticated
+from adapters.http.auth import Authenticated, current_caller
 from adapters.http.body import parse_events, read_bounded
+from adapters.http.direct import DirectRoute, serve_directly
 from router import envelope, tracing
 from router.bus import Bus, ReplayRequest, SubscriptionStatus
 from router.errors import FieldError, LienthongError, NotFound, Unavailable
@@ -139,6 +140,10 @@ def create_app(
         summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry (on whenever a global provider is configured) would record
+        # every request's path, and paths name people (/v1/subjects/{id}/access-log). The bus's
+        # trace is its own spans (router/tracing.py), which carry no subject identifiers.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
 
     app.state.bus = bus
@@ -195,7 +200,9 @@ def create_app(
 
     # --- events ----------------------------------------------------------------------------------
 
-    @app.post(
+    hot = APIRouter(route_class=DirectRoute)  # served by Starlette directly: adapters/http/direct.py
+
+    @hot.post(
         "/v1/events",
         status_code=202,
         response_model=PublishReply,
@@ -203,7 +210,8 @@ def create_app(
         tags=["events"],
         summary="Publish one event or a batch; 202 once durable",
     )
-    async def publish(request: Request, who: Authenticated) -> Response:
+    async def publish(request: Request) -> Response:
+        who = await current_caller(request)
         body = await read_bounded(request, max_body_bytes)
         events, batch = parse_events(
             request.headers.get("content-type"), request.headers, body, max_batch_events
@@ -219,6 +227,8 @@ def create_app(
             "events": [{"id": a.id, "duplicate": a.duplicate} for a in accepted],
         }
         return Response(orjson.dumps(reply), status_code=202, media_type="application/json")
+
+    app.include_router(hot)
 
     @app.get("/v1/types", response_model=list[EventTypeReply], tags=["contracts"])
     async def types(who: Authenticated) -> list[EventTypeReply]:
@@ -339,4 +349,5 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    serve_directly(app, [*hot.routes, *(route for router in routers for route in router.routes)])
     return app

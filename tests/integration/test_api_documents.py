@@ -71,6 +71,17 @@ def test_the_openapi_document_is_valid_openapi_3_1(bus: BusProcess) -> None:
     assert document["openapi"].startswith("3.1.")
     validate(document)  # raises OpenAPIValidationError with the path of the first problem
     assert "/v1/asyncapi.json" in document["paths"]
+    # the hot paths, served by Starlette directly (adapters/http/direct.py), are documented too
+    publish = document["paths"]["/v1/events"]["post"]
+    assert set(publish["requestBody"]["content"]) >= {"application/cloudevents+json", "application/json"}
+    assert publish["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PublishReply"
+    }
+    query = document["paths"]["/v1/evidence:query"]["post"]
+    assert {p["name"] for p in query["parameters"]} >= {"X-Official-Id", "X-Deadline-Ms"}
+    assert query["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EvidenceReply"
+    }
     broken = {**document, "paths": {"/v1/events": {"post": {"responses": "none"}}}}
     with pytest.raises(OpenAPIValidationError):
         validate(broken)

@@ -305,6 +305,7 @@ def test_a_before_past_every_record_is_the_first_page(bus: BusProcess, before: s
         ("POST", "/v1/admin/reload", {"X-Official-Id": "x" * 300}, 400, "invalid_request"),
         ("PUT", "/v1/admin/reload", {}, 405, "method_not_allowed"),
         ("GET", "/v1/evidence:query", {}, 405, "method_not_allowed"),
+        ("DELETE", "/v1/events", {}, 405, "method_not_allowed"),
         ("POST", "/v1/stats", {}, 405, "method_not_allowed"),
     ],
 )
