@@ -40,7 +40,7 @@ from adapters.kafka.options import KafkaOptions
 from adapters.kafka.transport import BATCH_BYTES
 from adapters.metrics import PrometheusMetrics
 from bench.end_to_end import SOURCE, SUBSCRIBER, event
-from lienthong.runtime import load
+from lienthong.loading import load
 from router.consuming import ConsumeLoop
 from router.directory import new_api_key
 from router.envelope import from_structured, to_message

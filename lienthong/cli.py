@@ -16,11 +16,11 @@ from connectors.simulation import Faults, SimulatorServer
 from connectors.simulators import SYSTEMS, factory
 from lienthong.audit_cli import audit_app
 from lienthong.demo.show import run as run_demo
+from lienthong.loading import load
 from lienthong.logs import LogFormat
 from lienthong.portal_cli import portal_app
 from lienthong.results_cli import app as results_app
-from lienthong.runtime import load
-from lienthong.runtime import serve as run
+from lienthong.serving import serve as run
 from router.directory import new_api_key
 from router.errors import ConfigError
 from schemas.registry import SchemaRegistry

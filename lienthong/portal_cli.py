@@ -16,7 +16,7 @@ from connectors.portal.connector import PortalConnector, from_settings
 from connectors.portal.sync import ReconcileReport
 from lienthong.config.units import parse_duration
 from lienthong.connectors import ConnectorDeps
-from lienthong.runtime import load
+from lienthong.loading import load
 from router.errors import ConfigError
 
 portal_app = typer.Typer(no_args_is_help=True, help="The National Public Service Portal sync.")

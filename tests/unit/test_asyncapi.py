@@ -11,7 +11,7 @@ import pytest
 
 from adapters.http.asyncapi import SCHEMA_FORMAT, document, message_key
 from lienthong.config import Settings
-from lienthong.runtime import load
+from lienthong.loading import load
 from schemas.registry import SchemaRegistry
 from tests.support import asyncapi
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from lienthong.config import load_settings
+from lienthong.loading import load
 from lienthong.reload import restart_problems
-from lienthong.runtime import load
 from tests.unit.config.test_config_errors import BASE, problems, write
 from tests.unit.config.test_reload_rules import written
 

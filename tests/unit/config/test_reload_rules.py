@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
+from lienthong.loading import load
 from lienthong.reload import ConfigInvalid, changes, contract_problems, refuse, restart_problems
-from lienthong.runtime import load
 from router.errors import ConfigError
 from schemas.registry import EVENTS, SchemaRegistry
 from tests.support.bus import PORTAL, BusConfig

@@ -1,0 +1,103 @@
+"""The HTTP API of a running bus: the FastAPI app with its health and metrics endpoints and the
+routers of the optional parts (AsyncAPI, access log, console, evidence, admin reload, stats),
+each reading the runtime's configuration of the moment, so that a reload reaches them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from adapters.http import create_app
+from adapters.http.access_log import access_log_router
+from adapters.http.admin import admin_router
+from adapters.http.asyncapi import document as asyncapi_document
+from adapters.http.asyncapi_route import asyncapi_router
+from adapters.http.console import console_router
+from adapters.http.console_figures import FigureSources
+from adapters.http.sessions import console_secret
+from adapters.http.stats import stats_router
+from adapters.metrics import render
+from connectors.portal.connector import PortalConnector
+from lienthong.runtime import Runtime
+from router.access_report import AccessReport
+from router.directory import System
+
+
+def http_app(runtime: Runtime) -> FastAPI:
+    """The API of ``runtime``, which its lifespan starts and stops."""
+    return create_app(
+        runtime.bus,
+        max_body_bytes=runtime.settings.http.max_body_bytes,
+        max_batch_events=runtime.settings.http.max_batch_events,
+        readiness=runtime.readiness,
+        metrics=lambda: render(runtime.metrics_registry),
+        lifespan=runtime.lifespan,
+        routers=[
+            _asyncapi(runtime),
+            access_log_router(lambda: AccessReport(runtime.audit, runtime.bus.directory, runtime.bus.policy)),
+            _console(runtime),
+            runtime.evidence.router(),
+            _admin(runtime),
+            stats_router(_LivePortals(runtime), runtime.bus.is_admin),
+        ],
+    )
+
+
+def _asyncapi(runtime: Runtime) -> APIRouter:
+    def document(caller: System | None, bus_url: str) -> dict[str, Any]:
+        """The AsyncAPI document: every type, and the subscriptions ``caller`` may see (all of
+        them for ``None``: the operator holding the configuration file)."""
+        subscriptions = (
+            runtime.settings.subscriptions if caller is None else runtime.bus.visible_subscriptions(caller)
+        )
+        return asyncapi_document(
+            runtime.registry, subscriptions, bus_url=bus_url, policy=runtime.settings.policy
+        )
+
+    return asyncapi_router(document)
+
+
+def _admin(runtime: Runtime) -> APIRouter:
+    async def reload_by_api(caller: System, official: str) -> dict[str, Any]:
+        found = await runtime.reload(caller.id, official)
+        return {"generation": runtime.bus.generation.number, "changed": not found.nothing, **found.as_dict()}
+
+    return admin_router(reload_by_api, runtime.bus.is_admin)
+
+
+def _portals(runtime: Runtime) -> list[PortalConnector]:
+    """The portal connectors of the running configuration: their figures go to GET /v1/stats and
+    the console."""
+    return [c for c in runtime.connectors.values() if isinstance(c, PortalConnector)]
+
+
+class _LivePortals(Sequence[PortalConnector]):
+    """The portal connectors of the running configuration, for GET /v1/stats."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def __len__(self) -> int:
+        return len(_portals(self._runtime))
+
+    def __getitem__(self, index: int) -> PortalConnector:  # type: ignore[override]
+        return _portals(self._runtime)[index]
+
+
+def _console(runtime: Runtime) -> APIRouter:
+    """The operator console (/console); its portal and evidence sections show "not
+    configured" until given their status sources (FigureSources portal=, evidence=)."""
+
+    async def portal_rows() -> list[dict[str, str | int | float | None]]:
+        portals = _portals(runtime)  # those of the running configuration
+        return await portals[0].console_rows() if portals else []
+
+    figures = FigureSources(
+        runtime.bus,
+        runtime.metrics_registry,
+        audit=lambda: getattr(runtime, "audit", None),
+        portal=portal_rows if _portals(runtime) else None,
+    )
+    return console_router(runtime.bus, figures, console_secret())

@@ -1,0 +1,77 @@
+"""The consume loops of a running bus (its workers): each subscription's loop, started on its
+delivery or drained and stopped alone (as a reload removes or changes the subscription), and the
+router's loop. Stopping them all belongs to the runtime's shutdown (Runtime.stop), in its order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from router.consuming import ConsumeLoop, Handler
+from router.delivery import SubscriptionDelivery
+from router.ports import Consumer, Transport
+from router.publishing import INBOUND_TOPIC
+from router.subscriptions import Subscription
+
+ROUTER_GROUP = "router"
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """A running consume loop: its delivery (None for the router), consumer and task."""
+
+    loop: ConsumeLoop
+    consumer: Consumer
+    task: asyncio.Task[None]
+    delivery: SubscriptionDelivery | None = None
+
+
+class Workers:
+    """The running consume loops: the subscriptions', by name, and the router's once started."""
+
+    def __init__(self, transport: Transport, drain_timeout_s: float) -> None:
+        self._transport = transport
+        self._drain_timeout_s = drain_timeout_s
+        self.subscriptions: dict[str, Worker] = {}
+        self.router: Worker | None = None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.subscriptions
+
+    def running(self) -> list[Worker]:
+        return [*self.subscriptions.values(), *([self.router] if self.router else [])]
+
+    async def start(self, subscription: Subscription, delivery: SubscriptionDelivery) -> None:
+        """Starts ``delivery`` and the loop that feeds it ``subscription``'s queue."""
+        await delivery.start()
+        consumer = self._transport.consumer(subscription.group, subscription.topic)
+        await consumer.start()
+        loop = ConsumeLoop(f"deliver {subscription.name}", consumer, delivery.handle)
+        task = asyncio.create_task(loop.run(), name=loop.name)
+        self.subscriptions[subscription.name] = Worker(loop, consumer, task, delivery)
+
+    async def start_router(self, route: Handler) -> None:
+        """Starts the loop that hands the inbound topic's batches to ``route``."""
+        consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
+        await consumer.start()
+        loop = ConsumeLoop("router", consumer, route)
+        self.router = Worker(loop, consumer, asyncio.create_task(loop.run(), name=loop.name))
+
+    async def drain(self, name: str) -> None:
+        """Stops one subscription's loop as a shutdown would: the batch in hand is finished and
+        committed (within the drain timeout; what is cut short is delivered again by the next
+        loop of the group), then its consumer leaves the group and its sink is closed."""
+        worker = self.subscriptions.pop(name)
+        worker.loop.stop()
+        assert worker.delivery is not None
+        worker.delivery.drain()
+        _, pending = await asyncio.wait([worker.task], timeout=self._drain_timeout_s)
+        worker.delivery.stop()
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await worker.task
+        with contextlib.suppress(Exception):
+            await worker.consumer.close()
+        await worker.delivery.close()
