@@ -1,12 +1,15 @@
-"""Webhook sinks: events delivered by HTTP POST with httpx.
+"""Webhook sinks: events delivered by HTTP POST with aiohttp.
 
 One event goes in CloudEvents HTTP *binary* mode by default (attributes in ``ce-`` headers, the
 data as the body, so a receiver that knows nothing of CloudEvents still gets plain JSON), or in
 *structured* mode (``application/cloudevents+json``) when the sink's options say ``mode:
 structured``. Several events go as one ``application/cloudevents-batch+json`` body.
 
-Every sink shares one :class:`httpx.AsyncClient`, hence one connection pool with HTTP/1.1
-keep-alive across subscriptions; each sink has its own timeout and extra headers.
+Every sink shares one :class:`WebhookClient`, hence one connection pool with HTTP/1.1 keep-alive
+across subscriptions; each sink has its own timeout and extra headers. aiohttp rather than httpx,
+by measurement as for REST providers (adapters/provider_http.py): with one event per call, the
+sinks' default, httpx's pool cost the bus more CPU per delivered event than everything else of
+the delivery together (docs/benchmarks.md, "End to end").
 
 Redirects are not followed: the configured URL is the receiver the operator vetted; following a
 3xx would hand the event, with its credentials and Idempotency-Key, to whatever URL the response
@@ -22,7 +25,8 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
+import yarl
 
 from adapters.version import package_version
 from router import envelope, tracing
@@ -85,25 +89,58 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     return max(0.0, when.timestamp() - now())
 
 
-def new_http_client(*, max_connections: int = 100, max_keepalive_connections: int = 20) -> httpx.AsyncClient:
+class WebhookClient:
+    """The connection pool every webhook sink shares; close it when the bus stops.
+
+    aiohttp's session belongs to the event loop it was made on, and the bus builds its sinks
+    before the loop runs: the session is made on first use. A closed client stays closed (a late
+    retry must not open a new pool)."""
+
+    def __init__(self, *, max_connections: int = 100, keepalive_s: float = 30.0) -> None:
+        self._max_connections = max_connections
+        self._keepalive_s = keepalive_s
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the webhook client was closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, keepalive_timeout=self._keepalive_s
+                ),
+                # sinks pass their own timeout per request; this is only the fallback
+                timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S),
+                cookie_jar=aiohttp.DummyCookieJar(),  # receivers are called statelessly
+                trust_env=False,
+                # the sink sends what the configuration says; no Accept or compression of aiohttp's
+                skip_auto_headers=("Accept", "Accept-Encoding"),
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> WebhookClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def new_http_client(*, max_connections: int = 100) -> WebhookClient:
     """The client every webhook sink shares (close it when the bus stops)."""
-    return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-            keepalive_expiry=30.0,
-        ),
-        follow_redirects=False,
-        # Sinks pass their own timeout per request; this is only the fallback.
-        timeout=DEFAULT_TIMEOUT_S,
-        trust_env=False,
-    )
+    return WebhookClient(max_connections=max_connections)
 
 
 class WebhookSink:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: WebhookClient,
         url: str,
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -115,7 +152,7 @@ class WebhookSink:
         self.url = url
         self.mode = mode
         self._client = client
-        self._timeout = httpx.Timeout(timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._timeout_s = timeout_s
         self._headers: dict[str, str] = dict(headers or {})
         self._headers["User-Agent"] = USER_AGENT
@@ -148,21 +185,26 @@ class WebhookSink:
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> None:
         try:
-            async with self._client.stream(
-                "POST", self.url, content=body, headers=headers, timeout=self._timeout
+            session = self._client.session()
+        except RuntimeError as error:
+            raise SinkError(str(error), retryable=True) from None
+        try:
+            async with session.post(
+                self.url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as response:
                 text = (await _read_some(response)).decode("utf-8", "replace")
                 failure = _status_error(response, text)
-        except httpx.TimeoutException as error:
+        except TimeoutError as error:
             raise SinkError(
                 f"no answer within {self._timeout_s:g}s ({type(error).__name__})", retryable=True
             ) from error
-        except httpx.UnsupportedProtocol as error:
+        except aiohttp.InvalidURL as error:
             raise SinkError(f"unsupported URL: {error}", retryable=False) from error
-        except httpx.LocalProtocolError as error:
-            # the request itself is invalid: sending it again cannot help
+        except ValueError as error:
+            # the request itself is invalid (a header value aiohttp refuses): sending it again
+            # cannot help
             raise SinkError(f"invalid request: {error}", retryable=False) from error
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, OSError) as error:
             # connection refused or reset, DNS, a protocol error of the receiver...: all may pass
             raise SinkError(
                 f"{type(error).__name__}: {error or 'connection failed'}", retryable=True
@@ -188,12 +230,12 @@ def binary_headers(message: StoredMessage) -> dict[str, str]:
     return headers
 
 
-def _status_error(response: httpx.Response, text: str) -> SinkError | None:
+def _status_error(response: aiohttp.ClientResponse, text: str) -> SinkError | None:
     """What a response's status means for delivery: ``None`` when the events were taken."""
-    status = response.status_code
+    status = response.status
     if 200 <= status < 300:
         return None
-    detail = f"HTTP {status} {response.reason_phrase}".rstrip()
+    detail = f"HTTP {status} {response.reason or ''}".rstrip()
     text = " ".join(text.split())
     if text:
         detail += f": {text[:MAX_DETAIL_CHARS]}"
@@ -207,23 +249,26 @@ def _status_error(response: httpx.Response, text: str) -> SinkError | None:
     return SinkError(detail, retryable=False, status=status)
 
 
-async def _read_some(response: httpx.Response) -> bytes:
+async def _read_some(response: aiohttp.ClientResponse) -> bytes:
     """Up to MAX_RESPONSE_BYTES of the body. A body read to its end lets the connection be reused;
     a longer one is cut and its connection closed."""
     data = bytearray()
     try:
-        async for chunk in response.aiter_raw():
+        while len(data) < MAX_RESPONSE_BYTES:
+            chunk = await response.content.read(MAX_RESPONSE_BYTES - len(data))
+            if not chunk:
+                return bytes(data)
             data += chunk
-            if len(data) >= MAX_RESPONSE_BYTES:
-                break
-    except httpx.HTTPError:
+        if not response.content.at_eof():
+            response.close()  # the rest is never read: the connection is not reused
+    except (TimeoutError, aiohttp.ClientError):
         # The status is what counts: a receiver that answered took (or refused) the events even
         # if the rest of its body got lost.
-        pass
-    return bytes(data[:MAX_RESPONSE_BYTES])
+        response.close()
+    return bytes(data)
 
 
-def webhook_sink_factory(client: httpx.AsyncClient) -> SinkFactory:
+def webhook_sink_factory(client: WebhookClient) -> SinkFactory:
     """Builds webhook sinks from subscription sink specs, all on ``client``.
 
     Options: ``url`` (http or https, required), ``timeout_s`` (seconds, default 5),
@@ -250,8 +295,8 @@ def _url(options: Mapping[str, Any]) -> str:
     if not isinstance(url, str):
         raise ConfigError("webhook sink: 'url' is required (an http or https URL)")
     try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as error:
+        parsed = yarl.URL(url)
+    except (ValueError, TypeError) as error:
         raise ConfigError(f"webhook sink: 'url' is not a valid URL: {error}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigError(f"webhook sink: 'url' must be an http or https URL, not {url!r}")
