@@ -12,9 +12,11 @@ population database's SOAP lookup through the same adapter the bus uses); querie
 are ``POST /v1/evidence:query`` for the same subjects: authentication, policy, the provider call,
 response validation, minimisation, provenance (and, for personal data, the audit record).
 Uncached: the dataset's cache is ``never``, so every query reaches the simulator. Cached: a second
-bus with a cache TTL, warmed once. Printed: queries/s, p50 and p99 of each side, the ratio of the
-bus's rate to the direct rate (target at least 0.7 uncached) and the p50 it adds (target at most
-2 ms uncached).
+bus with a cache TTL, warmed once. Bare: the same queries to a Starlette endpoint that answers at
+once under the same uvicorn set-up (bench.bare_endpoint), the floor of any ASGI service here.
+Printed: queries/s, p50 and p99 of each side, the server's CPU per query (the registry's for
+direct calls, the bus's, the bare endpoint's), the ratio of the bus's rate to the direct rate
+(target at least 0.7 uncached) and the p50 it adds (target at most 2 ms uncached).
 
 ``--registry-latency-ms`` makes the simulator hold every reply that long (its ``--latency``), as a
 remote registry would: on loopback with no delay every process is CPU-bound on the same cores,
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,26 +193,49 @@ async def bus_call(
     return query, client
 
 
-def line(name: str, queries: int, seconds: float, latencies: list[float]) -> tuple[float, float]:
-    rate, p50 = queries / seconds, quantile(latencies, 0.5) * 1000
-    print(
-        f"  {name:<22} {rate:8.0f} queries/s   p50 {p50:6.2f} ms   p99 {quantile(latencies, 0.99) * 1000:6.2f} ms"
-    )
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """The best round's time and latencies; the server's CPU per query over all timed rounds."""
+
+    seconds: float
+    latencies: list[float]
+    cpu_per_query_s: float | None = None  # the bus's (or, direct, the registry's); None under py-spy
+
+
+def process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def line(name: str, queries: int, measured: Measured) -> tuple[float, float]:
+    rate, p50 = queries / measured.seconds, quantile(measured.latencies, 0.5) * 1000
+    p99 = quantile(measured.latencies, 0.99) * 1000
+    cpu = measured.cpu_per_query_s
+    server = f"   server CPU {cpu * 1e6:4.0f} us/query" if cpu is not None else ""
+    print(f"  {name:<22} {rate:8.0f} queries/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms{server}")
     return rate, p50
 
 
 async def measure(
-    call: Callable[[int], Awaitable[None]], queries: int, concurrency: int, rounds: int
-) -> tuple[float, list[float]]:
-    """The best of ``rounds`` runs (after a warm-up): the least disturbed by the machine's other work."""
+    call: Callable[[int], Awaitable[None]],
+    queries: int,
+    concurrency: int,
+    rounds: int,
+    server_pid: int | None = None,
+) -> Measured:
+    """The best of ``rounds`` runs (after a warm-up): the least disturbed by the machine's other
+    work; with ``server_pid``, that process's CPU per query over all the runs."""
     await run(call, min(queries, 500), concurrency)
     best: tuple[float, list[float]] | None = None
+    cpu_before = process_cpu_s(server_pid) if server_pid else 0.0
     for _ in range(rounds):
         seconds, latencies = await run(call, queries, concurrency)
         if best is None or seconds < best[0]:
             best = (seconds, latencies)
     assert best is not None
-    return best
+    cpu = (process_cpu_s(server_pid) - cpu_before) / (queries * rounds) if server_pid else None
+    return Measured(best[0], best[1], cpu)
 
 
 def bus_command(rest_client: str) -> list[str]:
@@ -232,7 +258,7 @@ def bench_bus(
     args: argparse.Namespace,
     rest_client: str = "aiohttp",
     profile: str | None = None,
-) -> tuple[float, list[float]]:
+) -> Measured:
     port = free_port()
     key = write_config(folder, port, dataset, provider_url, cache)
     command = [*bus_command(rest_client), "serve", "--config", str(folder / "bench.yaml")]
@@ -242,10 +268,11 @@ def bench_bus(
     bus = start(command, f"http://127.0.0.1:{port}/readyz", folder / "bus.log")
     try:
 
-        async def go() -> tuple[float, list[float]]:
+        async def go() -> Measured:
             call, client = await bus_call(dataset, f"http://127.0.0.1:{port}", key, args.load_client)
             try:
-                return await measure(call, args.queries, args.concurrency, args.rounds)
+                server = None if profile else bus.pid  # under py-spy, bus.pid is py-spy's
+                return await measure(call, args.queries, args.concurrency, args.rounds, server)
             finally:
                 await client.aclose()
 
@@ -256,6 +283,30 @@ def bench_bus(
     finally:
         bus.send_signal(signal.SIGINT if profile else signal.SIGTERM)
         bus.wait(60)
+
+
+def bench_bare(folder: Path, dataset: str, args: argparse.Namespace) -> Measured:
+    """The same queries to a bare Starlette endpoint that answers at once (bench.bare_endpoint),
+    under the same uvicorn set-up as the bus: what the HTTP server alone costs per query."""
+    port = free_port()
+    server = start(
+        [sys.executable, "-m", "bench.bare_endpoint", "--port", str(port)],
+        f"http://127.0.0.1:{port}/readyz",
+        folder / "bare.log",
+    )
+    try:
+
+        async def go() -> Measured:
+            call, client = await bus_call(dataset, f"http://127.0.0.1:{port}", "none", args.load_client)
+            try:
+                return await measure(call, args.queries, args.concurrency, args.rounds, server.pid)
+            finally:
+                await client.aclose()
+
+        return asyncio.run(go())
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def main() -> None:
@@ -307,15 +358,15 @@ def main() -> None:
         provider_url = f"http://127.0.0.1:{sim_port}"
         try:
 
-            async def go() -> tuple[float, list[float]]:
+            async def go() -> Measured:
                 call, close = await direct_call(dataset, provider_url, args.load_client)
                 try:
-                    return await measure(call, args.queries, args.concurrency, args.rounds)
+                    return await measure(call, args.queries, args.concurrency, args.rounds, simulator.pid)
                 finally:
                     await close()
 
             direct = asyncio.run(go())
-            uncached: dict[str, tuple[float, list[float]]] = {}
+            uncached: dict[str, Measured] = {}
             for number, client in enumerate(clients):
                 run_folder = folder / f"uncached-{client}"
                 run_folder.mkdir()
@@ -325,6 +376,7 @@ def main() -> None:
                 )
             (folder / "cached").mkdir()
             cached = bench_bus(folder / "cached", dataset, provider_url, "1h", args)
+            bare = bench_bare(folder, dataset, args)
         finally:
             simulator.terminate()
             simulator.wait(30)
@@ -333,13 +385,14 @@ def main() -> None:
         f"{dataset}, {args.queries} queries, concurrency {args.concurrency}, best of {args.rounds}{delay}, "
         f"load generator on {args.load_client}:"
     )
-    direct_rate, direct_p50 = line("direct to the registry", args.queries, *direct)
+    direct_rate, direct_p50 = line("direct to the registry", args.queries, direct)
     rest = dataset == "business.registration"  # the REST client is named; SOAP has its own
     rates = {
-        client: line(f"through the bus, {client}" if rest else "through the bus", args.queries, *result)
+        client: line(f"through the bus, {client}" if rest else "through the bus", args.queries, result)
         for client, result in uncached.items()
     }
-    cached_rate, _ = line("through the bus, cached", args.queries, *cached)
+    cached_rate, _ = line("through the bus, cached", args.queries, cached)
+    line("bare Starlette endpoint", args.queries, bare)
     for client, (bus_rate, bus_p50) in rates.items():
         print(
             f"  {client + ': ' if rest else ''}ratio uncached {bus_rate / direct_rate:.2f} (target >= 0.7), "
