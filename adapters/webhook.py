@@ -19,6 +19,7 @@ names. A 3xx is reported as a permanent failure so the operator fixes the URL.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
@@ -63,6 +64,7 @@ RESERVED_HEADERS = frozenset(
 # '%'; everything else is percent-encoded as UTF-8. ``quote`` keeps letters, digits and "_.-~"
 # anyway; ``safe`` adds the rest of printable ASCII minus those three.
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+_NEEDS_ENCODING = re.compile(r'[^\x21-\x7e]|["%]')
 
 
 USER_AGENT = f"lienthong/{package_version()}"
@@ -70,6 +72,10 @@ USER_AGENT = f"lienthong/{package_version()}"
 
 def encode_header_value(value: str) -> str:
     """A context attribute as an HTTP header value, per the CloudEvents HTTP binding."""
+    # Most values (ids, types, sources, times) need no encoding: one scan instead of quote()'s
+    # per-character work, on every header of every delivered event.
+    if _NEEDS_ENCODING.search(value) is None:
+        return value
     return quote(value, safe=_HEADER_SAFE, encoding="utf-8")
 
 

@@ -222,6 +222,9 @@ def test_the_percent_encoding_of_the_cloudevents_http_binding() -> None:
     )
     assert encode_header_value('a b"c%d') == "a%20b%22c%25d"
     assert encode_header_value("Đà Nẵng") == "%C4%90%C3%A0%20N%E1%BA%B5ng"
+    # the edges of printable ASCII: controls, DEL and the non-breaking space are encoded
+    assert encode_header_value("a\tb\x7fc\u00a0") == "a%09b%7Fc%C2%A0"
+    assert encode_header_value("") == ""
 
 
 @pytest.mark.parametrize(
