@@ -1,6 +1,8 @@
 """The HTTP API of a running bus: the FastAPI app with its health and metrics endpoints and the
 routers of the optional parts (AsyncAPI, access log, console, evidence, admin reload, stats),
-each reading the runtime's configuration of the moment, so that a reload reaches them."""
+each reading the runtime's configuration of the moment, so that a reload reaches them. One
+exception: whether the console has a portal section is decided when the app is built (a portal
+connector added by a reload shows there after a restart)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from adapters.http import problems
@@ -173,6 +174,8 @@ def create_app(
     async def on_http(request: Request, error: HTTPException) -> Response:
         if error.status_code == 404:
             return problems.from_error(NotFound(f"no route {request.url.path}"), request.url.path)
+        # Starlette's headers travel on: a 405 must say what is allowed (RFC 9110, Allow)
+        headers = dict(error.headers or {})
         if error.status_code == 405:
             return problems.problem(
                 405,
@@ -180,9 +183,28 @@ def create_app(
                 "Method not allowed",
                 f"{request.method} is not allowed here",
                 request.url.path,
+                headers=headers,
             )
         return problems.problem(
-            error.status_code, "http_error", "HTTP error", str(error.detail), request.url.path
+            error.status_code,
+            "http_error",
+            "HTTP error",
+            str(error.detail),
+            request.url.path,
+            headers=headers,
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_gone(request: Request, error: ClientDisconnect) -> Response:
+        # the client closed its connection before sending the whole body: nothing was done, and
+        # no one will read this answer; not a fault of the bus, so not logged as one
+        log.debug("%s %s: the client went away before its request was read", request.method, request.url.path)
+        return problems.problem(
+            400,
+            "client_disconnected",
+            "The client went away",
+            "the request body was not received whole",
+            request.url.path,
         )
 
     @app.exception_handler(Exception)

@@ -20,6 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 EXTRA_CODES: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "invalid_request": (400, "The request's parameters are not valid"),
+    "client_disconnected": (400, "The client went away"),
 }
 
 

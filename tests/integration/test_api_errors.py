@@ -161,7 +161,11 @@ def test_missing_or_wrong_key_is_401(bus: BusProcess, key: str, headers: dict[st
 def test_other_routes_answer_problems(bus: BusProcess) -> None:
     with bus.client(OPERATOR) as operator:
         problem_of(operator.get("/v1/nothing-here"), 404, "not_found")
-        problem_of(operator.delete("/v1/events"), 405, "method_not_allowed")
+        refused = operator.delete("/v1/events")
+        problem_of(refused, 405, "method_not_allowed")
+        assert refused.headers["allow"] == "POST"  # RFC 9110: a 405 says what is allowed
+        assert operator.get("/v1/evidence:query").headers["allow"] == "POST"
+        assert operator.put("/v1/types").headers["allow"] == "GET"
         problem_of(
             operator.get("/v1/subscriptions/portal/dead-letters", params={"limit": 0}), 400, "invalid_request"
         )
@@ -224,3 +228,26 @@ def test_openapi_document_lists_the_api(bus: BusProcess) -> None:
 
 def test_config_file_is_not_touched(bus: BusProcess) -> None:
     assert Path(bus.path).exists()
+
+
+async def test_a_client_that_goes_away_mid_body_is_no_error_of_the_bus(bus: BusProcess) -> None:
+    """A publisher that announces a body and closes its connection before sending it all: nothing
+    is appended, and the bus logs no "unexpected error" (nor a traceback) for it."""
+    key = bus.config.keys[ONESTOP]
+    body = dumps(event())
+    for path in ("/v1/events", "/v1/evidence:query"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", bus.config.port)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/cloudevents+json\r\nContent-Length: {len(body) + 1000}\r\n\r\n".encode()
+            + body[:20]
+        )
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the bus is reading the body
+        writer.close()
+        await writer.wait_closed()
+    reply = post(bus, body, STRUCTURED)  # the bus goes on serving
+    assert reply.status_code == 202, reply.text
+    log = bus.log.read_text()
+    assert "unexpected error" not in log and "Traceback" not in log
+
