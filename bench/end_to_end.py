@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def profiled(command: list[str], profile: str) -> list[str]:
         "--",
         *command,
     ]
+
+
+def process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -144,10 +151,16 @@ async def publish(url: str, key: str, bodies: list[bytes], publishers: int) -> N
         await asyncio.gather(*(worker() for _ in range(publishers)))
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    rate: float  # events/s end to end
+    acknowledged_s: float  # until the last publish was answered
+    cpu_per_event_s: dict[str, float]  # by process: bus (None under py-spy), receiver, load generator
+
+
 def run_bus(
     events: int, batch: int, publish_batch: int, publishers: int, durability: str, profile: str | None = None
-) -> tuple[float, float]:
-    """(events/s end to end, seconds until all were acknowledged)."""
+) -> Run:
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as folder:
         port, receiver_port = free_port(), free_port()
         key = write_config(Path(folder), port, receiver_port, batch, durability)
@@ -173,17 +186,28 @@ def run_bus(
             bodies = [
                 orjson.dumps(all_events[i : i + publish_batch]) for i in range(0, events, publish_batch)
             ]
+            pids = {
+                "receiver": receiver.pid,
+                **({} if profile else {"bus": bus.pid}),
+            }  # py-spy's pid otherwise
+            cpu_before = {name: process_cpu_s(pid) for name, pid in pids.items()}
+            own_before = time.process_time()
             started = time.perf_counter()
             asyncio.run(publish(f"http://127.0.0.1:{port}", key, bodies, publishers))
             acknowledged = time.perf_counter() - started
-            while True:
-                counted = httpx.get(f"http://127.0.0.1:{receiver_port}/count", timeout=5).json()["count"]
-                if counted >= events:
-                    break
-                if time.perf_counter() - started > 600:
-                    raise SystemExit(f"only {counted} of {events} delivered after 600 s")
-                time.sleep(0.01)
+            # one kept-alive connection: a new client per poll cost this process ~0.5 core at
+            # 100 polls/s, taken from the bus and the receiver on a 2-core machine
+            with httpx.Client(base_url=f"http://127.0.0.1:{receiver_port}", timeout=5) as poller:
+                while True:
+                    counted = poller.get("/count").json()["count"]
+                    if counted >= events:
+                        break
+                    if time.perf_counter() - started > 600:
+                        raise SystemExit(f"only {counted} of {events} delivered after 600 s")
+                    time.sleep(0.01)
             elapsed = time.perf_counter() - started
+            cpu = {name: (process_cpu_s(pid) - cpu_before[name]) / events for name, pid in pids.items()}
+            cpu["load generator"] = (time.process_time() - own_before) / events
         finally:
             # py-spy writes its profile on SIGINT; the bus drains and exits on either signal
             bus.send_signal(signal.SIGINT if profile else signal.SIGTERM)
@@ -191,7 +215,7 @@ def run_bus(
             receiver.terminate()
             receiver.wait(30)
             log.close()
-    return events / elapsed, acknowledged
+    return Run(events / elapsed, acknowledged, cpu)
 
 
 def run_raw_sqlite(events: int, publish_batch: int, durability: str) -> float:
@@ -236,9 +260,10 @@ def main() -> None:
     parser.add_argument("--durability", choices=["fsync", "os"], default="fsync")
     parser.add_argument("--profile", metavar="FILE", help="record the bus with py-spy into FILE")
     args = parser.parse_args()
-    rate, acknowledged = run_bus(
+    result = run_bus(
         args.events, args.batch, args.publish_batch, args.publishers, args.durability, args.profile
     )
+    rate = result.rate
     raw = run_raw_sqlite(args.events, args.publish_batch, args.durability)
     print(
         f"end to end ({args.events} events, publish batches of {args.publish_batch}, "
@@ -246,8 +271,10 @@ def main() -> None:
     )
     print(
         f"  lienthong  publish -> durable -> routed -> delivered : {rate:>10,.0f} events/s "
-        f"(all acknowledged after {acknowledged:.2f} s)"
+        f"(all acknowledged after {result.acknowledged_s:.2f} s)"
     )
+    cpu = ", ".join(f"{name} {seconds * 1e6:.0f}" for name, seconds in result.cpu_per_event_s.items())
+    print(f"  CPU per event, us by process                        : {cpu}")
     print(f"  baseline   raw SQLite inserts, one transaction/batch  : {raw:>10,.0f} rows/s")
     print(f"  ratio      lienthong / raw SQLite                     : {rate / raw:>10.3f}")
 

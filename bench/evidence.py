@@ -44,7 +44,7 @@ import httpx
 import orjson
 import yaml
 
-from bench.end_to_end import free_port, profiled, wait_ready
+from bench.end_to_end import free_port, process_cpu_s, profiled, wait_ready
 from bench.httpx_client import CLIENTS
 from bench.soap_call import quantile, run
 from connectors.population.connector import connect as connect_population
@@ -200,12 +200,6 @@ class Measured:
     seconds: float
     latencies: list[float]
     cpu_per_query_s: float | None = None  # the bus's (or, direct, the registry's); None under py-spy
-
-
-def process_cpu_s(pid: int) -> float:
-    """User and system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def line(name: str, queries: int, measured: Measured) -> tuple[float, float]:
