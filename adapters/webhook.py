@@ -19,6 +19,7 @@ names. A 3xx is reported as a permanent failure so the operator fixes the URL.
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ RESERVED_HEADERS = frozenset(
 # anyway; ``safe`` adds the rest of printable ASCII minus those three.
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 _NEEDS_ENCODING = re.compile(r'[^\x21-\x7e]|["%]')
+# A header name (RFC 9110 "token").
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 USER_AGENT = f"lienthong/{package_version()}"
@@ -120,8 +123,13 @@ class WebhookClient:
                 timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S),
                 cookie_jar=aiohttp.DummyCookieJar(),  # receivers are called statelessly
                 trust_env=False,
-                # the sink sends what the configuration says; no Accept or compression of aiohttp's
-                skip_auto_headers=("Accept", "Accept-Encoding"),
+                # The sink sends what the configuration and the event say, nothing of aiohttp's: no
+                # Accept, no compression, and no Content-Type on an event without data (in binary
+                # mode Content-Type is the event's datacontenttype).
+                skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type"),
+                # Only the status counts: a 2xx in an encoding aiohttp cannot decode (br, zstd
+                # behind some proxies) must not read as a failure, and send the events again.
+                auto_decompress=False,
             )
         return self._session
 
@@ -156,9 +164,11 @@ class WebhookSink:
         if mode not in (BINARY, STRUCTURED):
             raise ValueError(f"mode must be '{BINARY}' or '{STRUCTURED}', not {mode!r}")
         self.url = url
+        self._target = yarl.URL(url)  # parsed once, not per request
         self.mode = mode
         self._client = client
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # ceil_threshold: aiohttp would round a timeout over 5 s up to the next whole second
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, ceil_threshold=math.inf)
         self._timeout_s = timeout_s
         self._headers: dict[str, str] = dict(headers or {})
         self._headers["User-Agent"] = USER_AGENT
@@ -196,7 +206,7 @@ class WebhookSink:
             raise SinkError(str(error), retryable=True) from None
         try:
             async with session.post(
-                self.url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+                self._target, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as response:
                 text = (await _read_some(response)).decode("utf-8", "replace")
                 failure = _status_error(response, text)
@@ -204,17 +214,19 @@ class WebhookSink:
             raise SinkError(
                 f"no answer within {self._timeout_s:g}s ({type(error).__name__})", retryable=True
             ) from error
-        except aiohttp.InvalidURL as error:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as error:
             raise SinkError(f"unsupported URL: {error}", retryable=False) from error
+        except (aiohttp.ClientError, OSError) as error:
+            # Connection refused or reset, DNS, TLS (a certificate that fails verification is also
+            # a ValueError: it must be caught here first), a protocol error of the receiver: all
+            # may pass once the receiver is fixed, so the events wait for it.
+            raise SinkError(
+                f"{type(error).__name__}: {error or 'connection failed'}", retryable=True
+            ) from error
         except ValueError as error:
             # the request itself is invalid (a header value aiohttp refuses): sending it again
             # cannot help
             raise SinkError(f"invalid request: {error}", retryable=False) from error
-        except (aiohttp.ClientError, OSError) as error:
-            # connection refused or reset, DNS, a protocol error of the receiver...: all may pass
-            raise SinkError(
-                f"{type(error).__name__}: {error or 'connection failed'}", retryable=True
-            ) from error
         if failure is not None:
             raise failure
 
@@ -300,12 +312,26 @@ def _url(options: Mapping[str, Any]) -> str:
     url = options.get("url")
     if not isinstance(url, str):
         raise ConfigError("webhook sink: 'url' is required (an http or https URL)")
+    if not url.isascii() or not url.isprintable() or " " in url:
+        # yarl would drop a CR/LF silently and post to another path; a NUL would fail every call
+        raise ConfigError(
+            "webhook sink: 'url' must be printable ASCII without spaces (percent-encode a path, write a "
+            f"host in its xn-- form), not {url!r}"
+        )
     try:
         parsed = yarl.URL(url)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"webhook sink: 'url' is not a valid URL: {error}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    host = parsed.raw_host or ""
+    if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        # DNS limits; such a host would fail every call rather than the configuration check
+        raise ConfigError(f"webhook sink: the host of 'url' is not a valid host name: {host[:80]!r}")
+    if parsed.scheme not in ("http", "https") or not host:
         raise ConfigError(f"webhook sink: 'url' must be an http or https URL, not {url!r}")
+    if parsed.user is not None or parsed.password is not None:
+        raise ConfigError(
+            "webhook sink: 'url' may not carry credentials; put them in 'headers' (e.g. Authorization)"
+        )
     return url
 
 
@@ -331,6 +357,10 @@ def _headers(options: Mapping[str, Any]) -> dict[str, str]:
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigError("webhook sink: 'headers' names and values must be strings")
+        if not _TOKEN.fullmatch(name):
+            raise ConfigError(
+                f"webhook sink: {name!r} is not a header name (RFC 9110: letters, digits, !#$%&'*+-.^_`|~)"
+            )
         lowered = name.lower()
         if lowered in RESERVED_HEADERS or lowered.startswith(envelope.HTTP_PREFIX):
             raise ConfigError(f"webhook sink: the header '{name}' is set by the bus and cannot be configured")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -21,8 +23,10 @@ from adapters.webhook import (
     parse_retry_after,
     webhook_sink_factory,
 )
+from connectors.simulation import ServerTls, SimulatorServer
 from router import envelope
 from router.delivery import RETRIES_EXHAUSTED, SubscriptionDelivery, idempotency_key
+from router.envelope import CloudEvent, to_message
 from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.sinks import SinkError
@@ -30,6 +34,7 @@ from router.subscriptions import BreakerPolicy, OnDeadLetter, RetryPolicy, SinkS
 from tests.support.dead_letters import MemoryDeadLetters
 from tests.support.messages import stored
 from tests.support.receiver import Fault, Receiver
+from tests.support.tls import new_authority
 
 SUBJECT = 'Hồ sơ 000.00.00.H49-250101-0001 "100%"'
 
@@ -206,6 +211,56 @@ async def test_a_stopped_receiver_is_retryable(client: WebhookClient) -> None:
     assert "ClientConnectorError" in error.detail
 
 
+async def test_an_event_without_data_goes_without_content_type(
+    client: WebhookClient, receiver: Receiver
+) -> None:
+    # In binary mode Content-Type is the event's datacontenttype: none may be made up for it.
+    message = to_message(CloudEvent(id="evt-1", source="000.00.00.H49/motcua", type="dossier.status.changed"))
+    no_data = StoredMessage("deliver.test", 0, 0, message.key, message.value, message.headers, 0)
+    await sink_for(client, receiver).send([no_data], "evt-1")
+    [(headers, body)] = receiver.received
+    assert body == b"" and "content-type" not in headers and headers["ce-id"] == "evt-1"
+
+
+async def test_a_2xx_in_an_encoding_the_bus_cannot_decode_is_still_delivered(
+    client: WebhookClient, receiver: Receiver
+) -> None:
+    # Some proxies compress whatever the client asked; only the status counts.
+    receiver.fail_next(Fault(200, {"Content-Encoding": "br"}, b"\x0b\x02\x80ok\x03"))
+    await sink_for(client, receiver).send([stored("evt-1")], "evt-1")
+    assert len(receiver.received) == 1
+
+
+async def test_a_url_that_is_not_http_is_a_permanent_failure(client: WebhookClient) -> None:
+    # the factory refuses it at load; a sink built directly still says so without retrying
+    error = await send_failing(WebhookSink(client, "ftp://127.0.0.1/x"), stored("evt-1"))
+    assert not error.retryable and "unsupported URL" in error.detail
+
+
+async def test_a_certificate_that_fails_verification_is_retryable(
+    client: WebhookClient, tmp_path: Path
+) -> None:
+    """An expired or unknown certificate is the receiver's to fix: its events wait for it instead
+    of going to dead letters at the first attempt."""
+    authority = new_authority(tmp_path, "a CA the bus does not trust")
+    leaf = authority.issue(tmp_path, "receiver", server=True)
+    reached: list[str] = []
+
+    async def receiver(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = SimulatorServer(receiver, tls=ServerTls(str(leaf.cert), str(leaf.key))).start()
+    try:
+        sink = WebhookSink(client, f"https://127.0.0.1:{server.port}/events")
+        error = await send_failing(sink, stored("evt-1"))
+    finally:
+        server.stop()
+    assert error.retryable and "certificate" in error.detail.lower()
+    assert reached == []
+
+
 def test_retry_after_parsing() -> None:
     now = 1_700_000_000.0
     assert parse_retry_after("120", lambda: now) == 120.0
@@ -237,6 +292,13 @@ def test_the_percent_encoding_of_the_cloudevents_http_binding() -> None:
         ({"url": "http://127.0.0.1/x", "headers": {"Idempotency-Key": "x"}}, "set by the bus"),
         ({"url": "http://127.0.0.1/x", "headers": {"ce-id": "x"}}, "set by the bus"),
         ({"url": "http://127.0.0.1/x", "headers": {"X-Token": "é"}}, "printable ASCII"),
+        ({"url": "http://127.0.0.1/x", "headers": {"X-A:inj": "v"}}, "not a header name"),
+        ({"url": "http://127.0.0.1/x", "headers": {"Bad Name": "v"}}, "not a header name"),
+        ({"url": "http://127.0.0.1/a\r\nX-Injected: y"}, "printable ASCII without spaces"),
+        ({"url": "http://h\x00/x"}, "printable ASCII without spaces"),
+        ({"url": "http://đà-nẵng.vn/x"}, "xn-- form"),
+        ({"url": "http://" + "a" * 70 + ".vn/x"}, "not a valid host name"),
+        ({"url": "http://user:secret@127.0.0.1/x"}, "may not carry credentials"),
     ],
 )
 async def test_bad_options_are_config_errors(
