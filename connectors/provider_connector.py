@@ -1,20 +1,24 @@
 """A connector that only provides datasets (the registries: population, business, vehicle), and
-what the registries share: the checks of their options, the SOAP endpoint of a shipped WSDL, and
-the reading of their "not found" fault."""
+what the registries share: the checks of their options, the SOAP endpoint of a shipped WSDL, the
+client of a SOAP registry, the data provider around a client, and the reading of their "not
+found" fault."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
-from adapters.soap import SoapEndpoint
+from adapters.soap import SoapEndpoint, SoapProvider
 from router.errors import ConfigError
-from router.providers import CallPolicy, DataProvider, ProviderFault, SubjectNotFound
+from router.providers import CallPolicy, DataProvider, ProviderFault, RequestContext, SubjectNotFound
 from router.sinks import Sink
 from router.subscriptions import SinkSpec
 from schemas.formats import is_agency_code
+
+if TYPE_CHECKING:
+    from lienthong.config.settings import ConnectorSettings
 
 
 class ProviderConnector:
@@ -95,3 +99,63 @@ def registry_lookup(provider: str, missing: str) -> Iterator[None]:
         if REGISTRY_NOT_FOUND in (fault.fault_code, fault.message):
             raise SubjectNotFound(missing, provider=provider) from None
         raise
+
+
+class SoapRegistryClient:
+    """The client of a SOAP registry (population, road transport); subclasses add its lookups.
+    ``agency_code`` is the bus's own code, sent as MaDonVi with every lookup."""
+
+    def __init__(self, provider: SoapProvider, agency_code: str) -> None:
+        self.provider = provider
+        self.agency_code = agency_code
+
+    @classmethod
+    def from_settings(cls, settings: ConnectorSettings, *, wsdl: Path, xsd: Path, path: str) -> Self:
+        """The client of a ``connectors:`` entry ``{url, options: {agency_code}}``, with its call
+        policy and TLS; ``wsdl``, ``xsd`` and ``path`` as for :func:`registry_endpoint`."""
+        check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
+        endpoint = registry_endpoint(
+            settings.name,
+            settings.url,
+            wsdl=wsdl,
+            xsd=xsd,
+            path=path,
+            policy=settings.call_policy,
+            client_cert=settings.tls.client_cert,
+            ca_file=settings.tls.ca_file,
+        )
+        return cls(SoapProvider(endpoint), agency_code(settings.options))
+
+    async def call(self, operation: str, fields: Mapping[str, Any], context: RequestContext) -> Any:
+        """The reply to ``operation`` asked with the request header, then ``fields``, within the
+        context's deadline and trace."""
+        payload = {**context.soap_header(self.agency_code), **fields}
+        return await self.provider.call(
+            operation, payload, deadline=context.deadline, traceparent=context.traceparent
+        )
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+
+class _Client(Protocol):
+    async def aclose(self) -> None: ...
+
+
+_ClientT = TypeVar("_ClientT", bound=_Client)
+
+
+class RegistryProvider(Generic[_ClientT]):
+    """The part of a registry's data provider that is not its datasets: the name of its
+    ``connectors:`` entry, and closing its client. Subclasses set ``datasets`` and ``fetch``."""
+
+    def __init__(self, connector: _ClientT, name: str) -> None:
+        self.connector = connector
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def aclose(self) -> None:
+        await self.connector.aclose()

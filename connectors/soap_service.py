@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 from starlette.requests import Request
@@ -47,6 +47,29 @@ def required(element: etree._Element, name: str) -> str:
     if not value:
         raise SoapFault("Client", "INVALID_INPUT", {"field": name, "reason": "required"})
     return value
+
+
+_Record = TypeVar("_Record")
+
+
+def registry_record(
+    field: str,
+    value: str,
+    find: Callable[[str], _Record | None],
+    *,
+    valid: Callable[[str], bool],
+    invalid: str,
+) -> _Record:
+    """The record a registry simulator (population, road transport) holds under ``value``, the
+    request's ``field``. Refused as the real registries refuse: a ``Client`` fault
+    ``INVALID_INPUT`` (``invalid`` says why) if ``valid`` rejects the value, ``KHONG_TIM_THAY``
+    if ``find`` has no record."""
+    if not valid(value):
+        raise SoapFault("Client", "INVALID_INPUT", {"field": field, "reason": invalid})
+    record = find(value)
+    if record is None:
+        raise SoapFault("Client", "KHONG_TIM_THAY", {field: value})
+    return record
 
 
 def build(namespace: str, name: str, value: Any) -> etree._Element:

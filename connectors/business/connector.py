@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
-from connectors.provider_connector import ProviderConnector, check_options
+from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
 from router.providers import (
     CallPolicy,
     DataRequest,
@@ -63,18 +63,10 @@ def connect(
     return BusinessConnector(RestProvider(endpoint))
 
 
-class BusinessProvider:
+class BusinessProvider(RegistryProvider[BusinessConnector]):
     """The business registry as a data provider: ``business.registration`` keyed by ``tax_code``."""
 
     datasets = frozenset({"business.registration"})
-
-    def __init__(self, connector: BusinessConnector, name: str) -> None:
-        self.connector = connector
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
         if request.dataset != "business.registration":
@@ -88,9 +80,6 @@ class BusinessProvider:
             if fault.fault_code == "404":
                 raise SubjectNotFound(f"no enterprise with tax code {tax_code}", provider=self.name) from None
             raise
-
-    async def aclose(self) -> None:
-        await self.connector.aclose()
 
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from adapters.soap import SoapEndpoint, SoapProvider
+from adapters.soap import SoapProvider
 from connectors.population import mapping
 from connectors.population.simulator import PATH, WSDL, XSD
 from connectors.provider_connector import (
     ProviderConnector,
-    agency_code,
-    check_options,
+    RegistryProvider,
+    SoapRegistryClient,
     registry_endpoint,
     registry_lookup,
 )
@@ -27,41 +27,13 @@ if TYPE_CHECKING:
     from lienthong.connectors import ConnectorDeps
 
 
-def endpoint(
-    base_url: str,
-    *,
-    policy: CallPolicy | None = None,
-    name: str = "population",
-    client_cert: tuple[str, str] | None = None,
-    ca_file: str | None = None,
-) -> SoapEndpoint:
-    """The registry at ``base_url``, described by the WSDL shipped here, replies checked by its XSD."""
-    return registry_endpoint(
-        name,
-        base_url,
-        wsdl=WSDL,
-        xsd=XSD,
-        path=PATH,
-        policy=policy,
-        client_cert=client_cert,
-        ca_file=ca_file,
-    )
-
-
-class PopulationConnector:
-    """``agency_code`` is the bus's own code, sent as MaDonVi with every lookup."""
-
-    def __init__(self, provider: SoapProvider, agency_code: str) -> None:
-        self.provider = provider
-        self.agency_code = agency_code
+class PopulationConnector(SoapRegistryClient):
+    """The population database's lookups, by personal ID."""
 
     async def _citizen(self, personal_id: str, context: RequestContext) -> dict[str, Any]:
         if not is_personal_id(personal_id):
             raise InvalidProviderRequest(f"{personal_id!r} is not a 12-digit personal ID")
-        payload = {**context.soap_header(self.agency_code), "SoDinhDanh": personal_id}
-        reply = await self.provider.call(
-            "TraCuuCongDan", payload, deadline=context.deadline, traceparent=context.traceparent
-        )
+        reply = await self.call("TraCuuCongDan", {"SoDinhDanh": personal_id}, context)
         citizen: dict[str, Any] = reply["CongDan"]
         return citizen
 
@@ -81,38 +53,20 @@ class PopulationConnector:
         """Whether the ID, name and date of birth (``yyyy-mm-dd`` or ``yyyy``) belong together."""
         if not is_personal_id(personal_id):
             raise InvalidProviderRequest(f"{personal_id!r} is not a 12-digit personal ID")
-        context = context or RequestContext()
-        payload = {
-            **context.soap_header(self.agency_code),
-            "SoDinhDanh": personal_id,
-            "HoVaTen": full_name,
-            "NgayThangNamSinh": date_of_birth,
-        }
-        reply = await self.provider.call(
-            "XacThucCongDan", payload, deadline=context.deadline, traceparent=context.traceparent
-        )
+        fields = {"SoDinhDanh": personal_id, "HoVaTen": full_name, "NgayThangNamSinh": date_of_birth}
+        reply = await self.call("XacThucCongDan", fields, context or RequestContext())
         return mapping.verification(reply)
-
-    async def aclose(self) -> None:
-        await self.provider.aclose()
 
 
 def connect(base_url: str, agency_code: str, *, policy: CallPolicy | None = None) -> PopulationConnector:
-    return PopulationConnector(SoapProvider(endpoint(base_url, policy=policy)), agency_code)
+    endpoint = registry_endpoint("population", base_url, wsdl=WSDL, xsd=XSD, path=PATH, policy=policy)
+    return PopulationConnector(SoapProvider(endpoint), agency_code)
 
 
-class PopulationProvider:
+class PopulationProvider(RegistryProvider[PopulationConnector]):
     """The population database as a data provider: keyed by ``personal_id``."""
 
     datasets = frozenset({"citizen.identity", "citizen.residence"})
-
-    def __init__(self, connector: PopulationConnector, name: str) -> None:
-        self.connector = connector
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
         personal_id = request.key.get("personal_id", "")
@@ -123,21 +77,8 @@ class PopulationProvider:
                 return await self.connector.citizen_residence(personal_id, request.context)
         raise InvalidProviderRequest(f"{self.name} does not provide {request.dataset}", provider=self.name)
 
-    async def aclose(self) -> None:
-        await self.connector.aclose()
-
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
     """``connectors: [{kind: population, url, options: {agency_code}}]``."""
-    check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
-    soap = SoapProvider(
-        endpoint(
-            settings.url,
-            policy=settings.call_policy,
-            name=settings.name,
-            client_cert=settings.tls.client_cert,
-            ca_file=settings.tls.ca_file,
-        )
-    )
-    connector = PopulationConnector(soap, agency_code(settings.options))
+    connector = PopulationConnector.from_settings(settings, wsdl=WSDL, xsd=XSD, path=PATH)
     return ProviderConnector(PopulationProvider(connector, settings.name))

@@ -17,8 +17,8 @@ from starlette.types import ASGIApp
 
 from connectors.registry_data import DEFAULT_SEED, Address, Citizen, Registry, build
 from connectors.simulation import Faults, SimulatorState, simulator_app
-from connectors.soap_service import SoapFault, required, soap_routes
 from connectors.soap_service import build as element
+from connectors.soap_service import registry_record, required, soap_routes
 from schemas.formats import is_personal_id
 
 NAMESPACE = "urn:lienthong:sim:population:v1"
@@ -64,12 +64,13 @@ class PopulationService:
     def _citizen(self, request: etree._Element) -> Citizen:
         personal_id = required(request, "SoDinhDanh")
         required(request, "MaYeuCau")
-        if not is_personal_id(personal_id):
-            raise SoapFault("Client", "INVALID_INPUT", {"field": "SoDinhDanh", "reason": "not a personal ID"})
-        citizen = self.registry.citizen(personal_id)
-        if citizen is None:
-            raise SoapFault("Client", "KHONG_TIM_THAY", {"SoDinhDanh": personal_id})
-        return citizen
+        return registry_record(
+            "SoDinhDanh",
+            personal_id,
+            self.registry.citizen,
+            valid=is_personal_id,
+            invalid="not a personal ID",
+        )
 
     def lookup(self, request: etree._Element) -> etree._Element:
         citizen = self._citizen(request)

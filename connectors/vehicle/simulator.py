@@ -18,8 +18,8 @@ from starlette.types import ASGIApp
 
 from connectors.registry_data import DEFAULT_SEED, Badge, Registry, TransportLicence, Vehicle, build
 from connectors.simulation import Faults, SimulatorState, simulator_app
-from connectors.soap_service import SoapFault, required, soap_routes
 from connectors.soap_service import build as element
+from connectors.soap_service import registry_record, required, soap_routes
 from connectors.vehicle.mapping import PLATE
 from schemas.formats import is_tax_code
 
@@ -63,6 +63,10 @@ def badge_reply(badge: Badge) -> dict[str, Any]:
     }
 
 
+def _is_plate(value: str) -> bool:
+    return PLATE.fullmatch(value) is not None
+
+
 class TransportService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -70,12 +74,9 @@ class TransportService:
     def _vehicle(self, request: etree._Element) -> Vehicle:
         required(request, "MaYeuCau")
         plate = required(request, "BienSo")
-        if PLATE.fullmatch(plate) is None:
-            raise SoapFault("Client", "INVALID_INPUT", {"field": "BienSo", "reason": "not a plate number"})
-        vehicle = self.registry.vehicle(plate)
-        if vehicle is None:
-            raise SoapFault("Client", "KHONG_TIM_THAY", {"BienSo": plate})
-        return vehicle
+        return registry_record(
+            "BienSo", plate, self.registry.vehicle, valid=_is_plate, invalid="not a plate number"
+        )
 
     def vehicle(self, request: etree._Element) -> etree._Element:
         reply = {
@@ -87,11 +88,9 @@ class TransportService:
     def licence(self, request: etree._Element) -> etree._Element:
         request_id = required(request, "MaYeuCau")
         tax_code = required(request, "MaSoThue")
-        if not is_tax_code(tax_code):
-            raise SoapFault("Client", "INVALID_INPUT", {"field": "MaSoThue", "reason": "not a tax code"})
-        licence = self.registry.licence(tax_code)
-        if licence is None:
-            raise SoapFault("Client", "KHONG_TIM_THAY", {"MaSoThue": tax_code})
+        licence = registry_record(
+            "MaSoThue", tax_code, self.registry.licence, valid=is_tax_code, invalid="not a tax code"
+        )
         reply = {"MaYeuCau": request_id, "GiayPhep": licence_reply(licence)}
         return element(NAMESPACE, "TraCuuGiayPhepKinhDoanhResponse", reply)
 

@@ -236,7 +236,7 @@ async def test_a_client_that_goes_away_mid_body_is_no_error_of_the_bus(bus: BusP
     key = bus.config.keys[ONESTOP]
     body = dumps(event())
     for path in ("/v1/events", "/v1/evidence:query"):
-        reader, writer = await asyncio.open_connection("127.0.0.1", bus.config.port)
+        _, writer = await asyncio.open_connection("127.0.0.1", bus.config.port)
         writer.write(
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: application/cloudevents+json\r\nContent-Length: {len(body) + 1000}\r\n\r\n".encode()
@@ -250,4 +250,3 @@ async def test_a_client_that_goes_away_mid_body_is_no_error_of_the_bus(bus: BusP
     assert reply.status_code == 202, reply.text
     log = bus.log.read_text()
     assert "unexpected error" not in log and "Traceback" not in log
-

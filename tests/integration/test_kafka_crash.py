@@ -13,7 +13,13 @@ from tests.support.bus import BusConfig, BusProcess
 from tests.support.events import delivered
 from tests.support.kafka import local_broker, on_kafka, start_broker, stop_broker, unique
 from tests.support.receiver import Receiver
-from tests.support.streams import check_delivered, publish_stream, stream, wait_for_ids
+from tests.support.streams import (
+    check_delivered,
+    publish_stream,
+    publish_through_kill_9,
+    stream,
+    wait_for_ids,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -23,32 +29,12 @@ BATCH = 100
 
 async def test_kill_9_mid_stream_of_20000_loses_nothing_acknowledged(tmp_path: Path) -> None:
     events, kill_after = 20_000, 60
-    struck = asyncio.Event()
     with Receiver() as portal:
         config = BusConfig(tmp_path, transport=on_kafka(unique("crash") + ".")).subscribe(
             "portal", portal.url, batch=50
         )
-        bus = BusProcess(config).start()
-        try:
-
-            def strike(index: int) -> None:
-                if index == kill_after:
-                    struck.set()  # the killer strikes while the next batches are in flight
-
-            async def kill_and_restart() -> None:
-                await struck.wait()
-                await asyncio.sleep(0.05)
-                bus.kill()
-                await asyncio.to_thread(bus.start)
-
-            acknowledged, _ = await asyncio.gather(
-                publish_stream(bus.url, config, stream(events, SUBJECTS, BATCH), strike), kill_and_restart()
-            )
-            assert len(acknowledged) == events
-            # the dead member holds its partitions until the group's session timeout (10 s)
-            await wait_for_ids(portal, acknowledged, timeout=120)
-        finally:
-            bus.stop()
+        batches = stream(events, SUBJECTS, BATCH)
+        acknowledged = await publish_through_kill_9(config, batches, kill_after, portal)
         got = delivered(portal.received)
     check_delivered(got, acknowledged, SUBJECTS, events // SUBJECTS)
 

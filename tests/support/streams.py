@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.bus import ONESTOP, BusConfig
+from tests.support.bus import ONESTOP, BusConfig, BusProcess
 from tests.support.events import delivered, sequence_of, status_changed
 from tests.support.receiver import Receiver
 
@@ -65,6 +65,38 @@ async def wait_for_ids(receiver: Receiver, ids: set[str], timeout: float) -> Non
         if {e["id"] for e in delivered(receiver.received)} >= ids:
             return
         await asyncio.sleep(0.2)
+
+
+async def publish_through_kill_9(
+    config: BusConfig, batches: list[list[dict[str, Any]]], kill_after: int, receiver: Receiver
+) -> set[str]:
+    """Publishes ``batches`` to a bus process on ``config``, kill -9s the bus once batch
+    ``kill_after`` is being published and starts it again; checks that every event was
+    acknowledged and waits for ``receiver`` to get them before stopping the bus. Returns the
+    acknowledged ids."""
+    killed = asyncio.Event()
+    bus = BusProcess(config).start()
+    try:
+
+        def strike(index: int) -> None:
+            if index == kill_after:
+                killed.set()  # the killer strikes while the next batches are in flight
+
+        async def kill_and_restart() -> None:
+            await killed.wait()
+            await asyncio.sleep(0.05)
+            bus.kill()
+            await asyncio.to_thread(bus.start)
+
+        acknowledged, _ = await asyncio.gather(
+            publish_stream(bus.url, config, batches, strike), kill_and_restart()
+        )
+        assert len(acknowledged) == sum(len(batch) for batch in batches)
+        # on Kafka the dead member holds its partitions until the group's session timeout (10 s)
+        await wait_for_ids(receiver, acknowledged, timeout=120)
+    finally:
+        bus.stop()
+    return acknowledged
 
 
 def first_sequences(events: list[dict[str, Any]]) -> dict[str, list[int]]:
