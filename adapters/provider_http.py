@@ -18,6 +18,7 @@ from typing import Protocol
 
 import aiohttp
 
+from adapters.aiohttp_session import LazySession
 from router.providers import InvalidProviderReply, ProviderTimeout, ProviderUnavailable
 
 # below the idle timeout of common servers (uvicorn's 5 s, nginx's 75 s): a connection is dropped
@@ -63,16 +64,14 @@ def too_large(name: str, limit: int) -> InvalidProviderReply:
 
 
 class AiohttpClient:
-    """aiohttp's ClientSession; the session (bound to the running event loop) is made on first use,
-    since providers are built while the configuration is wired, before the loop runs."""
+    """aiohttp's ClientSession, made on first use (adapters/aiohttp_session.py)."""
 
     def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings
         self._base = settings.base_url.rstrip("/")
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False  # a closed client stays closed: a late retry must not open a pool
+        self._session = LazySession(self._new_session)
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _new_session(self) -> aiohttp.ClientSession:
         settings = self.settings
         connector = aiohttp.TCPConnector(
             limit=settings.max_connections, ssl=settings.tls, keepalive_timeout=KEEPALIVE_S
@@ -80,14 +79,13 @@ class AiohttpClient:
         # per-attempt and whole-call time limits are the call guard's (router.provider_calls);
         # these bound each phase in case a client is used without one
         timeout = aiohttp.ClientTimeout(sock_connect=settings.timeout_s, sock_read=settings.timeout_s)
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             headers=dict(settings.headers),
             timeout=timeout,
             cookie_jar=aiohttp.DummyCookieJar(),  # providers are called statelessly
             trust_env=False,
         )
-        return self._session
 
     async def exchange(
         self,
@@ -100,9 +98,9 @@ class AiohttpClient:
         limit: int,
     ) -> tuple[int, bytes]:
         name = self.settings.name
-        if self._closed:
+        if self._session.closed:
             raise ProviderUnavailable(f"{name}: the connector was closed (a reload replaced it)")
-        session = self._session or self._open()
+        session = self._session.get()
         target = url if "://" in url else self._base + url
         try:
             async with session.request(
@@ -128,10 +126,7 @@ class AiohttpClient:
             raise ProviderUnavailable(f"{name}: {type(error).__name__}: {error}") from None
 
     async def aclose(self) -> None:
-        self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._session.aclose()
 
 
 ClientFactory = Callable[[HttpSettings], ProviderHttp]

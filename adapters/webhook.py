@@ -5,7 +5,7 @@ data as the body, so a receiver that knows nothing of CloudEvents still gets pla
 *structured* mode (``application/cloudevents+json``) when the sink's options say ``mode:
 structured``. Several events go as one ``application/cloudevents-batch+json`` body.
 
-Every sink shares one :class:`WebhookClient`, hence one connection pool with HTTP/1.1 keep-alive
+Every sink shares one client (:func:`new_http_client`), hence one connection pool with HTTP/1.1 keep-alive
 across subscriptions; each sink has its own timeout and extra headers. aiohttp rather than httpx,
 by measurement as for REST providers (adapters/provider_http.py): with one event per call, the
 sinks' default, httpx's pool cost the bus more CPU per delivered event than everything else of
@@ -30,6 +30,7 @@ from urllib.parse import quote
 import aiohttp
 import yarl
 
+from adapters.aiohttp_session import LazySession, SessionClosed
 from adapters.version import package_version
 from router import envelope, tracing
 from router.errors import ConfigError
@@ -98,63 +99,33 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     return max(0.0, when.timestamp() - now())
 
 
-class WebhookClient:
-    """The connection pool every webhook sink shares; close it when the bus stops.
+def new_http_client(*, max_connections: int = 100, keepalive_s: float = 30.0) -> LazySession:
+    """The client every webhook sink shares, its session made on first use (close it when the bus
+    stops)."""
 
-    aiohttp's session belongs to the event loop it was made on, and the bus builds its sinks
-    before the loop runs: the session is made on first use. A closed client stays closed (a late
-    retry must not open a new pool)."""
+    def new_session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=keepalive_s),
+            # sinks pass their own timeout per request; this is only the fallback
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S),
+            cookie_jar=aiohttp.DummyCookieJar(),  # receivers are called statelessly
+            trust_env=False,
+            # The sink sends what the configuration and the event say, nothing of aiohttp's: no
+            # Accept, no compression, and no Content-Type on an event without data (in binary
+            # mode Content-Type is the event's datacontenttype).
+            skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type"),
+            # Only the status counts: a 2xx in an encoding aiohttp cannot decode (br, zstd
+            # behind some proxies) must not read as a failure, and send the events again.
+            auto_decompress=False,
+        )
 
-    def __init__(self, *, max_connections: int = 100, keepalive_s: float = 30.0) -> None:
-        self._max_connections = max_connections
-        self._keepalive_s = keepalive_s
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("the webhook client was closed")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, keepalive_timeout=self._keepalive_s
-                ),
-                # sinks pass their own timeout per request; this is only the fallback
-                timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S),
-                cookie_jar=aiohttp.DummyCookieJar(),  # receivers are called statelessly
-                trust_env=False,
-                # The sink sends what the configuration and the event say, nothing of aiohttp's: no
-                # Accept, no compression, and no Content-Type on an event without data (in binary
-                # mode Content-Type is the event's datacontenttype).
-                skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type"),
-                # Only the status counts: a 2xx in an encoding aiohttp cannot decode (br, zstd
-                # behind some proxies) must not read as a failure, and send the events again.
-                auto_decompress=False,
-            )
-        return self._session
-
-    async def aclose(self) -> None:
-        self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> WebhookClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-def new_http_client(*, max_connections: int = 100) -> WebhookClient:
-    """The client every webhook sink shares (close it when the bus stops)."""
-    return WebhookClient(max_connections=max_connections)
+    return LazySession(new_session)
 
 
 class WebhookSink:
     def __init__(
         self,
-        client: WebhookClient,
+        client: LazySession,
         url: str,
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -201,9 +172,9 @@ class WebhookSink:
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> None:
         try:
-            session = self._client.session()
-        except RuntimeError as error:
-            raise SinkError(str(error), retryable=True) from None
+            session = self._client.get()
+        except SessionClosed:
+            raise SinkError("the webhook client was closed", retryable=True) from None
         try:
             async with session.post(
                 self._target, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
@@ -286,7 +257,7 @@ async def _read_some(response: aiohttp.ClientResponse) -> bytes:
     return bytes(data)
 
 
-def webhook_sink_factory(client: WebhookClient) -> SinkFactory:
+def webhook_sink_factory(client: LazySession) -> SinkFactory:
     """Builds webhook sinks from subscription sink specs, all on ``client``.
 
     Options: ``url`` (http or https, required), ``timeout_s`` (seconds, default 5),

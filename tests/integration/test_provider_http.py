@@ -6,8 +6,9 @@ comparison runs) must behave the same."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from starlette.applications import Starlette
@@ -128,6 +129,19 @@ async def test_nothing_listening_is_unavailable(client_class: ClientFactory) -> 
         await client.aclose()
 
 
+@contextlib.asynccontextmanager
+async def raw_server(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """A TCP server on loopback whose answers ``handle`` writes byte for byte (no HTTP library
+    to tidy them up): its base URL."""
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        listener.close()
+
+
 @pytest.mark.parametrize(
     "reply", [b"this is not HTTP\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"]
 )
@@ -138,15 +152,13 @@ async def test_a_broken_reply_is_unavailable(client_class: ClientFactory, reply:
         await writer.drain()
         writer.close()
 
-    listener = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    client = client_class(HttpSettings("p", f"http://127.0.0.1:{port}", timeout_s=5))
-    try:
-        with pytest.raises(ProviderUnavailable):
-            await _exchange(client, "/echo")
-    finally:
-        await client.aclose()
-        listener.close()
+    async with raw_server(answer) as url:
+        client = client_class(HttpSettings("p", url, timeout_s=5))
+        try:
+            with pytest.raises(ProviderUnavailable):
+                await _exchange(client, "/echo")
+        finally:
+            await client.aclose()
 
 
 async def test_a_silent_server_is_a_timeout(client_class: ClientFactory) -> None:
@@ -155,14 +167,12 @@ async def test_a_silent_server_is_a_timeout(client_class: ClientFactory) -> None
     async def never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)  # reads the request, never answers
 
-    listener = await asyncio.start_server(never, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    client = client_class(HttpSettings("p", f"http://127.0.0.1:{port}", timeout_s=0.2))
-    try:
-        with pytest.raises(ProviderTimeout):
-            await _exchange(client, "/echo")
-    finally:
-        await client.aclose()
-        for writer in held:
-            writer.close()
-        listener.close()
+    async with raw_server(never) as url:
+        client = client_class(HttpSettings("p", url, timeout_s=0.2))
+        try:
+            with pytest.raises(ProviderTimeout):
+                await _exchange(client, "/echo")
+        finally:
+            await client.aclose()
+            for writer in held:
+                writer.close()

@@ -13,10 +13,10 @@ from urllib.parse import unquote
 import orjson
 import pytest
 
+from adapters.aiohttp_session import LazySession
 from adapters.webhook import (
     MAX_DETAIL_CHARS,
     USER_AGENT,
-    WebhookClient,
     WebhookSink,
     encode_header_value,
     new_http_client,
@@ -52,12 +52,12 @@ def receiver(running_receiver: Receiver) -> Receiver:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[WebhookClient]:
+async def client() -> AsyncIterator[LazySession]:
     async with new_http_client() as shared:
         yield shared
 
 
-def sink_for(client: WebhookClient, receiver: Receiver, **options: object) -> WebhookSink:
+def sink_for(client: LazySession, receiver: Receiver, **options: object) -> WebhookSink:
     sink = webhook_sink_factory(client)(SinkSpec("webhook", {"url": receiver.url, **options}))
     assert isinstance(sink, WebhookSink)
     return sink
@@ -73,7 +73,7 @@ async def send_failing(sink: WebhookSink, message: StoredMessage) -> SinkError:
 
 
 async def test_binary_mode_carries_the_attributes_as_percent_encoded_ce_headers(
-    client: WebhookClient, receiver: Receiver
+    client: LazySession, receiver: Receiver
 ) -> None:
     message = stored("evt-1", SUBJECT, data={"trang_thai": 4, "ghi_chú": "đã tiếp nhận"})
     sink = sink_for(client, receiver, headers={"Authorization": "Bearer s3cret"})
@@ -99,14 +99,14 @@ async def test_binary_mode_carries_the_attributes_as_percent_encoded_ce_headers(
 
 
 async def test_an_id_outside_printable_ascii_is_encoded_alike_in_ce_id_and_idempotency_key(
-    client: WebhookClient, receiver: Receiver
+    client: LazySession, receiver: Receiver
 ) -> None:
     await sink_for(client, receiver).send([stored("hồ sơ #1")], "hồ sơ #1")
     [(headers, _)] = receiver.received
     assert headers["ce-id"] == headers["idempotency-key"] == "h%E1%BB%93%20s%C6%A1%20#1"
 
 
-async def test_structured_mode(client: WebhookClient, receiver: Receiver) -> None:
+async def test_structured_mode(client: LazySession, receiver: Receiver) -> None:
     message = stored("evt-2", SUBJECT, data={"n": 1}, extensions={"correlationid": "c-1"})
     await sink_for(client, receiver, mode="structured").send([message], "evt-2")
     [(headers, body)] = receiver.received
@@ -117,7 +117,7 @@ async def test_structured_mode(client: WebhookClient, receiver: Receiver) -> Non
     assert event.extensions == {"correlationid": "c-1"}
 
 
-async def test_a_batch_is_one_cloudevents_batch_body(client: WebhookClient, receiver: Receiver) -> None:
+async def test_a_batch_is_one_cloudevents_batch_body(client: LazySession, receiver: Receiver) -> None:
     messages = [stored(f"evt-{i}", "dossier-7", offset=i, data={"i": i}) for i in range(3)]
     key = idempotency_key(messages)
     await sink_for(client, receiver).send(messages, key)
@@ -128,7 +128,7 @@ async def test_a_batch_is_one_cloudevents_batch_body(client: WebhookClient, rece
     assert [(e.id, e.data) for e in events] == [("evt-0", {"i": 0}), ("evt-1", {"i": 1}), ("evt-2", {"i": 2})]
 
 
-async def test_connections_are_kept_alive_between_calls(client: WebhookClient, receiver: Receiver) -> None:
+async def test_connections_are_kept_alive_between_calls(client: LazySession, receiver: Receiver) -> None:
     sink = sink_for(client, receiver)
     for i in range(3):
         await sink.send([stored(f"evt-{i}")], f"evt-{i}")
@@ -140,7 +140,7 @@ async def test_connections_are_kept_alive_between_calls(client: WebhookClient, r
 
 
 async def test_503_with_retry_after_seconds_is_retryable_with_that_delay(
-    client: WebhookClient, receiver: Receiver
+    client: LazySession, receiver: Receiver
 ) -> None:
     receiver.fail_next(Fault(503, {"Retry-After": "7"}, b"maintenance"))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
@@ -148,7 +148,7 @@ async def test_503_with_retry_after_seconds_is_retryable_with_that_delay(
     assert error.detail == "HTTP 503 Service Unavailable: maintenance"
 
 
-async def test_429_with_retry_after_date_is_retryable(client: WebhookClient, receiver: Receiver) -> None:
+async def test_429_with_retry_after_date_is_retryable(client: LazySession, receiver: Receiver) -> None:
     when = email.utils.formatdate(time.time() + 3600, usegmt=True)
     receiver.fail_next(Fault(429, {"Retry-After": when}))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
@@ -157,25 +157,21 @@ async def test_429_with_retry_after_date_is_retryable(client: WebhookClient, rec
 
 
 @pytest.mark.parametrize("status", [408, 425, 500, 502, 504])
-async def test_transient_statuses_are_retryable(
-    client: WebhookClient, receiver: Receiver, status: int
-) -> None:
+async def test_transient_statuses_are_retryable(client: LazySession, receiver: Receiver, status: int) -> None:
     receiver.fail_next(Fault(status))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
     assert error.retryable and error.status == status and error.retry_after_s is None
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 410, 413, 422])
-async def test_other_4xx_are_not_retryable(client: WebhookClient, receiver: Receiver, status: int) -> None:
+async def test_other_4xx_are_not_retryable(client: LazySession, receiver: Receiver, status: int) -> None:
     receiver.fail_next(Fault(status, body=b'{"detail": "unknown dossier"}'))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
     assert not error.retryable and error.status == status
     assert "unknown dossier" in error.detail
 
 
-async def test_a_redirect_is_not_followed_and_not_retryable(
-    client: WebhookClient, receiver: Receiver
-) -> None:
+async def test_a_redirect_is_not_followed_and_not_retryable(client: LazySession, receiver: Receiver) -> None:
     receiver.fail_next(Fault(307, {"Location": f"http://127.0.0.1:{receiver.port}/elsewhere"}))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
     assert not error.retryable and error.status == 307
@@ -183,26 +179,26 @@ async def test_a_redirect_is_not_followed_and_not_retryable(
     assert [r.path for r in receiver.requests] == ["/events"]
 
 
-async def test_a_huge_error_body_is_cut(client: WebhookClient, receiver: Receiver) -> None:
+async def test_a_huge_error_body_is_cut(client: LazySession, receiver: Receiver) -> None:
     receiver.fail_next(Fault(400, body=b"x" * 2_000_000))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
     assert len(error.detail) <= MAX_DETAIL_CHARS + 40
 
 
-async def test_a_slow_receiver_times_out_retryably(client: WebhookClient, receiver: Receiver) -> None:
+async def test_a_slow_receiver_times_out_retryably(client: LazySession, receiver: Receiver) -> None:
     receiver.fail_next(Fault(200, delay_s=1.5))
     error = await send_failing(sink_for(client, receiver, timeout_s=0.2), stored("evt-1"))
     assert error.retryable and error.status is None
     assert "no answer within 0.2s" in error.detail
 
 
-async def test_a_dropped_connection_is_retryable(client: WebhookClient, receiver: Receiver) -> None:
+async def test_a_dropped_connection_is_retryable(client: LazySession, receiver: Receiver) -> None:
     receiver.fail_next(Fault(drop=True))
     error = await send_failing(sink_for(client, receiver), stored("evt-1"))
     assert error.retryable and error.status is None
 
 
-async def test_a_stopped_receiver_is_retryable(client: WebhookClient) -> None:
+async def test_a_stopped_receiver_is_retryable(client: LazySession) -> None:
     receiver = Receiver().start()
     sink = sink_for(client, receiver)
     receiver.stop()
@@ -212,7 +208,7 @@ async def test_a_stopped_receiver_is_retryable(client: WebhookClient) -> None:
 
 
 async def test_an_event_without_data_goes_without_content_type(
-    client: WebhookClient, receiver: Receiver
+    client: LazySession, receiver: Receiver
 ) -> None:
     # In binary mode Content-Type is the event's datacontenttype: none may be made up for it.
     message = to_message(CloudEvent(id="evt-1", source="000.00.00.H49/motcua", type="dossier.status.changed"))
@@ -223,7 +219,7 @@ async def test_an_event_without_data_goes_without_content_type(
 
 
 async def test_a_2xx_in_an_encoding_the_bus_cannot_decode_is_still_delivered(
-    client: WebhookClient, receiver: Receiver
+    client: LazySession, receiver: Receiver
 ) -> None:
     # Some proxies compress whatever the client asked; only the status counts.
     receiver.fail_next(Fault(200, {"Content-Encoding": "br"}, b"\x0b\x02\x80ok\x03"))
@@ -231,14 +227,14 @@ async def test_a_2xx_in_an_encoding_the_bus_cannot_decode_is_still_delivered(
     assert len(receiver.received) == 1
 
 
-async def test_a_url_that_is_not_http_is_a_permanent_failure(client: WebhookClient) -> None:
+async def test_a_url_that_is_not_http_is_a_permanent_failure(client: LazySession) -> None:
     # the factory refuses it at load; a sink built directly still says so without retrying
     error = await send_failing(WebhookSink(client, "ftp://127.0.0.1/x"), stored("evt-1"))
     assert not error.retryable and "unsupported URL" in error.detail
 
 
 async def test_a_certificate_that_fails_verification_is_retryable(
-    client: WebhookClient, tmp_path: Path
+    client: LazySession, tmp_path: Path
 ) -> None:
     """An expired or unknown certificate is the receiver's to fix: its events wait for it instead
     of going to dead letters at the first attempt."""
@@ -302,7 +298,7 @@ def test_the_percent_encoding_of_the_cloudevents_http_binding() -> None:
     ],
 )
 async def test_bad_options_are_config_errors(
-    client: WebhookClient, options: dict[str, object], complaint: str
+    client: LazySession, options: dict[str, object], complaint: str
 ) -> None:
     with pytest.raises(ConfigError, match=complaint):
         webhook_sink_factory(client)(SinkSpec("webhook", options))
@@ -347,7 +343,7 @@ def delivered_by_subject(receiver: Receiver) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("batch_size", [1, 4])
 async def test_events_arrive_in_order_per_subject_despite_failures(
-    client: WebhookClient, receiver: Receiver, batch_size: int
+    client: LazySession, receiver: Receiver, batch_size: int
 ) -> None:
     subjects = [f"dossier-{i}" for i in range(6)]
     batches = queue(subjects, per_subject=8, partitions=3)
@@ -380,7 +376,7 @@ async def test_events_arrive_in_order_per_subject_despite_failures(
 
 
 async def test_dead_letters_after_the_budget_and_the_rest_is_delivered(
-    client: WebhookClient, receiver: Receiver
+    client: LazySession, receiver: Receiver
 ) -> None:
     receiver.fail_when(lambda r: r.headers.get("ce-subject") == "broken", Fault(503, body=b"down for repair"))
     sink = webhook_sink_factory(client)(SinkSpec("webhook", {"url": receiver.url}))
