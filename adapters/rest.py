@@ -248,7 +248,10 @@ class RestProvider:
         except orjson.JSONDecodeError as error:
             raise InvalidProviderReply(f"{name}: the reply is not JSON: {error}") from None
         if schema is not None and not schema.is_valid(data):
-            problems = "; ".join(f"{e.pointer or '/'}: {e.message}" for e in schema.errors(data, "")[:5])
+            # the reply may be about a person: its values are not repeated to the requester
+            problems = "; ".join(
+                f"{e.pointer or '/'}: {e.message}" for e in schema.errors(data, "", quote=False)[:5]
+            )
             raise InvalidProviderReply(f"{name}: the reply does not match its schema: {problems}")
         return data
 

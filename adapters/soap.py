@@ -146,8 +146,12 @@ class _XsdCheck(Plugin):
                 and etree.QName(element).localname != "Fault"
                 and not self._schema.validate(element)
             ):
+                # where, not what: libxml2's message quotes the offending value, and the reply
+                # may be about a person whom the requester is not allowed to see in full
                 error = self._schema.error_log.last_error
-                raise InvalidProviderReply(f"the reply does not match its schema: {error}")
+                raise InvalidProviderReply(
+                    f"the reply does not match its schema at {error.path} (line {error.line})"
+                )
         return envelope, http_headers
 
 
@@ -280,7 +284,8 @@ def _transport_error(name: str, error: zeep.exceptions.TransportError) -> Provid
     if status in UNAVAILABLE_STATUSES:
         return ProviderUnavailable(f"{name}: HTTP {status}", status=status)
     if status == 200:
-        return InvalidProviderReply(f"{name}: {_short(error.message)}")
+        # zeep's message quotes the reply, which may be about a person
+        return InvalidProviderReply(f"{name}: the reply (HTTP 200) could not be read as SOAP")
     return ProviderFault(str(status), f"HTTP {status} without a SOAP fault", retryable=False)
 
 

@@ -222,7 +222,6 @@ async def _apply(runtime: Runtime, plan: ReloadPlan) -> None:
     runtime.connectors = plan.connectors
     runtime.inbound_checks = plan.inbound_checks
     runtime.router = plan.router
-    runtime.publisher = plan.generation.publisher
     runtime.bus.swap(plan.generation)
     # --- the loops of the old configuration ---
     going = [*diff.subscriptions_removed, *diff.subscriptions_changed]

@@ -102,7 +102,7 @@ class Runtime:
         self.http_client = new_http_client()
         self.connector_deps = ConnectorDeps(self.metrics_registry, Path(transport.path).parent)
         self.connectors: dict[str, Connector] = build_connectors(settings, self.connector_deps)
-        self.publisher = Publisher(
+        publisher = Publisher(
             self.registry, settings.policy, self.transport, self.metrics, tracer=self.tracer
         )
         # the running deliveries by subscription; the Bus reads this very dict
@@ -111,7 +111,7 @@ class Runtime:
             settings.directory,
             settings.policy,
             self.registry,
-            self.publisher,
+            publisher,
             self.transport,
             self.dead_letters,
             settings.subscriptions,

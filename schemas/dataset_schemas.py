@@ -42,12 +42,14 @@ class DatasetSchemas:
 
     def validate(self, dataset: str, data: Any, version: int | None = None) -> tuple[FieldError, ...]:
         """The errors of ``data`` against the dataset's schema (the latest version by default),
-        at JSON pointers into ``data``; empty when it is valid."""
+        at JSON pointers into ``data``; empty when it is valid. The messages never quote a value
+        of ``data``: it is a provider's record, perhaps about a person, and the errors reach the
+        requester, whose purpose may not allow it to see those values."""
         uri = dataset_id(dataset, self.latest(dataset) if version is None else version)
         schema = self.compiled.get(uri)
         if schema is None:
             raise NotFound(f"no schema {uri}")
-        return () if schema.is_valid(data) else schema.errors(data, "")
+        return () if schema.is_valid(data) else schema.errors(data, "", quote=False)
 
 
 def load(root: Path = DATASETS) -> DatasetSchemas:

@@ -79,12 +79,17 @@ class CompiledSchema:
         )
         self.is_valid: Callable[[Any], bool] = self._validator.is_valid
 
-    def errors(self, data: Any, prefix: str) -> tuple[FieldError, ...]:
-        """Every error (up to :data:`MAX_ERRORS`), each at an RFC 6901 pointer below ``prefix``."""
+    def errors(self, data: Any, prefix: str, *, quote: bool = True) -> tuple[FieldError, ...]:
+        """Every error (up to :data:`MAX_ERRORS`), each at an RFC 6901 pointer below ``prefix``.
+
+        With ``quote=False`` no message repeats a value of ``data`` (only its member names and
+        the rule broken): for data that is not the caller's own, such as a provider's reply about
+        a person, whose values the caller may not be allowed to see.
+        """
         out: list[FieldError] = []
         try:
             for error in self._validator.iter_errors(data):
-                out.extend(_field_errors(error, prefix))
+                out.extend(_field_errors(error, prefix) if quote else _unquoted_errors(error, prefix))
                 if len(out) >= MAX_ERRORS:
                     break
         except ValueError:
@@ -121,6 +126,23 @@ def _field_errors(error: Any, prefix: str) -> list[FieldError]:
         if missing:
             return [FieldError(where, f"needs one of {', '.join(missing)}")]
     return [FieldError(where, _short(error.message))]
+
+
+def _unquoted_errors(error: Any, prefix: str) -> list[FieldError]:
+    kind = error.kind
+    if isinstance(
+        kind,
+        (jsonschema_rs.ValidationErrorKind.Required, jsonschema_rs.ValidationErrorKind.AdditionalProperties),
+    ):
+        return _field_errors(error, prefix)  # these name members, not values
+    where = pointer(prefix, error.instance_path)
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Format):
+        return [FieldError(where, f"is not {DESCRIPTIONS.get(kind.format, f'a valid {kind.format!r}')}")]
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Pattern) and kind.pattern in _FORMAT_OF_PATTERN:
+        name = _FORMAT_OF_PATTERN[kind.pattern]
+        return [FieldError(where, f"is not {DESCRIPTIONS.get(name, f'a valid {name!r}')}")]
+    keyword = error.schema_path[-1] if error.schema_path else "schema"
+    return [FieldError(where, f"breaks the schema's {keyword!r} rule (the value is not shown)")]
 
 
 def _alternative_requirements(context: list[list[Any]]) -> list[str]:

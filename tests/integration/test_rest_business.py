@@ -97,8 +97,12 @@ async def test_a_reply_that_breaks_the_schema_is_invalid(business: SimulatorServ
     strict = compile_schema({"type": "object", "properties": {"tinhTrang": {"const": "dissolved"}}})
     rest = provider(business.url)
     try:
-        with pytest.raises(InvalidProviderReply, match="tinhTrang"):
+        firm = await rest.get(f"/api/v1/enterprises/{FIRM.tax_code}", schema=SCHEMA)
+        with pytest.raises(InvalidProviderReply, match="tinhTrang") as caught:
             await rest.get(f"/api/v1/enterprises/{FIRM.tax_code}", schema=strict)
+        # where and which rule, never the value: the reply may be about a person
+        assert "'const' rule" in caught.value.detail
+        assert firm["tinhTrang"] not in caught.value.detail
     finally:
         await rest.aclose()
 

@@ -111,8 +111,11 @@ async def test_a_reply_that_breaks_the_xsd_is_invalid(population: SimulatorServe
     path.write_text(strict, encoding="utf-8")
     soap = provider(population, reply_xsd=str(path))
     try:
-        with pytest.raises(InvalidProviderReply, match="schema"):
+        with pytest.raises(InvalidProviderReply, match="schema") as caught:
             await soap.call("TraCuuCongDan", {**HEADER, "SoDinhDanh": CITIZEN.personal_id})
+        # where, never the value: libxml2's own message quotes the date of birth
+        assert "NgayThangNamSinh" in caught.value.detail
+        assert CITIZEN.date_of_birth.isoformat() not in caught.value.detail
     finally:
         await soap.aclose()
 

@@ -51,3 +51,22 @@ def test_a_broken_schema_is_refused_with_its_file_and_path(tmp_path: Path) -> No
     message = str(caught.value)
     assert "vn-gender" in message and "requried" in message
     assert "transport.licence/2.json" in message and "urn:lienthong:dataset:transport.licence:2" in message
+
+
+def test_errors_name_the_place_and_rule_but_never_the_value() -> None:
+    # A provider's record may be about a person, and the errors reach a requester whose purpose
+    # may not cover the field in question: no message repeats a value.
+    record = {
+        "personalId": "001090012345",
+        "familyName": "SECRET-FAMILY",
+        "givenName": "SECRET-GIVEN",
+        "sex": "SECRET-SEX",
+        "dateOfBirth": "SECRET-DOB",
+        "nationality": "X" * 300,
+    }
+    errors = shipped().validate("citizen.identity", record)
+    pointers = {e.pointer for e in errors}
+    assert {"/sex", "/dateOfBirth"} <= pointers
+    for error in errors:
+        assert "SECRET" not in error.message and "XXX" not in error.message, error
+    assert any("'enum' rule" in e.message for e in errors if e.pointer == "/sex")
