@@ -266,14 +266,15 @@ class Bus:
             caller, "replay", "done", _letters_detail(name, request, letters), official=official
         )
         # The copies name their replay: a copy lifts the hold on its subject in queue order
-        # (see router.delivery), so later events of the subject cannot overtake it.
+        # (see router.delivery), so later events of the subject cannot overtake it. They are
+        # stamped now (timestamp 0), not with the original publish time: retention deletes by
+        # that stamp, and a letter older than the retention window would be deleted unread.
         replay = (REPLAY_HEADER, uuid.uuid4().hex.encode())
         messages = [
             Message(
                 key=letter.message.key,
                 value=letter.message.value,
                 headers=(*[h for h in letter.message.headers if h[0] != REPLAY_HEADER], replay),
-                timestamp_ms=letter.message.timestamp_ms,
                 dedup_id=f"replay/{letter.id}",
             )
             for letter in letters
