@@ -16,7 +16,15 @@ import orjson
 
 from router import tracing
 from router.envelope import CloudEvent, to_message
-from router.errors import FieldError, Forbidden, LienthongError, SchemaViolation, Unavailable, UnknownType
+from router.errors import (
+    FieldError,
+    Forbidden,
+    LienthongError,
+    MalformedEvent,
+    SchemaViolation,
+    Unavailable,
+    UnknownType,
+)
 from router.metrics import Metrics
 from router.ports import Transport, TransportError
 
@@ -215,9 +223,16 @@ class Publisher:
                 raise type(first)(detail, tuple(errors[:MAX_REPORTED_ERRORS]))
             raise first
         messages = []
-        for event, ref in zip(events, refs, strict=True):
+        for index, (event, ref) in enumerate(zip(events, refs, strict=True)):
             event.dataschema = ref.id
-            messages.append(to_message(event, b"" if event.data is None else orjson.dumps(event.data)))
+            try:
+                data = b"" if event.data is None else orjson.dumps(event.data)
+            except orjson.JSONEncodeError:
+                # The request parser reads JSON up to 1024 levels deep, the encoder writes up to
+                # 254; a schema with a free-form member lets data between the two through.
+                self._metrics.event_rejected(event.type, system_id, MalformedEvent.code)
+                raise _too_deep(index, batch) from None
+            messages.append(to_message(event, data))
         try:
             results = await self._transport.append(self._topic, messages)
         except TransportError as error:
@@ -227,3 +242,9 @@ class Publisher:
         for event in events:
             self._metrics.event_received(event.type, system_id)
         return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]
+
+
+def _too_deep(index: int, batch: bool) -> MalformedEvent:
+    pointer = f"/{index}/data" if batch else "/data"
+    message = "is nested too deeply to be stored (at most 254 levels of arrays and objects)"
+    return MalformedEvent(f"{pointer} {message}", (FieldError(pointer, message),))
