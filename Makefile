@@ -8,8 +8,13 @@ ARGS   ?=
 
 .PHONY: run test lint typecheck pytest bench clean
 
+# A .venv left by a failed first try (no pip: python3-venv was missing; or made by a Python older
+# than 3.11) is made again rather than reused.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "lienthong needs Python 3.11 or later: run make PYTHON=python3.11 (or later)" >&2; exit 1; }
+	@$(BIN)/python -c 'import sys, pip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
