@@ -101,15 +101,27 @@ def _when(at_us: int) -> str:
 class ChainWalk:
     """Checks records one by one, in the order of their numbers, and says what is wrong.
 
-    Memory is constant: only the previous record's number and hash are kept, so a walk over a
-    log of any size streams it. After the last record, :meth:`finish` checks the expected head.
+    Two checks per record, each reported on its own so that one tampering never hides another:
+    its fields against its own hash (a changed record), and its ``previous_hash`` against the
+    record before it (a removal, an insertion, a reordering, or a change with the hash recomputed).
+    Memory is constant: only what the next record may chain to is kept, for the last two records,
+    so a walk over a log of any size streams it. After the last record, :meth:`finish` checks the
+    expected head.
     """
 
     def __init__(self, expected_head: Head | None = None) -> None:
         self.expected_head = expected_head
         self.records = 0
         self.head = EMPTY
-        self._previous_changed = False
+        # The hashes the next record may chain to: the previous record's stored hash and, when its
+        # hash column was overwritten, the hash of its fields (then the record after it still
+        # follows it, and the one change is reported once, at the record itself).
+        self._previous_links: tuple[str, ...] = (GENESIS,)
+        self._previous_intact = True
+        # Whether the previous record follows the one before it, and that one's hashes: a record
+        # that follows the record two back while the one between follows it too was inserted.
+        self._previous_linked = False
+        self._before_previous_links: tuple[str, ...] = ()
         self._head_seen = False
 
     def step(
@@ -118,30 +130,38 @@ class ChainWalk:
         """The problems of record ``seq`` (``fields`` as :func:`as_text` gives them)."""
         problems: list[ChainProblem] = []
         previous = self.head
-        if seq != previous.seq + 1:
+        numbered_next = seq == previous.seq + 1
+        if not numbered_next:
             first, last = previous.seq + 1, seq - 1
             missing = f"record {first} is" if first == last else f"records {first} to {last} are"
             problems.append(
                 ChainProblem(first, f"{missing} missing: the log goes from record {previous.seq} to {seq}")
             )
-        try:
-            intact = record_hash(fields, previous_hash) == stored_hash
-        except UnicodeEncodeError:
-            intact = False
-        if not intact:
-            problems.append(
-                ChainProblem(seq, f"{_where(seq, fields)} was changed: its fields do not match its hash")
-            )
-        elif previous_hash != previous.hash and seq == previous.seq + 1 and not self._previous_changed:
-            before = "the start of the log" if previous.seq == 0 else f"record {previous.seq}"
+        computed = _hash_of(fields, previous_hash)
+        intact = computed == stored_hash
+        # A missing number already explains a broken link: the record it names was deleted.
+        linked = previous_hash in self._previous_links or not numbered_next
+        if not intact and not linked and _chained_to(fields, self._previous_links) == stored_hash:
+            # Its fields hash to its stored hash over the right link: only previous_hash was overwritten.
             problems.append(
                 ChainProblem(
                     seq,
-                    f"{_where(seq, fields)} does not follow {before}: a record between them was removed, or "
-                    f"{before} was changed or inserted with its hash recomputed",
+                    f"{_where(seq, fields)} was changed: its previous_hash was overwritten "
+                    f"(its fields match its hash chained to {_name(previous.seq)})",
                 )
             )
-        self._previous_changed = not intact
+            linked = True
+        else:
+            if not intact:
+                problems.append(
+                    ChainProblem(seq, f"{_where(seq, fields)} was changed: its fields do not match its hash")
+                )
+            if not linked:
+                problems.append(ChainProblem(seq, self._break(seq, fields, previous_hash)))
+        self._before_previous_links = self._previous_links
+        self._previous_links = (stored_hash,) if intact or computed is None else (stored_hash, computed)
+        self._previous_intact = intact
+        self._previous_linked = numbered_next and linked
         self.head = Head(seq, stored_hash)
         self.records += 1
         expected = self.expected_head
@@ -155,6 +175,24 @@ class ChainWalk:
                     )
                 )
         return problems
+
+    def _break(self, seq: int, fields: Sequence[str], previous_hash: str) -> str:
+        """Why record ``seq``, numbered next after the previous one, does not chain to it."""
+        before = _name(seq - 1)
+        broken = f"{_where(seq, fields)} does not follow {before}"
+        if self._previous_linked and previous_hash in self._before_previous_links:
+            return f"{broken}: it follows {_name(seq - 2)}, so {before} was inserted between them"
+        if not self._previous_intact:
+            # The previous record's fields and hash were both rewritten, or a record was removed
+            # after it: the chain cannot tell which, so both are named.
+            return (
+                f"{broken}: a record between them was removed, or the hash of {before} was "
+                "overwritten when it was changed"
+            )
+        return (
+            f"{broken}: a record between them was removed, or "
+            f"{before} was changed or inserted with its hash recomputed"
+        )
 
     def finish(self) -> list[ChainProblem]:
         """The problems found at the end: a head that was expected and is gone."""
@@ -170,6 +208,23 @@ class ChainWalk:
                 )
             ]
         return [ChainProblem(expected.seq, f"record {expected.seq} of the head {expected} is missing")]
+
+
+def _hash_of(fields: Sequence[str], previous_hash: str) -> str | None:
+    """The hash of a record's fields over ``previous_hash``; None if they cannot be encoded."""
+    try:
+        return record_hash(fields, previous_hash)
+    except UnicodeEncodeError:
+        return None
+
+
+def _chained_to(fields: Sequence[str], links: Sequence[str]) -> str | None:
+    """The hash of a record's fields over the first of ``links`` (the previous stored hash)."""
+    return _hash_of(fields, links[0]) if links else None
+
+
+def _name(seq: int) -> str:
+    return "the start of the log" if seq == 0 else f"record {seq}"
 
 
 def _int(text: str) -> int:

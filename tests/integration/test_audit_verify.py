@@ -198,3 +198,84 @@ def test_show_by_subject_needs_the_key(audit_db: Path, monkeypatch: pytest.Monke
     assert result.returncode == 2
     assert "LIENTHONG_AUDIT_KEY is not set and there is no key file" in result.stderr
     assert not Path(f"{audit_db}.key").exists()  # reading never makes a key
+
+
+def renumber_after(removed: int) -> list[str]:
+    """The statements that close the gap left by record ``removed`` (from the bottom up, so that
+    numbers never collide), as a forger hiding a removal would."""
+    return [
+        f"UPDATE access_records SET seq = {n - 1} WHERE seq = {n}" for n in range(removed + 1, RECORDS + 1)
+    ]
+
+
+def problem_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith("record ")]
+
+
+def test_a_change_does_not_hide_a_removal_after_it(audit_db: Path) -> None:
+    # record 5 changed and its hash overwritten with one that does not match (a recomputation
+    # gone wrong), then record 6 removed and the rest renumbered: both are reported
+    conn = sqlite3.connect(audit_db)
+    columns = conn.execute(
+        "SELECT at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure, dossier,"
+        " outcome, provider, cache_hit FROM access_records WHERE seq = 5"
+    ).fetchone()
+    fields = [str(c) for c in columns]
+    fields[9] = "not_found"
+    conn.close()
+    change(
+        audit_db,
+        f"UPDATE access_records SET outcome = 'not_found', hash = '{record_hash(fields, '1' * 64)}' WHERE seq = 5",
+        "DELETE FROM access_records WHERE seq = 6",
+        *renumber_after(6),
+    )
+    result = verify(audit_db)
+    assert result.returncode == 1
+    lines = problem_lines(result)
+    assert len(lines) == 2, result.stdout
+    assert lines[0].startswith("record 5: record 5 (") and "was changed" in lines[0]
+    assert lines[1].startswith("record 6: record 6 (") and "request req-7" in lines[1]
+    assert "does not follow record 5: a record between them was removed" in lines[1]
+    assert "the chain is broken (2 problems in 11 records)" in result.stderr
+
+
+def test_a_change_with_its_hash_recomputed_and_a_later_removal_are_both_named(audit_db: Path) -> None:
+    conn = sqlite3.connect(audit_db)
+    columns = conn.execute(
+        "SELECT at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure, dossier,"
+        " outcome, provider, cache_hit, previous_hash FROM access_records WHERE seq = 5"
+    ).fetchone()
+    fields = [str(c) for c in columns[:-1]]
+    fields[9] = "not_found"
+    conn.close()
+    change(
+        audit_db,
+        f"UPDATE access_records SET outcome = 'not_found', hash = '{record_hash(fields, columns[-1])}' WHERE seq = 5",
+        "DELETE FROM access_records WHERE seq = 8",
+        *renumber_after(8),
+    )
+    lines = problem_lines(verify(audit_db))
+    assert [line.split(":")[0] for line in lines] == ["record 6", "record 8"], lines
+    assert "request req-6" in lines[0] and "does not follow record 5" in lines[0]
+    assert "request req-9" in lines[1] and "does not follow record 7" in lines[1]
+
+
+def test_a_single_change_is_one_problem(audit_db: Path) -> None:
+    # its hash left alone: record 6 still follows record 5's stored hash, so no break there
+    change(audit_db, "UPDATE access_records SET official = 'canbo.99' WHERE seq = 5")
+    result = verify(audit_db)
+    assert [line.split(":")[0] for line in problem_lines(result)] == ["record 5"]
+    assert "the chain is broken (1 problem in 12 records)" in result.stderr
+    # only its hash overwritten: its fields still hash to what record 6 follows, one problem too
+    change(audit_db, f"UPDATE access_records SET official = 'canbo.01', hash = '{'1' * 64}' WHERE seq = 5")
+    result = verify(audit_db)
+    assert [line.split(":")[0] for line in problem_lines(result)] == ["record 5"]
+    assert "was changed" in result.stdout
+
+
+def test_a_removal_hidden_by_renumbering_is_one_problem(audit_db: Path) -> None:
+    change(audit_db, "DELETE FROM access_records WHERE seq = 7", *renumber_after(7))
+    result = verify(audit_db)
+    [line] = problem_lines(result)
+    assert line.startswith("record 7: record 7 (") and "request req-8" in line
+    assert "does not follow record 6: a record between them was removed" in line
