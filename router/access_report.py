@@ -21,6 +21,7 @@ from typing import Protocol
 from router.audit import AccessRecord, AuditLog, AuditUnavailable, StoredAccessRecord
 from router.directory import Directory, System
 from router.errors import FieldError, Forbidden, LienthongError
+from router.evidence.errors import OfficialRequired
 from schemas.formats import is_personal_id, is_tax_code
 
 log = logging.getLogger("lienthong.audit")
@@ -110,6 +111,14 @@ class AccessReport:
         if not self.policy.may_read_access_log(caller.id):
             await self._note_refusal(caller, subject, official, request_id)
             raise AccessLogDenied(f"no policy lets '{caller.id}' read access logs (read_access_log)")
+        if not official:
+            # a report names who read it, as an evidence query names its official: the portal
+            # names the citizen logged in, so a leaked key cannot read reports anonymously
+            await self._note_refusal(caller, subject, official, request_id, OfficialRequired.code)
+            raise OfficialRequired(
+                "an access report is read for someone: name them in the X-Official-Id header "
+                "(for the portal, the citizen logged in)"
+            )
         # Before anything leaves: AuditUnavailable withholds the report.
         await self.audit.record([self._reading(caller, subject, official, request_id, RELEASED)])
         records = await self.audit.for_subject(subject, limit=limit + 1, before=before)
@@ -155,8 +164,10 @@ class AccessReport:
             outcome=outcome,
         )
 
-    async def _note_refusal(self, caller: System, subject: str, official: str, request_id: str) -> None:
+    async def _note_refusal(
+        self, caller: System, subject: str, official: str, request_id: str, outcome: str = DENIED
+    ) -> None:
         try:
-            await self.audit.record([self._reading(caller, subject, official, request_id, DENIED)])
+            await self.audit.record([self._reading(caller, subject, official, request_id, outcome)])
         except AuditUnavailable:
             log.warning("record of a refused access-log read by %s not written", caller.id)

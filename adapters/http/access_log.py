@@ -57,7 +57,10 @@ def access_log_router(report: AccessReport | Callable[[], AccessReport]) -> APIR
         response_model=AccessLogReply,
         summary="Who accessed a person's (or an enterprise's) data, when and why; newest first",
         responses={
-            400: {"description": "not a personal ID or a tax code (invalid_subject_id)"},
+            400: {
+                "description": "not a personal ID or a tax code (invalid_subject_id), "
+                "or no reader named in X-Official-Id (official_required)"
+            },
             403: {"description": "the caller may not read access logs (access_log_denied)"},
             503: {
                 "description": "the read could not be recorded: the report is withheld (audit_unavailable)"

@@ -284,7 +284,9 @@ def test_hostile_paths_and_paging(bus: BusProcess, path: str, status: int, code:
 
 @pytest.mark.parametrize("before", [INT64_PAST, HUGE, str((1 << 63) - 1)])
 def test_a_before_past_every_record_is_the_first_page(bus: BusProcess, before: str) -> None:
-    reply = send(bus, "GET", f"/v1/subjects/{MANAGER}/access-log?before={before}&limit=1", PORTAL)
+    reply = send(
+        bus, "GET", f"/v1/subjects/{MANAGER}/access-log?before={before}&limit=1", PORTAL, headers=OFFICIAL
+    )
     assert reply.status_code == 200, reply.text
     assert reply.json()["subject"] == MANAGER
 
@@ -349,9 +351,9 @@ def test_personal_ids_are_in_neither_the_log_nor_the_audit_file_in_clear(bus: Bu
             headers=OFFICIAL,
             json=query(subject={"personal_id": subject}),
         )
-        send(bus, "GET", f"/v1/subjects/{subject}/access-log", PORTAL)
+        send(bus, "GET", f"/v1/subjects/{subject}/access-log", PORTAL, headers=OFFICIAL)
         send(bus, "GET", f"/v1/subjects/{subject}/access-log", ONESTOP)  # refused, recorded
-    page = send(bus, "GET", f"/v1/subjects/{UNKNOWN_CITIZEN}/access-log", PORTAL).json()
+    page = send(bus, "GET", f"/v1/subjects/{UNKNOWN_CITIZEN}/access-log", PORTAL, headers=OFFICIAL).json()
     assert {e["outcome"] for e in page["entries"]} >= {"subject_not_found", "access_log_denied", "released"}
     log = bus.log.read_bytes()
     files = [bus.config.directory / name for name in ("audit.db", "audit.db-wal")]
@@ -368,13 +370,13 @@ def test_the_access_log_is_withheld_while_its_reading_cannot_be_recorded(bus: Bu
     audit = sqlite3.connect(bus.config.directory / "audit.db", timeout=10, isolation_level=None)
     try:
         audit.execute("BEGIN EXCLUSIVE")
-        withheld = send(bus, "GET", f"/v1/subjects/{MANAGER}/access-log", PORTAL)
+        withheld = send(bus, "GET", f"/v1/subjects/{MANAGER}/access-log", PORTAL, headers=OFFICIAL)
         audit.execute("ROLLBACK")
     finally:
         audit.close()
     problem_of(withheld, 503, "audit_unavailable")
     assert "entries" not in withheld.json()
-    assert send(bus, "GET", f"/v1/subjects/{MANAGER}/access-log", PORTAL).status_code == 200
+    assert send(bus, "GET", f"/v1/subjects/{MANAGER}/access-log", PORTAL, headers=OFFICIAL).status_code == 200
 
 
 # --- the console ----------------------------------------------------------------------------------

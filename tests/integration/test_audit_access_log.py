@@ -20,6 +20,7 @@ from tests.support.evidence import AUDIT_KEY, AUDIT_KEY_ENV, evidence_config, re
 
 ROOT = Path(__file__).resolve().parents[2]
 CITIZEN = "001099012345"
+NAMED = {"X-Official-Id": "citizen:self"}  # the portal names the citizen logged in
 TRANSPORT_DEPARTMENT = "Sở Giao thông vận tải tỉnh Quảng Bình"
 NAMES = {"000.00.00.H49": TRANSPORT_DEPARTMENT, "000.00.00.G22": "Văn phòng Chính phủ"}
 READER = {"systems": [PORTAL], "read_access_log": True}
@@ -75,7 +76,7 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusProcess]:
 def test_an_allowed_system_reads_who_looked_and_its_reading_is_recorded(bus: BusProcess) -> None:
     with bus.client(PORTAL) as client:
         first = client.get(f"/v1/subjects/{CITIZEN}/access-log", headers={"X-Official-Id": "citizen:self"})
-        second = client.get(f"/v1/subjects/{CITIZEN}/access-log")
+        second = client.get(f"/v1/subjects/{CITIZEN}/access-log", headers=NAMED)
     assert first.status_code == 200, first.text
     body = first.json()
     assert body["subject"] == CITIZEN and body["next_before"] is None
@@ -107,12 +108,29 @@ def test_pages_go_from_newest_to_oldest(bus: BusProcess) -> None:
         before = None
         while True:
             params = {"limit": 2, **({"before": before} if before else {})}
-            page = client.get(f"/v1/subjects/{CITIZEN}/access-log", params=params).json()
+            page = client.get(f"/v1/subjects/{CITIZEN}/access-log", params=params, headers=NAMED).json()
             seen += [e["request_id"] for e in page["entries"] if e["request_id"].startswith("seed")]
             before = page["next_before"]
             if before is None:
                 break
     assert seen == ["seed-9", "seed-7", "seed-5", "seed-3", "seed-1"]
+
+
+def test_a_reading_names_its_reader_or_is_refused_and_recorded(bus: BusProcess) -> None:
+    with bus.client(PORTAL) as client:
+        anonymous = client.get(f"/v1/subjects/{CITIZEN}/access-log")
+        named = client.get(f"/v1/subjects/{CITIZEN}/access-log", headers=NAMED)
+    assert anonymous.status_code == 400
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert anonymous.json()["code"] == "official_required"
+    assert "seed" not in anonymous.text
+    # the refused attempt is in the report, just before this reading
+    refused = named.json()["entries"][1]
+    assert (refused["requester"], refused["official"], refused["outcome"]) == (
+        PORTAL,
+        "",
+        "official_required",
+    )
 
 
 def test_a_system_without_the_grant_is_refused(bus: BusProcess) -> None:
@@ -128,7 +146,7 @@ def test_a_system_without_the_grant_is_refused(bus: BusProcess) -> None:
 @pytest.mark.parametrize("subject", ["12345", "00109901234X", "0100109107"])
 def test_the_subject_must_be_a_personal_id_or_a_tax_code(bus: BusProcess, subject: str) -> None:
     with bus.client(PORTAL) as client:
-        reply = client.get(f"/v1/subjects/{subject}/access-log")
+        reply = client.get(f"/v1/subjects/{subject}/access-log", headers=NAMED)
     assert reply.status_code == 400
     assert reply.json()["code"] == "invalid_subject_id"
 
@@ -144,7 +162,7 @@ def test_bad_paging_and_no_key_are_problems(bus: BusProcess) -> None:
 
 def test_the_audit_store_is_in_readiness_and_metrics(bus: BusProcess) -> None:
     with bus.client(PORTAL) as client:
-        client.get(f"/v1/subjects/{CITIZEN}/access-log")
+        client.get(f"/v1/subjects/{CITIZEN}/access-log", headers=NAMED)
         ready = client.get("/readyz").json()
         metrics = client.get("/metrics").text
     assert ready["checks"]["audit"] is True
@@ -175,7 +193,7 @@ def test_an_evidence_query_shows_in_the_citizens_report_and_the_log_verifies(tmp
                 )
             assert released.status_code == 200, released.text
             with bus.client(PORTAL) as client:
-                report = client.get(f"/v1/subjects/{manager}/access-log").json()
+                report = client.get(f"/v1/subjects/{manager}/access-log", headers=NAMED).json()
         assert bus.process is not None and bus.process.returncode == 0
         verify = subprocess.run(
             [sys.executable, "-m", "lienthong", "audit", "verify", "--config", str(bus.path)],

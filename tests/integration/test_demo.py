@@ -89,7 +89,7 @@ def test_the_summary_tells_what_the_simulators_recorded(tmp_path: Path) -> None:
         keys = demo_keys(tmp_path / "examples")
         reply = httpx.get(
             f"{report['bus']}/v1/subjects/{firm.legal_representative}/access-log",
-            headers={"Authorization": f"Bearer {keys['dvcqg']}"},
+            headers={"Authorization": f"Bearer {keys['dvcqg']}", "X-Official-Id": "citizen:self"},
         )
         assert reply.status_code == 200, reply.text
         entries = reply.json()["entries"]

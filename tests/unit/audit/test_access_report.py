@@ -14,6 +14,7 @@ from router.access_report import (
 )
 from router.audit import AuditUnavailable
 from router.directory import Directory, System
+from router.evidence.errors import OfficialRequired
 from router.policy import Policy, Rule
 from tests.unit.audit.conftest import CITIZEN, OTHER, access
 
@@ -69,7 +70,9 @@ async def test_the_report_names_who_looked_and_records_the_reading(store: Sqlite
 
 async def test_a_requester_no_longer_in_the_directory_is_shown_by_its_code(store: SqliteAuditLog) -> None:
     await store.record([access(1, requester="000.00.00.H99/cu")])
-    page = await report(store).read(PORTAL, CITIZEN, official="", request_id="r", before=None, limit=10)
+    page = await report(store).read(
+        PORTAL, CITIZEN, official="citizen", request_id="r", before=None, limit=10
+    )
     assert (page.entries[1].requester_member, page.entries[1].requester_name) == (
         "000.00.00.H99",
         "000.00.00.H99",
@@ -79,9 +82,11 @@ async def test_a_requester_no_longer_in_the_directory_is_shown_by_its_code(store
 async def test_pages_run_from_newest_to_oldest(store: SqliteAuditLog) -> None:
     await store.record([access(n) for n in range(5)])
     access_report = report(store)
-    first = await access_report.read(PORTAL, CITIZEN, official="", request_id="a", before=None, limit=4)
+    first = await access_report.read(
+        PORTAL, CITIZEN, official="citizen", request_id="a", before=None, limit=4
+    )
     assert [e.seq for e in first.entries] == [6, 5, 4, 3] and first.next_before == 3
-    second = await access_report.read(PORTAL, CITIZEN, official="", request_id="b", before=3, limit=4)
+    second = await access_report.read(PORTAL, CITIZEN, official="citizen", request_id="b", before=3, limit=4)
     assert [e.seq for e in second.entries] == [2, 1] and second.next_before is None
 
 
@@ -96,17 +101,24 @@ async def test_a_system_without_the_grant_is_refused_and_the_attempt_recorded(st
     )
 
 
+async def test_a_reader_must_be_named_and_the_attempt_is_recorded(store: SqliteAuditLog) -> None:
+    with pytest.raises(OfficialRequired, match="X-Official-Id"):
+        await report(store).read(PORTAL, CITIZEN, official="", request_id="r", before=None, limit=10)
+    [attempt] = await store.for_subject(CITIZEN)
+    assert (attempt.requester, attempt.outcome) == (PORTAL.id, "official_required")
+
+
 @pytest.mark.parametrize("subject", ["12345", "001099O12345", "097099012345", "0100109107", "x" * 40, ""])
 async def test_only_personal_ids_and_tax_codes_are_subjects(store: SqliteAuditLog, subject: str) -> None:
     with pytest.raises(InvalidSubjectId):
-        await report(store).read(PORTAL, subject, official="", request_id="r", before=None, limit=10)
+        await report(store).read(PORTAL, subject, official="citizen", request_id="r", before=None, limit=10)
     assert await store.latest() == []
 
 
 async def test_a_tax_code_is_a_subject(store: SqliteAuditLog) -> None:
     await store.record([access(1, subject="0100109106-001")])
     page = await report(store).read(
-        PORTAL, "0100109106001", official="", request_id="r", before=None, limit=10
+        PORTAL, "0100109106001", official="citizen", request_id="r", before=None, limit=10
     )
     assert [e.request_id for e in page.entries] == ["r", "req-1"]
 
@@ -115,4 +127,4 @@ async def test_nothing_is_released_when_the_reading_cannot_be_recorded(store: Sq
     await store.record([access(1)])
     await store.close()
     with pytest.raises(AuditUnavailable):
-        await report(store).read(PORTAL, CITIZEN, official="", request_id="r", before=None, limit=10)
+        await report(store).read(PORTAL, CITIZEN, official="citizen", request_id="r", before=None, limit=10)
