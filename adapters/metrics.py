@@ -71,7 +71,8 @@ class PrometheusMetrics:
         self._rejected = _Cached(
             Counter(
                 "lienthong_events_rejected",
-                "Events refused at publishing, by reason (the problem code).",
+                "Events refused at publishing, by reason (the problem code); a publish request refused "
+                "before its events were checked counts once, as type unknown.",
                 ["type", "source", "reason"],
                 registry=r,
             )
@@ -103,7 +104,7 @@ class PrometheusMetrics:
         self._latency = _Cached(
             Histogram(
                 "lienthong_delivery_latency_seconds",
-                "Time from publish to delivery (or dead letter) of an event.",
+                "Time from publish to delivery of a delivered event (dead letters are not observed).",
                 ["subscription"],
                 buckets=LATENCY_BUCKETS,
                 registry=r,
@@ -150,6 +151,10 @@ class PrometheusMetrics:
         if not latencies_s:
             return
         self._deliveries.get(subscription, outcome).inc(len(latencies_s))
+        # A dead letter's time is the retry budget it spent (configuration, not the sink's speed):
+        # observed, it would push the quantiles of the delivered up. Dead letters are counted above.
+        if outcome != "delivered":
+            return
         histogram = self._latency.get(subscription)
         for latency in latencies_s:
             histogram.observe(latency)

@@ -43,6 +43,29 @@ def status_changed(
     }
 
 
+def submitted(number: int, sequence: int, *, source: str = ONESTOP, agency: str = AGENCY) -> dict[str, Any]:
+    """A structured-mode ``dossier.submitted``, numbered as :func:`status_changed` (same dossier,
+    same subject); ``sequence`` travels in the id and in ``note``."""
+    code = dossier_code(number, agency)
+    return {
+        "specversion": "1.0",
+        "id": f"{code}#submitted-{sequence}",
+        "source": source,
+        "type": "dossier.submitted",
+        "subject": code,
+        "time": "2024-05-02T08:00:00+07:00",
+        "datacontenttype": "application/json",
+        "data": {
+            "dossierCode": code,
+            "agencyCode": agency,
+            "procedureCode": "1.000894",
+            "applicant": {"type": "citizen", "name": "Nguyễn Văn An", "personalId": "022089000001"},
+            "submittedAt": "2024-05-02T08:00:00+07:00",
+            "note": str(sequence),
+        },
+    }
+
+
 def sequence_of(event: dict[str, Any]) -> tuple[str, int]:
     """(subject, sequence) of a delivered structured event."""
     return event["subject"], int(event["data"]["note"])
