@@ -35,6 +35,7 @@ def http_app(runtime: Runtime) -> FastAPI:
         max_batch_events=runtime.settings.http.max_batch_events,
         readiness=runtime.readiness,
         metrics=lambda: render(runtime.metrics_registry),
+        rejections=runtime.metrics,
         lifespan=runtime.lifespan,
         routers=[
             _asyncapi(runtime),

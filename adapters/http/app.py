@@ -21,7 +21,9 @@ from adapters.http.body import parse_events, read_bounded
 from adapters.http.direct import DirectRoute, serve_directly
 from router import envelope, tracing
 from router.bus import Bus, ReplayRequest, SubscriptionStatus
-from router.errors import FieldError, LienthongError, NotFound, Unavailable
+from router.directory import System
+from router.errors import FieldError, LienthongError, NotFound, Unauthenticated, Unavailable
+from router.metrics import Metrics
 from router.ports import DeadLetter, DeadLetterQuery
 
 log = logging.getLogger("lienthong.http")
@@ -29,6 +31,8 @@ log = logging.getLogger("lienthong.http")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 MetricsRender = Callable[[], tuple[bytes, str]]
+
+CLIENT_DISCONNECTED = "client_disconnected"
 
 EVENT_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -124,6 +128,16 @@ def _dead_letter_reply(letter: DeadLetter) -> DeadLetterReply:
     return DeadLetterReply(**fields, event=event)
 
 
+def _count_refused(metrics: Metrics, error: LienthongError | ClientDisconnect, who: System | None) -> None:
+    """Counts a publish request refused before its events reached the publisher's checks (or,
+    the log down, after them): once, whatever it held. Its labels carry nothing the caller
+    wrote, so that garbage cannot make new series: the type is ``unknown``, the source the
+    authenticated system or ``unauthenticated``."""
+    reason = error.code if isinstance(error, LienthongError) else CLIENT_DISCONNECTED
+    source = "unauthenticated" if who is None or isinstance(error, Unauthenticated) else who.id
+    metrics.event_rejected("unknown", source, reason)
+
+
 def create_app(
     bus: Bus,
     *,
@@ -131,11 +145,15 @@ def create_app(
     max_batch_events: int,
     readiness: Readiness,
     metrics: MetricsRender,
+    rejections: Metrics,
     lifespan: Lifespan | None = None,
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The API; ``routers`` add the routes of optional parts (evidence, access log...), which
-    use :data:`adapters.http.auth.Authenticated` and raise LienthongErrors like the rest."""
+    use :data:`adapters.http.auth.Authenticated` and raise LienthongErrors like the rest.
+
+    ``metrics`` renders ``/metrics``; ``rejections`` counts the publish requests refused before
+    the publisher's checks (the bus's metrics, which the publisher counts refused events in)."""
     app = FastAPI(
         title="lienthong",
         summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
@@ -201,7 +219,7 @@ def create_app(
         log.debug("%s %s: the client went away before its request was read", request.method, request.url.path)
         return problems.problem(
             400,
-            "client_disconnected",
+            CLIENT_DISCONNECTED,
             "The client went away",
             "the request body was not received whole",
             request.url.path,
@@ -233,13 +251,26 @@ def create_app(
         summary="Publish one event or a batch; 202 once durable",
     )
     async def publish(request: Request) -> Response:
-        who = await current_caller(request)
-        body = await read_bounded(request, max_body_bytes)
-        events, batch = parse_events(
-            request.headers.get("content-type"), request.headers, body, max_batch_events
-        )
+        # A refused request counts once in lienthong_events_rejected_total, here when its events
+        # never reached the publisher's checks (which count each event they refuse themselves).
+        # The try blocks cost nothing on the way through (Python 3.11+).
+        who: System | None = None
+        try:
+            who = await current_caller(request)
+            body = await read_bounded(request, max_body_bytes)
+            events, batch = parse_events(
+                request.headers.get("content-type"), request.headers, body, max_batch_events
+            )
+        except (LienthongError, ClientDisconnect) as error:
+            _count_refused(rejections, error, who)
+            raise
         tracing.stamp(events, request.headers.get(tracing.HEADER))
-        accepted = await bus.publish(who, events, batch)
+        try:
+            accepted = await bus.publish(who, events, batch)
+        except (Unauthenticated, Unavailable) as error:
+            # refused before the checks (keys changed by a reload) or after them (the log is down)
+            _count_refused(rejections, error, who)
+            raise
         duplicates = sum(1 for a in accepted if a.duplicate)
         # The hot path answers with orjson directly rather than building and validating a pydantic
         # model per event; PublishReply documents the same shape in OpenAPI.
