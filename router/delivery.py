@@ -328,13 +328,15 @@ class SubscriptionDelivery:
             await self._sink.send(chunk, key)
         except SinkError as error:
             self._last_error = error
-            if error.retryable:
+            # A sink that answered (a refusal, or a retry asked for by a healthy sink) is up: the
+            # circuit has no reason to open.
+            if error.retryable and not error.sink_healthy:
                 self._breaker.failure(permit)
-                self._metrics.delivery_attempt(self._name, "retryable_error")
             else:
-                # The sink answered and refused this call: it is up, so the circuit has no reason to open.
                 self._breaker.success(permit)
-                self._metrics.delivery_attempt(self._name, "permanent_error")
+            self._metrics.delivery_attempt(
+                self._name, "retryable_error" if error.retryable else "permanent_error"
+            )
             raise
         except Exception as error:
             # A sink must raise SinkError only; anything else is a bug in the adapter. Treated as a

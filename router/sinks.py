@@ -21,6 +21,9 @@ class SinkError(Exception):
     ``retryable`` is the sink's judgement: the receiver was unavailable, overloaded or slow (try
     again later) versus it understood the call and refused it (trying again gives the same answer).
     ``retry_after_s`` is the receiver's own request for a pause (HTTP ``Retry-After``), if any.
+    ``sink_healthy``: the sink itself works and asks for a retry because of something behind it
+    (the evidence collector, when a provider it pulls from is down): the failure does not count
+    toward opening the sink's circuit, which would hold up every other event of the subscription.
     """
 
     def __init__(
@@ -30,12 +33,14 @@ class SinkError(Exception):
         retryable: bool,
         status: int | None = None,
         retry_after_s: float | None = None,
+        sink_healthy: bool = False,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retryable = retryable
         self.status = status
         self.retry_after_s = retry_after_s
+        self.sink_healthy = sink_healthy
 
     @property
     def code(self) -> str:

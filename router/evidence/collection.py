@@ -137,10 +137,13 @@ class EvidenceCollector:
         passing = [o for o in outcomes if o.may_pass]
         if passing and not self._last_attempt(attempts):
             first = passing[0]
+            # the collector works: a provider behind it is down, so this retry must not open the
+            # subscription's circuit and hold up dossiers that need other providers
             raise SinkError(
                 f"dossier {code}: {len(passing)} of {len(outcomes)} datasets failed for now "
                 f"(first: {first.need.dataset}: {first.reason})",
                 retryable=True,
+                sink_healthy=True,
             )
         await self._publish(procedure, dossier, event, outcomes)
         self._attempts.pop(code, None)

@@ -420,6 +420,28 @@ async def test_a_permanent_rejection_does_not_open_the_circuit() -> None:
     assert h.delivery.circuit_state == "closed"
 
 
+async def test_retries_asked_for_by_a_healthy_sink_do_not_open_the_circuit() -> None:
+    # The evidence collector, when a provider behind it is down: it works, and asks for a retry.
+    def behind_it() -> SinkError:
+        return SinkError("dossier a: a provider is down", retryable=True, sink_healthy=True)
+
+    h = harness(
+        ScriptedSink(always(behind_it, when=lambda eid: eid.startswith("a-"))),
+        failure_threshold=2,
+        reset_timeout_s=300.0,
+        max_attempts=3,
+        initial_backoff_s=0.01,
+        max_backoff_s=0.01,
+    )
+    await h.delivery.handle({0: events("a", 2)})
+    await h.delivery.handle({1: events("b", 2)})
+    assert h.sink.delivered == ["b-0", "b-1"]  # not dead-lettered behind an open circuit
+    assert [letter[:2] for letter in h.letters()] == [("a-0", RETRIES_EXHAUSTED), ("a-1", RETRIES_EXHAUSTED)]
+    assert all(letter[2] == 3 for letter in h.letters())  # every attempt spent, none refused
+    assert "circuit_open" not in h.metrics.results()
+    assert h.delivery.circuit_state == "closed"
+
+
 # --- failures of the delivery itself -----------------------------------------------------------
 
 
