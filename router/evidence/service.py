@@ -145,6 +145,12 @@ class EvidenceService:
             raise OfficialRequired(
                 f"{dataset.name} holds personal data: name the official in the X-Official-Id header"
             )
+        if dataset.personal and not query.dossier.strip():
+            # the audit record says why a person's data was read: for which dossier
+            raise InvalidEvidenceQuery(
+                f"{dataset.name} holds personal data: it is released for a dossier; give its code",
+                (FieldError("/dossier", "the dossier the personal data is requested for"),),
+            )
         try:
             evidence = await self._answer(dataset, query)
         except LienthongError as error:
@@ -164,6 +170,13 @@ class EvidenceService:
             )
         if query.purpose not in dataset.fields:
             raise DataRequestDenied(f"{dataset.name} releases no field for purpose '{query.purpose}'")
+        procedure = self.catalogue.procedures.get(query.procedure)
+        if procedure is not None and all(need.dataset != dataset.name for need in procedure.needs):
+            # data minimisation: a procedure of the catalogue gets the datasets it needs, no others
+            needed = ", ".join(sorted({need.dataset for need in procedure.needs})) or "none"
+            raise DataRequestDenied(
+                f"procedure {procedure.code} does not need {dataset.name}; it needs: {needed}"
+            )
         record, provider, retrieved_at, hit = await self._record(dataset, query)
         released = minimise(record, dataset.fields[query.purpose])
         provenance = Provenance(provider, dataset.name, _rfc3339(retrieved_at), hit, query.request_id)

@@ -96,7 +96,8 @@ def test_sensitive_data_is_never_cached(bus: BusProcess, servers: dict[str, Simu
         replies = [
             client.post(
                 "/v1/evidence:query",
-                json=query_body("citizen.residence", {"personal_id": MANAGER}),
+                # the household business registration needs the applicant's residence
+                json=query_body("citizen.residence", {"personal_id": MANAGER}, procedure="1.001612"),
                 headers=OFFICIAL,
             )
             for _ in range(2)

@@ -94,7 +94,13 @@ def catalogue(*, identity_class: PersonalData = PersonalData.PERSONAL) -> Catalo
                     Need("business.registration", {"tax_code": "/applicant/taxCode"}, "Giấy CN ĐKDN"),
                     Need("citizen.identity", {"personal_id": "/representative/personalId"}, "CCCD"),
                 ),
-            )
+            ),
+            Procedure(
+                code="1.004194",
+                name="Đăng ký thường trú",
+                purpose="dossier_processing",
+                needs=(Need("citizen.identity", {"personal_id": "/applicant/personalId"}, "CCCD"),),
+            ),
         ],
     )
 
@@ -108,7 +114,7 @@ def policy() -> Policy:
                     DataGrant(
                         datasets=frozenset({"*"}),
                         purposes=frozenset({"dossier_processing"}),
-                        procedures=frozenset({"1.002861"}),
+                        procedures=frozenset({"1.002861", "1.004194", "9.999999"}),
                     ),
                 ),
             )

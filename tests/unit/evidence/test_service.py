@@ -191,3 +191,23 @@ async def test_the_key_must_fit_the_dataset() -> None:
 async def test_a_dataset_without_its_provider_is_unavailable() -> None:
     with pytest.raises(NoProvider):
         await service(MemoryAudit(), providers={}).query(ask())
+
+
+async def test_a_procedure_of_the_catalogue_gets_only_the_datasets_it_needs() -> None:
+    broker = service(MemoryAudit())
+    # the residence registration needs the applicant's identity, not a business registration
+    with pytest.raises(DataRequestDenied, match=r"1\.004194 does not need business\.registration"):
+        await broker.query(ask("business.registration", procedure="1.004194"))
+    assert (await broker.query(ask(procedure="1.004194"))).data["personalId"] == CITIZEN
+    # a procedure outside the catalogue is the policy's call alone (it lists 9.999999)
+    assert (await broker.query(ask("business.registration", procedure="9.999999"))).data
+
+
+async def test_personal_data_is_released_for_a_named_dossier_only() -> None:
+    audit = MemoryAudit()
+    with pytest.raises(InvalidEvidenceQuery) as caught:
+        await service(audit).query(ask(dossier=" "))
+    assert [e.pointer for e in caught.value.errors] == ["/dossier"]
+    assert audit.records == []  # nothing was fetched, so nothing to record
+    # data that is about no person needs no dossier
+    assert (await service(MemoryAudit()).query(ask("business.registration", dossier=""))).data
