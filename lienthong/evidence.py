@@ -22,7 +22,7 @@ from router.providers import DataProvider
 from router.subscriptions import Subscription
 from router.traced import TracedProvider
 from router.tracing import Tracer
-from schemas.dataset_schemas import DatasetSchemas, shipped
+from schemas.dataset_schemas import DatasetSchemas, dataset_id, shipped
 
 log = logging.getLogger("lienthong.evidence")
 
@@ -89,6 +89,10 @@ class EvidenceWiring:
             metrics=self.metrics,
         )
         self.publisher = publisher
+        self.record_fields = {
+            name: len(schemas.documents[dataset_id(name, schemas.latest(name))].get("properties", {}))
+            for name in schemas.versions
+        }
 
     def collector(self, subscription: Subscription) -> EvidenceCollector:
         """The sink of a subscription with ``sink: {evidence: {}}``."""
@@ -99,6 +103,7 @@ class EvidenceWiring:
             subscription.retry,
             deadline_s=float(subscription.sink.options.get("deadline_s", 20.0)),
             metrics=self.metrics,
+            record_fields=self.record_fields,
         )
 
     def reconfigure(

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -97,8 +97,12 @@ class EvidenceCollector:
         deadline_s: float = DEFAULT_DEADLINE_S,
         metrics: EvidenceMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        record_fields: Mapping[str, int] | None = None,
     ) -> None:
         self.service = service
+        # per dataset, the top-level fields of its record (its response schema's properties): what
+        # a purpose that sees the whole record ("*") would have had filled, in the metric of fields
+        self.record_fields = record_fields or {}
         self.publisher = publisher
         self.source = source
         self.retry = retry
@@ -222,17 +226,24 @@ class EvidenceCollector:
             self._count_fields(procedure, outcomes)
 
     def _count_fields(self, procedure: Procedure, outcomes: list[Outcome]) -> None:
-        auto = sum(len(o.evidence.data) for o in outcomes if o.evidence is not None)
-        asked = sum(
-            self._field_count(o.need.dataset, procedure.purpose) for o in outcomes if o.evidence is None
-        )
+        """Both counts in one unit: the fields the procedure's purpose may see of each dataset,
+        whether the bus filled them (found) or the applicant still has to (not found)."""
+        auto = asked = 0
+        for outcome in outcomes:
+            count = self._field_count(outcome.need.dataset, procedure.purpose)
+            if outcome.evidence is not None:
+                auto += count
+            else:
+                asked += count
         self.metrics.fields(procedure.code, "auto", auto)
         self.metrics.fields(procedure.code, "asked", asked)
 
     def _field_count(self, dataset_name: str, purpose: str) -> int:
         dataset = self.service.catalogue.datasets.get(dataset_name)
         fields = dataset.fields.get(purpose) if dataset is not None else None
-        return len(fields) if fields else 1
+        if fields:
+            return len(fields)
+        return self.record_fields.get(dataset_name, 1)  # the whole record ("*")
 
 
 def collected_data(

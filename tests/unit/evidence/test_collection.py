@@ -180,3 +180,39 @@ async def test_other_events_and_unknown_procedures_publish_nothing() -> None:
     other = stored("e2", CODE, data={"dossierCode": CODE}, event_type="dossier.status.changed")
     await sink.send([other], "k")
     assert publisher.published == []
+
+
+class CountedFields:
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, str, int]] = []
+
+    def fields_of(self, how: str) -> int:
+        return sum(count for _, h, count in self.counted if h == how)
+
+    def request(self, dataset: str, provider: str, outcome: str) -> None: ...
+
+    def cache(self, dataset: str, hit: bool) -> None: ...
+
+    def provider_latency(self, provider: str, seconds: float) -> None: ...
+
+    def fields(self, procedure: str, how: str, count: int) -> None:
+        self.counted.append((procedure, how, count))
+
+
+async def test_filled_and_asked_fields_are_counted_in_one_unit() -> None:
+    # The identity's purpose sees 2 named fields; the business registration's sees the whole
+    # record ("*"), 7 top-level fields by its schema: found or not, a dataset counts the same.
+    metrics = CountedFields()
+    service = EvidenceService(catalogue(), registries(), policy(), MemoryAudit())
+    sink = EvidenceCollector(
+        service,
+        Publisher(),
+        BROKER,
+        RetryPolicy(max_attempts=3, max_elapsed_s=60, initial_backoff_s=0.1, max_backoff_s=1),
+        clock=Clock(),
+        metrics=metrics,  # type: ignore[arg-type]
+        record_fields={"business.registration": 7},
+    )
+    unknown_firm = submitted(applicant={"type": "business", "name": "X", "taxCode": "0100109999"})
+    await sink.send([message(unknown_firm)], "k")
+    assert (metrics.fields_of("auto"), metrics.fields_of("asked")) == (2, 7)
