@@ -494,6 +494,13 @@ class _Builder:
                 self.problem(
                     (*at, "subject_key"), f"'{subject_key}' is not a key field", f"use one of {list(key)}"
                 )
+            subject_in_record = entry.get("subject_in_record", "")
+            if subject_in_record and (not subject_in_record.startswith("/") or "*" in subject_in_record):
+                self.problem(
+                    (*at, "subject_in_record"),
+                    f"'{subject_in_record}' is not a JSON pointer to one value",
+                    "write a pointer into the provider's record, such as /owner/id",
+                )
             fields = {
                 purpose: None if spec == ALL_FIELDS else tuple(spec)
                 for purpose, spec in entry["fields"].items()
@@ -506,6 +513,7 @@ class _Builder:
                 fields=fields,
                 cache_ttl_s=ttl,
                 subject_key=subject_key,
+                subject_in_record=subject_in_record,
                 description=entry.get("description", ""),
             )
         return Catalogue(datasets, self.procedures(datasets))

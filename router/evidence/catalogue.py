@@ -43,6 +43,9 @@ class Dataset:
     fields: Mapping[str, tuple[str, ...] | None]
     cache_ttl_s: float | None = None  # None: never cached
     subject_key: str = ""  # whose data it is (for the audit log); default: the first key field
+    # whose data a released record is, when the key names a thing (a vehicle's plate) and the
+    # record names its holder: a JSON pointer into the record (/owner/id), for the audit log
+    subject_in_record: str = ""
     description: str = ""
 
     @property
@@ -53,7 +56,13 @@ class Dataset:
     def cacheable(self) -> bool:
         return self.cache_ttl_s is not None and self.personal_data is not PersonalData.SENSITIVE
 
-    def subject_of(self, key: Mapping[str, str]) -> str:
+    def subject_of(self, key: Mapping[str, str], record: Mapping[str, Any] | None = None) -> str:
+        """Whose data it is: the record's holder (``subject_in_record``) when the record is known
+        and names one, else the key field (``subject_key``, default the first)."""
+        if record is not None and self.subject_in_record:
+            found = resolve(record, self.subject_in_record)
+            if len(found) == 1 and isinstance(found[0], str) and found[0]:
+                return found[0]
         return key.get(self.subject_key or self.key[0], "")
 
 

@@ -182,7 +182,7 @@ class EvidenceService:
         provenance = Provenance(provider, dataset.name, _rfc3339(retrieved_at), hit, query.request_id)
         if dataset.personal:
             # Before anything leaves: AuditUnavailable withholds the data.
-            await self._audit(dataset, query, RELEASED, provider, hit)
+            await self._audit(dataset, query, RELEASED, provider, hit, record)
         return Evidence(released, provenance)
 
     async def _record(
@@ -247,14 +247,20 @@ class EvidenceService:
             raise InvalidEvidenceQuery(f"the subject does not fit {dataset.name}'s key", tuple(problems))
 
     def _access(
-        self, dataset: Dataset, query: EvidenceQuery, outcome: str, provider: str, hit: bool
+        self,
+        dataset: Dataset,
+        query: EvidenceQuery,
+        outcome: str,
+        provider: str,
+        hit: bool,
+        record: Mapping[str, Any] | None = None,
     ) -> AccessRecord:
         return AccessRecord(
             request_id=query.request_id,
             requester=query.requester,
             official=query.official,
             dataset=dataset.name,
-            subject=dataset.subject_of(query.key),
+            subject=dataset.subject_of(query.key, record),
             purpose=query.purpose,
             procedure=query.procedure,
             dossier=query.dossier,
@@ -264,11 +270,17 @@ class EvidenceService:
         )
 
     async def _audit(
-        self, dataset: Dataset, query: EvidenceQuery, outcome: str, provider: str, hit: bool
+        self,
+        dataset: Dataset,
+        query: EvidenceQuery,
+        outcome: str,
+        provider: str,
+        hit: bool,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         if self.audit is None:
             raise AuditUnavailable("no audit log is configured: personal data is not released")
-        await self.audit.record([self._access(dataset, query, outcome, provider, hit)])
+        await self.audit.record([self._access(dataset, query, outcome, provider, hit, record)])
 
     async def _record_failure(self, dataset: Dataset, query: EvidenceQuery, outcome: str) -> None:
         try:

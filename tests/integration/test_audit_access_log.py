@@ -16,7 +16,14 @@ import pytest
 from adapters.audit import SqliteAuditLog
 from router.audit import AccessRecord
 from tests.support.bus import ONESTOP, OUTSIDER, PORTAL, BusConfig, BusProcess
-from tests.support.evidence import AUDIT_KEY, AUDIT_KEY_ENV, evidence_config, registries, transport_firm
+from tests.support.evidence import (
+    AUDIT_KEY,
+    AUDIT_KEY_ENV,
+    REGISTRY,
+    evidence_config,
+    registries,
+    transport_firm,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CITIZEN = "001099012345"
@@ -214,6 +221,35 @@ def test_an_evidence_query_shows_in_the_citizens_report_and_the_log_verifies(tmp
     assert query["dossier"] == "000.00.00.H49-240502-0001" and query["procedure"] == "1.002861"
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "2 records, chain intact" in verify.stdout
+
+
+def test_a_vehicle_lookup_shows_in_its_owners_report(tmp_path: Path) -> None:
+    # vehicle.registration is keyed by the plate; the example names the owner as whose data it
+    # is (subject_in_record: /owner/id), so a person owning the vehicle sees the lookup
+    vehicle = next(v for v in REGISTRY.vehicles if len(v.owner_id) == 12)  # owned by a person
+    with pytest.MonkeyPatch.context() as env, registries() as servers:
+        env.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
+        config = evidence_config(tmp_path, {name: server.url for name, server in servers.items()})
+        config.extra_policies.append(READER)
+        with BusProcess(config) as bus:
+            with bus.client(ONESTOP) as client:
+                released = client.post(
+                    "/v1/evidence:query",
+                    headers={"X-Official-Id": "canbo.motcua.01"},
+                    json={
+                        "dataset": "vehicle.registration",
+                        "subject": {"plate": vehicle.plate},
+                        "procedure": "1.002861",
+                        "dossier": "000.00.00.H49-240502-0003",
+                        "purpose": "dossier_processing",
+                    },
+                )
+            assert released.status_code == 200, released.text
+            with bus.client(PORTAL) as client:
+                report = client.get(f"/v1/subjects/{vehicle.owner_id}/access-log", headers=NAMED).json()
+    lookups = [e for e in report["entries"] if e["dataset"] == "vehicle.registration"]
+    assert [(e["outcome"], e["dossier"]) for e in lookups] == [("released", "000.00.00.H49-240502-0003")]
+    assert lookups[0]["request_id"] == released.json()["provenance"]["request_id"]
 
 
 def test_the_bus_does_not_start_without_its_audit_log(tmp_path: Path) -> None:

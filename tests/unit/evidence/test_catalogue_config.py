@@ -52,6 +52,7 @@ def test_the_example_catalogue() -> None:
     badge = catalogue.procedures["1.002856"]
     reuse = next(n for n in badge.needs if n.dataset == "result.document")
     assert reuse.key == {"holder": "/applicant/taxCode", "procedure": "1.002861"}
+    assert catalogue.datasets["vehicle.registration"].subject_in_record == "/owner/id"
     broker = {s.name: s for s in load_settings(EXAMPLE).subscriptions}["evidence-broker"]
     assert broker.sink.kind == "evidence" and broker.sink.options == {"deadline_s": 20.0}
 
@@ -86,3 +87,11 @@ def test_the_broker_may_publish_its_results(tmp_path: Path) -> None:
     assert "no policy lets '000.00.00.H46/truclienthong' publish 'dossier.evidence.collected'" in problems(
         tmp_path, data
     )
+
+
+@pytest.mark.parametrize("pointer", ["owner/id", "/owners/*/id"])
+def test_the_holder_in_a_record_is_one_value_at_a_pointer(tmp_path: Path, pointer: str) -> None:
+    data = example()
+    vehicles = next(i for i, d in enumerate(data["datasets"]) if d["name"] == "vehicle.registration")
+    data["datasets"][vehicles]["subject_in_record"] = pointer
+    assert f"/datasets/{vehicles}/subject_in_record" in problems(tmp_path, data)

@@ -8,7 +8,7 @@ import pytest
 
 from router.audit import AuditUnavailable
 from router.errors import FieldError
-from router.evidence.catalogue import PersonalData
+from router.evidence.catalogue import Catalogue, Dataset, PersonalData
 from router.evidence.errors import DataRequestDenied, InvalidEvidenceQuery, NoProvider, OfficialRequired
 from router.evidence.service import EvidenceQuery, EvidenceService
 from router.providers import InvalidProviderReply, ProviderUnavailable, SubjectNotFound
@@ -211,3 +211,31 @@ async def test_personal_data_is_released_for_a_named_dossier_only() -> None:
     assert audit.records == []  # nothing was fetched, so nothing to record
     # data that is about no person needs no dossier
     assert (await service(MemoryAudit()).query(ask("business.registration", dossier=""))).data
+
+
+async def test_a_thing_looked_up_is_audited_under_its_holder_when_the_record_names_one() -> None:
+    # A vehicle is keyed by its plate; its owner is whose data it is, so the owner's access
+    # report must show the lookup. A lookup that found nothing stays under the plate.
+    vehicles = Dataset(
+        name="vehicle.registration",
+        provider="vehicle",
+        key=("plate",),
+        personal_data=PersonalData.PERSONAL,
+        fields={"dossier_processing": ("plate",)},
+        subject_in_record="/owner/id",
+    )
+    registry = Registry(
+        "vehicle", {"vehicle.registration": {"73A-123.45": {"plate": "73A-123.45", "owner": {"id": CITIZEN}}}}
+    )
+    audit = MemoryAudit()
+    broker = EvidenceService(Catalogue.of([vehicles], []), {"vehicle": registry}, policy(), audit)
+    released = await broker.query(
+        ask("vehicle.registration", key={"plate": "73A-123.45"}, procedure="9.999999")
+    )
+    assert released.data == {"plate": "73A-123.45"}  # the owner is not released to this purpose
+    with pytest.raises(SubjectNotFound):
+        await broker.query(ask("vehicle.registration", key={"plate": "73A-999.99"}, procedure="9.999999"))
+    assert [(r.subject, r.outcome) for r in audit.records] == [
+        (CITIZEN, "released"),
+        ("73A-999.99", "subject_not_found"),
+    ]
