@@ -6,12 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from lienthong.config import Settings, load_settings
+from router.errors import ConfigError
+from router.evidence.catalogue import unclassed_personal_fields
+from schemas.dataset_schemas import shipped
 from schemas.registry import SchemaRegistry
 
 
 def load(config: Path) -> tuple[Settings, SchemaRegistry]:
     """The settings of a file and the contracts they name, checked against each other: a
-    subscription or policy naming an unregistered type is an error with its line number."""
+    subscription or policy naming an unregistered type is an error with its line number, and so
+    is a dataset classed ``personal_data: none`` that releases a person's identifier."""
     settings = load_settings(config)
+    problems = unclassed_personal_fields(settings.catalogue, shipped().personal_paths)
+    if problems:
+        raise ConfigError("\n".join(f"{settings.source}: {problem}" for problem in problems))
     registry = SchemaRegistry.load(settings.schemas.path, settings.schemas.compatibility)
     return load_settings(config, {info.name for info in registry.types()}), registry

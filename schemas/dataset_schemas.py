@@ -13,6 +13,7 @@ stops the load with a ``ConfigError`` naming every file, path and fault.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ class DatasetSchemas:
             raise NotFound(f"no dataset {dataset!r}; known: {', '.join(sorted(self.versions))}")
         return self.versions[dataset][-1]
 
+    def personal_paths(self, dataset: str) -> tuple[str, ...]:
+        """Where the latest version of ``dataset``'s record holds a person's identifier; none for
+        a dataset without a schema."""
+        if dataset not in self.versions:
+            return ()
+        return tuple(sorted(set(personal_paths(self.documents[dataset_id(dataset, self.latest(dataset))]))))
+
     def validate(self, dataset: str, data: Any, version: int | None = None) -> tuple[FieldError, ...]:
         """The errors of ``data`` against the dataset's schema (the latest version by default),
         at JSON pointers into ``data``; empty when it is valid. The messages never quote a value
@@ -50,6 +58,30 @@ class DatasetSchemas:
         if schema is None:
             raise NotFound(f"no schema {uri}")
         return () if schema.is_valid(data) else schema.errors(data, "", quote=False)
+
+
+# A person's identifier in a record: a property typed as the shared personal ID, or a date of birth.
+_PERSONAL_ID_REF = "/$defs/personalId"
+_PERSONAL_NAMES = frozenset({"dateOfBirth"})
+
+
+def personal_paths(schema: Any, pointer: str = "") -> Iterator[str]:
+    """The JSON pointers of a record schema where a person's identifier lives (``*`` for every
+    item of an array): what a dataset classed ``personal_data: none`` must not release."""
+    if not isinstance(schema, dict):
+        return
+    if str(schema.get("$ref", "")).endswith(_PERSONAL_ID_REF):
+        yield pointer or "/"
+    for name, sub in schema.get("properties", {}).items():
+        if name in _PERSONAL_NAMES:
+            yield f"{pointer}/{name}"
+        yield from personal_paths(sub, f"{pointer}/{name}")
+    yield from personal_paths(schema.get("items"), f"{pointer}/*")
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, ()):
+            yield from personal_paths(sub, pointer)
+    for key in ("then", "else"):
+        yield from personal_paths(schema.get(key), pointer)
 
 
 def load(root: Path = DATASETS) -> DatasetSchemas:

@@ -12,7 +12,7 @@ every item of an array (one request per vehicle plate), and a value that does no
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -102,6 +102,35 @@ class MissingKey(Exception):
     def __init__(self, pointer: str) -> None:
         super().__init__(f"the dossier has nothing at {pointer}")
         self.pointer = pointer
+
+
+def unclassed_personal_fields(
+    catalogue: Catalogue, personal_paths: Callable[[str], Sequence[str]]
+) -> list[str]:
+    """The datasets classed ``none`` whose purposes release a person's identifier (where
+    ``personal_paths`` says a dataset's record holds one): such a release would be neither audited
+    nor shown in that person's access report."""
+    problems = []
+    for dataset in catalogue.datasets.values():
+        if dataset.personal:
+            continue
+        paths = personal_paths(dataset.name)
+        for purpose, fields in dataset.fields.items():
+            released = [p for p in paths if fields is None or any(_covers(f, p) for f in fields)]
+            if released:
+                problems.append(
+                    f"dataset {dataset.name}: it is classed personal_data: none, but purpose {purpose} "
+                    f"releases {', '.join(released)} (a person's identifier): class it personal, or "
+                    "leave those out of the purpose's fields"
+                )
+    return problems
+
+
+def _covers(field: str, path: str) -> bool:
+    """Whether releasing ``field`` (a name or a pointer) releases what is at ``path``."""
+    released = _tokens(field if field.startswith("/") else "/" + field)
+    at = _tokens(path)
+    return len(released) <= len(at) and all(a == b for a, b in zip(released, at, strict=False))
 
 
 def _tokens(pointer: str) -> list[str]:

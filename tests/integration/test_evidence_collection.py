@@ -156,7 +156,10 @@ async def test_a_transport_licence_dossier_gets_everything_the_state_holds(
         ("citizen.identity", MANAGER),
         *(("vehicle.registration", plate) for plate in PLATES),
     }
-    assert found["business.registration", TAX]["data"]["legalRepresentative"]["personalId"] == MANAGER
+    # public data only: the representative's name, not their personal ID (that is citizen.identity)
+    assert found["business.registration", TAX]["data"]["legalRepresentative"] == {
+        "fullName": found["citizen.identity", MANAGER]["data"]["fullName"]
+    }
     assert set(found["citizen.identity", MANAGER]["data"]) == {"personalId", "fullName", "sex", "dateOfBirth"}
     for plate in PLATES:
         vehicle = found["vehicle.registration", plate]

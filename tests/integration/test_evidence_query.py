@@ -60,7 +60,9 @@ def test_public_data_is_released_with_provenance_then_served_from_the_cache(
         metrics = client.get("/metrics").text
     assert first.status_code == 200, first.text
     data, provenance = first.json()["data"], first.json()["provenance"]
-    assert data["taxCode"] == TAX and data["legalRepresentative"]["personalId"] == MANAGER
+    assert data["taxCode"] == TAX and data["legalRepresentative"]["fullName"]
+    # public data: the representative's personal ID and birth date are not released (not audited)
+    assert set(data["legalRepresentative"]) == {"fullName"}
     assert provenance["provider"] == "business" and provenance["dataset"] == "business.registration"
     assert provenance["cache_hit"] is False and provenance["request_id"]
     assert second.json()["provenance"]["cache_hit"] is True

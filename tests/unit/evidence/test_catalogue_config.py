@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from lienthong.config import load_settings
+from lienthong.loading import load as load_checked
 from router.errors import ConfigError
 from router.evidence.catalogue import PersonalData
 
@@ -95,3 +96,21 @@ def test_the_holder_in_a_record_is_one_value_at_a_pointer(tmp_path: Path, pointe
     vehicles = next(i for i, d in enumerate(data["datasets"]) if d["name"] == "vehicle.registration")
     data["datasets"][vehicles]["subject_in_record"] = pointer
     assert f"/datasets/{vehicles}/subject_in_record" in problems(tmp_path, data)
+
+
+def test_a_dataset_classed_none_may_not_release_a_persons_identifier(tmp_path: Path) -> None:
+    data = example()
+    firms = next(i for i, d in enumerate(data["datasets"]) if d["name"] == "business.registration")
+    data["datasets"][firms]["fields"]["dossier_processing"] = "*"  # the whole record
+    path = tmp_path / "bus.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_checked(path)
+    assert (
+        "dataset business.registration: it is classed personal_data: none, but purpose "
+        "dossier_processing releases /legalRepresentative/dateOfBirth, /legalRepresentative/personalId"
+    ) in str(raised.value)
+    # the example's own choice: the representative's name only
+    data["datasets"][firms]["fields"]["dossier_processing"] = ["taxCode", "/legalRepresentative/fullName"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    assert load_checked(path)[0].catalogue.datasets["business.registration"].personal is False

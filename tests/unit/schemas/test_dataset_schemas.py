@@ -70,3 +70,15 @@ def test_errors_name_the_place_and_rule_but_never_the_value() -> None:
     for error in errors:
         assert "SECRET" not in error.message and "XXX" not in error.message, error
     assert any("'enum' rule" in e.message for e in errors if e.pointer == "/sex")
+
+
+def test_where_each_record_holds_a_persons_identifier() -> None:
+    schemas = shipped()
+    assert schemas.personal_paths("citizen.identity") == ("/dateOfBirth", "/personalId")
+    assert schemas.personal_paths("business.registration") == (
+        "/legalRepresentative/dateOfBirth",
+        "/legalRepresentative/personalId",
+    )
+    assert schemas.personal_paths("vehicle.registration") == ("/owner/id",)  # when the owner is a person
+    assert schemas.personal_paths("transport.licence") == ()
+    assert schemas.personal_paths("citizen.wealth") == ()  # no schema
