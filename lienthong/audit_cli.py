@@ -18,6 +18,7 @@ from adapters.audit.queries import records
 from adapters.audit.schema import AuditFileError, connect
 from adapters.audit.subjects import SubjectHasher, subject_key_source
 from lienthong.config import Settings, load_settings
+from lienthong.default_config import SHOWN_DEFAULT, config_file
 from router.access_report import rfc3339
 from router.directory import Directory
 from router.errors import ConfigError
@@ -25,12 +26,18 @@ from router.errors import ConfigError
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log of personal-data access.")
 
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="the configuration file (YAML)", envvar="LIENTHONG_CONFIG")
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="the configuration file (YAML)",
+        envvar="LIENTHONG_CONFIG",
+        show_default=SHOWN_DEFAULT,
+    ),
 ]
 FileOption = Annotated[
     Path | None, typer.Option("--file", help="the audit database (default: audit.path of the configuration)")
 ]
-DEFAULT_CONFIG = Path("examples/lienthong.yaml")
 SHOWN_PROBLEMS = 100
 
 
@@ -39,14 +46,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings(config: Path) -> Settings:
+def _settings(config: Path | None) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config_file(config))
     except ConfigError as error:
         raise _fail(str(error)) from None
 
 
-def _database(config: Path, file: Path | None) -> Path:
+def _database(config: Path | None, file: Path | None) -> Path:
     path = file if file is not None else _settings(config).audit.path
     if not path.is_file():
         raise _fail(f"no audit log at {path}")
@@ -55,7 +62,7 @@ def _database(config: Path, file: Path | None) -> Path:
 
 @audit_app.command("verify")
 def verify(
-    config: ConfigOption = DEFAULT_CONFIG,
+    config: ConfigOption = None,
     file: FileOption = None,
     head: Annotated[
         str | None,
@@ -88,7 +95,7 @@ def verify(
 
 @audit_app.command("show")
 def show(
-    config: ConfigOption = DEFAULT_CONFIG,
+    config: ConfigOption = None,
     file: FileOption = None,
     subject: Annotated[
         str | None, typer.Option(help="whose records: a personal ID or tax code (default: anyone's)")

@@ -15,19 +15,27 @@ from adapters.http.asyncapi import document as asyncapi_document
 from connectors.simulation import Faults, SimulatorServer
 from connectors.simulators import SYSTEMS, factory
 from lienthong.audit_cli import audit_app
+from lienthong.default_config import SHOWN_DEFAULT, config_file
 from lienthong.demo.show import run as run_demo
 from lienthong.loading import load
 from lienthong.logs import LogFormat
 from lienthong.portal_cli import portal_app
 from lienthong.results_cli import app as results_app
 from lienthong.serving import serve as run
+from router.bus import MAX_REPLAY
 from router.directory import new_api_key
 from router.errors import ConfigError
 from schemas.registry import SchemaRegistry
 
-DEFAULT_CONFIG = Path("examples/lienthong.yaml")
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="the configuration file (YAML)", envvar="LIENTHONG_CONFIG")
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="the configuration file (YAML)",
+        envvar="LIENTHONG_CONFIG",
+        show_default=SHOWN_DEFAULT,
+    ),
 ]
 
 app = typer.Typer(
@@ -58,7 +66,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 @app.command()
 def serve(
-    config: ConfigOption = DEFAULT_CONFIG,
+    config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="overrides http.host")] = None,
     port: Annotated[int | None, typer.Option(help="overrides http.port", min=0, max=65535)] = None,
     log_format: Annotated[
@@ -68,14 +76,14 @@ def serve(
 ) -> None:
     """Run the bus: HTTP API, router and deliveries, until SIGTERM or Ctrl-C."""
     try:
-        run(config, host=host, port=port, log_format=log_format)
+        run(config_file(config), host=host, port=port, log_format=log_format)
     except ConfigError as error:
         raise _fail(str(error)) from None
 
 
 @app.command()
 def demo(
-    config: ConfigOption = DEFAULT_CONFIG,
+    config: ConfigOption = None,
     once: Annotated[bool, typer.Option(help="exit after the summary (status 1 if a step failed)")] = False,
     free_ports: Annotated[
         bool, typer.Option(help="the bus and simulators on free ports (when 8080 or 92xx are taken)")
@@ -87,7 +95,7 @@ def demo(
     """Try it on one machine: simulators of every agency system, the bus, and a narrated scenario;
     then serve until Ctrl-C. For production, run `lienthong serve`."""
     try:
-        status = run_demo(config, once=once, free_ports=free_ports, summary_json=summary_json)
+        status = run_demo(config_file(config), once=once, free_ports=free_ports, summary_json=summary_json)
     except ConfigError as error:
         raise _fail(str(error)) from None
     except KeyboardInterrupt:
@@ -96,14 +104,15 @@ def demo(
 
 
 @config_app.command("check")
-def config_check(config: ConfigOption = DEFAULT_CONFIG) -> None:
+def config_check(config: ConfigOption = None) -> None:
     """Validate a configuration file; exit 2 with every problem if it is invalid."""
     try:
-        settings, _ = load(config)
+        path = config_file(config)
+        settings, _ = load(path)
     except ConfigError as error:
         raise _fail(str(error)) from None
     typer.echo(
-        f"{config}: valid ({len(settings.systems)} systems, {len(settings.subscriptions)} subscriptions)"
+        f"{path}: valid ({len(settings.systems)} systems, {len(settings.subscriptions)} subscriptions)"
     )
 
 
@@ -141,6 +150,7 @@ def _show(response: httpx.Response) -> Any:
     return response.json()
 
 
+MAX_PAGE = 1000  # the API's largest dead-letter page
 UrlOption = Annotated[str, typer.Option(help="the bus's base URL", envvar="LIENTHONG_URL")]
 KeyOption = Annotated[str | None, typer.Option(help="API key", envvar="LIENTHONG_API_KEY")]
 
@@ -150,16 +160,38 @@ def dlq_list(
     subscription: str,
     url: UrlOption = "http://127.0.0.1:8080",
     key: KeyOption = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="at most this many (default: every one, page by page)")
+    ] = None,
     after: Annotated[int, typer.Option(min=0, help="list letters after this id")] = 0,
+    subject: Annotated[str | None, typer.Option(help="only the letters of this subject")] = None,
     replayed: Annotated[bool, typer.Option(help="include replayed letters")] = False,
+    page_size: Annotated[int, typer.Option(min=1, max=MAX_PAGE, help="letters asked per request")] = MAX_PAGE,
 ) -> None:
-    """List the dead letters of a subscription (JSON lines)."""
+    """List the dead letters of a subscription (JSON lines), in id order.
+
+    With --limit, when more letters follow, says on stderr which --after lists the next ones."""
+    listed = 0
     with _api(url, key) as client:
-        params: dict[str, str | int | bool] = {"limit": limit, "after": after, "include_replayed": replayed}
-        letters = _show(client.get(f"/v1/subscriptions/{subscription}/dead-letters", params=params))
-    for letter in letters:
-        sys.stdout.write(orjson.dumps(letter).decode() + "\n")
+        while True:
+            params: dict[str, str | int | bool] = {
+                "limit": page_size if limit is None else min(page_size, limit - listed),
+                "after": after,
+                "include_replayed": replayed,
+            }
+            if subject is not None:
+                params["subject"] = subject
+            response = client.get(f"/v1/subscriptions/{subscription}/dead-letters", params=params)
+            for letter in _show(response):
+                sys.stdout.write(orjson.dumps(letter).decode() + "\n")
+                listed += 1
+            next_after = response.headers.get("X-Next-After")
+            if next_after is None:
+                return
+            after = int(next_after)
+            if limit is not None and listed >= limit:
+                typer.echo(f"more dead letters follow: list them with --after {after}", err=True)
+                return
 
 
 @dlq_app.command("replay")
@@ -170,14 +202,46 @@ def dlq_replay(
     everything: Annotated[bool, typer.Option("--all", help="every letter not yet replayed")] = False,
     url: UrlOption = "http://127.0.0.1:8080",
     key: KeyOption = None,
+    round_size: Annotated[
+        int, typer.Option(min=1, max=MAX_REPLAY, help="letters replayed per request (each one audited)")
+    ] = MAX_REPLAY,
 ) -> None:
-    """Put dead letters back on the subscription's delivery queue."""
+    """Put dead letters back on the subscription's delivery queue, oldest first.
+
+    A request replays at most --round-size letters; the command asks again until none of the
+    letters named remain, but never replays more letters than were waiting when it began: a sink
+    that still refuses makes new dead letters of the copies, which must not be replayed in a loop."""
     if not ids and subject is None and not everything:
         raise _fail("name what to replay: --id N (repeatable), --subject S, or --all")
-    body = {"ids": ids or [], "subject": subject, "all": everything}
     with _api(url, key) as client:
-        reply = _show(client.post(f"/v1/subscriptions/{subscription}/dead-letters/replay", json=body))
-    typer.echo(f"replayed {reply['replayed']} dead letter(s)")
+        waiting = int(_show(client.get(f"/v1/subscriptions/{subscription}"))["dead_letters"])
+        replayed = rounds = 0
+        more = waiting > 0
+        while more and replayed < waiting:
+            body = {
+                "ids": ids or [],
+                "subject": subject,
+                "all": everything,
+                "limit": min(round_size, waiting - replayed),
+            }
+            reply = _show(client.post(f"/v1/subscriptions/{subscription}/dead-letters/replay", json=body))
+            more = bool(reply.get("more", False))
+            if reply["replayed"] == 0:
+                break
+            replayed += reply["replayed"]
+            rounds += 1
+            if more:
+                typer.echo(
+                    f"round {rounds}: replayed {reply['replayed']} dead letter(s), more follow", err=True
+                )
+    typer.echo(f"replayed {replayed} dead letter(s)" + (f" in {rounds} rounds" if rounds > 1 else ""))
+    if more and replayed >= waiting:
+        typer.echo(
+            f"stopped: {waiting} dead letter(s) were waiting when the replay began, and more are now"
+            " (new ones, perhaps from this replay if the sink still refuses): replay again when the"
+            " cause is fixed",
+            err=True,
+        )
 
 
 @dlq_app.command("purge")
@@ -217,7 +281,7 @@ def reload_config(url: UrlOption = "http://127.0.0.1:8080", key: KeyOption = Non
 
 @docs_app.command("asyncapi")
 def docs_asyncapi(
-    config: ConfigOption = DEFAULT_CONFIG,
+    config: ConfigOption = None,
     url: Annotated[
         str | None,
         typer.Option(help="the bus's base URL in the document (default: from http.host and http.port)"),
@@ -225,7 +289,7 @@ def docs_asyncapi(
 ) -> None:
     """Print the AsyncAPI 3.0 document (JSON): every event type and every subscription."""
     try:
-        settings, registry = load(config)
+        settings, registry = load(config_file(config))
     except ConfigError as error:
         raise _fail(str(error)) from None
     bus_url = url or f"http://{settings.http.host}:{settings.http.port}"

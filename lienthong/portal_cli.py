@@ -16,6 +16,7 @@ from connectors.portal.connector import PortalConnector, from_settings
 from connectors.portal.sync import ReconcileReport
 from lienthong.config.units import parse_duration
 from lienthong.connectors import ConnectorDeps
+from lienthong.default_config import SHOWN_DEFAULT, config_file
 from lienthong.loading import load
 from router.errors import ConfigError
 
@@ -53,8 +54,15 @@ async def _reconcile(connectors: list[PortalConnector], since: float | None) -> 
 @portal_app.command("reconcile")
 def reconcile(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="the configuration file (YAML)", envvar="LIENTHONG_CONFIG")
-    ] = Path("examples/lienthong.yaml"),
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="the configuration file (YAML)",
+            envvar="LIENTHONG_CONFIG",
+            show_default=SHOWN_DEFAULT,
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="only dossiers with events since: a duration back (24h) or a date-time")
     ] = None,
@@ -63,7 +71,7 @@ def reconcile(
     """Compare the bus's last known state of each dossier with the portal's (TraCuuHoSo), re-sync
     the drift, print a report. Exit 1 if some drift could not be repaired."""
     try:
-        settings, _ = load(config)
+        settings, _ = load(config_file(config))
         deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
         connectors = [from_settings(c, deps) for c in settings.connectors if c.kind == "portal"]
     except ConfigError as error:

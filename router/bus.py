@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from router.audit import AuditLog, admin_action
@@ -96,7 +96,16 @@ class ReplayRequest:
         return " ".join([*what, *([f"subject {self.subject}"] if self.subject is not None else [])])
 
 
-MAX_REPLAY = 10_000
+MAX_REPLAY = 10_000  # letters one replay puts back at most; ask again while ``more`` says so
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """One round of a replay: the letters put back, oldest first, and whether letters the
+    request names were left for another round (it names more than the round's limit)."""
+
+    letters: list[DeadLetter]
+    more: bool
 
 
 class Bus:
@@ -244,7 +253,22 @@ class Bus:
     async def replay(
         self, caller: System, name: str, request: ReplayRequest, *, official: str = ""
     ) -> list[DeadLetter]:
-        """Puts dead letters back on the subscription's delivery queue, oldest first.
+        """One :meth:`replay_round` of at most MAX_REPLAY letters; its letters."""
+        return (await self.replay_round(caller, name, request, official=official)).letters
+
+    async def replay_round(
+        self,
+        caller: System,
+        name: str,
+        request: ReplayRequest,
+        *,
+        limit: int = MAX_REPLAY,
+        official: str = "",
+    ) -> Replayed:
+        """Puts the oldest ``limit`` (at most MAX_REPLAY) of the dead letters the request names
+        back on the subscription's delivery queue, oldest first; ``more`` says letters were left.
+        A replayed letter is never listed again unreplayed, so asking again for the same letters
+        replays the next ones.
 
         Only the subscribing system or an operator may replay. The replay is audited before it is
         done (``admin.replay``): if the record cannot be written, nothing is replayed
@@ -257,11 +281,14 @@ class Bus:
             raise Forbidden(f"'{caller.id}' may not replay dead letters of '{name}'")
         if not request.everything and not request.ids and request.subject is None:
             raise Forbidden("name the dead letters to replay: ids, a subject, or all")
-        letters = await self._dead_letters.list(
-            DeadLetterQuery(subscription=name, ids=request.ids, subject=request.subject, limit=MAX_REPLAY)
-        )
+        if not 1 <= limit <= MAX_REPLAY:
+            raise ValueError(f"a replay round puts back 1 to {MAX_REPLAY} letters, not {limit}")
+        selection = DeadLetterQuery(subscription=name, ids=request.ids, subject=request.subject, limit=limit)
+        letters = await self._dead_letters.list(selection)
         if not letters:
-            return []
+            return Replayed([], more=False)
+        # asked for after this round's last letter, not with limit + 1: the store caps a list
+        left = await self._dead_letters.list(replace(selection, after_id=letters[-1].id, limit=1))
         await self.admin_action(
             caller, "replay", "done", _letters_detail(name, request, letters), official=official
         )
@@ -281,7 +308,7 @@ class Bus:
         ]
         await self._transport.append(subscription.topic, messages)
         await self._dead_letters.mark_replayed([letter.id for letter in letters])
-        return letters
+        return Replayed(letters, more=bool(left))
 
     async def purge(
         self, caller: System, name: str, request: ReplayRequest, *, official: str = ""

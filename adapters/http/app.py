@@ -20,7 +20,7 @@ from adapters.http.auth import Authenticated, current_caller
 from adapters.http.body import parse_events, read_bounded
 from adapters.http.direct import DirectRoute, serve_directly
 from router import envelope, tracing
-from router.bus import Bus, ReplayRequest, SubscriptionStatus
+from router.bus import MAX_REPLAY, Bus, ReplayRequest, SubscriptionStatus
 from router.directory import System
 from router.errors import FieldError, LienthongError, NotFound, Unauthenticated, Unavailable
 from router.metrics import Metrics
@@ -99,19 +99,38 @@ class DeadLetterReply(BaseModel):
 
 
 class ReplayBody(BaseModel):
-    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    ids: list[int] = Field(default_factory=list, max_length=MAX_REPLAY)
     subject: str | None = Field(default=None, max_length=2048)
     all: bool = False
+    limit: int = Field(
+        default=MAX_REPLAY, ge=1, le=MAX_REPLAY, description="replay at most this many, oldest first"
+    )
 
 
 class ReplayReply(BaseModel):
     replayed: int
     ids: list[int]
+    # only when true: a reply that replayed everything named reads as it always did
+    more: bool = Field(
+        default=False, description="true when letters the request names are left: send it again for them"
+    )
 
 
 class PurgeReply(BaseModel):
     purged: int
     ids: list[int]
+
+
+_NEXT_PAGE_HEADERS = {
+    "X-Next-After": {
+        "description": "sent only when more letters follow: the `after` of the next page",
+        "schema": {"type": "integer"},
+    },
+    "Link": {
+        "description": 'the next page\'s path and query, `rel="next"`; sent with X-Next-After',
+        "schema": {"type": "string"},
+    },
+}
 
 
 def _subscription_reply(status: SubscriptionStatus) -> SubscriptionReply:
@@ -313,26 +332,42 @@ def create_app(
         return _subscription_reply(await bus.subscription(who, name))
 
     @app.get(
-        "/v1/subscriptions/{name}/dead-letters", response_model=list[DeadLetterReply], tags=["dead letters"]
+        "/v1/subscriptions/{name}/dead-letters",
+        response_model=list[DeadLetterReply],
+        tags=["dead letters"],
+        summary="Dead letters in id order; when more follow, X-Next-After is the `after` of the next page",
+        responses={200: {"headers": _NEXT_PAGE_HEADERS}},
     )
     async def dead_letters(
         name: str,
         who: Authenticated,
+        request: Request,
+        response: Response,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         subject: Annotated[str | None, Query(max_length=2048)] = None,
         include_replayed: bool = False,
     ) -> list[DeadLetterReply]:
+        # one letter past the page says whether another page follows; the body stays a bare
+        # list, as clients already read it, and the marker goes in headers
         query = DeadLetterQuery(
-            after_id=after, limit=limit, subject=subject, include_replayed=include_replayed
+            after_id=after, limit=limit + 1, subject=subject, include_replayed=include_replayed
         )
-        return [_dead_letter_reply(letter) for letter in await bus.dead_letters(who, name, query)]
+        letters = await bus.dead_letters(who, name, query)
+        if len(letters) > limit:
+            letters = letters[:limit]
+            next_after = letters[-1].id
+            following = request.url.include_query_params(after=next_after)
+            response.headers["X-Next-After"] = str(next_after)
+            response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        return [_dead_letter_reply(letter) for letter in letters]
 
     @app.post(
         "/v1/subscriptions/{name}/dead-letters/replay",
         response_model=ReplayReply,
+        response_model_exclude_defaults=True,
         tags=["dead letters"],
-        summary="Put dead letters back on the delivery queue (by ids, by subject, or all)",
+        summary="Put dead letters back on the delivery queue (by ids, by subject, or all), `limit` at a time",
     )
     async def replay(
         name: str,
@@ -340,13 +375,15 @@ def create_app(
         who: Authenticated,
         x_official_id: Annotated[str | None, Header(max_length=200)] = None,
     ) -> ReplayReply:
-        letters = await bus.replay(
+        replayed = await bus.replay_round(
             who,
             name,
             ReplayRequest(ids=tuple(body.ids), subject=body.subject, everything=body.all),
+            limit=body.limit,
             official=(x_official_id or "").strip(),
         )
-        return ReplayReply(replayed=len(letters), ids=[letter.id for letter in letters])
+        letters = replayed.letters
+        return ReplayReply(replayed=len(letters), ids=[letter.id for letter in letters], more=replayed.more)
 
     @app.delete(
         "/v1/subscriptions/{name}/dead-letters",

@@ -57,6 +57,21 @@ def test_config_check_refuses_a_subscription_to_an_unregistered_type(tmp_path: P
     assert "dossier.result.isued" in result.stderr
 
 
+def test_without_config_the_checkouts_example_is_read_from_any_directory(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if name != "LIENTHONG_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lienthong", "config", "check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{ROOT / 'examples/lienthong.yaml'}: valid")
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = lienthong("config", "check", "--config", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2
