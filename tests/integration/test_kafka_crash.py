@@ -15,6 +15,7 @@ from tests.support.kafka import local_broker, on_kafka, start_broker, stop_broke
 from tests.support.receiver import Receiver
 from tests.support.streams import (
     check_delivered,
+    check_killed_mid_stream,
     publish_stream,
     publish_through_kill_9,
     stream,
@@ -34,9 +35,10 @@ async def test_kill_9_mid_stream_of_20000_loses_nothing_acknowledged(tmp_path: P
             "portal", portal.url, batch=50
         )
         batches = stream(events, SUBJECTS, BATCH)
-        acknowledged = await publish_through_kill_9(config, batches, kill_after, portal)
+        run = await publish_through_kill_9(config, batches, kill_after, portal)
         got = delivered(portal.received)
-    check_delivered(got, acknowledged, SUBJECTS, events // SUBJECTS)
+    check_killed_mid_stream(run, len(batches), got)
+    check_delivered(got, run.acknowledged, SUBJECTS, events // SUBJECTS)
 
 
 async def test_broker_restart_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
