@@ -56,6 +56,8 @@ class Contracts(Protocol[RefT]):
 
     def subject_pointer(self, type: str) -> str | None: ...
 
+    def knows(self, type: str) -> bool: ...
+
 
 class PublishPolicy(Protocol):
     def may_publish(self, system_id: str, event_type: str) -> bool: ...
@@ -101,6 +103,11 @@ class EventChecks:
     def __init__(self, contracts: Contracts[Any], policy: PublishPolicy) -> None:
         self._contracts = contracts
         self._policy = policy
+
+    def label(self, event_type: str) -> str:
+        """``event_type`` as a metric label: itself when registered, else ``unknown`` (labels
+        never carry producer input the bus does not know, so garbage cannot make series)."""
+        return event_type if self._contracts.knows(event_type) else "unknown"
 
     def check(self, event: CloudEvent, prefix: str = "") -> tuple[LienthongError | None, Any]:
         """Returns the first error of the event (or None) and the resolved schema reference.
@@ -211,9 +218,7 @@ class Publisher:
         for index, event in enumerate(events):
             error, ref = self._check(system_id, event, f"/{index}" if batch else "")
             if error is not None:
-                self._metrics.event_rejected(
-                    event.type if ref is not None else "unknown", system_id, error.code
-                )
+                self._metrics.event_rejected(self._checks.label(event.type), system_id, error.code)
                 first = first or error
                 errors.extend(error.errors)
             refs.append(ref)

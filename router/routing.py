@@ -23,7 +23,7 @@ import orjson
 
 from router import tracing
 from router.envelope import attributes_of, from_attributes, to_message
-from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent, SchemaViolation
+from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
 from router.ports import Headers, Message, StoredMessage, Transport
 from router.publishing import EventChecks
@@ -63,6 +63,10 @@ class InboundChecks:
 
     def knows(self, system_id: str) -> bool:
         return system_id in self._systems
+
+    def label(self, event_type: str) -> str:
+        """``event_type`` as a metric label (``unknown`` unless registered)."""
+        return self._checks.label(event_type)
 
     def check(self, message: StoredMessage, attributes: dict[str, str]) -> LienthongError | Message:
         """The error of the message, or the message to route (completed as the HTTP API would:
@@ -218,10 +222,11 @@ class Router:
         log.warning(
             "inbound event refused (%s): %s", error.code, error.detail, extra=tracing.log_fields(message)
         )
-        # Metric labels come from producer input here: only a registered type (the data failed
-        # its schema) and a known source are named, so a hostile producer cannot mint series.
+        # Metric labels come from producer input here: only a registered type and a known source
+        # are named, so a hostile producer cannot mint series.
         attributes = attributes_of(message.headers)
-        event_type = attributes.get("type", "unknown") if isinstance(error, SchemaViolation) else "unknown"
+        checks = self._inbound_checks
+        event_type = checks.label(attributes.get("type", "")) if checks is not None else "unknown"
         source = attributes.get("source", "")
-        known = self._inbound_checks is not None and self._inbound_checks.knows(source)
+        known = checks is not None and checks.knows(source)
         self._metrics.event_rejected(event_type, source if known else "unknown", error.code)

@@ -119,6 +119,10 @@ class SchemaRegistry:
                     defs[dependency] = copy.deepcopy(self._contracts.documents[dependency])
         return out
 
+    def knows(self, type: str) -> bool:
+        """Whether ``type`` is registered (a metric may then name it: it is not producer input)."""
+        return type in self._latest
+
     def subject_pointer(self, type: str) -> str | None:
         """The JSON pointer into the data whose value is the event's subject, if the type has one."""
         return self.info(type).subject_pointer

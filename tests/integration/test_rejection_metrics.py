@@ -17,7 +17,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.bus import ONESTOP, BusConfig, BusProcess
+from tests.support.bus import ONESTOP, OUTSIDER, BusConfig, BusProcess
 from tests.support.events import status_changed
 
 STRUCTURED = "application/cloudevents+json"
@@ -95,6 +95,9 @@ def test_each_refused_request_counts_once_under_its_code(bus: BusProcess) -> Non
     expect(
         post(bus, dumps({**status_changed(3, 1), "type": "dossier.unknown"}), STRUCTURED), 422, "unknown_type"
     )
+    # refused by policy: a registered type is named, one the bus does not know is not
+    expect(post(bus, dumps({**status_changed(5, 1), "source": OUTSIDER}), STRUCTURED), 403, "forbidden")
+    expect(post(bus, dumps({**status_changed(5, 2), "type": "payment.made"}), STRUCTURED), 403, "forbidden")
     expect(post(bus, dumps(status_changed(4, 1)), STRUCTURED), 202, "")  # accepted: not counted
     for reply, status, code in sent:
         assert reply.status_code == status, reply.text
@@ -109,6 +112,8 @@ def test_each_refused_request_counts_once_under_its_code(bus: BusProcess) -> Non
         ("unknown", "unauthenticated", "unauthenticated"): 2,
         ("dossier.status.changed", ONESTOP, "schema_violation"): 2,
         ("unknown", ONESTOP, "unknown_type"): 1,
+        ("dossier.status.changed", ONESTOP, "forbidden"): 1,
+        ("unknown", ONESTOP, "forbidden"): 1,
     }
 
 
