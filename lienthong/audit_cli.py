@@ -18,23 +18,13 @@ from adapters.audit.queries import records
 from adapters.audit.schema import AuditFileError, connect
 from adapters.audit.subjects import SubjectHasher, subject_key_source
 from lienthong.config import Settings, load_settings
-from lienthong.default_config import SHOWN_DEFAULT, config_file
+from lienthong.default_config import ConfigOption, config_file
 from router.access_report import rfc3339
 from router.directory import Directory
 from router.errors import ConfigError
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log of personal-data access.")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="the configuration file (YAML)",
-        envvar="LIENTHONG_CONFIG",
-        show_default=SHOWN_DEFAULT,
-    ),
-]
 FileOption = Annotated[
     Path | None, typer.Option("--file", help="the audit database (default: audit.path of the configuration)")
 ]

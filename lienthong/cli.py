@@ -15,7 +15,7 @@ from adapters.http.asyncapi import document as asyncapi_document
 from connectors.simulation import Faults, SimulatorServer
 from connectors.simulators import SYSTEMS, factory
 from lienthong.audit_cli import audit_app
-from lienthong.default_config import SHOWN_DEFAULT, config_file
+from lienthong.default_config import ConfigOption, config_file
 from lienthong.demo.show import run as run_demo
 from lienthong.loading import load
 from lienthong.logs import LogFormat
@@ -26,17 +26,6 @@ from router.bus import MAX_REPLAY
 from router.directory import new_api_key
 from router.errors import ConfigError
 from schemas.registry import SchemaRegistry
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="the configuration file (YAML)",
-        envvar="LIENTHONG_CONFIG",
-        show_default=SHOWN_DEFAULT,
-    ),
-]
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -8,12 +8,27 @@ started. An installed package has no checkout beside it, so it names ``--config`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from router.errors import ConfigError
 
 EXAMPLE = Path("examples/lienthong.yaml")
 CHECKOUT = Path(__file__).resolve().parent.parent
 SHOWN_DEFAULT = str(CHECKOUT / EXAMPLE)  # what --help shows
+
+# The --config option of every command that reads the configuration; resolve it with config_file.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="the configuration file (YAML)",
+        envvar="LIENTHONG_CONFIG",
+        show_default=SHOWN_DEFAULT,
+    ),
+]
 
 
 def config_file(given: Path | None) -> Path:

@@ -16,7 +16,7 @@ from connectors.portal.connector import PortalConnector, from_settings
 from connectors.portal.sync import ReconcileReport
 from lienthong.config.units import parse_duration
 from lienthong.connectors import ConnectorDeps
-from lienthong.default_config import SHOWN_DEFAULT, config_file
+from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
 from router.errors import ConfigError
 
@@ -53,16 +53,7 @@ async def _reconcile(connectors: list[PortalConnector], since: float | None) -> 
 
 @portal_app.command("reconcile")
 def reconcile(
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="the configuration file (YAML)",
-            envvar="LIENTHONG_CONFIG",
-            show_default=SHOWN_DEFAULT,
-        ),
-    ] = None,
+    config: ConfigOption = None,
     since: Annotated[
         str | None, typer.Option(help="only dossiers with events since: a duration back (24h) or a date-time")
     ] = None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,11 @@ from adapters.audit import SqliteAuditLog
 from adapters.audit.chain import record_hash
 from router.audit import AccessRecord
 from tests.support.bus import BusConfig
+from tests.support.cli import lienthong
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"integration test key, thirty-two bytes or more"
 RECORDS = 12
-
-
-def lienthong(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lienthong", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
 
 
 def write_records(path: Path, count: int = RECORDS) -> None:

@@ -12,22 +12,11 @@ import orjson
 
 from router.directory import hash_api_key
 from tests.support.bus import ONESTOP, OPERATOR, BusConfig, BusProcess
+from tests.support.cli import lienthong
 from tests.support.events import status_changed
 from tests.support.receiver import Fault, Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def lienthong(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lienthong", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
 
 
 def test_config_check_accepts_the_example() -> None:

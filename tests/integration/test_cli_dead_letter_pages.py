@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import httpx
 import orjson
 
 from tests.support.bus import ONESTOP, OPERATOR, BusConfig, BusProcess
+from tests.support.cli import lienthong
 from tests.support.events import dossier_code, status_changed
 from tests.support.receiver import Fault, Receiver
 
@@ -25,18 +25,6 @@ BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 EVENTS = [status_changed(0, 1), status_changed(0, 2), status_changed(0, 3)] + [
     status_changed(n, 1) for n in range(1, 5)
 ]
-
-
-def lienthong(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lienthong", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
 
 
 def letters_of(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ import yaml
 from adapters.http.console import COOKIE
 from router.directory import new_api_key
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
+from tests.support.cli import lienthong
 from tests.support.events import delivered, status_changed
 from tests.support.kafka import on_kafka, unique
 from tests.support.receiver import Fault, Receiver
@@ -35,17 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def receivers() -> Iterator[tuple[Receiver, Receiver]]:
     with Receiver() as first, Receiver() as second:
         yield first, second
-
-
-def lienthong(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lienthong", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
 
 
 def publish(bus: BusProcess, *events: dict[str, Any], key: str | None = None) -> httpx.Response:
