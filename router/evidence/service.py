@@ -31,6 +31,7 @@ from router.evidence.errors import (
 from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
 from router.evidence.minimise import minimise
 from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext
+from schemas.formats import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code
 
 log = logging.getLogger("lienthong.evidence")
 
@@ -38,6 +39,16 @@ RELEASED = "released"
 MAX_KEY_VALUE = 256
 
 Validate = Callable[[str, Any], tuple[FieldError, ...]]
+
+# The key fields whose form the bus knows, with what a caller is told: a malformed identifier is
+# refused before it reaches a provider or the audit log (others, such as a plate, are the
+# provider's to judge).
+KEY_FORMATS: Mapping[str, tuple[Callable[[str], bool], str]] = {
+    "personal_id": (is_personal_id, DESCRIPTIONS["vn-personal-id"]),
+    "tax_code": (is_tax_code, DESCRIPTIONS["vn-tax-code"]),
+    "holder": (lambda value: is_personal_id(value) or is_tax_code(value), "a personal ID or a tax code"),
+    "procedure": (is_procedure_code, DESCRIPTIONS["vn-procedure-code"]),
+}
 
 
 class DataRequestPolicy(Protocol):
@@ -242,6 +253,16 @@ class EvidenceService:
             FieldError(f"/subject/{name}", f"at most {MAX_KEY_VALUE} characters")
             for name, value in key.items()
             if isinstance(value, str) and len(value) > MAX_KEY_VALUE
+        ]
+        problems += [
+            FieldError(f"/subject/{name}", f"is not {KEY_FORMATS[name][1]}")
+            for name, value in key.items()
+            if name in dataset.key
+            and name in KEY_FORMATS
+            and isinstance(value, str)
+            and value
+            and len(value) <= MAX_KEY_VALUE
+            and not KEY_FORMATS[name][0](value)
         ]
         if problems:
             raise InvalidEvidenceQuery(f"the subject does not fit {dataset.name}'s key", tuple(problems))

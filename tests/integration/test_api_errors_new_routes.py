@@ -215,12 +215,13 @@ EVIDENCE_BODIES: list[tuple[str, bytes, int, str]] = [
     ("procedure malformed", _raw(query(procedure="1.002861; DROP TABLE")), 400, "invalid_evidence_query"),
     ("missing fields", _raw({"dataset": "citizen.identity"}), 400, "invalid_evidence_query"),
     ("subject unknown", _raw(query(subject={"personal_id": UNKNOWN_CITIZEN})), 404, "subject_not_found"),
-    ("id with markup", _raw(query(subject={"personal_id": "<a>&x;]]>"})), 400, "invalid_provider_request"),
+    # not a personal ID: refused by the bus before any provider or the audit log sees it
+    ("id with markup", _raw(query(subject={"personal_id": "<a>&x;]]>"})), 400, "invalid_evidence_query"),
     (
         "id of foreign digits",
         _raw(query(subject={"personal_id": "٠٠١٠٩٩٠١٢٣٤٥"})),
         400,
-        "invalid_provider_request",
+        "invalid_evidence_query",
     ),
 ]
 

@@ -109,7 +109,7 @@ async def test_everything_found_is_published_once_for_the_submitting_system() ->
 
 async def test_missing_identifiers_and_unknown_subjects_are_asked_of_the_applicant() -> None:
     sink, publisher = collector()
-    dossier = submitted(applicant={"type": "business", "name": "X", "taxCode": "0100109999"})
+    dossier = submitted(applicant={"type": "business", "name": "X", "taxCode": "0101000006"})
     del dossier["representative"]
     await sink.send([message(dossier)], "k")
     [event] = publisher.published
@@ -213,6 +213,6 @@ async def test_filled_and_asked_fields_are_counted_in_one_unit() -> None:
         metrics=metrics,  # type: ignore[arg-type]
         record_fields={"business.registration": 7},
     )
-    unknown_firm = submitted(applicant={"type": "business", "name": "X", "taxCode": "0100109999"})
+    unknown_firm = submitted(applicant={"type": "business", "name": "X", "taxCode": "0101000006"})
     await sink.send([message(unknown_firm)], "k")
     assert (metrics.fields_of("auto"), metrics.fields_of("asked")) == (2, 7)

@@ -239,3 +239,22 @@ async def test_a_thing_looked_up_is_audited_under_its_holder_when_the_record_nam
         (CITIZEN, "released"),
         ("73A-999.99", "subject_not_found"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "key"),
+    [
+        ("citizen.identity", {"personal_id": "12345"}),
+        ("citizen.identity", {"personal_id": "001099O12345"}),
+        ("business.registration", {"tax_code": "0100109107"}),  # a wrong check digit
+    ],
+)
+async def test_a_malformed_identifier_never_reaches_the_provider_or_the_log(
+    dataset: str, key: dict[str, str]
+) -> None:
+    audit, providers = MemoryAudit(), registries()
+    with pytest.raises(InvalidEvidenceQuery) as caught:
+        await service(audit, providers).query(ask(dataset, key=key))
+    [error] = caught.value.errors
+    assert error.pointer == f"/subject/{next(iter(key))}" and error.message.startswith("is not a")
+    assert all(not p.calls for p in providers.values()) and audit.records == []
