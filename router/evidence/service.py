@@ -151,17 +151,9 @@ class EvidenceService:
 
     async def query(self, query: EvidenceQuery) -> Evidence:
         dataset = self.dataset(query.dataset)
+        # a malformed identifier is nobody's: refused before the audit log, which records every
+        # later refusal of a query for personal data, so the person sees attempts refused too
         self._check_key(dataset, query.key)
-        if dataset.personal and not query.official and not query.automatic:
-            raise OfficialRequired(
-                f"{dataset.name} holds personal data: name the official in the X-Official-Id header"
-            )
-        if dataset.personal and not query.dossier.strip():
-            # the audit record says why a person's data was read: for which dossier
-            raise InvalidEvidenceQuery(
-                f"{dataset.name} holds personal data: it is released for a dossier; give its code",
-                (FieldError("/dossier", "the dossier the personal data is requested for"),),
-            )
         try:
             evidence = await self._answer(dataset, query)
         except LienthongError as error:
@@ -174,6 +166,16 @@ class EvidenceService:
         return evidence
 
     async def _answer(self, dataset: Dataset, query: EvidenceQuery) -> Evidence:
+        if dataset.personal and not query.official and not query.automatic:
+            raise OfficialRequired(
+                f"{dataset.name} holds personal data: name the official in the X-Official-Id header"
+            )
+        if dataset.personal and not query.dossier.strip():
+            # the audit record says why a person's data was read: for which dossier
+            raise InvalidEvidenceQuery(
+                f"{dataset.name} holds personal data: it is released for a dossier; give its code",
+                (FieldError("/dossier", "the dossier the personal data is requested for"),),
+            )
         if not self.policy.may_request(query.requester, dataset.name, query.procedure, query.purpose):
             raise DataRequestDenied(
                 f"no policy lets '{query.requester}' request {dataset.name} for procedure "

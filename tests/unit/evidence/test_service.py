@@ -137,9 +137,13 @@ async def test_policy_denies_by_default() -> None:
 
 
 async def test_personal_data_needs_an_official_public_data_does_not() -> None:
-    broker = service(MemoryAudit())
+    audit = MemoryAudit()
+    broker = service(audit)
     with pytest.raises(OfficialRequired):
         await broker.query(ask(official=""))
+    # the refused attempt is in the person's record, with no official to name
+    [(subject, official, outcome)] = [(r.subject, r.official, r.outcome) for r in audit.records]
+    assert (subject, official, outcome) == (CITIZEN, "", "official_required")
     evidence = await broker.query(ask("business.registration", official=""))
     assert evidence.data == FIRM
 
@@ -208,7 +212,8 @@ async def test_personal_data_is_released_for_a_named_dossier_only() -> None:
     with pytest.raises(InvalidEvidenceQuery) as caught:
         await service(audit).query(ask(dossier=" "))
     assert [e.pointer for e in caught.value.errors] == ["/dossier"]
-    assert audit.records == []  # nothing was fetched, so nothing to record
+    # refused before anything was fetched; the attempt is recorded all the same
+    assert [(r.subject, r.outcome) for r in audit.records] == [(CITIZEN, "invalid_evidence_query")]
     # data that is about no person needs no dossier
     assert (await service(MemoryAudit()).query(ask("business.registration", dossier=""))).data
 
