@@ -250,9 +250,14 @@ def dlq_purge(
         params["id"] = ids
     if subject is not None:
         params["subject"] = subject
+    purged = rounds = 0
     with _api(url, key) as client:
-        reply = _show(client.delete(f"/v1/subscriptions/{subscription}/dead-letters", params=params))
-    typer.echo(f"purged {reply['purged']} dead letter(s)")
+        while True:  # the bus purges at most MAX_REPLAY a call: a full round may leave more
+            reply = _show(client.delete(f"/v1/subscriptions/{subscription}/dead-letters", params=params))
+            purged, rounds = purged + reply["purged"], rounds + 1
+            if reply["purged"] < MAX_REPLAY:
+                break
+    typer.echo(f"purged {purged} dead letter(s)" + (f" in {rounds} rounds" if rounds > 1 else ""))
 
 
 @app.command("reload")
