@@ -68,6 +68,9 @@ class _CurrentPublisher:
     async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> object:
         return await self._bus.publish_as(system_id, events, batch)
 
+    async def accepted_before(self, source: str, event_id: str) -> bool:
+        return await self._bus.accepted_before(source, event_id)
+
 
 class Runtime:
     """Everything a running bus is made of."""

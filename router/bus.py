@@ -192,6 +192,11 @@ class Bus:
         configuration."""
         return await self._generation.publisher.publish(system_id, events, batch)
 
+    async def accepted_before(self, source: str, event_id: str) -> bool:
+        """Whether the bus accepted event ``event_id`` of ``source`` within the retention window
+        (always False on Kafka, which keeps no dedup ids)."""
+        return await self._generation.publisher.accepted_before(source, event_id)
+
     def event_types(self) -> Sequence[TypeInfo]:
         return self._generation.catalogue.types()
 

@@ -225,8 +225,13 @@ def to_message(event: CloudEvent, data_bytes: bytes | None = None) -> Message:
         key=event.key,
         value=data_bytes,
         headers=tuple(headers),
-        dedup_id=None if event.id_generated else f"{event.source}\n{event.id}",
+        dedup_id=None if event.id_generated else dedup_id(event.source, event.id),
     )
+
+
+def dedup_id(source: str, event_id: str) -> str:
+    """What makes a publish idempotent: an event id is unique per source (CloudEvents)."""
+    return f"{source}\n{event_id}"
 
 
 def attributes_of(headers: Headers) -> dict[str, str]:

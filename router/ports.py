@@ -122,6 +122,11 @@ class Transport(Protocol):
 
     def consumer(self, group: str, topic: str) -> Consumer: ...
 
+    async def seen(self, topic: str, dedup_id: str) -> bool:
+        """Whether a message with ``dedup_id`` was appended to ``topic`` within the retention
+        window; always False on a transport that keeps no dedup ids."""
+        ...
+
     async def lag(self, group: str, topic: str) -> int:
         """Messages in the topic that the group has not committed yet."""
         ...

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from router import tracing
-from router.envelope import CloudEvent, to_message
+from router.envelope import CloudEvent, dedup_id, to_message
 from router.errors import (
     FieldError,
     Forbidden,
@@ -172,6 +172,12 @@ class Publisher:
                 ),
             ), None
         return self._checks.check(event, prefix)
+
+    async def accepted_before(self, source: str, event_id: str) -> bool:
+        """Whether an event ``event_id`` from ``source`` was accepted within the retention window
+        (False where the transport keeps no dedup ids: the caller must not rely on it to skip
+        work that has to be done once)."""
+        return await self._transport.seen(self._topic, dedup_id(source, event_id))
 
     async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
         """Checks every event, then appends all of them durably, or none.

@@ -350,6 +350,14 @@ class EmbeddedLog:
             out.update(await self._reader.run(partial(_read_ranges, view.name, tuple(ranges))))
         return out
 
+    async def seen(self, topic: str, dedup_id: str) -> bool:
+        """Whether ``topic`` holds a dedup entry for ``dedup_id`` (retention expires them)."""
+        self._require_open()
+        view = self._views.get(topic)
+        if view is None:
+            return False
+        return await self._reader.run(partial(_has_dedup, view.id, dedup_id))
+
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         """Per partition, the group's committed next offset (partitions never committed are absent)."""
         self._require_open()
@@ -579,6 +587,13 @@ def _read_ranges(
                 for offset, ts, key, value, headers in rows
             ]
     return out
+
+
+def _has_dedup(topic_id: int, dedup_id: str, conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM dedup WHERE topic_id = ? AND dedup_id = ?", (topic_id, dedup_id)
+    ).fetchone()
+    return row is not None
 
 
 def _committed(group: str, topic_id: int, conn: sqlite3.Connection) -> dict[int, int]:

@@ -192,6 +192,10 @@ class KafkaTransport:
         self._consumers.append(consumer)
         return consumer
 
+    async def seen(self, topic: str, dedup_id: str) -> bool:
+        """Always False: Kafka keeps no dedup ids (docs/kafka.md)."""
+        return False
+
     async def lag(self, group: str, topic: str) -> int:
         admin, probe = self._admin_client(), self._probe
         assert probe is not None

@@ -56,6 +56,8 @@ class EventPublisher(Protocol):
 
     async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> Any: ...
 
+    async def accepted_before(self, source: str, event_id: str) -> bool: ...
+
 
 def collection_id(dossier_code: str) -> str:
     return str(uuid.uuid5(NAMESPACE, dossier_code))
@@ -130,6 +132,14 @@ class EvidenceCollector:
         procedure = self.service.catalogue.procedures.get(str(dossier.get("procedureCode", "")))
         if procedure is None or not code:
             log.info("dossier %s: procedure %s is not in the catalogue", code, dossier.get("procedureCode"))
+            return
+        if await self.publisher.accepted_before(self.source, collection_id(code)):
+            # A redelivery, or the submission sent again: the collection went out already, so the
+            # providers are not asked again and no access is recorded for data that would go
+            # nowhere. The embedded log knows; Kafka keeps no dedup ids, so there a redelivery
+            # collects and publishes again (docs/kafka.md).
+            log.info("dossier %s: its collection was published already; not collected again", code)
+            self._attempts.pop(code, None)
             return
         attempts = self._attempts.get(code)
         if attempts is None:

@@ -204,3 +204,14 @@ async def test_headers_round_trip_through_the_log(log: EmbeddedLog) -> None:
     assert stored.headers == headers
     assert stored.value == b""
     assert stored.header("bin") == b"\x00\xff\xfe\x80"
+
+
+async def test_seen_answers_whether_a_dedup_id_was_appended(make_log: MakeLog) -> None:
+    log = await make_log()
+    assert not await log.seen("in", "d1")  # no such topic yet
+    await log.append("in", [Message("k", b"1", dedup_id="d1"), Message("k", b"2")])
+    assert await log.seen("in", "d1")
+    assert not await log.seen("in", "d2") and not await log.seen("other", "d1")
+    await log.close()
+    reopened = await make_log()  # from the file, not the memory of a running log
+    assert await reopened.seen("in", "d1")

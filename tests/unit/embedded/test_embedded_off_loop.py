@@ -141,6 +141,7 @@ async def run_scenario(tmp_path: Path, calls: SqliteCalls) -> None:
             0: consumer.position(0)
         }
         assert await step("read", lambda: log.read(TOPIC, 1, 0, 100)) == list(fetched.get(1, ()))
+        assert not await step("seen", lambda: log.seen(TOPIC, "never appended"))
 
         letters = EmbeddedDeadLetters(log)
         await step("dead letters add", lambda: letters.add([dead_letter("e0", got[0])]))
@@ -171,6 +172,7 @@ STEPS = (
     "lag",
     "committed offsets",
     "read",
+    "seen",
     "dead letters add",
     "dead letters list",
     "dead letters count",
@@ -220,6 +222,7 @@ async def test_the_probe_catches_sqlite_run_on_the_loop(
         "lag",
         "committed offsets",
         "read",
+        "seen",
         "dead letters list",
         "dead letters count",
         "held subjects",

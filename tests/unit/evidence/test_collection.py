@@ -36,6 +36,7 @@ class Publisher:
     def __init__(self) -> None:
         self.published: list[CloudEvent] = []
         self.seen: set[str] = set()
+        self.keeps_ids = True
 
     async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
         assert system_id == BROKER
@@ -46,6 +47,10 @@ class Publisher:
                 self.seen.add(event.id)
                 self.published.append(event)
         return accepted
+
+    async def accepted_before(self, source: str, event_id: str) -> bool:
+        # a transport that keeps dedup ids (the embedded log); keeps_ids=False is Kafka
+        return self.keeps_ids and source == BROKER and event_id in self.seen
 
 
 class Clock:
@@ -96,6 +101,8 @@ async def test_everything_found_is_published_once_for_the_submitting_system() ->
     sink, publisher = collector()
     await sink.send([message(submitted())], "k")
     await sink.send([message(submitted())], "k")  # a redelivery: the same event id
+    # collected once: the redelivery read no one's data again, so nothing more is recorded
+    assert [r.outcome for r in released(sink)] == ["released"]
     [event] = publisher.published
     check_contract(event)
     assert (event.id, event.source, event.subject) == (collection_id(CODE), BROKER, CODE)
@@ -216,3 +223,19 @@ async def test_filled_and_asked_fields_are_counted_in_one_unit() -> None:
     unknown_firm = submitted(applicant={"type": "business", "name": "X", "taxCode": "0101000006"})
     await sink.send([message(unknown_firm)], "k")
     assert (metrics.fields_of("auto"), metrics.fields_of("asked")) == (2, 7)
+
+
+async def test_without_dedup_ids_a_redelivery_collects_again() -> None:
+    # Kafka keeps no dedup ids: the check finds nothing, and the collection is done again
+    sink, publisher = collector()
+    publisher.keeps_ids = False
+    await sink.send([message(submitted())], "k")
+    await sink.send([message(submitted())], "k")
+    assert [r.outcome for r in released(sink)] == ["released", "released"]
+
+
+def released(sink: EvidenceCollector) -> list[Any]:
+    """The access records of the collector's queries for personal data."""
+    audit = sink.service.audit
+    assert isinstance(audit, MemoryAudit)
+    return [r for r in audit.records if r.dataset == "citizen.identity"]
