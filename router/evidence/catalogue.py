@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from router.evidence.minimise import field_tokens
+
 
 class PersonalData(StrEnum):
     """How personal a dataset is: ``none`` (an enterprise's public registration), ``personal``
@@ -128,19 +130,14 @@ def unclassed_personal_fields(
 
 def _covers(field: str, path: str) -> bool:
     """Whether releasing ``field`` (a name or a pointer) releases what is at ``path``."""
-    released = _tokens(field if field.startswith("/") else "/" + field)
-    at = _tokens(path)
+    released, at = field_tokens(field), field_tokens(path)
     return len(released) <= len(at) and all(a == b for a, b in zip(released, at, strict=False))
-
-
-def _tokens(pointer: str) -> list[str]:
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
 
 
 def resolve(data: Any, pointer: str) -> list[Any]:
     """Every value at ``pointer`` in ``data``; a ``*`` token stands for each item of an array."""
     nodes = [data]
-    for part in _tokens(pointer):
+    for part in field_tokens(pointer):
         following: list[Any] = []
         for node in nodes:
             if part == "*" and isinstance(node, list):

@@ -13,7 +13,8 @@ from typing import Any
 Tree = dict[str, Any]
 
 
-def _tokens(field: str) -> list[str]:
+def field_tokens(field: str) -> list[str]:
+    """The tokens of a field: a top-level name is one; a JSON pointer's are unescaped (RFC 6901)."""
     if not field.startswith("/"):
         return [field]
     return [t.replace("~1", "/").replace("~0", "~") for t in field.split("/")[1:]]
@@ -24,7 +25,7 @@ def _plan(fields: Sequence[str]) -> Tree:
     tree: Tree = {}
     for field in fields:
         node = tree
-        tokens = _tokens(field)
+        tokens = field_tokens(field)
         for i, token in enumerate(tokens):
             if i == len(tokens) - 1:
                 node[token] = None  # keep the whole value

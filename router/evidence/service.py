@@ -269,7 +269,7 @@ class EvidenceService:
         if problems:
             raise InvalidEvidenceQuery(f"the subject does not fit {dataset.name}'s key", tuple(problems))
 
-    def _access(
+    async def _audit(
         self,
         dataset: Dataset,
         query: EvidenceQuery,
@@ -277,8 +277,10 @@ class EvidenceService:
         provider: str,
         hit: bool,
         record: Mapping[str, Any] | None = None,
-    ) -> AccessRecord:
-        return AccessRecord(
+    ) -> None:
+        if self.audit is None:
+            raise AuditUnavailable("no audit log is configured: personal data is not released")
+        access = AccessRecord(
             request_id=query.request_id,
             requester=query.requester,
             official=query.official,
@@ -291,19 +293,7 @@ class EvidenceService:
             provider=provider,
             cache_hit=hit,
         )
-
-    async def _audit(
-        self,
-        dataset: Dataset,
-        query: EvidenceQuery,
-        outcome: str,
-        provider: str,
-        hit: bool,
-        record: Mapping[str, Any] | None = None,
-    ) -> None:
-        if self.audit is None:
-            raise AuditUnavailable("no audit log is configured: personal data is not released")
-        await self.audit.record([self._access(dataset, query, outcome, provider, hit, record)])
+        await self.audit.record([access])
 
     async def _record_failure(self, dataset: Dataset, query: EvidenceQuery, outcome: str) -> None:
         try:
