@@ -21,6 +21,7 @@ from tests.support.evidence import (
     AUDIT_KEY_ENV,
     REGISTRY,
     evidence_config,
+    query_body,
     registries,
     transport_firm,
 )
@@ -190,13 +191,9 @@ def test_an_evidence_query_shows_in_the_citizens_report_and_the_log_verifies(tmp
                 released = client.post(
                     "/v1/evidence:query",
                     headers={"X-Official-Id": "canbo.motcua.01"},
-                    json={
-                        "dataset": "citizen.identity",
-                        "subject": {"personal_id": manager},
-                        "procedure": "1.002861",
-                        "dossier": "000.00.00.H49-240502-0001",
-                        "purpose": "dossier_processing",
-                    },
+                    json=query_body(
+                        "citizen.identity", {"personal_id": manager}, dossier="000.00.00.H49-240502-0001"
+                    ),
                 )
             assert released.status_code == 200, released.text
             with bus.client(PORTAL) as client:
@@ -236,13 +233,9 @@ def test_a_vehicle_lookup_shows_in_its_owners_report(tmp_path: Path) -> None:
                 released = client.post(
                     "/v1/evidence:query",
                     headers={"X-Official-Id": "canbo.motcua.01"},
-                    json={
-                        "dataset": "vehicle.registration",
-                        "subject": {"plate": vehicle.plate},
-                        "procedure": "1.002861",
-                        "dossier": "000.00.00.H49-240502-0003",
-                        "purpose": "dossier_processing",
-                    },
+                    json=query_body(
+                        "vehicle.registration", {"plate": vehicle.plate}, dossier="000.00.00.H49-240502-0003"
+                    ),
                 )
             assert released.status_code == 200, released.text
             with bus.client(PORTAL) as client:

@@ -5,8 +5,6 @@ gets through its subscription."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from tests.support.evidence import (
 )
 from tests.support.prometheus import sample, sample_reaches
 from tests.support.receiver import Receiver
+from tests.support.sentinels import delivered_until
 from tests.support.simulators import requests_seen, serving
 
 TAX, MANAGER, PLATES = transport_firm()
@@ -87,14 +86,7 @@ async def collected(receiver: Receiver, count: int = 1) -> list[dict[str, Any]]:
 async def collected_through(receiver: Receiver, code: str, timeout: float = 30.0) -> list[dict[str, Any]]:
     """The collections ``receiver`` got, in arrival order, once the one of dossier ``code`` is
     among them (a sentinel: see tests/support/sentinels.py)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = delivered(receiver.received)
-        if any(event.get("subject") == code for event in events):
-            return events
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no collection of {code}; got {[e.get('subject') for e in events]}")
-        await asyncio.sleep(0.01)
+    return await delivered_until(receiver, "subject", code, timeout)
 
 
 def vehicle_failures(metrics: dict[str, float]) -> float:

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.bus import ONESTOP, OUTSIDER, BusConfig, BusProcess
+from tests.support.bus import ONESTOP, OUTSIDER, BusConfig, BusProcess, abandon_request
 from tests.support.events import status_changed
 
 STRUCTURED = "application/cloudevents+json"
@@ -119,16 +119,7 @@ def test_each_refused_request_counts_once_under_its_code(bus: BusProcess) -> Non
 
 async def test_a_client_gone_mid_body_counts_once(bus: BusProcess) -> None:
     before = rejected(bus)
-    body = dumps(status_changed(5, 1))
-    _, writer = await asyncio.open_connection("127.0.0.1", bus.config.port)
-    writer.write(
-        f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bus.config.keys[ONESTOP]}\r\n"
-        f"Content-Type: {STRUCTURED}\r\nContent-Length: {len(body) + 1000}\r\n\r\n".encode()
-        + body[:20]
-    )
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
+    await abandon_request(bus, "/v1/events", ONESTOP, STRUCTURED, dumps(status_changed(5, 1)))
     expected = {("unknown", ONESTOP, "client_disconnected"): 1.0}
     for _ in range(300):  # until the bus has noticed the connection closed (at most about 30 s)
         found = increase(before, await asyncio.to_thread(rejected, bus))

@@ -3,6 +3,7 @@ running it in a child process on a free loopback port (so a test can kill -9 it)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -192,3 +193,21 @@ class BusProcess:
         return httpx.AsyncClient(
             base_url=self.url, headers={"Authorization": f"Bearer {self.config.keys[system]}"}, timeout=30
         )
+
+
+async def abandon_request(
+    bus: BusProcess, path: str, system: str, content_type: str, body: bytes, *, linger_s: float = 0.0
+) -> None:
+    """A POST that announces more body than it sends and closes its connection, after ``linger_s``
+    (time for the bus to be reading the body): a client that went away mid-request."""
+    _, writer = await asyncio.open_connection("127.0.0.1", bus.config.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bus.config.keys[system]}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body) + 1000}\r\n\r\n".encode()
+        + body[:20]
+    )
+    await writer.drain()
+    if linger_s:
+        await asyncio.sleep(linger_s)
+    writer.close()
+    await writer.wait_closed()

@@ -24,14 +24,22 @@ async def delivered_through(
     receiver: Receiver, sentinel_id: str, timeout: float = 10.0
 ) -> list[dict[str, Any]]:
     """The events ``receiver`` got, in arrival order, once the event ``sentinel_id`` is among them."""
+    return await delivered_until(receiver, "id", sentinel_id, timeout)
+
+
+async def delivered_until(
+    receiver: Receiver, attribute: str, value: str, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """The events ``receiver`` got, in arrival order, once one whose ``attribute`` is ``value``
+    is among them (the sentinel: an id, or the subject of a dossier's collection)."""
     deadline = time.monotonic() + timeout
     while True:
         events = delivered(receiver.received)
-        if any(event.get("id") == sentinel_id for event in events):
+        if any(event.get(attribute) == value for event in events):
             return events
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"the sentinel {sentinel_id} was not delivered; got {[e.get('id') for e in events]}"
+                f"no event with {attribute} {value} was delivered; got {[e.get(attribute) for e in events]}"
             )
         await asyncio.sleep(0.01)
 
