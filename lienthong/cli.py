@@ -22,7 +22,7 @@ from lienthong.logs import LogFormat
 from lienthong.portal_cli import portal_app
 from lienthong.results_cli import app as results_app
 from lienthong.serving import serve as run
-from router.bus import MAX_REPLAY
+from router.bus import MAX_PAGE, MAX_REPLAY
 from router.directory import new_api_key
 from router.errors import ConfigError
 from schemas.registry import SchemaRegistry
@@ -139,7 +139,6 @@ def _show(response: httpx.Response) -> Any:
     return response.json()
 
 
-MAX_PAGE = 1000  # the API's largest dead-letter page
 UrlOption = Annotated[str, typer.Option(help="the bus's base URL", envvar="LIENTHONG_URL")]
 KeyOption = Annotated[str | None, typer.Option(help="API key", envvar="LIENTHONG_API_KEY")]
 

@@ -22,7 +22,7 @@ from router.providers import DataProvider
 from router.subscriptions import Subscription
 from router.traced import TracedProvider
 from router.tracing import Tracer
-from schemas.dataset_schemas import DatasetSchemas, dataset_id, shipped
+from schemas.dataset_schemas import DatasetSchemas, shipped
 
 log = logging.getLogger("lienthong.evidence")
 
@@ -90,8 +90,7 @@ class EvidenceWiring:
         )
         self.publisher = publisher
         self.record_fields = {
-            name: len(schemas.documents[dataset_id(name, schemas.latest(name))].get("properties", {}))
-            for name in schemas.versions
+            name: len(schemas.latest_document(name).get("properties", {})) for name in schemas.versions
         }
 
     def collector(self, subscription: Subscription) -> EvidenceCollector:

@@ -97,6 +97,7 @@ class ReplayRequest:
 
 
 MAX_REPLAY = 10_000  # letters one replay puts back at most; ask again while ``more`` says so
+MAX_PAGE = 1000  # dead letters one listing request returns at most
 
 
 @dataclass(frozen=True, slots=True)

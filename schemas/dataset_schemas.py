@@ -41,12 +41,16 @@ class DatasetSchemas:
             raise NotFound(f"no dataset {dataset!r}; known: {', '.join(sorted(self.versions))}")
         return self.versions[dataset][-1]
 
+    def latest_document(self, dataset: str) -> dict[str, Any]:
+        """The latest version of ``dataset``'s schema (NotFound when it has none)."""
+        return self.documents[dataset_id(dataset, self.latest(dataset))]
+
     def personal_paths(self, dataset: str) -> tuple[str, ...]:
         """Where the latest version of ``dataset``'s record holds a person's identifier; none for
         a dataset without a schema."""
         if dataset not in self.versions:
             return ()
-        return tuple(sorted(set(personal_paths(self.documents[dataset_id(dataset, self.latest(dataset))]))))
+        return tuple(sorted(set(personal_paths(self.latest_document(dataset)))))
 
     def validate(self, dataset: str, data: Any, version: int | None = None) -> tuple[FieldError, ...]:
         """The errors of ``data`` against the dataset's schema (the latest version by default),

@@ -20,7 +20,7 @@ from adapters.http.auth import Authenticated, current_caller
 from adapters.http.body import parse_events, read_bounded
 from adapters.http.direct import DirectRoute, serve_directly
 from router import envelope, tracing
-from router.bus import MAX_REPLAY, Bus, ReplayRequest, SubscriptionStatus
+from router.bus import MAX_PAGE, MAX_REPLAY, Bus, ReplayRequest, SubscriptionStatus
 from router.directory import System
 from router.errors import FieldError, LienthongError, NotFound, Unauthenticated, Unavailable
 from router.metrics import Metrics
@@ -344,7 +344,7 @@ def create_app(
         request: Request,
         response: Response,
         after: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         subject: Annotated[str | None, Query(max_length=2048)] = None,
         include_replayed: bool = False,
     ) -> list[DeadLetterReply]:
