@@ -7,6 +7,7 @@ Fields the record does not have are left out, not invented.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +21,12 @@ def field_tokens(field: str) -> list[str]:
     return [t.replace("~1", "/").replace("~0", "~") for t in field.split("/")[1:]]
 
 
-def _plan(fields: Sequence[str]) -> Tree:
-    """The fields as a tree of tokens; a leaf (``{}`` reached by a whole field) keeps everything."""
+@functools.lru_cache(maxsize=256)
+def _plan(fields: tuple[str, ...]) -> Tree:
+    """The fields as a tree of tokens; a leaf (``{}`` reached by a whole field) keeps everything.
+
+    Built once per field list (a purpose's fields are fixed by the configuration), not for every
+    query: the trees are only read."""
     tree: Tree = {}
     for field in fields:
         node = tree
@@ -52,5 +57,5 @@ def minimise(record: dict[str, Any], fields: Sequence[str] | None) -> dict[str, 
     """The part of ``record`` that ``fields`` name (all of it for ``None``)."""
     if fields is None:
         return record
-    kept = _apply(record, _plan(fields))
+    kept = _apply(record, _plan(tuple(fields)))
     return kept if isinstance(kept, dict) else {}
