@@ -182,6 +182,20 @@ def test_other_routes_answer_problems(bus: BusProcess) -> None:
             "invalid_request",
         )
         problem_of(operator.post("/v1/subscriptions/portal/dead-letters/replay", json={}), 403, "forbidden")
+        # a replay round's and a listing page's bounds: 1 to 10,000 letters, 1 to 1,000
+        for limit in (0, -1, 10_001, "x"):
+            problem_of(
+                operator.post(
+                    "/v1/subscriptions/portal/dead-letters/replay", json={"all": True, "limit": limit}
+                ),
+                400,
+                "invalid_request",
+            )
+        problem_of(
+            operator.get("/v1/subscriptions/portal/dead-letters", params={"limit": 1001}),
+            400,
+            "invalid_request",
+        )
     with bus.client(OUTSIDER) as outsider:
         problem_of(outsider.get("/v1/subscriptions/portal"), 404, "not_found")
         problem_of(

@@ -106,6 +106,16 @@ def test_unknown_command_and_bad_arguments_exit_2() -> None:
     assert lienthong("launch").returncode == 2
     assert lienthong("serve", "--port", "seventy").returncode == 2
     assert lienthong("dlq", "list").returncode == 2  # the subscription is required
+    # the paging options' bounds, refused before any bus is called (none runs here)
+    for args in (
+        ("dlq", "list", "portal", "--page-size", "0"),
+        ("dlq", "list", "portal", "--page-size", "1001"),
+        ("dlq", "list", "portal", "--limit", "0"),
+        ("dlq", "replay", "portal", "--all", "--round-size", "0"),
+        ("dlq", "replay", "portal", "--all", "--round-size", "10001"),
+    ):
+        refused = lienthong(*args, "--key", "lt_x", "--url", "http://127.0.0.1:9")
+        assert refused.returncode == 2 and "Invalid value" in refused.stderr, (args, refused.stderr)
 
 
 async def test_dlq_list_and_replay_through_the_running_bus(tmp_path: Path) -> None:
