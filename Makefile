@@ -1,23 +1,52 @@
-# The two commands of the README bootstrap themselves: a virtual environment in .venv, the package
-# installed into it (editable, with the dev tools), then the job.
+# The two commands of the README bootstrap themselves: a virtual environment in .venv, then every
+# package from the lock (uv.lock, with hashes) into it, the project itself editable, then the job.
+# pip installs uv (and the pip and setuptools the venv keeps) from requirements-bootstrap.txt,
+# hash-checked; uv installs the rest. Nothing is resolved on the day: `make lock` does that.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+UV     ?= $(BIN)/uv
+BOOT   := $(VENV)/.bootstrap-stamp
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
+LOCK_FIX := run 'make lock' and commit uv.lock and requirements-bootstrap.txt
+EXPORT_BOOTSTRAP := $(UV) export --frozen --quiet --no-header --only-group bootstrap --no-emit-project \
+	--format requirements-txt
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean lock lock-check
 
-# A .venv left by a failed first try (no pip: python3-venv was missing; or made by a Python older
-# than 3.11) is made again rather than reused.
-$(STAMP): pyproject.toml
+# The installer: pip (from the interpreter's venv module) installs the pinned pip, setuptools and
+# uv, hash-checked. A .venv left by a failed first try (no pip: python3-venv was missing; or made
+# by a Python older than 3.11) is made again rather than reused.
+$(BOOT): requirements-bootstrap.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "lienthong needs Python 3.11 or later: run make PYTHON=python3.11 (or later)" >&2; exit 1; }
 	@$(BIN)/python -c 'import sys, pip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 		{ rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary :all: \
+		-r requirements-bootstrap.txt
+	touch $(BOOT)
+
+# Everything else, exactly as locked: every extra (dev, otel, bench), the project editable.
+$(STAMP): $(BOOT) pyproject.toml uv.lock
+	@$(MAKE) --no-print-directory lock-check
+	$(UV) sync --quiet --locked --all-extras
 	touch $(STAMP)
+
+# uv.lock and requirements-bootstrap.txt agree with pyproject.toml (CI checks it through the stamp)
+lock-check:
+	@$(UV) lock --check --offline --quiet 2>/dev/null || \
+		{ echo "uv.lock does not match pyproject.toml: $(LOCK_FIX)" >&2; exit 1; }
+	@$(EXPORT_BOOTSTRAP) | cmp -s - requirements-bootstrap.txt || \
+		{ echo "requirements-bootstrap.txt does not match uv.lock: $(LOCK_FIX)" >&2; exit 1; }
+
+# the newest versions pyproject.toml allows, into uv.lock and requirements-bootstrap.txt; then
+# `make test` installs and tries them (docs/dependencies.md says when to run it)
+lock: $(BOOT)
+	$(UV) lock --upgrade
+	$(EXPORT_BOOTSTRAP) > requirements-bootstrap.txt
 
 # the demo: simulators of every agency system, the bus, a narrated scenario (`lienthong serve` is
 # the production command); `make run ARGS=--once` plays it once and fails if a step failed
