@@ -163,6 +163,10 @@ class RestProvider:
             else None
         )
 
+    @property
+    def circuit_state(self) -> str:
+        return self.guard.circuit_state
+
     async def request(
         self,
         method: str,

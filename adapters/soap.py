@@ -179,6 +179,10 @@ class SoapProvider:
         self._transport = _Transport(self._http, self._wsdl_http, endpoint.max_reply_bytes)
         self._service: Any = None
 
+    @property
+    def circuit_state(self) -> str:
+        return self.guard.circuit_state
+
     async def open(self) -> None:
         """Loads the WSDL (once per location, in a worker thread)."""
         if self._service is not None:

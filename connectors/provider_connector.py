@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from router.errors import ConfigError
-from router.providers import CallPolicy, DataProvider, ProviderFault, RequestContext, SubjectNotFound
+from router.providers import (
+    CallPolicy,
+    DataProvider,
+    ProviderFault,
+    RequestContext,
+    SubjectNotFound,
+    circuit_state_of,
+)
 from router.sinks import Sink
 from router.subscriptions import SinkSpec
 from schemas.formats import is_agency_code
@@ -126,6 +133,10 @@ class SoapRegistryClient:
         )
         return cls(SoapProvider(endpoint), agency_code(settings.options))
 
+    @property
+    def circuit_state(self) -> str:
+        return self.provider.circuit_state
+
     async def call(self, operation: str, fields: Mapping[str, Any], context: RequestContext) -> Any:
         """The reply to ``operation`` asked with the request header, then ``fields``, within the
         context's deadline and trace."""
@@ -156,6 +167,10 @@ class RegistryProvider(Generic[_ClientT]):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def circuit_state(self) -> str:
+        return circuit_state_of(self.connector)
 
     async def aclose(self) -> None:
         await self.connector.aclose()

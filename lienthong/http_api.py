@@ -1,8 +1,9 @@
 """The HTTP API of a running bus: the FastAPI app with its health and metrics endpoints and the
 routers of the optional parts (AsyncAPI, access log, console, evidence, admin reload, stats),
 each reading the runtime's configuration of the moment, so that a reload reaches them. One
-exception: whether the console has a portal section is decided when the app is built (a portal
-connector added by a reload shows there after a restart)."""
+exception: whether the console has a portal section, and an evidence providers section, is
+decided when the app is built (a portal connector, or the first data provider, added by a reload
+shows there after a restart)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from adapters.evidence_figures import provider_rows
 from adapters.http import create_app
 from adapters.http.access_log import access_log_router
 from adapters.http.admin import admin_router
@@ -91,16 +93,22 @@ class _LivePortals(Sequence[PortalConnector]):
 
 def _console(runtime: Runtime) -> APIRouter:
     """The operator console (/console); its portal and evidence sections show "not
-    configured" until given their status sources (FigureSources portal=, evidence=)."""
+    configured" on a bus without a portal connector or without data providers."""
 
     async def portal_rows() -> list[dict[str, str | int | float | None]]:
         portals = _portals(runtime)  # those of the running configuration
         return await portals[0].console_rows() if portals else []
+
+    async def evidence_rows() -> list[dict[str, str | int | float | None]]:
+        service = runtime.evidence.service  # its providers and catalogue are those of the moment
+        datasets = {name: dataset.provider for name, dataset in service.catalogue.datasets.items()}
+        return provider_rows(runtime.metrics_registry, service.providers, datasets)
 
     figures = FigureSources(
         runtime.bus,
         runtime.metrics_registry,
         audit=lambda: getattr(runtime, "audit", None),
         portal=portal_rows if _portals(runtime) else None,
+        evidence=evidence_rows if runtime.evidence.service.providers else None,
     )
     return console_router(runtime.bus, figures, console_secret())

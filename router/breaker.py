@@ -6,6 +6,12 @@ States (:class:`router.metrics.CircuitState`):
 - OPEN: no calls; after ``reset_timeout_s`` the next caller gets the single probe (HALF_OPEN).
 - HALF_OPEN: one probe call in flight; its success closes the circuit, its failure opens it again.
 
+A caller whose own time is up before the pause ends (its retry budget's deadline) may ask for
+a last chance (:meth:`CircuitBreaker.acquire_last_chance`): the circuit half-opens early for it.
+That is still the single probe: while a probe is in flight, nobody else gets one. Without it, a
+sink down for longer than ``reset_timeout_s`` but shorter than the retry budget would have its
+events dead-lettered at the budget's end without one more try.
+
 Callers take a :class:`Permit` before a call and report its outcome with it. Each permit remembers
 the breaker's generation (bumped at every state change), so the outcome of a call that started
 before the circuit changed state (several partitions call one sink concurrently) cannot close or
@@ -70,6 +76,14 @@ class CircuitBreaker:
             self._probe_in_flight = True
             return Permit(self._generation, probe=True)
         return None
+
+    def acquire_last_chance(self) -> Permit | None:
+        """A permit for a caller that cannot wait for the pause to end: an open circuit half-opens
+        now and the caller gets its probe. ``None`` while another probe is in flight."""
+        self._half_open_if_due()
+        if self._state is CircuitState.OPEN:
+            self._move(CircuitState.HALF_OPEN)
+        return self.acquire()
 
     def retry_in(self) -> float | None:
         """Seconds until :meth:`acquire` may give a permit: 0 if now, ``None`` if that depends on

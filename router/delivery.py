@@ -16,7 +16,15 @@ is order per subject); partitions proceed concurrently. Each sink call has its o
   deadline the call gives up at once instead of knocking early.
 
 While the sink's circuit is open, calls wait for it (burning no attempts) within the same time
-budget. A call that fails for good dead-letters its events; a batch the sink *rejected* is retried
+budget. When the circuit would stay open past a call's deadline, the call waits until the deadline
+and then takes a last chance: the circuit half-opens early for it and it makes the probe
+(:meth:`router.breaker.CircuitBreaker.acquire_last_chance`). If another call's probe is in flight
+at that moment, it waits for that probe's outcome instead (at most ``max_backoff_s``) and goes on
+if the circuit closed. A call gets one last chance, never more: it is the one attempt that may
+start after the deadline. So a sink that is down for longer than the breaker's pause, but
+shorter than the retry budget, loses no event.
+
+A call that fails for good dead-letters its events; a batch the sink *rejected* is retried
 event by event so that only the culprit is dead-lettered. A batch that ran out of budget is
 dead-lettered whole: the sink was failing throughout (unavailable, overloaded), which says nothing
 about any one event, and re-sending each event alone would multiply the outage by the batch size.
@@ -86,7 +94,7 @@ def idempotency_key(messages: Sequence[StoredMessage]) -> str:
 
 
 class _CircuitGaveUp(SinkError):
-    """The circuit stayed open for the whole time budget of a call."""
+    """The circuit stayed open for the whole time budget of a call and refused its last chance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,8 @@ class _Budget:
         self._jitter = wait_random_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
         self.deadline = clock() + policy.max_elapsed_s
         self.calls = 0
+        # The call's one try after its deadline while the circuit refused it (see the module doc)
+        self.last_chance_taken = False
 
     def left(self) -> float:
         return self.deadline - self._clock()
@@ -357,7 +367,8 @@ class SubscriptionDelivery:
             self._breaker_moved = asyncio.Event()
 
     async def _permit(self, budget: _Budget) -> Permit:
-        """A breaker permit, waiting while the circuit is open, within the call's time budget."""
+        """A breaker permit, waiting while the circuit is open, within the call's time budget and
+        its last chance (see the module doc)."""
         reported = False
         while True:
             self._check_running()
@@ -367,16 +378,35 @@ class SubscriptionDelivery:
             if not reported:
                 self._metrics.delivery_attempt(self._name, "circuit_open")
                 reported = True
-            retry_in = self._breaker.retry_in()
             left = budget.left()
-            if left <= 0 or (retry_in is not None and retry_in > left):
-                last = f" (last error: {self._last_error.detail})" if self._last_error else ""
-                raise _CircuitGaveUp(f"the sink's circuit is open{last}", retryable=True)
-            if retry_in is None:
-                # Another partition's probe is in flight: wait for its outcome.
-                await self._until(self._breaker_moved.wait(), timeout=left)
-            else:
-                await self._pause(retry_in)
+            if left <= 0:
+                return await self._last_chance(budget)
+            retry_in = self._breaker.retry_in()
+            # Until the pause ends (None: a probe is in flight), a call's outcome, or the deadline,
+            # whichever comes first: a circuit closed by another call lets this one go at once.
+            await self._breaker_wait(left if retry_in is None else min(retry_in, left))
+
+    async def _last_chance(self, budget: _Budget) -> Permit:
+        """The call's deadline has come with the circuit refusing it: its one probe, or the outcome
+        of the probe in flight (waited for at most ``max_backoff_s``) if that closes the circuit."""
+        if budget.last_chance_taken:
+            raise self._gave_up()
+        budget.last_chance_taken = True
+        permit = self._breaker.acquire_last_chance()
+        if permit is not None:
+            return permit
+        until = self._clock() + self.subscription.retry.max_backoff_s
+        while self._breaker.retry_in() is None and (left := until - self._clock()) > 0:
+            await self._breaker_wait(left)
+            self._check_running()
+        permit = self._breaker.acquire()
+        if permit is None:
+            raise self._gave_up()
+        return permit
+
+    def _gave_up(self) -> _CircuitGaveUp:
+        last = f" (last error: {self._last_error.detail})" if self._last_error else ""
+        return _CircuitGaveUp(f"the sink's circuit is open{last}", retryable=True)
 
     async def _dead_letter(
         self, messages: Sequence[StoredMessage], reason: str, attempts: int, last_error: str
@@ -449,21 +479,27 @@ class SubscriptionDelivery:
 
     async def _pause(self, seconds: float) -> None:
         """Sleeps (on the injected sleep), ended early by a stop."""
-        await self._until(self._sleep(seconds), timeout=None)
+        await self._until(self._sleep(seconds))
 
-    async def _until(self, awaitable: Awaitable[Any], timeout: float | None) -> None:
-        """Awaits ``awaitable`` or ``timeout``, whichever first; a drain or a stop raises
-        DeliveryStopped (a wait is the one thing a draining delivery does not do)."""
-        work = asyncio.ensure_future(awaitable)
+    async def _breaker_wait(self, seconds: float) -> None:
+        """Sleeps (on the injected sleep), ended early by a stop or by any call reporting to the
+        breaker (a probe's outcome among them)."""
+        await self._until(self._sleep(seconds), self._breaker_moved.wait())
+
+    async def _until(self, *awaitables: Awaitable[Any]) -> None:
+        """Awaits the first of ``awaitables`` to finish; a drain or a stop raises DeliveryStopped
+        (a wait is the one thing a draining delivery does not do)."""
+        work = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
         if self._draining.is_set():
-            work.cancel()
+            for task in work:
+                task.cancel()
             self._check_draining()
         stop = asyncio.ensure_future(self._draining.wait())
         try:
-            await asyncio.wait((work, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((*work, stop), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            work.cancel()
-            stop.cancel()
+            for task in (*work, stop):
+                task.cancel()
         self._check_draining()
 
     def _check_draining(self) -> None:

@@ -5,6 +5,15 @@ Inside the bus an event is a :class:`router.ports.Message` in Kafka binary mode:
 ``ce_<name>`` headers, ``content-type`` carries ``datacontenttype``, the value is the data (JSON
 bytes) and the key is the ordering key (the ``subject``, or the ``id`` when there is none). Any
 CloudEvents SDK can therefore produce to or consume from a Kafka topic of the bus directly.
+
+A binary-mode header is text, but CloudEvents types an extension (Boolean, Integer, String,
+Binary, URI, URI-reference, Timestamp) and its JSON format writes a Boolean as a JSON boolean and
+an Integer as a JSON number, everything else as a string. So the Boolean and Integer extensions
+of an event are also named in :data:`TYPES_HEADER` (``count=integer,flag=boolean``), a header of
+the bus's own that no sink sees (no ``ce_`` prefix), and :func:`structured_bytes` writes them back
+as JSON booleans and numbers. Binary-mode deliveries send every attribute as header text, as the
+HTTP binding requires. An event published in binary mode has text extensions only: the mode
+cannot say which were meant as numbers.
 """
 
 from __future__ import annotations
@@ -39,6 +48,13 @@ KAFKA_PREFIX = "ce_"
 HTTP_PREFIX = "ce-"
 
 AttributeValue = str | int | bool
+
+TYPES_HEADER = "lienthong_types"
+_BOOLEAN = "boolean"
+_INTEGER = "integer"
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,10}")
+# CloudEvents Integer: a 32-bit signed integer
+_INTEGER_LIMIT = 2**31
 
 
 @dataclass(slots=True)
@@ -99,7 +115,7 @@ def _extension(name: str, value: Any, pointer: str) -> AttributeValue:
             f"{pointer}/{name}",
             f"'{name}' is not a valid attribute name (lower-case letters and digits, at most 20)",
         )
-    if isinstance(value, bool) or (isinstance(value, int) and abs(value) < 2**31):
+    if isinstance(value, bool) or (isinstance(value, int) and abs(value) < _INTEGER_LIMIT):
         return value
     if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_LENGTH:
         return value
@@ -217,8 +233,15 @@ def to_message(event: CloudEvent, data_bytes: bytes | None = None) -> Message:
         headers.append(("content-type", event.datacontenttype.encode()))
     if event.dataschema is not None:
         headers.append(("ce_dataschema", event.dataschema.encode()))
+    typed: list[str] = []
     for name, value in event.extensions.items():
         headers.append((KAFKA_PREFIX + name, _header_text(value)))
+        if isinstance(value, bool):
+            typed.append(f"{name}={_BOOLEAN}")
+        elif isinstance(value, int):
+            typed.append(f"{name}={_INTEGER}")
+    if typed:
+        headers.append((TYPES_HEADER, ",".join(typed).encode()))
     if data_bytes is None:
         data_bytes = b"" if event.data is None else orjson.dumps(event.data)
     return Message(
@@ -247,9 +270,37 @@ def attributes_of(headers: Headers) -> dict[str, str]:
     return attributes
 
 
+def typed_attributes_of(headers: Headers) -> dict[str, AttributeValue]:
+    """The attributes carried by Kafka binary-mode headers, the extensions named in
+    :data:`TYPES_HEADER` as the booleans and integers they were published as.
+
+    A type that does not fit its header's text (a producer on Kafka may write any header) leaves
+    the text as it is."""
+    attributes: dict[str, AttributeValue] = {}
+    types = b""
+    for name, raw in headers:
+        if name[:3] == KAFKA_PREFIX:
+            attributes[name[3:]] = raw.decode("utf-8", "replace")
+        elif name == "content-type":
+            attributes["datacontenttype"] = raw.decode("utf-8", "replace")
+        elif name == TYPES_HEADER:
+            types = raw
+    if types:
+        for entry in types.decode("ascii", "replace").split(","):
+            name, _, kind = entry.partition("=")
+            text = attributes.get(name)
+            if name in CORE or not isinstance(text, str):
+                continue
+            if kind == _BOOLEAN and text in ("true", "false"):
+                attributes[name] = text == "true"
+            elif kind == _INTEGER and _INTEGER_TEXT.fullmatch(text) and abs(int(text)) < _INTEGER_LIMIT:
+                attributes[name] = int(text)
+    return attributes
+
+
 def from_message(message: StoredMessage) -> CloudEvent:
     """Reads an event back from Kafka binary mode (raises MalformedEvent if it is not one)."""
-    attributes: dict[str, Any] = dict(attributes_of(message.headers))
+    attributes: dict[str, Any] = typed_attributes_of(message.headers)
     try:
         data = orjson.loads(message.value) if message.value else None
     except orjson.JSONDecodeError:
@@ -260,7 +311,7 @@ def from_message(message: StoredMessage) -> CloudEvent:
 def structured_bytes(message: StoredMessage) -> bytes:
     """The event of a stored message as structured-mode JSON, splicing the stored data bytes
     in place rather than decoding and re-encoding them (the delivery hot path)."""
-    attributes = attributes_of(message.headers)
+    attributes = typed_attributes_of(message.headers)
     attributes.setdefault("specversion", SPECVERSION)
     head = orjson.dumps(attributes)
     if not message.value:

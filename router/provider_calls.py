@@ -35,6 +35,11 @@ class GuardedCalls:
         self._clock = clock
         self.attempts = 0  # attempts that reached the endpoint, for metrics and tests
 
+    @property
+    def circuit_state(self) -> str:
+        """``closed``, ``half_open`` or ``open``."""
+        return self.breaker.state.name.lower()
+
     async def call(self, attempt: Attempt[T], *, deadline: float | None = None, retry: bool = True) -> T:
         """``attempt()`` with retries (none if not ``retry``: a call that is not safe to repeat);
         ``deadline`` is an absolute time on this object's clock."""

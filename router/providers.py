@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from router.errors import LienthongError
 from router.subscriptions import BreakerPolicy
@@ -177,3 +177,21 @@ class DataProvider(Protocol):
     async def fetch(self, request: DataRequest) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
+
+
+UNKNOWN_CIRCUIT = "unknown"
+
+
+@runtime_checkable
+class HasCircuit(Protocol):
+    """A provider (or the client under it) that calls through a circuit breaker."""
+
+    @property
+    def circuit_state(self) -> str:
+        """``closed``, ``half_open`` or ``open``."""
+        ...
+
+
+def circuit_state_of(provider: object) -> str:
+    """The state of the circuit breaker in front of ``provider``; ``unknown`` if it keeps none."""
+    return provider.circuit_state if isinstance(provider, HasCircuit) else UNKNOWN_CIRCUIT

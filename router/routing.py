@@ -22,7 +22,7 @@ from typing import Protocol
 import orjson
 
 from router import tracing
-from router.envelope import attributes_of, from_attributes, to_message
+from router.envelope import attributes_of, from_attributes, to_message, typed_attributes_of
 from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
 from router.ports import Headers, Message, StoredMessage, Transport
@@ -78,7 +78,8 @@ class InboundChecks:
         """
         try:
             data = orjson.loads(message.value) if message.value else None
-            event = from_attributes(attributes, data)
+            # typed, so that an event rebuilt below keeps its boolean and integer extensions
+            event = from_attributes(typed_attributes_of(message.headers), data)
         except orjson.JSONDecodeError:
             return MalformedEvent(
                 "the message value is not JSON", (FieldError("/data", "the message value is not JSON"),)

@@ -14,7 +14,7 @@ from typing import Any
 
 from router import tracing
 from router.ports import StoredMessage
-from router.providers import DataProvider, DataRequest
+from router.providers import DataProvider, DataRequest, circuit_state_of
 from router.sinks import Sink
 from router.tracing import AttributeValue, Tracer
 
@@ -74,6 +74,10 @@ class TracedProvider:
     @property
     def datasets(self) -> frozenset[str]:
         return self._provider.datasets
+
+    @property
+    def circuit_state(self) -> str:
+        return circuit_state_of(self._provider)
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
         context = request.context

@@ -140,8 +140,15 @@ def _section(name: str, section: Section) -> str:
     if section.error:
         return f'<p class="bad" data-table="{name}">unavailable ({escape(section.error)})</p>'
     columns = list(section.rows[0]) if section.rows else []
-    rows = ([_cell(row.get(column)) for column in columns] for row in section.rows)
+    rows = ([_section_cell(column, row.get(column)) for column in columns] for row in section.rows)
     return _table(name, columns, rows, "nothing to show yet")
+
+
+def _section_cell(column: str, value: Scalar) -> str:
+    """A cell of an optional part's table; a circuit's state in the colours of the subscriptions'."""
+    if column == "circuit" and isinstance(value, str) and value in CIRCUIT_CLASS:
+        return f'<span class="{CIRCUIT_CLASS[value]}">{_cell(value)}</span>'
+    return _cell(value)
 
 
 def _audit(section: AuditSection) -> str:

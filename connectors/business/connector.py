@@ -26,6 +26,10 @@ class BusinessConnector:
     def __init__(self, provider: RestProvider) -> None:
         self.provider = provider
 
+    @property
+    def circuit_state(self) -> str:
+        return self.provider.circuit_state
+
     async def business_registration(
         self, tax_code: str, context: RequestContext | None = None
     ) -> dict[str, Any]:

@@ -136,6 +136,10 @@ class ResultProvider:
     def datasets(self) -> frozenset[str]:
         return frozenset({DATASET})
 
+    @property
+    def circuit_state(self) -> str:
+        return self.store.circuit_state
+
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
         if request.dataset != DATASET:
             raise InvalidProviderRequest(

@@ -1,6 +1,7 @@
 """The operator console (/console) on the bus under uvicorn: who may see it (over plain HTTP), and
 the real page in headless Chromium: it loads, its figures follow published events without a
-reload, and a dead letter is replayed from the page to a real webhook receiver."""
+reload, a dead letter is replayed from the page to a real webhook receiver, and the evidence
+providers' figures follow queries answered by the real registry simulators."""
 
 from __future__ import annotations
 
@@ -9,15 +10,29 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from adapters.http.console import COOKIE
+from connectors.simulation import Faults
 from tests.support.browser import chromium
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.events import dossier_code, status_changed
+from tests.support.evidence import (
+    AUDIT_KEY,
+    AUDIT_KEY_ENV,
+    evidence_config,
+    query_body,
+    registries,
+    transport_firm,
+)
 from tests.support.receiver import Fault, Receiver
+from tests.support.simulators import set_faults
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -210,3 +225,84 @@ def test_console_in_chromium_shows_live_figures_and_replays_a_dead_letter(
         page.screenshot(path=str(tmp_path / "console-replayed.png"), full_page=True)
         print(f"console screenshot after the replay: {tmp_path / 'console-replayed.png'}")
         assert console_errors == []
+
+
+# The cells of a provider's row of the evidence table, by column header.
+EVIDENCE_ROW = """(provider) => {
+    const table = document.querySelector('table[data-table="evidence"]');
+    if (!table) return null;
+    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+    const row = [...table.querySelectorAll("tbody tr")].find((tr) => tr.cells[0].textContent === provider);
+    return row ? Object.fromEntries(heads.map((head, i) => [head, row.cells[i].textContent])) : null;
+}"""
+
+
+def sign_in(page: Page, bus: BusProcess) -> None:
+    page.goto(f"{bus.url}/console/login")
+    page.fill("#api_key", bus.config.keys[OPERATOR])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{bus.url}/console")
+
+
+def test_console_in_chromium_shows_the_evidence_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tax_code, manager, plates = transport_firm()
+    monkeypatch.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
+    with registries() as servers:
+        config = evidence_config(tmp_path, {name: server.url for name, server in servers.items()})
+        # the vehicle registry answers 503 to everything; its circuit opens at the first failure
+        [vehicle] = [c for c in config.sections["connectors"] if c["name"] == "vehicle"]
+        vehicle["circuit_breaker"] = {"failure_threshold": 1, "reset_timeout": "1h"}
+        set_faults(servers["vehicle"].url, Faults(error_rate=1.0))
+        with BusProcess(config) as bus, chromium() as browser:
+            page = browser.new_page()
+            console_errors: list[str] = []
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            sign_in(page, bus)
+            section = page.inner_text('[data-table="evidence"]')
+            before = page.evaluate(EVIDENCE_ROW, "business")
+            assert before is not None, f"the evidence providers section says: {section}"
+            assert before["calls"] == "0"
+
+            official = {"X-Official-Id": "canbo.motcua.01"}
+            with bus.client(ONESTOP) as client:
+                business = query_body("business.registration", {"tax_code": tax_code})
+                for _ in range(2):  # a lookup, then the cache
+                    assert client.post("/v1/evidence:query", json=business).status_code == 200
+                identity = query_body("citizen.identity", {"personal_id": manager})
+                reply = client.post("/v1/evidence:query", json=identity, headers=official)
+                assert reply.status_code == 200, reply.text
+                vehicle_query = query_body("vehicle.registration", {"plate": plates[0]})
+                reply = client.post("/v1/evidence:query", json=vehicle_query, headers=official)
+                assert reply.status_code == 503, reply.text
+
+            # the page follows without a reload
+            page.wait_for_function(
+                f"""() => {{
+                    const row = {EVIDENCE_ROW};
+                    return row("business")?.calls === "1" && row("population")?.calls === "1"
+                        && row("vehicle")?.circuit === "open";
+                }}""",
+                timeout=20_000,
+            )
+            rows = {name: page.evaluate(EVIDENCE_ROW, name) for name in ("business", "population", "vehicle")}
+            page.screenshot(path=str(tmp_path / "console-evidence.png"), full_page=True)
+            print(f"console screenshot: {tmp_path / 'console-evidence.png'}")
+    columns = ["provider", "calls", "errors", "circuit", "p50 (ms)", "p99 (ms)", "cache hit rate"]
+    assert all(list(row) == columns for row in rows.values())
+    business_row, population_row, vehicle_row = rows["business"], rows["population"], rows["vehicle"]
+    assert (business_row["errors"], business_row["circuit"], business_row["cache hit rate"]) == (
+        "0",
+        "closed",
+        "0.50",
+    )
+    assert (population_row["errors"], population_row["circuit"], population_row["cache hit rate"]) == (
+        "0",
+        "closed",
+        "0.00",
+    )
+    assert (vehicle_row["calls"], vehicle_row["errors"]) == ("1", "1")
+    for row in rows.values():  # a latency once called: a number of milliseconds
+        assert float(row["p50 (ms)"]) > 0 and float(row["p99 (ms)"]) >= float(row["p50 (ms)"])
+    assert console_errors == []

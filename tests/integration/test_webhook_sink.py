@@ -75,7 +75,12 @@ async def send_failing(sink: WebhookSink, message: StoredMessage) -> SinkError:
 async def test_binary_mode_carries_the_attributes_as_percent_encoded_ce_headers(
     client: LazySession, receiver: Receiver
 ) -> None:
-    message = stored("evt-1", SUBJECT, data={"trang_thai": 4, "ghi_chú": "đã tiếp nhận"})
+    message = stored(
+        "evt-1",
+        SUBJECT,
+        data={"trang_thai": 4, "ghi_chú": "đã tiếp nhận"},
+        extensions={"count": 3, "flag": True},
+    )
     sink = sink_for(client, receiver, headers={"Authorization": "Bearer s3cret"})
     await sink.send([message], "evt-1")
     [(headers, body)] = receiver.received
@@ -93,6 +98,9 @@ async def test_binary_mode_carries_the_attributes_as_percent_encoded_ce_headers(
     assert headers["idempotency-key"] == "evt-1"
     assert headers["user-agent"] == USER_AGENT and USER_AGENT.startswith("lienthong/")
     assert headers["authorization"] == "Bearer s3cret"
+    # typed extensions are header text in binary mode; the bus's record of their types stays home
+    assert (headers["ce-count"], headers["ce-flag"]) == ("3", "true")
+    assert not any(name.startswith("lienthong") for name in headers)
     # and a CloudEvents reader gets the same event back
     event = envelope.from_http_binary(headers.items(), headers["content-type"], orjson.loads(body))
     assert (event.id, event.subject, event.type) == ("evt-1", SUBJECT, "dossier.status.changed")
@@ -107,18 +115,23 @@ async def test_an_id_outside_printable_ascii_is_encoded_alike_in_ce_id_and_idemp
 
 
 async def test_structured_mode(client: LazySession, receiver: Receiver) -> None:
-    message = stored("evt-2", SUBJECT, data={"n": 1}, extensions={"correlationid": "c-1"})
+    extensions: dict[str, str | int | bool] = {"correlationid": "c-1", "count": 3, "flag": False}
+    message = stored("evt-2", SUBJECT, data={"n": 1}, extensions=extensions)
     await sink_for(client, receiver, mode="structured").send([message], "evt-2")
     [(headers, body)] = receiver.received
     assert headers["content-type"] == envelope.STRUCTURED
     assert "ce-id" not in headers
     event = envelope.from_structured(orjson.loads(body))
     assert (event.id, event.subject, event.data) == ("evt-2", SUBJECT, {"n": 1})
-    assert event.extensions == {"correlationid": "c-1"}
+    assert event.extensions == extensions
+    assert type(event.extensions["count"]) is int and type(event.extensions["flag"]) is bool
 
 
 async def test_a_batch_is_one_cloudevents_batch_body(client: LazySession, receiver: Receiver) -> None:
-    messages = [stored(f"evt-{i}", "dossier-7", offset=i, data={"i": i}) for i in range(3)]
+    messages = [
+        stored(f"evt-{i}", "dossier-7", offset=i, data={"i": i}, extensions={"rank": i, "last": i == 2})
+        for i in range(3)
+    ]
     key = idempotency_key(messages)
     await sink_for(client, receiver).send(messages, key)
     [(headers, body)] = receiver.received
@@ -126,6 +139,11 @@ async def test_a_batch_is_one_cloudevents_batch_body(client: LazySession, receiv
     assert headers["idempotency-key"] == key
     events = envelope.from_batch(orjson.loads(body))
     assert [(e.id, e.data) for e in events] == [("evt-0", {"i": 0}), ("evt-1", {"i": 1}), ("evt-2", {"i": 2})]
+    assert [e.extensions for e in events] == [
+        {"rank": 0, "last": False},
+        {"rank": 1, "last": False},
+        {"rank": 2, "last": True},
+    ]
 
 
 async def test_connections_are_kept_alive_between_calls(client: LazySession, receiver: Receiver) -> None:

@@ -62,7 +62,11 @@ class BusConfig:
         retry: Mapping[str, Any] | None = None,
         breaker: Mapping[str, Any] | None = None,
         on_dead_letter: str = "continue",
+        bus_policies: bool = False,
+        mode: str | None = None,
     ) -> Self:
+        """A webhook subscription. Its retry and breaker policies are quick ones for tests unless
+        given, or, with ``bus_policies``, left out so that the bus's own defaults apply."""
         entry: dict[str, Any] = {
             "name": name,
             "system": system,
@@ -77,6 +81,10 @@ class BusConfig:
         }
         if filters:
             entry["filters"] = list(filters)
+        if mode is not None:
+            entry["sink"]["webhook"]["mode"] = mode
+        if bus_policies:
+            del entry["retry"], entry["circuit_breaker"]
         self.subscriptions.append(entry)
         return self
 

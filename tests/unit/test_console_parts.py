@@ -3,6 +3,7 @@ read from a Prometheus registry, and the escaping of everything the page shows."
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -195,6 +196,10 @@ def test_sections_show_their_rows_errors_and_forms() -> None:
     assert '<span data-figure="circuit" class="bad">open</span>' in html
     assert '<p class="bad" data-table="evidence">unavailable (ConnectError)</p>' in html
     assert "<td>yes</td>" in html and "<td>1.50</td>" in html
+    # a circuit in an optional part's table, coloured as the subscriptions' are
+    provider = Section(configured=True, rows=[{"provider": "vehicle", "circuit": "open", "calls": 2}])
+    figures = dataclasses.replace(hostile_figures(), evidence=provider)
+    assert '<td><span class="bad">open</span></td><td>2</td>' in console_view.live(figures, "c5rf")
     # the replay forms: one letter, and the whole subscription
     assert html.count('name="csrf" value="c5rf"') == 2
     assert '<input type="hidden" name="id" value="7">' in html

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from router.directory import Directory, System
-from router.envelope import attributes_of, from_structured, to_message
+from router.envelope import attributes_of, from_structured, structured_bytes, to_message
 from router.errors import LienthongError
 from router.policy import Policy, Rule
 from router.ports import Headers, Message, StoredMessage
@@ -131,3 +131,17 @@ def test_data_against_the_schema_and_the_subject_against_the_data(checks: Inboun
         "schema_violation",
         "/data",
     )
+
+
+def test_a_message_rebuilt_with_its_subject_from_the_data_keeps_its_extension_types(
+    checks: InboundChecks,
+) -> None:
+    event = {**status_changed(3, 0), "count": 3, "flag": True}
+    del event["subject"]
+    message = to_message(from_structured(event))
+    verdict = check(checks, stored(message.headers, message.value, key=""))
+    assert isinstance(verdict, Message)
+    assert verdict.key == event["data"]["dossierCode"]  # type: ignore[index]
+    routed = StoredMessage("deliver.portal", 0, 0, verdict.key, verdict.value, verdict.headers, 0)
+    out = orjson.loads(structured_bytes(routed))
+    assert (out["count"], out["flag"]) == (3, True)

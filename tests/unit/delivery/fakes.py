@@ -4,8 +4,11 @@ metrics that remember what they were told."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from router.delivery import event_id
 from router.metrics import CircuitState
@@ -31,6 +34,56 @@ class FakeTime:
         self.now += seconds
         # let other tasks run, as a real sleep would
         await asyncio.sleep(0)
+
+
+T = TypeVar("T")
+
+# Event loop turns that let every task woken by the clock run until it waits again (on the clock
+# or on another task): far more than the few hops a wake-up takes to reach a waiting partition.
+_SETTLE_TURNS = 50
+
+
+class VirtualTime:
+    """A monotonic clock for concurrent tasks: each sleeper wakes at its own time, and time jumps
+    to the next wake-up once every task waits (:class:`FakeTime` adds up the sleeps instead, which
+    only suits one task sleeping at a time).
+
+    ``run(work)`` drives the clock until ``work`` finishes.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._order), wake))
+        await wake
+
+    async def run(self, work: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(work)
+        while True:
+            for _ in range(_SETTLE_TURNS):
+                await asyncio.sleep(0)
+            if task.done():
+                return task.result()
+            while self._sleepers and self._sleepers[0][2].done():
+                heapq.heappop(self._sleepers)  # a sleep that was cancelled
+            if not self._sleepers:
+                task.cancel()
+                raise RuntimeError("the work waits for something other than the clock")
+            self.now = max(self.now, self._sleepers[0][0])
+            while self._sleepers and self._sleepers[0][0] <= self.now:
+                _, _, wake = heapq.heappop(self._sleepers)
+                if not wake.done():
+                    wake.set_result(None)
 
 
 def unavailable(retry_after_s: float | None = None) -> SinkError:

@@ -122,6 +122,39 @@ def test_outcomes_of_calls_started_before_a_state_change_are_ignored() -> None:
     assert b.state is CircuitState.CLOSED
 
 
+def test_a_last_chance_half_opens_an_open_circuit_early_for_a_single_probe() -> None:
+    b, clock, changes = breaker(threshold=1, reset=10.0)
+    fail(b, 1)
+    clock.now += 4
+    assert b.acquire() is None
+    last = b.acquire_last_chance()
+    assert last is not None and last.probe
+    assert b.state is CircuitState.HALF_OPEN
+    assert b.acquire() is None and b.acquire_last_chance() is None  # one probe at a time
+    assert b.retry_in() is None
+    b.success(last)
+    assert b.state is CircuitState.CLOSED
+    assert changes == [CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.CLOSED]
+
+
+def test_a_failed_last_chance_opens_the_circuit_for_a_whole_new_pause() -> None:
+    b, clock, _ = breaker(threshold=1, reset=10.0)
+    fail(b, 1)
+    clock.now += 4
+    last = b.acquire_last_chance()
+    assert last is not None
+    b.failure(last)
+    assert b.state is CircuitState.OPEN
+    assert b.retry_in() == pytest.approx(10.0)
+
+
+def test_a_last_chance_on_a_closed_circuit_is_an_ordinary_permit() -> None:
+    b, _, changes = breaker()
+    permit = b.acquire_last_chance()
+    assert permit is not None and not permit.probe
+    assert changes == []
+
+
 def test_a_threshold_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="failure_threshold"):
         CircuitBreaker(BreakerPolicy(failure_threshold=0))

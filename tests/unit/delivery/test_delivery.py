@@ -395,7 +395,7 @@ async def test_an_open_circuit_is_waited_for_without_burning_attempts() -> None:
     assert h.delivery.circuit_state == "closed"
 
 
-async def test_a_circuit_open_beyond_the_budget_dead_letters_with_the_last_sink_error() -> None:
+async def test_a_circuit_open_beyond_the_budget_probes_once_at_the_deadline_then_dead_letters() -> None:
     h = harness(
         ScriptedSink(always(unavailable)),
         failure_threshold=1,
@@ -405,12 +405,15 @@ async def test_a_circuit_open_beyond_the_budget_dead_letters_with_the_last_sink_
     )
     await h.delivery.handle({0: events("a", 2)})
     first, second = h.store.letters
-    assert (first.reason, first.attempts) == (RETRIES_EXHAUSTED, 1)
-    assert (second.reason, second.attempts) == (RETRIES_EXHAUSTED, 0)
-    assert "circuit is open" in second.last_error and "HTTP 503" in second.last_error
+    # the call that opened the circuit and the last chance at the deadline; then the last chance only
+    assert (first.reason, first.attempts) == (RETRIES_EXHAUSTED, 2)
+    assert (second.reason, second.attempts) == (RETRIES_EXHAUSTED, 1)
+    assert second.last_error == "HTTP 503 Service Unavailable"
     assert h.delivery.circuit_state == "open"
-    # one back-off after the failure that opened it; no waiting for a circuit that outlasts the budget
-    assert len(h.time.sleeps) == 1 and h.time.sleeps[0] < 10.0
+    # a back-off after the first failure, then the rest of each budget: no probe before a deadline
+    assert len(h.time.sleeps) == 3 and h.time.sleeps[0] < 10.0
+    assert h.time.sleeps[0] + h.time.sleeps[1] == pytest.approx(60.0)
+    assert h.time.sleeps[2] == pytest.approx(60.0)
 
 
 async def test_a_permanent_rejection_does_not_open_the_circuit() -> None:
