@@ -3,7 +3,8 @@
 FastAPI documents a ``422 Validation Error`` for every route with parameters; this API answers
 those errors ``400 invalid_request`` (problem+json), declared on each route with the rest of
 its errors (:mod:`adapters.http.responses`), so FastAPI's entry and its schemas go. The
-``Problem`` component that the error responses refer to is added. Parts that depend on the
+``Problem`` component that the error responses refer to is added, and the API key as the
+security of every operation that answers 401. Parts that depend on the
 configuration in force (the evidence catalogue) are written by :data:`DocumentPart` functions
 each time the document is built: it is built again when the configuration changes (a reload).
 """
@@ -22,6 +23,12 @@ from adapters.http.responses import PROBLEM, PROBLEM_REF
 DocumentPart = Callable[[dict[str, Any]], None]
 
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
+SECURITY_SCHEME = "apiKey"
+API_KEY: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "a system's API key (`lienthong keys new <system id>`): `Authorization: Bearer <key>`",
+}
 
 
 def serve_document(
@@ -53,7 +60,12 @@ def document(app: FastAPI, parts: Sequence[DocumentPart] = ()) -> dict[str, Any]
     for operations in out.get("paths", {}).values():
         for operation in operations.values():
             _drop_fastapi_validation(operation["responses"])
-    schemas = out.setdefault("components", {}).setdefault("schemas", {})
+            # an operation that may answer 401 is one that needs a key
+            if "401" in operation["responses"]:
+                operation["security"] = [{SECURITY_SCHEME: []}]
+    components = out.setdefault("components", {})
+    components["securitySchemes"] = {SECURITY_SCHEME: API_KEY}
+    schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas[PROBLEM_REF.rsplit("/", 1)[1]] = PROBLEM
