@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
@@ -20,13 +20,14 @@ from adapters.http.allow import allowed_methods
 from adapters.http.auth import Authenticated, current_caller
 from adapters.http.body import parse_events, read_bounded
 from adapters.http.direct import DirectRoute, serve_directly
+from adapters.http.inputs import LetterId, QueryBool, ReplayBody
 from adapters.http.openapi import DocumentPart, serve_document
 from adapters.http.publish_doc import add_cloudevent_schema, publish_request
 from adapters.http.responses import AUTHENTICATED, FASTAPI_JSON_BODY, JSON_BODY, PARAMETERS, errors, media
 from adapters.metrics import CONTENT_TYPE as METRICS_TEXT
 from router import envelope, tracing
 from router.audit import AuditUnavailable
-from router.bus import MAX_PAGE, MAX_REPLAY, Bus, ReplayRequest, SubscriptionStatus
+from router.bus import MAX_PAGE, Bus, ReplayRequest, SubscriptionStatus
 from router.directory import System
 from router.errors import (
     FieldError,
@@ -100,47 +101,6 @@ class DeadLetterReply(BaseModel):
     failed_at_ms: int
     replayed_at_ms: int | None
     event: Any
-
-
-def _strict_bool(value: object) -> object:
-    """A query's boolean is ``true`` or ``false``, as OpenAPI serialises it; not 1, on or yes."""
-    if isinstance(value, str) and value not in ("true", "false"):
-        raise ValueError("true or false")
-    return value
-
-
-def _json_integer(value: object) -> object:
-    """An integer as JSON Schema counts them: 547.0 is one, "547" and true are not."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-QueryBool = Annotated[bool, BeforeValidator(_strict_bool)]
-# in a strict model: only what JSON Schema's "integer" accepts
-JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
-# any integer: one past every letter names none (the store reads it as such)
-LetterId = JsonInteger
-# what a replay or purge names: ids, a subject, or all (the bus refuses a request naming none)
-_NAMES_LETTERS: dict[str, Any] = {
-    "anyOf": [
-        {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
-        {"required": ["subject"], "properties": {"subject": {"type": "string"}}},
-        {"required": ["all"], "properties": {"all": {"const": True}}},
-    ]
-}
-
-
-class ReplayBody(BaseModel):
-    # strict: 1 is not a boolean nor "1" an id; a misspelt member is refused, not ignored
-    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_NAMES_LETTERS)
-
-    ids: list[LetterId] = Field(default_factory=list, max_length=MAX_REPLAY)
-    subject: str | None = Field(default=None, max_length=2048)
-    all: bool = False
-    limit: JsonInteger = Field(
-        default=MAX_REPLAY, ge=1, le=MAX_REPLAY, description="replay at most this many, oldest first"
-    )
 
 
 class ReplayReply(BaseModel):
