@@ -175,6 +175,10 @@ class PrometheusMetrics:
             gauge.remove(subscription)
 
 
+# the text exposition format, as /metrics serves it and its OpenAPI entry says
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     """The body and Content-Type of a ``/metrics`` answer."""
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE

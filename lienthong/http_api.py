@@ -20,10 +20,12 @@ from adapters.http.asyncapi import document as asyncapi_document
 from adapters.http.asyncapi_route import asyncapi_router
 from adapters.http.console import console_router
 from adapters.http.console_figures import FigureSources
+from adapters.http.evidence_doc import evidence_document
 from adapters.http.sessions import console_secret
 from adapters.http.stats import stats_router
 from adapters.metrics import render
 from connectors.portal.connector import PortalConnector
+from lienthong.reload import ConfigInvalid
 from lienthong.runtime import Runtime
 from router.access_report import AccessReport
 from router.directory import System
@@ -47,6 +49,9 @@ def http_app(runtime: Runtime) -> FastAPI:
             _admin(runtime),
             stats_router(_LivePortals(runtime), runtime.bus.is_admin),
         ],
+        # the evidence query's body follows the catalogue in force, which a reload may change
+        document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue)],
+        document_version=lambda: runtime.bus.generation.number,
     )
 
 
@@ -69,7 +74,7 @@ def _admin(runtime: Runtime) -> APIRouter:
         found = await runtime.reload(caller.id, official)
         return {"generation": runtime.bus.generation.number, "changed": not found.nothing, **found.as_dict()}
 
-    return admin_router(reload_by_api, runtime.bus.is_admin)
+    return admin_router(reload_by_api, runtime.bus.is_admin, ConfigInvalid)
 
 
 def _portals(runtime: Runtime) -> list[PortalConnector]:

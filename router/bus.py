@@ -12,7 +12,7 @@ from router.audit import AuditLog, admin_action
 from router.delivery import REPLAY_HEADER
 from router.directory import Directory, System
 from router.envelope import CloudEvent
-from router.errors import Forbidden, NotFound, Unauthenticated, UnknownType
+from router.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated, UnknownType
 from router.policy import Policy
 from router.ports import DeadLetter, DeadLetterQuery, DeadLetterStore, Message, Transport
 from router.publishing import Accepted, Publisher
@@ -286,7 +286,7 @@ class Bus:
         if subscription.system != caller.id and not self.is_admin(caller.id):
             raise Forbidden(f"'{caller.id}' may not replay dead letters of '{name}'")
         if not request.everything and not request.ids and request.subject is None:
-            raise Forbidden("name the dead letters to replay: ids, a subject, or all")
+            raise InvalidRequest("name the dead letters to replay: ids, a subject, or all")
         if not 1 <= limit <= MAX_REPLAY:
             raise ValueError(f"a replay round puts back 1 to {MAX_REPLAY} letters, not {limit}")
         selection = DeadLetterQuery(subscription=name, ids=request.ids, subject=request.subject, limit=limit)
@@ -326,7 +326,7 @@ class Bus:
         if not self.is_admin(caller.id):
             raise Forbidden(f"'{caller.id}' may not purge dead letters: it needs the admin grant")
         if not request.everything and not request.ids and request.subject is None:
-            raise Forbidden("name the dead letters to purge: ids, a subject, or all")
+            raise InvalidRequest("name the dead letters to purge: ids, a subject, or all")
         letters = await self._dead_letters.list(
             DeadLetterQuery(
                 subscription=name,

@@ -45,6 +45,14 @@ class MalformedJson(LienthongError):
     title = "The body is not valid JSON"
 
 
+class InvalidRequest(LienthongError):
+    """A query parameter, header or body of a management call is not valid, or names nothing."""
+
+    code = "invalid_request"
+    status = 400
+    title = "The request's parameters are not valid"
+
+
 class UnsupportedMediaType(LienthongError):
     code = "unsupported_media_type"
     status = 415

@@ -8,13 +8,18 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, Field
 
 from adapters.http.auth import Authenticated
-from router.access_report import MAX_PAGE, AccessEntry, AccessReport
+from adapters.http.identifiers_doc import PERSON_OR_ENTERPRISE
+from adapters.http.responses import AUTHENTICATED, PARAMETERS, errors
+from router.access_report import MAX_PAGE, AccessEntry, AccessLogDenied, AccessReport, InvalidSubjectId
+from router.audit import AuditUnavailable
+from router.evidence.errors import OfficialRequired
 
 OFFICIAL_HEADER = "X-Official-Id"
+MAX_OFFICIAL = 256
 
 
 class AccessEntryReply(BaseModel):
@@ -56,24 +61,30 @@ def access_log_router(report: AccessReport | Callable[[], AccessReport]) -> APIR
         "/v1/subjects/{subject_id}/access-log",
         response_model=AccessLogReply,
         summary="Who accessed a person's (or an enterprise's) data, when and why; newest first",
-        responses={
-            400: {
-                "description": "not a personal ID or a tax code (invalid_subject_id), "
-                "or no reader named in X-Official-Id (official_required)"
-            },
-            403: {"description": "the caller may not read access logs (access_log_denied)"},
-            503: {
-                "description": "the read could not be recorded: the report is withheld (audit_unavailable)"
-            },
+        responses=errors(
+            *AUTHENTICATED, *PARAMETERS, InvalidSubjectId, OfficialRequired, AccessLogDenied, AuditUnavailable
+        ),
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": OFFICIAL_HEADER,
+                    "in": "header",
+                    # required by the report (official_required) rather than by FastAPI, so that
+                    # a refusal for want of it is audited like any other
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_OFFICIAL},
+                    "description": "who reads, in the calling system (for the portal, the citizen logged in)",
+                }
+            ]
         },
     )
     async def access_log(
-        subject_id: str,
+        subject_id: Annotated[str, Path(json_schema_extra=PERSON_OR_ENTERPRISE)],
         who: Authenticated,
         before: Annotated[int | None, Query(ge=1, description="records numbered below this")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         official: Annotated[
-            str, Header(alias=OFFICIAL_HEADER, max_length=256, description="who reads, in the calling system")
+            str, Header(alias=OFFICIAL_HEADER, max_length=MAX_OFFICIAL, include_in_schema=False)
         ] = "",
     ) -> AccessLogReply:
         page = await current().read(

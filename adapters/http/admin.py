@@ -12,28 +12,50 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from adapters.http import problems
 from adapters.http.auth import Authenticated
+from adapters.http.responses import AUTHENTICATED, PARAMETERS, ErrorClass, errors
+from router.audit import AuditUnavailable
 from router.directory import System
-from router.errors import Forbidden, LienthongError
+from router.errors import Forbidden, LienthongError, Unavailable
 
 Reload = Callable[[System, str], Awaitable[dict[str, Any]]]
 
 
-def admin_router(reload: Reload, is_admin: Callable[[str], bool]) -> APIRouter:
+class Changed(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class ReloadReply(BaseModel):
+    """What a reload changed (lienthong.reload.Changes), with the generation now in force."""
+
+    generation: int
+    changed: bool = Field(description="false when the file says what was already in force")
+    subscriptions: Changed
+    systems: Changed
+    policies_changed: bool
+    connectors: Changed
+    datasets_changed: bool
+    procedures_changed: bool
+    types_added: list[str]
+
+
+def admin_router(reload: Reload, is_admin: Callable[[str], bool], refusal: ErrorClass) -> APIRouter:
+    """``refusal`` is the error of a configuration refused (422), with its ``problems``."""
     router = APIRouter(tags=["operations"])
 
     @router.post(
         "/v1/admin/reload",
         summary="Read the configuration file again; put it in force whole, or refuse it whole",
-        responses={
-            200: {"description": "in force; the body says what changed"},
-            403: {"description": "the caller does not hold the admin grant (problem+json)"},
-            422: {"description": "config_invalid: the errors; the running configuration is unchanged"},
-            503: {"description": "audit_unavailable, or a new connector did not start; nothing changed"},
-        },
+        description="Nothing changes unless the answer is 200: `config_invalid` lists every problem "
+        "of the file; `audit_unavailable` and `unavailable` (a new connector did not start) say why.",
+        response_model=ReloadReply,
+        responses=errors(*AUTHENTICATED, *PARAMETERS, Forbidden, refusal, AuditUnavailable, Unavailable),
     )
     async def reload_config(
         who: Authenticated,

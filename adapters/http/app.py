@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
@@ -16,13 +16,32 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from adapters.http import problems
+from adapters.http.allow import allowed_methods
 from adapters.http.auth import Authenticated, current_caller
 from adapters.http.body import parse_events, read_bounded
 from adapters.http.direct import DirectRoute, serve_directly
+from adapters.http.inputs import LetterId, QueryBool, ReplayBody
+from adapters.http.openapi import DocumentPart, serve_document
+from adapters.http.publish_doc import add_cloudevent_schema, publish_request
+from adapters.http.responses import AUTHENTICATED, FASTAPI_JSON_BODY, JSON_BODY, PARAMETERS, errors, media
+from adapters.metrics import CONTENT_TYPE as METRICS_TEXT
 from router import envelope, tracing
-from router.bus import MAX_PAGE, MAX_REPLAY, Bus, ReplayRequest, SubscriptionStatus
+from router.audit import AuditUnavailable
+from router.bus import MAX_PAGE, Bus, ReplayRequest, SubscriptionStatus
 from router.directory import System
-from router.errors import FieldError, LienthongError, NotFound, Unauthenticated, Unavailable
+from router.errors import (
+    FieldError,
+    Forbidden,
+    InvalidRequest,
+    LienthongError,
+    MalformedEvent,
+    MalformedJson,
+    NotFound,
+    SchemaViolation,
+    Unauthenticated,
+    Unavailable,
+    UnknownType,
+)
 from router.metrics import Metrics
 from router.ports import DeadLetter, DeadLetterQuery
 
@@ -32,25 +51,11 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 MetricsRender = Callable[[], tuple[bytes, str]]
 
-CLIENT_DISCONNECTED = "client_disconnected"
-
-EVENT_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "One CloudEvent (structured or binary mode) or a batch of them.",
-        "content": {
-            envelope.STRUCTURED: {"schema": {"type": "object"}},
-            envelope.BATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
-            envelope.JSON: {
-                # a Media Type Object has no description of its own (OpenAPI 3.1): the schema's
-                "schema": {
-                    "type": "object",
-                    "description": "binary mode: the attributes in ce- headers (ce-specversion, ce-id, ce-source, ...)",
-                },
-            },
-        },
-    }
-}
+SCHEMA_JSON = "application/schema+json"
+# ids a purge names in its query: 1000 of 16 digits and the longest subject, percent-encoded,
+# keep a request's head well under the 64 KiB that uvicorn reads (beyond, it answers 400 itself,
+# in plain text, before the API sees the request)
+MAX_PURGE_IDS = 1000
 
 
 class AcceptedEvent(BaseModel):
@@ -98,15 +103,6 @@ class DeadLetterReply(BaseModel):
     event: Any
 
 
-class ReplayBody(BaseModel):
-    ids: list[int] = Field(default_factory=list, max_length=MAX_REPLAY)
-    subject: str | None = Field(default=None, max_length=2048)
-    all: bool = False
-    limit: int = Field(
-        default=MAX_REPLAY, ge=1, le=MAX_REPLAY, description="replay at most this many, oldest first"
-    )
-
-
 class ReplayReply(BaseModel):
     replayed: int
     ids: list[int]
@@ -119,6 +115,21 @@ class ReplayReply(BaseModel):
 class PurgeReply(BaseModel):
     purged: int
     ids: list[int]
+
+
+class ReadyReply(BaseModel):
+    status: str
+    checks: dict[str, bool] = Field(description="each check and whether it passes")
+
+
+class ProblemCode(BaseModel):
+    status: int
+    title: str
+    description: str
+
+
+class NamedProblemCode(ProblemCode):
+    code: str
 
 
 _NEXT_PAGE_HEADERS = {
@@ -152,7 +163,7 @@ def _count_refused(metrics: Metrics, error: LienthongError | ClientDisconnect, w
     the log down, after them): once, whatever it held. Its labels carry nothing the caller
     wrote, so that garbage cannot make new series: the type is ``unknown``, the source the
     authenticated system or ``unauthenticated``."""
-    reason = error.code if isinstance(error, LienthongError) else CLIENT_DISCONNECTED
+    reason = error.code if isinstance(error, LienthongError) else problems.ClientDisconnected.code
     source = "unauthenticated" if who is None or isinstance(error, Unauthenticated) else who.id
     metrics.event_rejected("unknown", source, reason)
 
@@ -167,12 +178,16 @@ def create_app(
     rejections: Metrics,
     lifespan: Lifespan | None = None,
     routers: Sequence[APIRouter] = (),
+    document_parts: Sequence[DocumentPart] = (),
+    document_version: Callable[[], Hashable] = lambda: None,
 ) -> FastAPI:
     """The API; ``routers`` add the routes of optional parts (evidence, access log...), which
     use :data:`adapters.http.auth.Authenticated` and raise LienthongErrors like the rest.
 
     ``metrics`` renders ``/metrics``; ``rejections`` counts the publish requests refused before
-    the publisher's checks (the bus's metrics, which the publisher counts refused events in)."""
+    the publisher's checks (the bus's metrics, which the publisher counts refused events in).
+    ``document_parts`` write the parts of the OpenAPI document that the configuration in force
+    decides; the document is built again when ``document_version()`` changes (a reload)."""
     app = FastAPI(
         title="lienthong",
         summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
@@ -198,30 +213,26 @@ def create_app(
             FieldError("/" + "/".join(str(part) for part in item.get("loc", ())), str(item.get("msg", "")))
             for item in error.errors()[:50]
         )
-        return problems.problem(
-            400,
-            "invalid_request",
-            "The request's parameters are not valid",
-            "see errors",
-            request.url.path,
-            found,
-        )
+        if any(item.get("type") == "json_invalid" for item in error.errors()):
+            return problems.from_error(MalformedJson("the body is not valid JSON", found), request.url.path)
+        return problems.from_error(InvalidRequest("see errors", found), request.url.path)
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, error: HTTPException) -> Response:
         if error.status_code == 404:
             return problems.from_error(NotFound(f"no route {request.url.path}"), request.url.path)
-        # Starlette's headers travel on: a 405 must say what is allowed (RFC 9110, Allow)
+        if error.status_code == 400:
+            # FastAPI's only 400: a JSON body it could not decode (invalid UTF-8)
+            return problems.from_error(
+                MalformedJson(f"the body is not JSON: {error.detail}"), request.url.path
+            )
         headers = dict(error.headers or {})
         if error.status_code == 405:
-            return problems.problem(
-                405,
-                "method_not_allowed",
-                "Method not allowed",
-                f"{request.method} is not allowed here",
-                request.url.path,
-                headers=headers,
-            )
+            # Starlette names the methods of the first route of the path only; a path served by
+            # several routes (GET and DELETE dead-letters) must name them all (RFC 9110, Allow)
+            headers["Allow"] = ", ".join(allowed_methods(app.router.routes, request.scope))
+            refused = problems.MethodNotAllowed(f"{request.method} is not allowed here")
+            return problems.from_error(refused, request.url.path, headers)
         return problems.problem(
             error.status_code,
             "http_error",
@@ -236,13 +247,8 @@ def create_app(
         # the client closed its connection before sending the whole body: nothing was done, and
         # no one will read this answer; not a fault of the bus, so not logged as one
         log.debug("%s %s: the client went away before its request was read", request.method, request.url.path)
-        return problems.problem(
-            400,
-            CLIENT_DISCONNECTED,
-            "The client went away",
-            "the request body was not received whole",
-            request.url.path,
-        )
+        gone = problems.ClientDisconnected("the request body was not received whole")
+        return problems.from_error(gone, request.url.path)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> Response:
@@ -265,7 +271,16 @@ def create_app(
         "/v1/events",
         status_code=202,
         response_model=PublishReply,
-        openapi_extra=EVENT_BODY_DOC,
+        openapi_extra=publish_request(max_batch_events),
+        responses=errors(
+            *AUTHENTICATED,
+            *JSON_BODY,
+            MalformedEvent,
+            Forbidden,
+            UnknownType,
+            SchemaViolation,
+            Unavailable,
+        ),
         tags=["events"],
         summary="Publish one event or a batch; 202 once durable",
     )
@@ -302,7 +317,12 @@ def create_app(
 
     app.include_router(hot)
 
-    @app.get("/v1/types", response_model=list[EventTypeReply], tags=["contracts"])
+    @app.get(
+        "/v1/types",
+        response_model=list[EventTypeReply],
+        responses=errors(*AUTHENTICATED),
+        tags=["contracts"],
+    )
     async def types(who: Authenticated) -> list[EventTypeReply]:
         return [
             EventTypeReply(
@@ -316,18 +336,36 @@ def create_app(
             for t in bus.event_types()
         ]
 
-    @app.get("/v1/types/{event_type}/versions/{version}/schema", tags=["contracts"])
+    @app.get(
+        "/v1/types/{event_type}/versions/{version}/schema",
+        response_class=Response,
+        responses={
+            200: media(SCHEMA_JSON, {"type": "object"}, "the contract, a JSON Schema 2020-12 document"),
+            **errors(*AUTHENTICATED, *PARAMETERS, NotFound),
+        },
+        tags=["contracts"],
+    )
     async def schema(event_type: str, version: int, who: Authenticated) -> Response:
         document = bus.schema(event_type, version)
-        return Response(orjson.dumps(document), media_type="application/schema+json")
+        return Response(orjson.dumps(document), media_type=SCHEMA_JSON)
 
     # --- subscriptions -----------------------------------------------------------------------------
 
-    @app.get("/v1/subscriptions", response_model=list[SubscriptionReply], tags=["subscriptions"])
+    @app.get(
+        "/v1/subscriptions",
+        response_model=list[SubscriptionReply],
+        responses=errors(*AUTHENTICATED),
+        tags=["subscriptions"],
+    )
     async def subscriptions(who: Authenticated) -> list[SubscriptionReply]:
         return [_subscription_reply(s) for s in await bus.subscriptions(who)]
 
-    @app.get("/v1/subscriptions/{name}", response_model=SubscriptionReply, tags=["subscriptions"])
+    @app.get(
+        "/v1/subscriptions/{name}",
+        response_model=SubscriptionReply,
+        responses=errors(*AUTHENTICATED, NotFound),
+        tags=["subscriptions"],
+    )
     async def subscription(name: str, who: Authenticated) -> SubscriptionReply:
         return _subscription_reply(await bus.subscription(who, name))
 
@@ -336,7 +374,7 @@ def create_app(
         response_model=list[DeadLetterReply],
         tags=["dead letters"],
         summary="Dead letters in id order; when more follow, X-Next-After is the `after` of the next page",
-        responses={200: {"headers": _NEXT_PAGE_HEADERS}},
+        responses={200: {"headers": _NEXT_PAGE_HEADERS}, **errors(*AUTHENTICATED, *PARAMETERS, NotFound)},
     )
     async def dead_letters(
         name: str,
@@ -346,7 +384,7 @@ def create_app(
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         subject: Annotated[str | None, Query(max_length=2048)] = None,
-        include_replayed: bool = False,
+        include_replayed: Annotated[QueryBool, Query()] = False,
     ) -> list[DeadLetterReply]:
         # one letter past the page says whether another page follows; the body stays a bare
         # list, as clients already read it, and the marker goes in headers
@@ -366,6 +404,9 @@ def create_app(
         "/v1/subscriptions/{name}/dead-letters/replay",
         response_model=ReplayReply,
         response_model_exclude_defaults=True,
+        responses=errors(
+            *AUTHENTICATED, *PARAMETERS, *FASTAPI_JSON_BODY, Forbidden, NotFound, AuditUnavailable
+        ),
         tags=["dead letters"],
         summary="Put dead letters back on the delivery queue (by ids, by subject, or all), `limit` at a time",
     )
@@ -388,15 +429,18 @@ def create_app(
     @app.delete(
         "/v1/subscriptions/{name}/dead-letters",
         response_model=PurgeReply,
+        responses=errors(*AUTHENTICATED, *PARAMETERS, Forbidden, NotFound, AuditUnavailable),
         tags=["dead letters"],
         summary="Delete dead letters for good (by ids, by subject, or all): admin grant, audited",
+        description="Name the letters with at least one of `id`, `subject` and `all=true` "
+        "(`400 invalid_request` otherwise).",
     )
     async def purge(
         name: str,
         who: Authenticated,
-        id: Annotated[list[int] | None, Query(max_length=10_000)] = None,
+        id: Annotated[list[LetterId] | None, Query(max_length=MAX_PURGE_IDS)] = None,
         subject: Annotated[str | None, Query(max_length=2048)] = None,
-        all: bool = False,
+        all: Annotated[QueryBool, Query()] = False,
         x_official_id: Annotated[str | None, Header(max_length=200)] = None,
     ) -> PurgeReply:
         letters = await bus.purge(
@@ -413,7 +457,13 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: transport, workers, critical sinks, audit")
+    @app.get(
+        "/readyz",
+        response_model=ReadyReply,
+        responses=errors(Unavailable),
+        tags=["operations"],
+        summary="Readiness: transport, workers, critical sinks, audit",
+    )
     async def readyz() -> Response:
         checks = await readiness()
         if not all(checks.values()):
@@ -421,23 +471,35 @@ def create_app(
             raise Unavailable(f"not ready: {failing}")
         return JSONResponse({"status": "ready", "checks": checks})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: media(METRICS_TEXT, {"type": "string"}, "Prometheus text exposition format")},
+        tags=["operations"],
+        summary="Prometheus metrics",
+    )
     async def metrics_endpoint() -> Response:
         body, content_type = metrics()
         return Response(body, media_type=content_type)
 
     @app.get("/problems", tags=["operations"], summary="The stable error codes")
-    async def problem_codes() -> dict[str, dict[str, Any]]:
-        return problems.catalogue()
+    async def problem_codes() -> dict[str, ProblemCode]:
+        return {code: ProblemCode(**entry) for code, entry in problems.catalogue().items()}
 
-    @app.get("/problems/{code}", tags=["operations"], summary="One error code")
-    async def problem_code(code: str) -> dict[str, Any]:
+    @app.get(
+        "/problems/{code}",
+        responses=errors(NotFound),
+        tags=["operations"],
+        summary="One error code",
+    )
+    async def problem_code(code: str) -> NamedProblemCode:
         found = problems.catalogue().get(code)
         if found is None:
             raise NotFound(f"no problem code '{code}'")
-        return {"code": code, **found}
+        return NamedProblemCode(code=code, **found)
 
     for router in routers:
         app.include_router(router)
     serve_directly(app, [*hot.routes, *(route for router in routers for route in router.routes)])
+    serve_document(app, (add_cloudevent_schema, *document_parts), document_version)
     return app

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from adapters.http.auth import Authenticated
+from adapters.http.responses import AUTHENTICATED, errors, media
 from router.directory import System
 
 # the document as ``caller`` may see it, with the bus at the given base URL
@@ -25,7 +26,10 @@ def asyncapi_router(document_of: AsyncApiDocument) -> APIRouter:
         "/v1/asyncapi.json",
         summary="AsyncAPI 3.0: the event types, and the subscriptions the caller may see",
         response_class=Response,
-        responses={200: {"content": {"application/json": {}}, "description": "an AsyncAPI 3.0 document"}},
+        responses={
+            200: media("application/json", {"type": "object"}, "an AsyncAPI 3.0 document"),
+            **errors(*AUTHENTICATED),
+        },
     )
     async def asyncapi_document(request: Request, who: Authenticated) -> Response:
         base = str(request.base_url).rstrip("/")

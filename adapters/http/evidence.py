@@ -16,35 +16,60 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from adapters.http import problems
 from adapters.http.auth import current_caller
 from adapters.http.body import _media_type, read_bounded
 from adapters.http.direct import DirectRoute
+from adapters.http.evidence_doc import (
+    COMPONENT,
+    MAX_DATASET,
+    MAX_SUBJECT_KEYS,
+    MAX_TEXT,
+    NAME,
+    PROCEDURE,
+    PURPOSE,
+)
+from adapters.http.responses import AUTHENTICATED, READ_BODY, errors
 from router import tracing
 from router.audit import AuditUnavailable
 from router.envelope import is_json_media_type
-from router.errors import FieldError, LienthongError, UnsupportedMediaType
-from router.evidence.errors import InvalidEvidenceQuery, NoProvider
+from router.errors import FieldError, UnsupportedMediaType
+from router.evidence.errors import (
+    DataRequestDenied,
+    InvalidEvidenceQuery,
+    NoProvider,
+    OfficialRequired,
+    UnknownDataset,
+)
 from router.evidence.service import EvidenceQuery, EvidenceService
-from router.providers import ProviderUnavailable
+from router.providers import (
+    CircuitOpen,
+    InvalidProviderReply,
+    InvalidProviderRequest,
+    ProviderError,
+    ProviderFault,
+    ProviderTimeout,
+    ProviderUnavailable,
+    SubjectNotFound,
+)
 
 MAX_DEADLINE_S = 60.0
 MAX_BODY_BYTES = 16 * 1024
 MAX_OFFICIAL = 200
-RETRY_AFTER_S = "5"
-
-NAME = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+# a deadline header: a positive decimal number (float() reads more forms; these it always reads
+# as positive, and 32 characters keep it from rounding to zero)
+POSITIVE_NUMBER = r"^(?:[0-9]*[1-9][0-9]*(?:\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*)$"
+MAX_NUMBER = 32
 
 
 class EvidenceQueryBody(BaseModel):
-    dataset: str = Field(max_length=128, pattern=NAME, examples=["citizen.identity"])
-    subject: dict[str, str] = Field(
-        max_length=8,
-        description="The identifiers the dataset is keyed by, e.g. {personal_id: '022089001234'}.",
-    )
-    procedure: str = Field(max_length=64, pattern=r"^[0-9]+(\.[0-9A-Z]+)+$", examples=["1.002861"])
-    dossier: str = Field(default="", max_length=64, description="The dossier code the data is for.")
-    purpose: str = Field(max_length=64, pattern=r"^[a-z0-9_]+$", examples=["dossier_processing"])
+    """The body as the route reads it; the document's schema (adapters.http.evidence_doc) adds
+    what each dataset of the catalogue needs."""
+
+    dataset: str = Field(max_length=MAX_DATASET, pattern=NAME)
+    subject: dict[str, str] = Field(max_length=MAX_SUBJECT_KEYS)
+    procedure: str = Field(max_length=MAX_TEXT, pattern=PROCEDURE)
+    dossier: str = Field(default="", max_length=MAX_TEXT)
+    purpose: str = Field(max_length=MAX_TEXT, pattern=PURPOSE)
 
 
 class ProvenanceReply(BaseModel):
@@ -97,37 +122,50 @@ def evidence_router(service: EvidenceService) -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": EvidenceQueryBody.model_json_schema()}},
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{COMPONENT}"}}},
             },
             "parameters": [
                 {
                     "name": "X-Official-Id",
                     "in": "header",
-                    "schema": {"type": "string", "maxLength": MAX_OFFICIAL},
-                    "description": "the official acting (required for personal data)",
+                    # The bus needs it for personal data only (official_required); OpenAPI cannot
+                    # make a header depend on the body's dataset, so the document asks it always.
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": MAX_OFFICIAL, "pattern": r"\S"},
+                    "description": "the official acting (needed for personal data, recorded in the audit log)",
                 },
                 {
                     "name": "X-Deadline-Ms",
                     "in": "header",
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "maxLength": MAX_NUMBER, "pattern": POSITIVE_NUMBER},
                     "description": "the caller's deadline in milliseconds (at most 60 s)",
                 },
                 {
                     "name": "Request-Timeout",
                     "in": "header",
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "maxLength": MAX_NUMBER, "pattern": POSITIVE_NUMBER},
                     "description": "the caller's deadline in seconds, when X-Deadline-Ms is not given",
                 },
             ],
         },
-        responses={
-            400: {"description": "invalid query or missing X-Official-Id (problem+json)"},
-            403: {"description": "data_request_denied: no policy allows it (problem+json)"},
-            404: {"description": "subject_not_found or unknown_dataset (problem+json)"},
-            502: {"description": "the provider's reply was invalid or a fault (problem+json)"},
-            503: {"description": "provider or audit log unavailable; Retry-After (problem+json)"},
-            504: {"description": "provider_timeout (problem+json)"},
-        },
+        responses=errors(
+            *AUTHENTICATED,
+            *READ_BODY,
+            InvalidEvidenceQuery,
+            OfficialRequired,
+            InvalidProviderRequest,
+            DataRequestDenied,
+            UnknownDataset,
+            SubjectNotFound,
+            ProviderError,
+            ProviderFault,
+            InvalidProviderReply,
+            ProviderUnavailable,
+            CircuitOpen,
+            AuditUnavailable,
+            NoProvider,
+            ProviderTimeout,
+        ),
     )
     async def query(request: Request) -> Response:
         who = await current_caller(request)
@@ -151,10 +189,9 @@ def evidence_router(service: EvidenceService) -> APIRouter:
             deadline=deadline_of(headers.get("x-deadline-ms"), headers.get("request-timeout")),
             traceparent=headers.get(tracing.HEADER),
         )
-        try:
-            evidence = await service.query(query)
-        except (ProviderUnavailable, AuditUnavailable, NoProvider) as error:
-            return _retry_later(error, request.url.path)
+        # an error that may pass (a provider or the audit log unavailable) carries Retry-After,
+        # as every 503 does (adapters.http.problems)
+        evidence = await service.query(query)
         reply = {"data": evidence.data, "provenance": evidence.provenance.as_dict()}
         return Response(orjson.dumps(reply), media_type="application/json")
 
@@ -181,9 +218,3 @@ def _body(raw: bytes) -> EvidenceQueryBody:
             for item in error.errors()[:50]
         )
         raise InvalidEvidenceQuery("the query does not fit POST /v1/evidence:query", found) from None
-
-
-def _retry_later(error: LienthongError, instance: str) -> Response:
-    response = problems.from_error(error, instance)
-    response.headers["Retry-After"] = RETRY_AFTER_S
-    return response

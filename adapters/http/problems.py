@@ -15,13 +15,23 @@ from starlette.responses import Response
 from router import errors as e
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = "5"
 
-# Codes the HTTP layer itself produces, beside those of router.errors.
-EXTRA_CODES: dict[str, tuple[int, str]] = {
-    "method_not_allowed": (405, "Method not allowed"),
-    "invalid_request": (400, "The request's parameters are not valid"),
-    "client_disconnected": (400, "The client went away"),
-}
+
+class MethodNotAllowed(e.LienthongError):
+    """The path exists, not for this method: ``Allow`` names every method served there."""
+
+    code = "method_not_allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+class ClientDisconnected(e.LienthongError):
+    """The client closed its connection before its body was read whole: nothing was done."""
+
+    code = "client_disconnected"
+    status = 400
+    title = "The client went away"
 
 
 def problem(
@@ -46,12 +56,13 @@ def problem(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def from_error(error: e.LienthongError, instance: str) -> Response:
-    headers: dict[str, str] = {}
+def from_error(error: e.LienthongError, instance: str, headers: dict[str, str] | None = None) -> Response:
+    headers = dict(headers or {})
     if isinstance(error, e.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="lienthong"'
-    if isinstance(error, e.Unavailable):
-        headers["Retry-After"] = "5"
+    if error.status == 503:
+        # whatever became unavailable (the log, the audit store, a provider) may come back
+        headers["Retry-After"] = RETRY_AFTER_S
     return problem(error.status, error.code, error.title, error.detail, instance, error.errors, headers)
 
 
@@ -63,6 +74,4 @@ def catalogue() -> dict[str, dict[str, Any]]:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
         out[cls.code] = {"status": cls.status, "title": cls.title, "description": (cls.__doc__ or "").strip()}
-    for code, (status, title) in EXTRA_CODES.items():
-        out[code] = {"status": status, "title": title, "description": ""}
     return out

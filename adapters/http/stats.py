@@ -15,6 +15,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Query
 
 from adapters.http.auth import Authenticated
+from adapters.http.responses import AUTHENTICATED, PARAMETERS, errors
 
 
 class FiguresRow(Protocol):
@@ -41,7 +42,7 @@ def stats_router(sources: Sequence[StatsSource], is_admin: Callable[[str], bool]
     @router.get(
         "/v1/stats",
         summary="Operators' figures per agency and the portal sync's backlog",
-        responses={401: {"description": "no or invalid API key (problem+json)"}},
+        responses=errors(*AUTHENTICATED, *PARAMETERS),
     )
     async def stats(
         caller: Authenticated,

@@ -87,6 +87,37 @@ def test_the_openapi_document_is_valid_openapi_3_1(bus: BusProcess) -> None:
         validate(broken)
 
 
+def test_every_error_of_every_operation_is_documented_as_a_problem_with_its_codes(bus: BusProcess) -> None:
+    document = httpx.get(f"{bus.url}/openapi.json").json()
+    catalogue = httpx.get(f"{bus.url}/problems").json()
+    assert "Problem" in document["components"]["schemas"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]  # FastAPI's, never sent
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for status, response in responses.items():
+                if int(status) < 400:
+                    continue
+                assert set(response["content"]) == {"application/problem+json"}, (method, path, status)
+                problem, narrowed = response["content"]["application/problem+json"]["schema"]["allOf"]
+                assert problem == {"$ref": "#/components/schemas/Problem"}
+                for code in narrowed["properties"]["code"]["enum"]:
+                    assert catalogue[code]["status"] == int(status), (method, path, code)
+            # a key is needed exactly where a missing one is answered 401
+            assert ("security" in operation) == ("401" in responses), (method, path)
+    paths = document["paths"]
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {
+        "text/plain; version=1.0.0; charset=utf-8"
+    }
+    contract = paths["/v1/types/{event_type}/versions/{version}/schema"]["get"]["responses"]["200"]
+    assert set(contract["content"]) == {"application/schema+json"}
+    assert set(paths["/v1/events"]["post"]["requestBody"]["content"]) == {
+        "application/cloudevents+json",
+        "application/cloudevents-batch+json",
+        "application/json",
+    }
+
+
 def test_docs_asyncapi_prints_the_whole_document(bus: BusProcess) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "lienthong", "docs", "asyncapi", "--config", str(bus.path)],

@@ -181,7 +181,17 @@ def test_other_routes_answer_problems(bus: BusProcess) -> None:
             400,
             "invalid_request",
         )
-        problem_of(operator.post("/v1/subscriptions/portal/dead-letters/replay", json={}), 403, "forbidden")
+        # a replay that names no letters is malformed, not forbidden; a boolean is true or false
+        for body in ({}, {"all": 1}, {"all": "true"}, {"ids": ["1"]}, {"all": True, "al": True}):
+            problem_of(
+                operator.post("/v1/subscriptions/portal/dead-letters/replay", json=body),
+                400,
+                "invalid_request",
+            )
+        # the methods of every route of the path (GET and DELETE), not of the first one only
+        refused = operator.put("/v1/subscriptions/portal/dead-letters")
+        problem_of(refused, 405, "method_not_allowed")
+        assert refused.headers["allow"] == "DELETE, GET"
         # a replay round's and a listing page's bounds: 1 to 10,000 letters, 1 to 1,000
         for limit in (0, -1, 10_001, "x"):
             problem_of(

@@ -295,7 +295,8 @@ def test_a_before_past_every_record_is_the_first_page(bus: BusProcess, before: s
 @pytest.mark.parametrize(
     ("method", "path", "headers", "status", "code"),
     [
-        ("DELETE", "/v1/subscriptions/portal/dead-letters", {}, 403, "forbidden"),  # names nothing
+        ("DELETE", "/v1/subscriptions/portal/dead-letters", {}, 400, "invalid_request"),  # names nothing
+        ("DELETE", "/v1/subscriptions/portal/dead-letters?all=1", {}, 400, "invalid_request"),
         ("DELETE", f"/v1/subscriptions/portal/dead-letters?id={INT64_PAST}", {}, 200, ""),
         ("DELETE", f"/v1/subscriptions/portal/dead-letters?id={HUGE}", {}, 200, ""),
         ("DELETE", "/v1/subscriptions/portal/dead-letters?id=-1", {}, 200, ""),

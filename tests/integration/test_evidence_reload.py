@@ -77,3 +77,28 @@ def test_a_reload_drops_cached_records_of_a_dataset_whose_registry_changed(
         assert requests_seen(new) == 1
         assert requests_seen(old) == asked
         assert query(bus)["cache_hit"] is True
+
+
+def test_the_openapi_document_follows_the_catalogue_in_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
+    urls = {name: "http://127.0.0.1:9" for name in ("population", "business", "vehicle")}
+    with BusProcess(evidence_config(tmp_path, urls)) as bus:
+
+        def branches() -> dict[str, dict[str, Any]]:
+            with bus.client(OPERATOR) as client:
+                document = client.get("/openapi.json").json()
+            query_schema = document["components"]["schemas"]["EvidenceQuery"]
+            return {branch["title"]: branch for branch in query_schema["oneOf"]}
+
+        before = branches()
+        assert before["citizen.identity"]["properties"]["subject"]["required"] == ["personal_id"]
+        assert before["citizen.identity"]["required"] == ["dossier"]  # personal data, for a dossier
+
+        def relabel(document: dict[str, Any]) -> None:
+            dataset = next(d for d in document["datasets"] if d["name"] == "business.registration")
+            dataset["description"] = "renamed by a reload"
+
+        rewrite_and_reload(bus, relabel)
+        assert branches()["business.registration"]["description"] == "renamed by a reload"

@@ -1,0 +1,31 @@
+"""The identifiers the API checks, as JSON Schema for its OpenAPI document (schemas.formats holds
+the checkers). The tax code's check digit is no regular language: its schema names the format
+``vn-tax-code``, and its description says the rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.formats import DESCRIPTIONS, PATTERNS
+
+PERSONAL_ID: dict[str, Any] = {
+    "type": "string",
+    "pattern": PATTERNS["vn-personal-id"],
+    "description": DESCRIPTIONS["vn-personal-id"],
+}
+# the format alone, without the shape as a pattern: tools that generate requests (schemathesis)
+# use a format's generator only for a schema that says nothing else of the string
+TAX_CODE: dict[str, Any] = {
+    "type": "string",
+    "format": "vn-tax-code",
+    "description": DESCRIPTIONS["vn-tax-code"],
+}
+PROCEDURE_CODE: dict[str, Any] = {
+    "type": "string",
+    "pattern": PATTERNS["vn-procedure-code"],
+    "description": DESCRIPTIONS["vn-procedure-code"],
+}
+PERSON_OR_ENTERPRISE: dict[str, Any] = {
+    "description": "a personal ID or a tax code",
+    "anyOf": [PERSONAL_ID, TAX_CODE],
+}
