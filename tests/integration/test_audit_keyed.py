@@ -139,3 +139,18 @@ def test_a_forged_last_checkpoint_is_reported(audit_db: Path) -> None:
     # the genuine checkpoint before it still counts, and names the rewritten head
     assert any(f"is not the record of checkpoint {RECORDS} (signed at" in line for line in lines)
     assert "and 1 with its checkpoints" in result.stderr
+
+
+def test_keys_prints_ids_and_the_public_key_never_a_secret(audit_db: Path) -> None:
+    result = lienthong("audit", "keys", "--file", str(audit_db))
+    assert result.returncode == 0, result.stderr
+    chain, public = result.stdout.splitlines()
+    assert chain.startswith("chain key (current): ") and len(chain.split(": ")[1]) == 16
+    assert public.startswith("checkpoint public key: ")
+    secrets = [Path(f"{audit_db}.{name}").read_text().strip() for name in ("chain-key", "signing-key")]
+    assert not any(secret in result.stdout for secret in secrets)
+    # checked with the key it prints, the checkpoints verify; with another, they cannot be checked
+    key = public.split(": ")[1].split(" ")[0]
+    assert verify(audit_db, "--public-key", key).returncode == 0
+    other = verify(audit_db, "--public-key", "B" * 43 + "=")
+    assert other.returncode == 1 and "not by the key given" in other.stdout
