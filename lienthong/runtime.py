@@ -45,6 +45,7 @@ from lienthong.reloading import reload_configuration
 from lienthong.tracing import tracer_of
 from lienthong.workers import Workers
 from router.bus import Bus
+from router.dead_letter_reading import DeadLetterReading
 from router.delivery import SubscriptionDelivery
 from router.envelope import CloudEvent
 from router.errors import LienthongError, Unavailable
@@ -117,6 +118,8 @@ class Runtime:
             settings.subscriptions,
             self.deliveries,
             audit=self.audit,
+            # the catalogue of the moment: a reload may reclass a dataset
+            reading=DeadLetterReading(lambda: self.settings.catalogue.datasets),
         )
         # before the deliveries: the evidence collector (a sink) publishes through the bus
         self.evidence = EvidenceWiring(

@@ -347,6 +347,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         subject: Annotated[str | None, Query(max_length=2048)] = None,
         include_replayed: bool = False,
+        x_official_id: Annotated[str | None, Header(max_length=200)] = None,
     ) -> list[DeadLetterReply]:
         # one letter past the page says whether another page follows; the body stays a bare
         # list, as clients already read it, and the marker goes in headers
@@ -360,6 +361,7 @@ def create_app(
             following = request.url.include_query_params(after=next_after)
             response.headers["X-Next-After"] = str(next_after)
             response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        await bus.record_reading(who, letters, official=(x_official_id or "").strip())
         return [_dead_letter_reply(letter) for letter in letters]
 
     @app.post(
