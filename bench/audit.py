@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 
 from adapters.audit import SqliteAuditLog, verify_file
-from adapters.audit.chain import GENESIS, as_text, record_hash
+from adapters.audit.chain import GENESIS, as_text, link_v2
+from adapters.audit.keys import ChainKey, KeyRing
 from adapters.audit.schema import connect
 from router.audit import AccessRecord
 
 KEY = b"benchmark key, thirty-two bytes or more"
+CHAIN = KeyRing(ChainKey(b"benchmark chain key, thirty-two bytes or more"))
 
 
 def access(n: int) -> AccessRecord:
@@ -44,7 +46,7 @@ def access(n: int) -> AccessRecord:
 
 
 async def store_rate(path: Path, records: int, concurrency: int) -> float:
-    store = SqliteAuditLog(path, KEY)
+    store = SqliteAuditLog(path, KEY, chain_keys=CHAIN)
     await store.start()
     per_caller = records // concurrency
 
@@ -67,11 +69,12 @@ def raw_rate(path: Path, records: int) -> float:
         record = access(n)
         texts = (record.request_id, record.requester, record.official, record.dataset, record.subject)
         texts += (record.purpose, record.procedure, record.dossier, record.outcome, record.provider)
-        digest = record_hash(as_text(n, texts, False), previous)
+        key = CHAIN.current
+        digest = link_v2(key.secret, as_text(n, texts, False, key.id), previous)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "INSERT INTO access_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (n + 1, n, *texts, 0, previous, digest),
+            "INSERT INTO access_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (n + 1, n, *texts, 0, key.id, previous, digest),
         )
         conn.execute("COMMIT")
         previous = digest
@@ -81,13 +84,13 @@ def raw_rate(path: Path, records: int) -> float:
 
 
 async def verify_rate(path: Path, records: int) -> tuple[float, float]:
-    store = SqliteAuditLog(path, KEY)
+    store = SqliteAuditLog(path, KEY, chain_keys=CHAIN)
     await store.start()
     for first in range(0, records, 1000):
         await store.record([access(n) for n in range(first, min(records, first + 1000))])
     await store.close()
     started = time.perf_counter()
-    result = verify_file(path)
+    result = verify_file(path, keys=CHAIN)
     elapsed = time.perf_counter() - started
     assert result.intact and result.records == records
     return records / elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

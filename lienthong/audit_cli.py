@@ -1,8 +1,10 @@
-"""``lienthong audit``: check the audit log's chain, and read it, on the machine that holds it.
+"""``lienthong audit``: check the audit log's chain against its witnessed checkpoints, read it,
+and show its keys' ids, on the machine that holds it.
 
-Both commands open the file read-only and without the bus's lock, so they run while the bus
+The commands open the file read-only and without the bus's lock, so they run while the bus
 writes it (they see the records committed when they start). Exit codes of ``verify``: 0 the chain
-is intact, 1 it is broken (each problem names its record), 2 the log could not be checked.
+is intact and holds its latest checkpoint, 1 it is broken or a checkpoint is forged (each problem
+names its record or line), 2 the log could not be checked (lienthong.audit_verify).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from typing import Annotated
 
 import typer
 
-from adapters.audit import Head, verify_file
+from adapters.audit import Head
 from adapters.audit.queries import records
 from adapters.audit.schema import AuditFileError, connect
 from adapters.audit.subjects import SubjectHasher, subject_key_source
+from lienthong.audit_verify import CannotCheck, Request
+from lienthong.audit_verify import verify as run_verify
+from lienthong.audit_wiring import chain_keys, signer
 from lienthong.config import Settings, load_settings
 from lienthong.default_config import ConfigOption, config_file
 from router.access_report import rfc3339
@@ -28,7 +33,6 @@ audit_app = typer.Typer(no_args_is_help=True, help="The audit log of personal-da
 FileOption = Annotated[
     Path | None, typer.Option("--file", help="the audit database (default: audit.path of the configuration)")
 ]
-SHOWN_PROBLEMS = 100
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -43,13 +47,6 @@ def _settings(config: Path | None) -> Settings:
         raise _fail(str(error)) from None
 
 
-def _database(config: Path | None, file: Path | None) -> Path:
-    path = file if file is not None else _settings(config).audit.path
-    if not path.is_file():
-        raise _fail(f"no audit log at {path}")
-    return path
-
-
 @audit_app.command("verify")
 def verify(
     config: ConfigOption = None,
@@ -58,29 +55,67 @@ def verify(
         str | None,
         typer.Option(help="a head printed by an earlier verify (SEQ:HASH): that record must still be there"),
     ] = None,
+    checkpoints: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--checkpoints",
+            help="a witness's checkpoints, a file or a URL (repeatable; default: the configured witnesses)",
+        ),
+    ] = None,
+    no_checkpoints: Annotated[
+        bool, typer.Option("--no-checkpoints", help="check the chain alone, against no checkpoint")
+    ] = False,
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="the checkpoint signing key's public key (base64; default: the configured one)"),
+    ] = None,
 ) -> None:
-    """Check the hash chain: exit 1 naming every changed, removed or inserted record."""
+    """Check the chain against its latest witnessed checkpoint: exit 1 naming every changed,
+    removed or inserted record, and every forged checkpoint."""
     try:
         expected = None if head is None else Head.parse(head)
     except ValueError as error:
         raise _fail(str(error)) from None
-    path = _database(config, file)
-    try:
-        result = verify_file(path, expected_head=expected)
-    except (sqlite3.Error, AuditFileError) as error:
-        raise _fail(f"cannot read the audit log {path}: {error}") from None
-    if result.intact:
-        typer.echo(f"{path}: {result.records} records, chain intact; head {result.head}")
-        return
-    for problem in result.problems[:SHOWN_PROBLEMS]:
-        typer.echo(f"record {problem.seq}: {problem.detail}")
-    if result.problem_count > SHOWN_PROBLEMS:
-        typer.echo(f"... and {result.problem_count - SHOWN_PROBLEMS} more problems")
-    count = result.problem_count
-    raise _fail(
-        f"{path}: the chain is broken ({count} problem{'' if count == 1 else 's'} in {result.records} records)",
-        1,
+    settings = _settings(config)
+    path = file if file is not None else settings.audit.path
+    if not path.is_file():
+        raise _fail(f"no audit log at {path}")
+    request = Request(
+        database=path,
+        named_file=file is not None,
+        head=expected,
+        sources=tuple(checkpoints or ()),
+        no_checkpoints=no_checkpoints,
+        public_key=public_key,
     )
+    try:
+        report = run_verify(settings, request)
+    except CannotCheck as error:
+        raise _fail(str(error)) from None
+    for line in report.lines:
+        typer.echo(line)
+    if report.code == 0:
+        typer.echo(report.summary)
+        return
+    raise _fail(report.summary, report.code)
+
+
+@audit_app.command("keys")
+def keys(config: ConfigOption = None, file: FileOption = None) -> None:
+    """Print the ids of the chain keys and the checkpoint signing key's public key (to pin it in
+    audit.checkpoints.public_key and give it to the witnesses); never a secret."""
+    settings = _settings(config)
+    path = file if file is not None else settings.audit.path
+    try:
+        ring = chain_keys(settings.audit, path, create=False)()
+        public = signer(settings.audit, path, create=False)().public
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"chain key (current): {ring.current.id}")
+    for key_id in ring.ids:
+        if key_id != ring.current.id:
+            typer.echo(f"chain key (retired): {key_id}")
+    typer.echo(f"checkpoint public key: {public.text} (id {public.id})")
 
 
 @audit_app.command("show")

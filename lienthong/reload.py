@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.kafka.options import KafkaOptions
 from lienthong.config.problems import Problem, config_error
-from lienthong.config.settings import Settings
+from lienthong.config.settings import CheckpointSettings, Settings
 from lienthong.config.source import SourceProblems, read_document
 from router.errors import ConfigError, LienthongError
 from schemas.registry import SchemaRegistry
@@ -35,7 +35,13 @@ RESTART_ONLY: Mapping[str, Mapping[str, str]] = {
         "kafka": "kafka",
     },
     "http": {"host": "host", "port": "port", "max_body_bytes": "max_body", "max_batch_events": "max_batch"},
-    "audit": {"path": "path", "subject_key_env": "subject_key_env"},
+    "audit": {
+        "path": "path",
+        "subject_key_env": "subject_key_env",
+        "chain_key_env": "chain_key_env",
+        "retired_chain_keys_env": "retired_chain_keys_env",
+        "checkpoints": "checkpoints",
+    },
 }
 
 # One line of a ConfigError: "<file>:<line>:<col>: <pointer>: <what>. Fix: <fix>."
@@ -115,6 +121,8 @@ def restart_problems(old: Settings, new: Settings) -> list[Problem]:
 def _shown(value: Any) -> str:
     if isinstance(value, KafkaOptions):  # it carries credentials: say that it differs, not how
         return "the kafka settings loaded at start"
+    if isinstance(value, CheckpointSettings):  # a witness's headers may carry credentials
+        return "the checkpoint settings loaded at start"
     return str(value) if isinstance(value, Path) else repr(value)
 
 

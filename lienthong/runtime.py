@@ -28,12 +28,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from adapters.audit import AuditMetrics, SqliteAuditLog, subject_key_source
+from adapters.audit import AuditMetrics
 from adapters.embedded.deadletters import EmbeddedDeadLetters
 from adapters.embedded.log import EmbeddedLog
 from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
 from adapters.webhook import new_http_client, webhook_sink_factory
+from lienthong.audit_wiring import audit_log
 from lienthong.config import Settings
 from lienthong.connectors import Connector, ConnectorDeps, build_connectors
 from lienthong.deliveries import DeliveryBuilder
@@ -44,6 +45,7 @@ from lienthong.reloading import reload_configuration
 from lienthong.tracing import tracer_of
 from lienthong.workers import Workers
 from router.bus import Bus
+from router.dead_letter_reading import DeadLetterReading
 from router.delivery import SubscriptionDelivery
 from router.envelope import CloudEvent
 from router.errors import LienthongError, Unavailable
@@ -87,11 +89,7 @@ class Runtime:
         self.tracer = tracer_of(settings.tracing)
         # The audit log (an AuditLog) before the parts that release personal data through it;
         # started first and closed last. A short key in the environment fails here (ConfigError).
-        self.audit = SqliteAuditLog(
-            settings.audit.path,
-            subject_key_source(settings.audit.path, settings.audit.subject_key_env),
-            metrics=AuditMetrics(self.metrics_registry),
-        )
+        self.audit = audit_log(settings.audit, AuditMetrics(self.metrics_registry))
         transport = settings.transport
         # The SQLite file: the embedded transport itself, or on Kafka the dead letters only.
         self.log = EmbeddedLog(
@@ -120,6 +118,8 @@ class Runtime:
             settings.subscriptions,
             self.deliveries,
             audit=self.audit,
+            # the catalogue of the moment: a reload may reclass a dataset
+            reading=DeadLetterReading(lambda: self.settings.catalogue.datasets),
         )
         # before the deliveries: the evidence collector (a sink) publishes through the bus
         self.evidence = EvidenceWiring(

@@ -1,11 +1,12 @@
 """The audit port: every access to personal data leaves a record, or the data is not released.
 
-Records are kept in a hash chain by the store (each holds the hash of the one before), so a
-changed, removed or inserted record is detectable. The subject (whose data) is stored only as a
-keyed hash (HMAC): the log tells who looked at a person's data without being a copy of the
-population database itself. Writing is part of the data path: :class:`AuditUnavailable` from
-:meth:`AuditLog.record` means the caller must withhold the data (X-Road stops its traffic when its
-message log fails, for the same reason).
+Records are kept in a chain by the store (each holds an HMAC, under a key the database does not
+hold, of itself and the one before), its head signed and handed to witnesses off the host, so a
+changed, removed or inserted record is detectable even by whoever can write the store. The
+subject (whose data) is stored only as a keyed hash (HMAC): the log tells who looked at a
+person's data without being a copy of the population database itself. Writing is part of the
+data path: :class:`AuditUnavailable` from :meth:`AuditLog.record` means the caller must withhold
+the data (X-Road stops its traffic when its message log fails, for the same reason).
 """
 
 from __future__ import annotations

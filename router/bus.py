@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from router.audit import AuditLog, admin_action
+from router.audit import AuditLog, AuditUnavailable, admin_action
+from router.dead_letter_reading import DeadLetterReading
 from router.delivery import REPLAY_HEADER
 from router.directory import Directory, System
 from router.envelope import CloudEvent
@@ -111,7 +112,8 @@ class Replayed:
 
 class Bus:
     """``audit``, when given, records every dead-letter replay and purge before it is done
-    (:meth:`admin_action`); without it (unit tests) nothing is recorded."""
+    (:meth:`admin_action`), and with ``reading`` the reading of dead letters that hold released
+    personal data (:meth:`record_reading`); without them (unit tests) nothing is recorded."""
 
     def __init__(
         self,
@@ -125,7 +127,9 @@ class Bus:
         deliveries: Mapping[str, DeliveryState],
         *,
         audit: AuditLog | None = None,
+        reading: DeadLetterReading | None = None,
     ) -> None:
+        self._reading = reading
         self._generation = Generation(
             directory, policy, catalogue, publisher, {s.name: s for s in subscriptions}
         )
@@ -255,6 +259,23 @@ class Bus:
                 ids=query.ids,
             )
         )
+
+    async def record_reading(
+        self, caller: System, letters: Sequence[DeadLetter], *, official: str = ""
+    ) -> None:
+        """Records, before ``letters`` are shown to ``caller``, the personal data they hold that
+        the bus released (router.dead_letter_reading); AuditUnavailable if that cannot be done:
+        the letters are then withheld."""
+        if self._reading is None:
+            return
+        records = self._reading(letters, request_id=uuid.uuid4().hex, requester=caller.id, official=official)
+        if not records:
+            return
+        if self._audit is None:
+            raise AuditUnavailable(
+                "no audit log is configured: dead letters holding personal data are withheld"
+            )
+        await self._audit.record(records)
 
     async def replay(
         self, caller: System, name: str, request: ReplayRequest, *, official: str = ""

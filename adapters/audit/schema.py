@@ -2,8 +2,12 @@
 
 One table of records, numbered in chain order (``seq``, assigned by the writer from the chain's
 head, never by SQLite), an index to find a subject's records newest first, and a small ``meta``
-table (the subject key's check value, the health probe). Commits are fsynced
+table (the log's id, the subject key's check value, the health probe). Commits are fsynced
 (``synchronous=FULL``, WAL): a record the store has acknowledged survives a power loss.
+
+The file's format version is SQLite's ``user_version``: 2 since records are keyed (a ``key_id``
+column, HMAC links: :mod:`adapters.audit.chain`). A file of format 1 is still read (verified,
+shown) but never written: its chain is plain SHA-256, and the store refuses to extend it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2
+V1 = 1
+READABLE = (V1, VERSION)
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS access_records (
@@ -28,6 +34,7 @@ CREATE TABLE IF NOT EXISTS access_records (
     outcome TEXT NOT NULL,
     provider TEXT NOT NULL,
     cache_hit INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
     previous_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
@@ -43,8 +50,11 @@ class AuditFileError(Exception):
     """The audit database cannot be opened or is not one this build reads."""
 
 
-def connect(path: Path, *, busy_timeout_s: float, writer: bool) -> sqlite3.Connection:
-    """A connection to the audit database; the writer's creates the tables (and the file)."""
+def connect(
+    path: Path, *, busy_timeout_s: float, writer: bool, readable: tuple[int, ...] = READABLE
+) -> sqlite3.Connection:
+    """A connection to the audit database; the writer's creates the tables (and the file). A
+    reader accepts the format versions in ``readable`` (:func:`version_of` tells which)."""
     if writer:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     else:
@@ -59,8 +69,8 @@ def connect(path: Path, *, busy_timeout_s: float, writer: bool) -> sqlite3.Conne
             conn.execute("PRAGMA synchronous = FULL")
             _migrate(conn, path)
         else:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != VERSION:
+            version = version_of(conn)
+            if version not in readable:
                 raise AuditFileError(f"{path} is not an audit log of this build (format version {version})")
     except BaseException:
         conn.close()
@@ -68,8 +78,21 @@ def connect(path: Path, *, busy_timeout_s: float, writer: bool) -> sqlite3.Conne
     return conn
 
 
+def version_of(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version = version_of(conn)
+    if version == V1:
+        raise AuditFileError(
+            f"the audit log {path} is of format 1, a plain SHA-256 chain that anyone who can write the "
+            f"file can recompute; this build writes format 2 (keyed) only. Move it aside (lienthong "
+            "audit verify --file <it> still checks it; keep it as long as the law requires) and start "
+            "again: a new log is made (docs/audit.md, Logs of format 1)"
+        )
     if version not in (0, VERSION):
-        raise AuditFileError(f"the audit log {path} has format version {version}; this build reads {VERSION}")
+        raise AuditFileError(
+            f"the audit log {path} has format version {version}; this build writes {VERSION}"
+        )
     conn.executescript(f"BEGIN IMMEDIATE; {TABLES} PRAGMA user_version = {VERSION}; COMMIT;")

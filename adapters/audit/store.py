@@ -18,6 +18,13 @@ Who does what (the embedded log's threads, :mod:`adapters.embedded.writer` and
   check tries a small write (the probe) until one succeeds, so the store recovers by itself when
   the disk is freed or the lock released.
 
+- Keys: each record is linked with an HMAC under the current chain key (:mod:`~adapters.audit.keys`),
+  never stored in the file. A log whose newest record is under a retired key gets a rotation
+  record first (:mod:`~adapters.audit.rotation`).
+- Checkpoints: the head is signed and handed to the witnesses when the log opens, every so many
+  records or seconds, and when it closes (:mod:`~adapters.audit.publisher`); a witness that is
+  away is retried and never holds up a record.
+
 One process per file (the embedded log's advisory lock), since the chain's head is in memory.
 """
 
@@ -26,18 +33,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 from adapters.audit import queries
-from adapters.audit.chain import EMPTY, Head, as_text, encode, record_hash
+from adapters.audit.chain import EMPTY, Anchor, Head, as_text, encode, link_v2
+from adapters.audit.keys import KeyRing, KeyRingSource, chain_key_source
 from adapters.audit.metrics import AuditMetrics
-from adapters.audit.schema import AuditFileError, connect
+from adapters.audit.publisher import CheckpointPolicy, CheckpointPublisher
+from adapters.audit.rotation import rotation_record
+from adapters.audit.schema import VERSION, AuditFileError, connect
+from adapters.audit.signing import PublicKey, SignerSource, signing_key_source
 from adapters.audit.subjects import KeySource, SubjectHasher
 from adapters.audit.verify import Verification, verify_file
+from adapters.audit.witnesses import FileWitness, Witness, default_witness_file
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
 from adapters.embedded.writer import Txn, Writer
@@ -48,29 +62,60 @@ from router.ports import TransportError
 log = logging.getLogger("lienthong.audit")
 
 _KEY_CHECK = "subject_key_check"
+LOG_ID = "log_id"
 _INSERT = (
     "INSERT INTO access_records (seq, at_us, request_id, requester, official, dataset, subject_hash,"
-    " purpose, procedure, dossier, outcome, provider, cache_hit, previous_hash, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " purpose, procedure, dossier, outcome, provider, cache_hit, key_id, previous_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PROBE = "INSERT INTO meta (name, value) VALUES ('probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-_HEAD = "SELECT seq, hash FROM access_records ORDER BY seq DESC LIMIT 1"
+_HEAD = "SELECT seq, hash, key_id FROM access_records ORDER BY seq DESC LIMIT 1"
 # A record's text fields, in the order of chain.HASHED_FIELDS between the time and the cache flag.
 _Row = tuple[tuple[str, ...], bool]
 _Query = Callable[[sqlite3.Connection], list[StoredAccessRecord]]
+
+
+class Checkpointing:
+    """How the store's head is checkpointed: the signing key (or where to get it at start), the
+    witnesses, when; ``public_key``, when pinned in the configuration, must be the signing key's."""
+
+    def __init__(
+        self,
+        signer: SignerSource,
+        witnesses: Sequence[Witness],
+        policy: CheckpointPolicy | None = None,
+        public_key: PublicKey | None = None,
+    ) -> None:
+        self.signer = signer
+        self.witnesses = tuple(witnesses)
+        self.policy = policy or CheckpointPolicy()
+        self.public_key = public_key
+
+    @classmethod
+    def beside(cls, database: Path, policy: CheckpointPolicy | None = None) -> Checkpointing:
+        """A signing key file and a witness file beside the database: for tests and trials."""
+        return cls(
+            signing_key_source(database, "LIENTHONG_AUDIT_SIGNING_KEY", environ={}),
+            [FileWitness(default_witness_file(database))],
+            policy,
+        )
 
 
 class SqliteAuditLog:
     """The audit log of one process, in the SQLite file at ``path``.
 
     ``key`` is the secret that subjects are hashed with, or where to get it at :meth:`start`
-    (:func:`adapters.audit.subjects.subject_key_source`)."""
+    (:func:`adapters.audit.subjects.subject_key_source`); ``chain_keys`` the chain keys, or where
+    to get them (default: the key file beside the database); ``checkpoints`` the signing key and
+    the witnesses (default: :meth:`Checkpointing.beside`)."""
 
     def __init__(
         self,
         path: Path,
         key: bytes | KeySource,
         *,
+        chain_keys: KeyRing | KeyRingSource | None = None,
+        checkpoints: Checkpointing | None = None,
         metrics: AuditMetrics | None = None,
         busy_timeout_s: float = 2.0,
         write_timeout_s: float = 5.0,
@@ -78,6 +123,17 @@ class SqliteAuditLog:
         self.path = Path(path)
         self._key_source: KeySource = (lambda: key) if isinstance(key, bytes) else key
         self._hasher: SubjectHasher | None = None
+        if chain_keys is None:
+            chain_keys = chain_key_source(
+                self.path, "LIENTHONG_AUDIT_CHAIN_KEY", "LIENTHONG_AUDIT_RETIRED_CHAIN_KEYS", environ={}
+            )
+        self._ring_source: KeyRingSource = (
+            (lambda: chain_keys) if isinstance(chain_keys, KeyRing) else chain_keys
+        )
+        self._ring: KeyRing | None = None
+        self._checkpointing = checkpoints or Checkpointing.beside(self.path)
+        self._publisher: CheckpointPublisher | None = None
+        self.log_id = ""
         self.metrics = metrics or AuditMetrics()
         self.write_timeout_s = write_timeout_s
         self._lock = ProcessLock(self.path)
@@ -86,7 +142,7 @@ class SqliteAuditLog:
             name="lienthong-audit-writer",
         )
         self._reader = Reader(
-            partial(connect, self.path, busy_timeout_s=busy_timeout_s, writer=False),
+            partial(connect, self.path, busy_timeout_s=busy_timeout_s, writer=False, readable=(VERSION,)),
             name="lienthong-audit-reader",
         )
         self._head = EMPTY  # the writer thread's, once started
@@ -106,13 +162,23 @@ class SqliteAuditLog:
         if self._started:
             return
         hasher = SubjectHasher(self._key_source())
+        ring = self._ring_source()
+        signer = self._checkpointing.signer()
+        pinned = self._checkpointing.public_key
+        if pinned is not None and pinned.id != signer.public.id:
+            raise ConfigError(
+                f"the audit signing key's public key is {signer.public.text}, not the one the "
+                "configuration pins (audit.checkpoints.public_key): witnesses and verify would refuse "
+                "its checkpoints. Set the signing key that goes with it, or pin this key"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except (OSError, TransportError) as error:
             raise AuditUnavailable(f"cannot open the audit log {self.path}: {error}") from error
+        self._ring = ring
         try:
-            head = await self._writer.start(partial(self._open, hasher.check))
+            _, head_key = await self._writer.start(partial(self._open, hasher.check, ring))
         except ConfigError:
             self._lock.release()
             raise
@@ -121,9 +187,24 @@ class SqliteAuditLog:
             raise AuditUnavailable(f"cannot open the audit log {self.path}: {error}") from error
         self._hasher = hasher
         self._started = True
-        # The head in the process's log: copies of it elsewhere are what shows, later, that no
-        # newest record was removed (``lienthong audit verify --head``).
-        log.info("audit log %s opened at head %s", self.path, head)
+        if head_key != ring.current.id:
+            await self._rotate(head_key, ring.current.id)
+        self.metrics.head(self._head.seq)
+        self._publisher = CheckpointPublisher(
+            signer, self._checkpointing.witnesses, self._checkpointing.policy, self.metrics
+        )
+        self._publisher.start(self.log_id, self._head, ring.current.id)
+        # The head in the process's log, besides the checkpoint the witnesses are handed.
+        log.info("audit log %s (log %s) opened at head %s", self.path, self.log_id, self._head)
+
+    async def _rotate(self, old: str, new: str) -> None:
+        """The rotation record, linked under the new key, before anything else is written."""
+        try:
+            await self.record([rotation_record(uuid.uuid4().hex, old, new)])
+        except AuditUnavailable:
+            await self.close()
+            raise
+        log.warning("audit log %s: chain key %s replaced by %s", self.path, old, new)
 
     async def close(self) -> None:
         """Writes what was handed over so far, then stops the threads."""
@@ -138,6 +219,8 @@ class SqliteAuditLog:
         try:
             await self._writer.close()
             await self._reader.close()
+            if self._publisher is not None:
+                await self._publisher.close()  # the last head, checkpointed
         finally:
             self._lock.release()
         log.info("audit log %s closed at head %s", self.path, self._head)
@@ -188,10 +271,15 @@ class SqliteAuditLog:
     async def verify(self) -> list[ChainProblem]:
         return (await self.check()).problems
 
-    async def check(self, expected_head: Head | None = None) -> Verification:
-        """The whole chain checked, on a thread of its own (reads continue meanwhile)."""
+    async def check(self, anchors: Sequence[Anchor] = ()) -> Verification:
+        """The whole chain checked, on a thread of its own (reads continue meanwhile), against
+        ``anchors`` and the latest checkpoint this process signed."""
+        ring = self._ring if self._ring is not None else self._ring_source()
+        latest = self._publisher.latest if self._publisher is not None else None
+        if latest is not None:
+            anchors = [*anchors, Anchor(latest.head, f"checkpoint {latest.seq} (signed at {latest.when})")]
         try:
-            return await asyncio.to_thread(verify_file, self.path, expected_head=expected_head)
+            return await asyncio.to_thread(verify_file, self.path, keys=ring, anchors=anchors)
         except (sqlite3.Error, AuditFileError) as error:
             raise AuditUnavailable(f"cannot read the audit log {self.path}: {error}") from error
 
@@ -264,21 +352,32 @@ class SqliteAuditLog:
                     written.set_result(None)
 
     def _append(self, rows: list[_Row], txn: Txn) -> None:
-        """Writer thread: numbers and chains the rows after the head, inserts them."""
+        """Writer thread: numbers and links the rows after the head, under the current chain key,
+        and inserts them."""
+        key = self._require_ring().current
+        key_id = key.id
         seq, previous = self._head.seq, self._head.hash
         at_us = time.time_ns() // 1000
         params = []
         for texts, cache_hit in rows:
             seq += 1
-            digest = record_hash(as_text(at_us, texts, cache_hit), previous)
-            params.append((seq, at_us, *texts, int(cache_hit), previous, digest))
+            digest = link_v2(key.secret, as_text(at_us, texts, cache_hit, key_id), previous)
+            params.append((seq, at_us, *texts, int(cache_hit), key_id, previous, digest))
             previous = digest
         txn.conn.executemany(_INSERT, params)
         head = Head(seq, previous)
         txn.after_commit(partial(setattr, self, "_head", head))
+        txn.in_loop(partial(self._committed, head, key_id))
 
-    def _open(self, key_check: str, conn: sqlite3.Connection) -> Head:
-        """Writer thread, first thing: the key is the log's own, and where the chain ends."""
+    def _committed(self, head: Head, key_id: str) -> None:
+        """Event loop, after a commit: the head may be due for a checkpoint."""
+        self.metrics.head(head.seq)
+        if self._publisher is not None:
+            self._publisher.advanced(head, key_id)
+
+    def _open(self, key_check: str, ring: KeyRing, conn: sqlite3.Connection) -> tuple[Head, str]:
+        """Writer thread, first thing: the subject key is the log's own, the chain key of its
+        newest record is held; the log's id, where the chain ends and under which key."""
         row = conn.execute("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,)).fetchone()
         if row is None:
             conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, key_check))
@@ -288,11 +387,32 @@ class SqliteAuditLog:
                 "earlier record could be found by its subject. Set the key it was written with, or "
                 "move the file away to start a new log (keep it: it still verifies)"
             )
+        found = conn.execute("SELECT value FROM meta WHERE name = ?", (LOG_ID,)).fetchone()
+        if found is None:
+            self.log_id = secrets.token_hex(16)
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (LOG_ID, self.log_id))
+        else:
+            self.log_id = str(found[0])
         last = conn.execute(_HEAD).fetchone()
-        self._head = EMPTY if last is None else Head(int(last[0]), str(last[1]))
-        return self._head
+        if last is None:
+            self._head = EMPTY
+            return self._head, ring.current.id
+        self._head, head_key = Head(int(last[0]), str(last[1])), str(last[2])
+        if not ring.holds(head_key):
+            raise ConfigError(
+                f"the newest record of the audit log {self.path} is linked under chain key {head_key}, "
+                f"which is not among the keys given (current {ring.current.id}): give that key as the "
+                "current key, or among the retired keys to rotate from it (docs/audit.md, Rotating "
+                "the chain key)"
+            )
+        return self._head, head_key
 
     # --- reading ---------------------------------------------------------------------------
+
+    def _require_ring(self) -> KeyRing:
+        if self._ring is None:
+            raise AuditUnavailable(f"the audit log {self.path} is not open")
+        return self._ring
 
     def _require_hasher(self) -> SubjectHasher:
         if self._hasher is None:

@@ -21,20 +21,15 @@ earlier record about the same person would match.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import logging
 import os
-import secrets
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from adapters.audit.keyfiles import read_key_file
 from router.errors import ConfigError
 from schemas.formats import is_tax_code
-
-log = logging.getLogger("lienthong.audit")
 
 MIN_KEY_LENGTH = 32
 _CHECK_TEXT = b"lienthong audit subject key check"
@@ -93,55 +88,9 @@ def subject_key_source(
 
 
 def _key_file(path: Path, env_var: str, *, create: bool) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        if not create:
-            raise ConfigError(
-                f"{env_var} is not set and there is no key file {path}: the audit log's subjects "
-                "cannot be looked up without the key they were hashed with"
-            ) from None
-        return _new_key_file(path, env_var)
-    except OSError as error:
-        raise ConfigError(f"cannot read the audit key file {path}: {error.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"the audit key file {path} is readable by other users (mode {stat.S_IMODE(mode):o}); "
-                f"run: chmod 600 {path}"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            key = file.read().strip()
-    finally:
-        os.close(fd)
+    key = read_key_file(path, env_var, "audit subject key", create=create)
     if len(key) < MIN_KEY_LENGTH:
         raise ConfigError(
             f"the audit key file {path} holds {len(key)} bytes; it needs {MIN_KEY_LENGTH} or more"
         )
-    return key
-
-
-def _new_key_file(path: Path, env_var: str) -> bytes:
-    key = base64.urlsafe_b64encode(secrets.token_bytes(48))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two processes starting at once cannot each write a key of their own.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return _key_file(path, env_var, create=False)
-    except OSError as error:
-        raise ConfigError(f"cannot create the audit key file {path}: {error.strerror}") from None
-    try:
-        os.write(fd, key + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    log.warning(
-        "%s is not set: subjects in the audit log are hashed with a key generated in %s. Back it up "
-        "with the audit database; several processes sharing the work (Kafka) need one key in %s.",
-        env_var,
-        path,
-        env_var,
-    )
     return key

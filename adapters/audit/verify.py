@@ -4,25 +4,41 @@ The records are streamed in the order of their numbers through one cursor (SQLit
 table's b-tree in order, a page at a time), so a log of any size is checked in constant memory.
 The file is opened read-only, which is safe while the bus writes it: the walk sees the snapshot
 of its start.
+
+A log of format 2 is checked with its chain keys (every link an HMAC under the key its record
+names, keys changing only at rotation records); a log of format 1 with plain SHA-256, which shows
+accidents and clumsy edits but not a recomputed chain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.audit.chain import EMPTY, ChainWalk, Head
-from adapters.audit.schema import connect
+from adapters.audit.chain import EMPTY, Anchor, ChainWalk, Head, Link, link_v1
+from adapters.audit.keys import KeyRing
+from adapters.audit.rotation import KeyEpochs
+from adapters.audit.schema import V1, connect, version_of
 from router.audit import ChainProblem
 
 # Problems kept in memory at most: a log renumbered or rewritten from some record on could
 # otherwise yield as many problems as it has records. The count of all of them is kept.
 MAX_PROBLEMS = 1000
 
-_WALK = (
+_WALK_V1 = (
     "SELECT seq, at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure,"
     " dossier, outcome, provider, cache_hit, previous_hash, hash FROM access_records ORDER BY seq"
 )
+_WALK = (
+    "SELECT seq, at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure,"
+    " dossier, outcome, provider, cache_hit, key_id, previous_hash, hash FROM access_records ORDER BY seq"
+)
+_LOG_ID = "SELECT value FROM meta WHERE name = 'log_id'"
+
+
+class KeysNeeded(ValueError):
+    """A log of format 2 cannot be checked without its chain keys."""
 
 
 @dataclass(slots=True)
@@ -31,21 +47,49 @@ class Verification:
     head: Head = EMPTY
     problems: list[ChainProblem] = field(default_factory=list)
     problem_count: int = 0  # all of them, also those past ``MAX_PROBLEMS``
+    format: int = 2
+    log_id: str = ""  # the log's id (format 2), which its checkpoints name
 
     @property
     def intact(self) -> bool:
         return self.problem_count == 0
 
 
-def verify_file(
-    path: Path, *, expected_head: Head | None = None, max_problems: int = MAX_PROBLEMS
-) -> Verification:
-    """Walks the chain of the audit database at ``path``; raises sqlite3.Error or
-    :class:`~adapters.audit.schema.AuditFileError` if it cannot be read."""
+def log_id_of(path: Path) -> tuple[int, str]:
+    """The format version and the id of the audit database at ``path`` (no id in format 1)."""
     conn = connect(path, busy_timeout_s=10.0, writer=False)
     try:
-        walk = ChainWalk(expected_head)
-        result = Verification()
+        version = version_of(conn)
+        row = None if version == V1 else conn.execute(_LOG_ID).fetchone()
+        return version, "" if row is None else str(row[0])
+    finally:
+        conn.close()
+
+
+def verify_file(
+    path: Path,
+    *,
+    keys: KeyRing | None = None,
+    anchors: Sequence[Anchor] = (),
+    max_problems: int = MAX_PROBLEMS,
+) -> Verification:
+    """Walks the chain of the audit database at ``path``, checking that each anchor is in it;
+    raises sqlite3.Error or :class:`~adapters.audit.schema.AuditFileError` if it cannot be read,
+    :class:`KeysNeeded` for a log of format 2 without ``keys``."""
+    conn = connect(path, busy_timeout_s=10.0, writer=False)
+    try:
+        version = version_of(conn)
+        result = Verification(format=version)
+        link: Link
+        if version == V1:
+            link, query, epochs = link_v1, _WALK_V1, None
+        else:
+            if keys is None:
+                raise KeysNeeded(f"{path} is keyed (format 2): its chain keys are needed to check it")
+            row = conn.execute(_LOG_ID).fetchone()
+            result.log_id = "" if row is None else str(row[0])
+            link, query, epochs = keys.link, _WALK, KeyEpochs()
+        walk = ChainWalk(anchors, link=link)
 
         def note(problems: list[ChainProblem]) -> None:
             result.problem_count += len(problems)
@@ -53,7 +97,7 @@ def verify_file(
             if room > 0:
                 result.problems.extend(problems[:room])
 
-        cursor = conn.execute(_WALK)
+        cursor = conn.execute(query)
         cursor.arraysize = 1000
         while rows := cursor.fetchmany():
             for row in rows:
@@ -61,6 +105,8 @@ def verify_file(
                 # Each column as text, as the writer hashed it (see chain.as_text): a value
                 # rewritten with another type (2 for 1, NULL) no longer matches.
                 fields = [str(column) for column in columns]
+                if epochs is not None:
+                    note(epochs.step(int(seq), fields))
                 note(walk.step(int(seq), fields, str(previous_hash), str(stored_hash)))
         note(walk.finish())
         result.records = walk.records

@@ -374,7 +374,10 @@ def create_app(
         response_model=list[DeadLetterReply],
         tags=["dead letters"],
         summary="Dead letters in id order; when more follow, X-Next-After is the `after` of the next page",
-        responses={200: {"headers": _NEXT_PAGE_HEADERS}, **errors(*AUTHENTICATED, *PARAMETERS, NotFound)},
+        responses={
+            200: {"headers": _NEXT_PAGE_HEADERS},
+            **errors(*AUTHENTICATED, *PARAMETERS, NotFound, AuditUnavailable),
+        },
     )
     async def dead_letters(
         name: str,
@@ -385,6 +388,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         subject: Annotated[str | None, Query(max_length=2048)] = None,
         include_replayed: Annotated[QueryBool, Query()] = False,
+        x_official_id: Annotated[str | None, Header(max_length=200)] = None,
     ) -> list[DeadLetterReply]:
         # one letter past the page says whether another page follows; the body stays a bare
         # list, as clients already read it, and the marker goes in headers
@@ -398,6 +402,7 @@ def create_app(
             following = request.url.include_query_params(after=next_after)
             response.headers["X-Next-After"] = str(next_after)
             response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        await bus.record_reading(who, letters, official=(x_official_id or "").strip())
         return [_dead_letter_reply(letter) for letter in letters]
 
     @app.post(

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from adapters.audit.signing import PublicKey
+from adapters.audit.witnesses import default_witness_file
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
     AuditSettings,
+    CheckpointSettings,
     Compatibility,
     ConnectorSettings,
     Durability,
@@ -25,6 +28,7 @@ from lienthong.config.settings import (
     TlsFiles,
     TracingSettings,
     TransportSettings,
+    WitnessSettings,
 )
 from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
 from lienthong.tracing import otel_installed
@@ -577,9 +581,78 @@ class _Builder:
     def audit(self) -> AuditSettings:
         section = self.data.get("audit", {})
         defaults = AuditSettings()
+        path = self.path(section.get("path", str(defaults.path)))
         return AuditSettings(
-            path=self.path(section.get("path", str(defaults.path))),
+            path=path,
             subject_key_env=section.get("subject_key_env", defaults.subject_key_env),
+            chain_key_env=section.get("chain_key_env", defaults.chain_key_env),
+            retired_chain_keys_env=section.get("retired_chain_keys_env", defaults.retired_chain_keys_env),
+            checkpoints=self.checkpoints(section.get("checkpoints", {}), path),
+        )
+
+    def checkpoints(self, section: Mapping[str, Any], database: Path) -> CheckpointSettings:
+        at: JsonPath = ("audit", "checkpoints")
+        defaults = CheckpointSettings()
+        public_key = section.get("public_key")
+        if public_key is not None:
+            try:
+                PublicKey.parse(public_key)
+            except ValueError as error:
+                self.problem(
+                    (*at, "public_key"), str(error), "copy the key that `lienthong audit keys` prints"
+                )
+        witnesses: list[WitnessSettings] = []
+        names: set[str] = set()
+        for i, entry in enumerate(section.get("witnesses", [])):
+            witness = self.witness((*at, "witnesses", i), entry, names)
+            if witness is not None:
+                witnesses.append(witness)
+                names.add(witness.name)
+        if "witnesses" not in section:
+            witnesses.append(WitnessSettings(kind="file", name="file", path=default_witness_file(database)))
+        return CheckpointSettings(
+            signing_key_env=section.get("signing_key_env", defaults.signing_key_env),
+            public_key=public_key,
+            every_records=int(section.get("every", defaults.every_records)),
+            interval_s=self.duration(section, "interval", at, defaults.interval_s, 1.0, DAY),
+            witnesses=tuple(witnesses),
+        )
+
+    def witness(self, at: JsonPath, entry: Mapping[str, Any], taken: set[str]) -> WitnessSettings | None:
+        kinds = [kind for kind in ("file", "webhook", "tsa") if kind in entry]
+        if len(kinds) != 1:
+            self.problem(
+                at,
+                f"a witness is one of file, webhook (this one has {', '.join(kinds) or 'none'})",
+                "write one of file: <path> or webhook: {url: ...}",
+            )
+            return None
+        [kind] = kinds
+        if kind == "tsa":
+            self.problem(
+                (*at, "tsa"),
+                "RFC 3161 time-stamping authorities are not supported yet as witnesses",
+                "use a file on another host's volume or a webhook to another agency's system "
+                "(docs/audit.md, Witnesses)",
+                at_key=True,
+            )
+            return None
+        position = int(at[-1]) + 1
+        name = str(entry.get("name", kind if kind not in taken else f"{kind}-{position}"))
+        if name in taken:
+            self.problem(
+                (*at, "name"), f"another witness is named '{name}'", "give each witness its own name"
+            )
+            return None
+        if kind == "file":
+            return WitnessSettings(kind="file", name=name, path=self.path(entry["file"]))
+        spec = self.webhook(at, {"webhook": entry["webhook"]}).options
+        return WitnessSettings(
+            kind="webhook",
+            name=name,
+            url=spec["url"],
+            timeout_s=spec["timeout_s"],
+            headers=tuple(sorted(spec["headers"].items())),
         )
 
     def tracing(self) -> TracingSettings | None:

@@ -70,9 +70,34 @@ class ConnectorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessSettings:
+    """Where the audit log's checkpoints go: a file (``path``) or another system (``url``)."""
+
+    kind: Literal["file", "webhook"]
+    name: str  # in metrics and logs
+    path: Path | None = None  # file: absolute once loaded
+    url: str = ""  # webhook
+    timeout_s: float = 5.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSettings:
+    signing_key_env: str = "LIENTHONG_AUDIT_SIGNING_KEY"
+    public_key: str | None = None  # pinned: base64 of the 32 raw bytes of the Ed25519 public key
+    every_records: int = 1000
+    interval_s: float = 300.0
+    # none given: a file beside the audit database (``<path>.checkpoints``), set when loaded
+    witnesses: tuple[WitnessSettings, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AuditSettings:
     path: Path = Path("var/audit.db")  # absolute once loaded
     subject_key_env: str = "LIENTHONG_AUDIT_KEY"
+    chain_key_env: str = "LIENTHONG_AUDIT_CHAIN_KEY"
+    retired_chain_keys_env: str = "LIENTHONG_AUDIT_RETIRED_CHAIN_KEYS"
+    checkpoints: CheckpointSettings = CheckpointSettings()
 
 
 @dataclass(frozen=True, slots=True)

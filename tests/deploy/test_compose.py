@@ -116,7 +116,13 @@ def test_two_lienthong_instances_share_a_kafka_configuration() -> None:
     for name, service in instances.items():
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert any(p.endswith(f":{port}") for p in service["ports"]), name
-        assert config["audit"]["subject_key_env"] in environment(service), name
+        audit = config["audit"]
+        for variable in (
+            audit["subject_key_env"],
+            audit["chain_key_env"],
+            audit["checkpoints"]["signing_key_env"],
+        ):
+            assert variable in environment(service), (name, variable)
         targets = compose_file.mounts(service)
         # each process keeps its own dead letters and audit log, in its own volume
         (volume,) = [source for source, target in targets.items() if target in data_dirs]

@@ -126,7 +126,13 @@ def test_config_and_secret_reach_the_container() -> None:
 
 def test_every_environment_variable_the_config_names_comes_from_the_secret() -> None:
     config = bus_config()
-    named = {config["transport"]["security"]["sasl_password_env"], config["audit"]["subject_key_env"]}
+    audit = config["audit"]
+    named = {
+        config["transport"]["security"]["sasl_password_env"],
+        audit["subject_key_env"],
+        audit["chain_key_env"],
+        audit["checkpoints"]["signing_key_env"],
+    }
     assert named <= set(objects()["Secret"]["stringData"])
 
 

@@ -25,6 +25,7 @@ REQUIRED_ALERTS = {
     "LienthongPortalSyncLagging",
     "LienthongEvidenceProviderErrors",
     "LienthongAuditWriteFailures",
+    "LienthongAuditCheckpointsNotWitnessed",
 }
 
 

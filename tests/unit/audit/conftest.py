@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from adapters.audit import AuditMetrics, SqliteAuditLog
+from adapters.audit.keys import KeyRing, chain_key_source
 from router.audit import AccessRecord
 
 KEY = b"a test key of at least thirty-two bytes"
@@ -37,8 +38,13 @@ def access(
     )
 
 
-def metric(registry: CollectorRegistry, name: str) -> float:
-    return registry.get_sample_value(name) or 0.0
+def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def ring_of(database: Path) -> KeyRing:
+    """The chain keys a store made beside ``database`` (its default)."""
+    return chain_key_source(database, "CHAIN_KEY", "RETIRED_CHAIN_KEYS", create=False, environ={})()
 
 
 @pytest.fixture

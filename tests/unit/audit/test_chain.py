@@ -1,14 +1,30 @@
-"""The hash chain's arithmetic and the walk that finds breaks (pure logic, no file)."""
+"""The keyed chain's arithmetic and the walk that finds breaks (pure logic, no file)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import pytest
 
-from adapters.audit.chain import FORMAT, GENESIS, ChainWalk, Head, as_text, encode, record_hash
+from adapters.audit.chain import (
+    FORMAT,
+    FORMAT_V1,
+    GENESIS,
+    ChainWalk,
+    Head,
+    as_text,
+    encode,
+    head_anchor,
+    link_v1,
+)
+from adapters.audit.keys import ChainKey, KeyRing
 
 Row = tuple[int, list[str], str, str]  # seq, fields, previous hash, hash
+SECRET = b"unit test chain key, thirty-two bytes or more"
+RING = KeyRing(ChainKey(SECRET))
+KEY_ID = RING.current.id
+record_hash = RING.link
 
 
 def chain(count: int) -> list[Row]:
@@ -19,6 +35,7 @@ def chain(count: int) -> list[Row]:
             1_795_000_000_000_000 + seq,
             [f"req-{seq}", "A/sys", "cb", "d", "h", "p", "1.000894", "x", "released", "prov"],
             False,
+            KEY_ID,
         )
         digest = record_hash(fields, previous)
         rows.append((seq, fields, previous, digest))
@@ -27,7 +44,7 @@ def chain(count: int) -> list[Row]:
 
 
 def walk(rows: list[Row], head: Head | None = None) -> list[str]:
-    checker = ChainWalk(head)
+    checker = ChainWalk([head_anchor(head)] if head is not None else [], link=RING.link)
     found = [p for row in rows for p in checker.step(*row)]
     found += checker.finish()
     return [f"{p.seq}: {p.detail}" for p in found]
@@ -39,18 +56,27 @@ def test_the_encoding_is_length_prefixed_utf8() -> None:
         == FORMAT + b"\x00\x00\x00\x02ab" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x03" + "ệ".encode()
     )
     # the boundaries of values count: ("ab", "c") and ("a", "bc") hash differently
-    assert record_hash(["ab", "c"], GENESIS) != record_hash(["a", "bc"], GENESIS)
+    assert record_hash(["ab", "c", KEY_ID], GENESIS) != record_hash(["a", "bc", KEY_ID], GENESIS)
 
 
-def test_a_hash_is_sha256_of_the_encoding_with_the_previous_hash_last() -> None:
+def test_a_link_is_an_hmac_under_the_key_its_record_names() -> None:
+    fields = as_text(5, ["r"] * 10, True, KEY_ID)
+    assert fields[0] == "5" and fields[-2:] == ["1", KEY_ID]
+    assert FORMAT == b"lienthong-audit/2"
+    expected = hmac.new(SECRET, encode([*fields, GENESIS]), hashlib.sha256).hexdigest()
+    assert record_hash(fields, GENESIS) == expected
+    # without the key, SHA-256 of the same bytes is not the link
+    assert hashlib.sha256(encode([*fields, GENESIS])).hexdigest() != expected
+
+
+def test_a_format_1_hash_is_sha256_of_its_encoding() -> None:
     fields = as_text(5, ["r"] * 10, True)
-    assert fields[0] == "5" and fields[-1] == "1"
-    assert record_hash(fields, GENESIS) == hashlib.sha256(encode([*fields, GENESIS])).hexdigest()
+    assert link_v1(fields, GENESIS) == hashlib.sha256(encode([*fields, GENESIS], FORMAT_V1)).hexdigest()
 
 
 def test_an_intact_chain_has_no_problem_and_ends_at_its_head() -> None:
     rows = chain(5)
-    checker = ChainWalk()
+    checker = ChainWalk(link=RING.link)
     assert [p for row in rows for p in checker.step(*row)] == []
     assert checker.records == 5
     assert checker.head == Head(5, rows[-1][3])
@@ -104,7 +130,7 @@ def test_a_removal_hidden_by_renumbering_breaks_one_link() -> None:
 
 def test_an_inserted_record_is_found() -> None:
     rows = chain(4)
-    forged_fields = as_text(1, ["forged"] * 10, False)
+    forged_fields = as_text(1, ["forged"] * 10, False, KEY_ID)
     forged = record_hash(forged_fields, rows[1][3])  # chained onto record 2, hash recomputed
     rows.insert(2, (3, forged_fields, rows[1][3], forged))
     rows = [(n, fields, previous, digest) for n, (_, fields, previous, digest) in enumerate(rows, 1)]
@@ -156,3 +182,22 @@ def test_heads_print_and_parse() -> None:
     for bad in ("12", "x:" + "ab" * 32, "12:" + "AB" * 32, "12:abc"):
         with pytest.raises(ValueError, match="not a chain head"):
             Head.parse(bad)
+
+
+def test_a_chain_recomputed_without_the_key_is_named_from_its_first_change() -> None:
+    # the forger changes record 3, then recomputes every hash after it with plain SHA-256
+    rows = chain(6)
+    previous = rows[1][3]
+    for n in range(2, 6):
+        seq, fields, _, _ = rows[n]
+        if n == 2:
+            fields = [*fields[:9], "denied", *fields[10:]]
+        digest = hashlib.sha256(encode([*fields, previous])).hexdigest()
+        rows[n] = (seq, fields, previous, digest)
+        previous = digest
+    problems = sorted(walk(rows, Head(6, "f" * 64)), key=lambda p: int(p.split(":")[0]))
+    assert problems[0].startswith("3: record 3 (") and "was changed" in problems[0]
+    assert problems[1].startswith("4: records 4 to 6 do not match their hashes either")
+    assert "recomputed from record 3 on by someone without the chain key" in problems[1]
+    assert problems[2].startswith("6: record 6 (") and "is not the record of the head 6" in problems[2]
+    assert len(problems) == 3

@@ -3,8 +3,7 @@ change is one problem (pure logic over :class:`~adapters.audit.chain.ChainWalk`,
 
 from __future__ import annotations
 
-from adapters.audit.chain import record_hash
-from tests.unit.audit.test_chain import Row, chain, walk
+from tests.unit.audit.test_chain import KEY_ID, Row, chain, record_hash, walk
 
 
 def renumbered(rows: list[Row]) -> list[Row]:
@@ -106,7 +105,7 @@ def test_a_removal_alone_is_one_problem() -> None:
 
 def test_an_inserted_record_is_named_by_the_one_after_it() -> None:
     rows = chain(4)
-    forged_fields = rows[1][1][:1] + ["forged"] * 10 + ["0"]
+    forged_fields = [*rows[1][1][:1], *["forged"] * 10, "0", KEY_ID]
     rows.insert(2, (0, forged_fields, rows[1][3], record_hash(forged_fields, rows[1][3])))
     [problem] = walk(renumbered(rows))
     assert problem.startswith("4: record 4 (") and "it follows record 2, so record 3 was inserted" in problem

@@ -10,10 +10,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from adapters.audit import SqliteAuditLog, verify_file
-from adapters.audit.chain import GENESIS
+from adapters.audit.chain import GENESIS, as_text, link_v1
 from router.audit import AuditUnavailable, admin_action
 from router.errors import ConfigError
-from tests.unit.audit.conftest import CITIZEN, KEY, OTHER, MakeStore, access, metric
+from tests.unit.audit.conftest import CITIZEN, KEY, OTHER, MakeStore, access, metric, ring_of
 
 RECORDS = "lienthong_audit_records_total"
 FAILURES = "lienthong_audit_write_failures_total"
@@ -102,7 +102,7 @@ async def test_close_writes_what_was_handed_over(make_store: MakeStore, tmp_path
     await asyncio.sleep(0)
     await store.close()
     await asyncio.gather(*writes)
-    assert verify_file(tmp_path / "audit.db").records == 20
+    assert verify_file(tmp_path / "audit.db", keys=ring_of(tmp_path / "audit.db")).records == 20
 
 
 async def test_a_file_that_is_a_directory_cannot_be_opened(tmp_path: Path) -> None:
@@ -176,3 +176,39 @@ async def test_a_subject_that_is_not_text_fails_only_its_caller(store: SqliteAud
         with pytest.raises(AuditUnavailable, match="not"):
             await store.record([bad])
     assert await store.latest() == []
+
+
+def format_1_log(path: Path, count: int) -> None:
+    """A log as the store wrote it before keys: format 1, plain SHA-256 links, no key_id column."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE access_records (seq INTEGER PRIMARY KEY, at_us INTEGER NOT NULL,"
+        " request_id TEXT NOT NULL, requester TEXT NOT NULL, official TEXT NOT NULL, dataset TEXT NOT NULL,"
+        " subject_hash TEXT NOT NULL, purpose TEXT NOT NULL, procedure TEXT NOT NULL, dossier TEXT NOT NULL,"
+        " outcome TEXT NOT NULL, provider TEXT NOT NULL, cache_hit INTEGER NOT NULL,"
+        " previous_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+        " CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+        " PRAGMA user_version = 1;"
+    )
+    previous = GENESIS
+    with conn:
+        for seq in range(1, count + 1):
+            texts = [f"req-{seq}", "A/sys", "cb", "d", "h", "p", "1.000894", "x", "released", "prov"]
+            digest = link_v1(as_text(seq, texts, False), previous)
+            conn.execute(
+                "INSERT INTO access_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, seq, *texts, 0, previous, digest),
+            )
+            previous = digest
+    conn.close()
+
+
+async def test_a_log_of_format_1_is_verified_but_never_extended(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    format_1_log(path, 3)
+    result = verify_file(path)
+    assert (result.format, result.records, result.intact) == (1, 3, True)
+    store = SqliteAuditLog(path, KEY)
+    with pytest.raises(AuditUnavailable, match=r"is of format 1, a plain SHA-256 chain .* Move it aside"):
+        await store.start()
+    assert verify_file(path).records == 3  # untouched
