@@ -97,7 +97,11 @@ class Consumer(Protocol):
         ...
 
     async def rewind(self, partitions: Sequence[int]) -> None:
-        """Moves the position of these partitions back to their committed offsets."""
+        """Moves the position of these partitions back to the first message of the batch last
+        fetched from them, so that this batch is fetched again, and nothing before it (what
+        came before was handled, even if its commit has not landed). A partition with nothing
+        fetched since its last commit or rewind stays where it is. The member knows these
+        positions itself: a rewind does not depend on reading the committed offsets."""
         ...
 
 

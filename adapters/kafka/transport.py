@@ -36,6 +36,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from adapters.kafka.consumer import KafkaConsumer
+from adapters.kafka.offsets import committed_offsets
 from adapters.kafka.options import KafkaOptions
 from adapters.kafka.partitioning import partition_of
 from adapters.kafka.topics import ensure_topic, partitions_of
@@ -206,17 +207,23 @@ class KafkaTransport:
                 return 0
             ends = await probe.end_offsets(partitions)
             starts = await probe.beginning_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(
-                self.options.topic(group), partitions=partitions
-            )
+            committed = await committed_offsets(admin, self.options.topic(group), partitions)
         except KafkaError as exc:
             raise TransportError(f"cannot read the lag of {group!r} on {topic!r}: {exc}") from exc
         total = 0
         for tp in partitions:
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            total += max(0, ends[tp] - done)
+            done = committed[tp]
+            total += max(0, ends[tp] - (starts[tp] if done is None else done))
         return total
+
+    async def committed(self, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int | None]:
+        """The group's committed offsets of these partitions (None: never committed); raises
+        :class:`~adapters.kafka.offsets.OffsetsUnknown` when the cluster cannot tell now."""
+        name = self.options.topic(topic)
+        answer = await committed_offsets(
+            self._admin_client(), self.options.topic(group), [TopicPartition(name, p) for p in partitions]
+        )
+        return {tp.partition: offset for tp, offset in answer.items()}
 
     async def healthy(self) -> bool:
         if self._admin is None:
