@@ -42,6 +42,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from adapters.kafka.consumer import KafkaConsumer
+from adapters.kafka.logs import rate_limit_kafka_logs
 from adapters.kafka.offsets import committed_offsets
 from adapters.kafka.options import KafkaOptions
 from adapters.kafka.partitioning import partition_of
@@ -81,6 +82,7 @@ class KafkaTransport:
     async def start(self) -> None:
         if self._producer is not None:
             return
+        rate_limit_kafka_logs()
         common = self.options.client_kwargs()
         producer = self._new_producer()
         admin = AIOKafkaAdminClient(**common)
