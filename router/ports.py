@@ -97,7 +97,11 @@ class Consumer(Protocol):
         ...
 
     async def rewind(self, partitions: Sequence[int]) -> None:
-        """Moves the position of these partitions back to their committed offsets."""
+        """Moves the position of these partitions back to the first message of the batch last
+        fetched from them, so that this batch is fetched again, and nothing before it (what
+        came before was handled, even if its commit has not landed). A partition with nothing
+        fetched since its last commit or rewind stays where it is. The member knows these
+        positions itself: a rewind does not depend on reading the committed offsets."""
         ...
 
 
@@ -112,11 +116,19 @@ class Transport(Protocol):
         """Creates the topic if it does not exist (existing topics keep their partitions)."""
         ...
 
-    async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+    async def append(
+        self, topic: str, messages: Sequence[Message], *, retry_for_s: float | None = None
+    ) -> list[AppendResult]:
         """Appends messages; returns only once they are durable, in the order given.
 
         Messages with the same key go to the same partition, in order. Either every message
         of the call is appended or none is (raises :class:`TransportError`).
+
+        A log that can be out of reach for a while (a broker restarting) is retried until
+        ``retry_for_s`` seconds from the call have passed (the transport's own append timeout
+        when None), sending again only what is not durable yet. A publisher, whose client waits
+        for the answer, keeps the default; the router, which could only fail its batch and
+        append it again, waits longer.
         """
         ...
 

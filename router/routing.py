@@ -44,6 +44,9 @@ ORIGINAL_OFFSET = "lienthong_original_offset"
 MAX_DETAIL_BYTES = 1024
 # Bounds the router's cache of the subscriptions of each event type.
 MAX_CACHED_TYPES = 4096
+# How long the router's appends wait for a log out of reach (a broker restarting) before its batch
+# fails: failing sooner only means fetching the batch again and appending again what was durable.
+ROUTE_RETRY_S = 300.0
 
 
 class SubscribePolicy(Protocol):
@@ -214,9 +217,9 @@ class Router:
                 for _, topic in targets:
                     out[topic].append(outgoing)
         if rejected:
-            await self._transport.append(INBOUND_DEAD_LETTERS, rejected)
+            await self._transport.append(INBOUND_DEAD_LETTERS, rejected, retry_for_s=ROUTE_RETRY_S)
         for topic, routed in out.items():
-            await self._transport.append(topic, routed)
+            await self._transport.append(topic, routed, retry_for_s=ROUTE_RETRY_S)
             self._metrics.event_routed(topic.removeprefix("deliver."), len(routed))
 
     def _reject(self, message: StoredMessage, error: LienthongError) -> None:

@@ -3,7 +3,8 @@
 The log lives in one process, so a group has one member there and it owns every partition. Its
 *position* (next offset to fetch, per partition) is in memory; its *committed* offsets are in the
 file. A new member starts at the committed offsets, so whatever was fetched and not committed
-before a crash is fetched again: at-least-once.
+before a crash is fetched again: at-least-once. A rewind goes back to the start of the batch last
+fetched, as on Kafka (:meth:`router.ports.Consumer.rewind`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class EmbeddedConsumer:
         self._view: TopicView | None = None
         self._positions: list[int] = []
         self._rewinds: list[int] = []  # per partition, how many times it was rewound
+        # Per partition, the batch last fetched and not yet committed or rewound: the offsets of
+        # its first message and of the message after its last.
+        self._in_flight: dict[int, tuple[int, int]] = {}
         self._committed: dict[int, int] = {}
         self._rotation = 0
         self._closed = False
@@ -88,6 +92,7 @@ class EmbeddedConsumer:
             messages = batches.get(partition)
             if messages:
                 self._positions[partition] = messages[-1].offset + 1
+                self._in_flight[partition] = (messages[0].offset, messages[-1].offset + 1)
             else:  # retention emptied the range meanwhile
                 self._positions[partition] = max(self._positions[partition], view.starts[partition])
         return batches
@@ -104,14 +109,23 @@ class EmbeddedConsumer:
             return
         await self._log.commit_offsets(self._group, self._topic, dict(offsets))
         self._committed.update(offsets)
+        for partition, offset in offsets.items():
+            batch = self._in_flight.get(partition)
+            if batch is not None and batch[1] <= offset:
+                del self._in_flight[partition]
 
     async def rewind(self, partitions: Sequence[int]) -> None:
-        """Moves these partitions back to their committed offsets: what follows is fetched again."""
+        """Moves these partitions back to the first message of the batch last fetched from them
+        (or of what retention kept of it): that batch is fetched again, nothing before it."""
         view = await self._started()
         for partition in partitions:
             if not 0 <= partition < view.partitions:
                 raise ValueError(f"topic {self._topic!r} has no partition {partition}")
-            self._positions[partition] = self._committed_or_start(partition)
+        for partition in partitions:
+            batch = self._in_flight.pop(partition, None)
+            if batch is not None:
+                self._positions[partition] = max(batch[0], view.starts[partition])
+            # a fetch reading meanwhile has read past the new position: its result is dropped
             self._rewinds[partition] += 1
 
     def position(self, partition: int) -> int:

@@ -260,9 +260,12 @@ class EmbeddedLog:
             return
         await self._writer.submit(partial(self._create_topic, topic, partitions))
 
-    async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+    async def append(
+        self, topic: str, messages: Sequence[Message], *, retry_for_s: float | None = None
+    ) -> list[AppendResult]:
         """Appends all of ``messages`` or none, durably; creates the topic with
-        ``default_partitions`` if needed."""
+        ``default_partitions`` if needed. ``retry_for_s`` is not used: the log is local, there
+        is no outage to wait out (a full disk does not clear in seconds)."""
         self._require_open()
         if not messages:
             return []

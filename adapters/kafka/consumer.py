@@ -9,6 +9,14 @@ Rebalances: when partitions are taken from this member, the revocation waits (at
 done is committed before the partitions move and the new owner does not repeat it. Past that
 wait the partitions move anyway, and the new owner redelivers the unfinished batch (at least once);
 a later commit of a partition this member no longer owns is dropped, since its new owner decides.
+
+Positions: :meth:`KafkaConsumer.rewind` moves a partition back to the first message of the batch
+last fetched from it, which the member knows itself: it never asks the broker, so a broker that
+cannot tell the committed offset now (one restarting) cannot send it back to the beginning. A
+partition newly assigned starts at the group's committed offset, read with
+:func:`.offsets.committed_offsets` (``auto_offset_reset`` is "none": aiokafka takes a
+restarting broker's answer for "no offset" and would reset the partition): from the beginning
+only when the group never committed it, or when retention deleted past the committed offset.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import OffsetAndMetadata
 
+from adapters.kafka.offsets import OffsetsUnknown
 from router.ports import StoredMessage, TransportError
 
 if TYPE_CHECKING:
@@ -44,8 +53,9 @@ class KafkaConsumer:
         self._kafka_topic = transport.options.topic(topic)
         self._kafka_group = transport.options.topic(group)
         self._consumer: AIOKafkaConsumer | None = None
-        # Per partition, the offset after the last message fetched and not yet committed or rewound.
-        self._in_flight: dict[int, int] = {}
+        # Per partition, the batch last fetched and not yet committed or rewound: the offsets of its
+        # first message and of the message after its last.
+        self._in_flight: dict[int, tuple[int, int]] = {}
         self._settled = asyncio.Event()
         self._closed = False
 
@@ -68,7 +78,8 @@ class KafkaConsumer:
             **options.client_kwargs(),
             group_id=self._kafka_group,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # a partition with no committed offset raises, and fetch() asks the cluster why
+            auto_offset_reset="none",
             max_partition_fetch_bytes=options.max_message_bytes,
             # The revocation wait must fit in the rebalance timeout.
             rebalance_timeout_ms=int((self._revoke_wait_s + 10) * 1000),
@@ -104,13 +115,21 @@ class KafkaConsumer:
             records = await consumer.getmany(
                 timeout_ms=int(max(0.0, timeout) * 1000), max_records=max_messages
             )
+        except NoOffsetForPartitionError as exc:
+            await self._position_uncommitted(consumer, exc.args[0])
+            return {}
+        except OffsetOutOfRangeError as exc:
+            # retention deleted past the position: go on from the first message retained
+            for tp in exc.args[0]:
+                await consumer.seek_to_beginning(tp)
+            return {}
         except KafkaError as exc:
             raise TransportError(f"cannot fetch from {self._topic!r}: {exc}") from exc
         batches: dict[int, list[StoredMessage]] = {}
         for tp, items in records.items():
             if items:
                 batches[tp.partition] = [_stored(self._topic, record) for record in items]
-                self._in_flight[tp.partition] = items[-1].offset + 1
+                self._in_flight[tp.partition] = (items[0].offset, items[-1].offset + 1)
         if batches:
             self._settled.clear()
         return batches
@@ -132,28 +151,46 @@ class KafkaConsumer:
             except KafkaError as exc:
                 raise TransportError(f"cannot commit offsets of {self._group!r}: {exc}") from exc
         for partition, offset in offsets.items():
-            if self._in_flight.get(partition, -1) <= offset:
-                self._in_flight.pop(partition, None)
+            batch = self._in_flight.get(partition)
+            if batch is not None and batch[1] <= offset:
+                del self._in_flight[partition]
         self._signal()
 
     async def rewind(self, partitions: Sequence[int]) -> None:
-        """Moves these partitions back to their committed offsets (or the start): fetched again."""
+        """Moves these partitions back to the first message of the batch last fetched from them."""
         consumer = await self._started()
         owned = self.assignment()
         for partition in partitions:
-            self._in_flight.pop(partition, None)
-            if partition not in owned:
-                continue  # moved to another member, which starts from the committed offset
-            tp = TopicPartition(self._kafka_topic, partition)
+            batch = self._in_flight.pop(partition, None)
+            if batch is None or partition not in owned:
+                # nothing handed out since the last commit or rewind; or the partition moved to
+                # another member, which starts from the committed offset
+                continue
             try:
-                committed = await consumer.committed(tp)
-                if committed is None:
-                    await consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, committed)
+                consumer.seek(TopicPartition(self._kafka_topic, partition), batch[0])
             except KafkaError as exc:
                 raise TransportError(f"cannot rewind {self._topic!r}/{partition}: {exc}") from exc
         self._signal()
+
+    async def _position_uncommitted(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Positions an assigned partition that aiokafka found no committed offset for: at the
+        committed offset after all if the cluster has one, at the beginning if the group never
+        committed it; if the cluster cannot tell now, aiokafka asks again at the next fetch."""
+        try:
+            committed = (await self._transport.committed(self._group, self._topic, [tp.partition]))[
+                tp.partition
+            ]
+        except OffsetsUnknown:
+            log.debug("%s: the committed offset of %s is unknown for now", self._group, tp)
+            return
+        except KafkaError as exc:
+            raise TransportError(f"cannot read the committed offsets of {self._group!r}: {exc}") from exc
+        if tp not in consumer.assignment():
+            return
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
 
     # --- rebalances ---------------------------------------------------------------------------
 

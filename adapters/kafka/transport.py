@@ -20,33 +20,46 @@ Two promises of the port are weaker here, and said so:
   the call returns; if one fails the call raises :class:`TransportError`, but others of the same
   call may have been appended (a retry then appends them again: see the point above). A message
   larger than ``max_message_bytes`` is refused before anything of the call is sent.
+
+A broker away for a while (restarting, a partition leader moving) fails appends with retriable
+errors. ``append`` retries them itself, within its ``retry_for_s`` (from the call), resending only
+the messages that are not durable yet, on a new producer: so a caller does not fail, re-read and
+append again messages that were durable already. See :meth:`KafkaTransport.append`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerClosed
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from adapters.kafka.consumer import KafkaConsumer
+from adapters.kafka.logs import rate_limit_kafka_logs
+from adapters.kafka.offsets import committed_offsets
 from adapters.kafka.options import KafkaOptions
 from adapters.kafka.partitioning import partition_of
 from adapters.kafka.topics import ensure_topic, partitions_of
 from router.ports import AppendResult, Message, TransportError
 from router.publishing import INBOUND_TOPIC
 
+log = logging.getLogger(__name__)
+
 # The largest record batch the producer builds: well under Kafka's default max.message.bytes
 # (1 MiB), which topics created outside the bus may keep.
 BATCH_BYTES = 256 << 10
 # From this many records of one append for one partition on, they go as batches of their own.
 BATCH_MIN_RECORDS = 16
+# The pause before an append's first retry; it doubles up to the longest.
+RETRY_FIRST_S = 0.1
+RETRY_LONGEST_S = 2.0
 
 
 class KafkaTransport:
@@ -69,6 +82,7 @@ class KafkaTransport:
     async def start(self) -> None:
         if self._producer is not None:
             return
+        rate_limit_kafka_logs()
         common = self.options.client_kwargs()
         producer = self._new_producer()
         admin = AIOKafkaAdminClient(**common)
@@ -103,7 +117,8 @@ class KafkaTransport:
         After a failed append (batches expired while a broker was away) aiokafka's idempotent
         producer is left with sequence numbers the broker no longer accepts
         (``OutOfOrderSequenceNumber`` on every later append). A new producer gets a new producer
-        id and starts its sequences afresh; what failed is retried by its caller.
+        id and starts its sequences afresh. Raises the KafkaError of a new producer that cannot
+        reach the cluster.
         """
         if self._producer is None:
             raise TransportError("the Kafka transport is not started")
@@ -114,9 +129,9 @@ class KafkaTransport:
                 fresh = self._new_producer()
                 try:
                     await fresh.start()
-                except KafkaError as exc:
+                except KafkaError:
                     await _quietly_stop(fresh)
-                    raise TransportError(f"cannot reach Kafka to append: {exc}") from exc
+                    raise
                 old, self._producer, self._broken = self._producer, fresh, None
                 await _quietly_stop(old)
         if self._producer is None:
@@ -143,33 +158,80 @@ class KafkaTransport:
         )
         self._known_topics.add(topic)
 
-    async def append(self, topic: str, messages: Sequence[Message]) -> list[AppendResult]:
+    async def append(
+        self, topic: str, messages: Sequence[Message], *, retry_for_s: float | None = None
+    ) -> list[AppendResult]:
+        """Appends ``messages``; retries retriable failures until ``retry_for_s`` (from the call;
+        ``append_timeout_ms`` when None) has passed, then raises :class:`TransportError`.
+
+        A retry sends again only the messages with no result yet, on a new producer (see
+        :meth:`_current_producer`), with a pause that doubles from ``RETRY_FIRST_S`` to
+        ``RETRY_LONGEST_S``. A message is durable with no offset known when a later message of
+        its partition, sent by the same producer, is durable: the broker accepts a producer's
+        batches of a partition only in the order of their sequence numbers.
+        """
         if not messages:
             return []
+        keys = self._keys(topic, messages)
+        loop = asyncio.get_running_loop()
+        budget = self.options.append_timeout_ms / 1000 if retry_for_s is None else retry_for_s
+        deadline = loop.time() + budget
+        results: list[AppendResult | None] = [None] * len(messages)
+        pause, retries = RETRY_FIRST_S, 0
+        while True:
+            try:
+                await self._attempt(topic, messages, keys, results)
+            except KafkaError as exc:
+                if not _retriable(exc) or loop.time() + pause > deadline:
+                    raise TransportError(f"cannot append to {topic!r}: {type(exc).__name__}: {exc}") from exc
+                if retries == 0:
+                    log.warning(
+                        "appending to %r failed (%s: %s); retrying the %d messages not durable yet",
+                        topic,
+                        type(exc).__name__,
+                        exc,
+                        results.count(None),
+                    )
+                retries += 1
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, RETRY_LONGEST_S)
+                continue
+            if retries:
+                log.info("appending to %r succeeded after %d retries", topic, retries)
+            return cast(list[AppendResult], results)
+
+    def _keys(self, topic: str, messages: Sequence[Message]) -> list[bytes]:
+        """The messages' keys, encoded; refuses the call if a message is too large."""
+        limit = self.options.max_message_bytes
+        keys: list[bytes] = []
+        for message in messages:
+            key = message.key.encode("utf-8")
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, message.value, list(message.headers))
+            if size > limit:
+                raise TransportError(f"a message for {topic!r} is larger than {limit} bytes")
+            keys.append(key)
+        return keys
+
+    async def _attempt(
+        self,
+        topic: str,
+        messages: Sequence[Message],
+        keys: Sequence[bytes],
+        results: list[AppendResult | None],
+    ) -> None:
+        """Sends the messages with no result yet, fills in ``results``, raises the first failure."""
         producer = await self._current_producer()
         name = self.options.topic(topic)
-        limit = self.options.max_message_bytes
-        results: list[AppendResult | None] = [None] * len(messages)
         try:
             # Sorted partition ids: the default partitioner's list (see .partitioning).
             partitions = sorted(await producer.partitions_for(name))
             if not partitions:
                 raise TransportError(f"the topic {topic!r} has no partitions")
             # The messages of each partition, in the order of the call: their order in the log.
-            keys: list[bytes] = []
             by_partition: dict[int, list[int]] = defaultdict(list)
-            for index, message in enumerate(messages):
-                key = message.key.encode("utf-8")
-                if (
-                    DefaultRecordBatchBuilder.estimate_size_in_bytes(
-                        key, message.value, list(message.headers)
-                    )
-                    > limit
-                ):
-                    # refused before anything of the call is queued
-                    raise TransportError(f"a message for {topic!r} is larger than {limit} bytes")
-                keys.append(key)
-                by_partition[partition_of(key, partitions)].append(index)
+            for index, key in enumerate(keys):
+                if results[index] is None:
+                    by_partition[partition_of(key, partitions)].append(index)
             # Whole record batches only where one writer appends in turn (the router's fan-out to
             # the delivery topics): aiokafka queues a whole batch only behind an empty partition
             # queue, so on the inbound topic, where concurrent publish requests keep adding
@@ -182,10 +244,9 @@ class KafkaTransport:
                     for partition, indexes in by_partition.items()
                 )
             )
-        except KafkaError as exc:
+        except KafkaError:
             self._broken = producer
-            raise TransportError(f"cannot append to {topic!r}: {type(exc).__name__}: {exc}") from exc
-        return cast(list[AppendResult], results)
+            raise
 
     def consumer(self, group: str, topic: str) -> KafkaConsumer:
         consumer = KafkaConsumer(self, group, topic)
@@ -206,17 +267,23 @@ class KafkaTransport:
                 return 0
             ends = await probe.end_offsets(partitions)
             starts = await probe.beginning_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(
-                self.options.topic(group), partitions=partitions
-            )
+            committed = await committed_offsets(admin, self.options.topic(group), partitions)
         except KafkaError as exc:
             raise TransportError(f"cannot read the lag of {group!r} on {topic!r}: {exc}") from exc
         total = 0
         for tp in partitions:
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            total += max(0, ends[tp] - done)
+            done = committed[tp]
+            total += max(0, ends[tp] - (starts[tp] if done is None else done))
         return total
+
+    async def committed(self, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int | None]:
+        """The group's committed offsets of these partitions (None: never committed); raises
+        :class:`~adapters.kafka.offsets.OffsetsUnknown` when the cluster cannot tell now."""
+        name = self.options.topic(topic)
+        answer = await committed_offsets(
+            self._admin_client(), self.options.topic(group), [TopicPartition(name, p) for p in partitions]
+        )
+        return {tp.partition: offset for tp, offset in answer.items()}
 
     async def healthy(self) -> bool:
         if self._admin is None:
@@ -246,6 +313,13 @@ async def _quietly_stop(*clients: AIOKafkaProducer | AIOKafkaAdminClient | AIOKa
             pass  # closing: a broker that is gone has nothing left to say
 
 
+def _retriable(exc: KafkaError) -> bool:
+    """Whether trying again, on a new producer, may succeed: aiokafka's retriable errors (no
+    leader, a broker unreachable), a request that timed out while a broker was away, and the
+    errors a producer's earlier failure leaves behind it (a sequence gap, a stopped producer)."""
+    return exc.retriable or isinstance(exc, KafkaTimeoutError | OutOfOrderSequenceNumber | ProducerClosed)
+
+
 async def _append_to(
     producer: AIOKafkaProducer,
     name: str,
@@ -256,7 +330,8 @@ async def _append_to(
     results: list[AppendResult | None],
     whole_batches: bool = True,
 ) -> None:
-    """Appends the messages ``indexes`` of one partition, in that order.
+    """Appends the messages ``indexes`` of one partition, in that order; fills in ``results`` for
+    each that is durable, then raises the first failure of the others.
 
     Many of them go as whole record batches of their own (aiokafka's ``send_batch``): one future
     per batch instead of one per message, whose ``send`` (metadata look-ups, partitioner, a future
@@ -269,12 +344,14 @@ async def _append_to(
     A few of them join, one by one, the batch that aiokafka has open for the partition (and
     lingers on), with those of concurrent appends: a batch of their own would wait for it.
     """
-    if not whole_batches or len(indexes) < BATCH_MIN_RECORDS:
-        pending = []
-        for index in indexes:
-            message = messages[index]
-            pending.append(
-                await producer.send(
+    # (indexes, future of their batch) in the order sent: a future gives the offset of the first
+    sent: list[tuple[Sequence[int], asyncio.Future[RecordMetadata]]] = []
+    refused: KafkaError | None = None  # what stopped the queueing of the rest, if anything
+    try:
+        if not whole_batches or len(indexes) < BATCH_MIN_RECORDS:
+            for index in indexes:
+                message = messages[index]
+                future = await producer.send(
                     name,
                     message.value,
                     key=keys[index],
@@ -282,28 +359,44 @@ async def _append_to(
                     timestamp_ms=message.timestamp_ms or None,
                     headers=list(message.headers),
                 )
-            )
-        for index, metadata in zip(indexes, await asyncio.gather(*pending), strict=True):
-            results[index] = AppendResult(partition=partition, offset=metadata.offset)
-        return
-    sent: list[tuple[Sequence[int], asyncio.Future[RecordMetadata]]] = []
-    batch = producer.create_batch()
-    start = 0
-    for position, index in enumerate(indexes):
-        message = messages[index]
-        # the headers as a list (aiokafka's record builder takes no tuple), dropped once copied
-        key, value, headers = keys[index], message.value, list(message.headers)
-        timestamp = message.timestamp_ms or None
-        if batch.append(timestamp=timestamp, key=key, value=value, headers=headers) is None:
-            # full: send it, and start the next one with this record (a first record always fits)
-            sent.append(
-                (indexes[start:position], await producer.send_batch(batch, name, partition=partition))
-            )
-            batch, start = producer.create_batch(), position
-            batch.append(timestamp=timestamp, key=key, value=value, headers=headers)
-    batch.close()
-    sent.append((indexes[start:], await producer.send_batch(batch, name, partition=partition)))
-    for batch_indexes, future in sent:
-        base = (await future).offset
-        for offset, index in enumerate(batch_indexes, base):
-            results[index] = AppendResult(partition=partition, offset=offset)
+                sent.append(((index,), future))
+        else:
+            batch = producer.create_batch()
+            start = 0
+            for position, index in enumerate(indexes):
+                message = messages[index]
+                # the headers as a list (aiokafka's record builder takes no tuple), dropped once copied
+                key, value, headers = keys[index], message.value, list(message.headers)
+                timestamp = message.timestamp_ms or None
+                if batch.append(timestamp=timestamp, key=key, value=value, headers=headers) is None:
+                    # full: send it, and start the next one with this record (a first record always fits)
+                    future = await producer.send_batch(batch, name, partition=partition)
+                    sent.append((indexes[start:position], future))
+                    batch, start = producer.create_batch(), position
+                    batch.append(timestamp=timestamp, key=key, value=value, headers=headers)
+            batch.close()
+            sent.append((indexes[start:], await producer.send_batch(batch, name, partition=partition)))
+    except KafkaError as exc:
+        refused = exc
+    # Every batch queued is awaited, whatever became of the others: what is durable is not sent again.
+    outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+    # a batch cancelled by its producer's stop (a replacement) was not sent: like a closed producer
+    outcomes = [ProducerClosed() if isinstance(o, asyncio.CancelledError) else o for o in outcomes]
+    last_durable = max(
+        (n for n, outcome in enumerate(outcomes) if isinstance(outcome, RecordMetadata)), default=-1
+    )
+    failure: BaseException | None = None
+    for n, ((batch_indexes, _), outcome) in enumerate(zip(sent, outcomes, strict=True)):
+        if isinstance(outcome, RecordMetadata):
+            for offset, index in enumerate(batch_indexes, outcome.offset):
+                results[index] = AppendResult(partition=partition, offset=offset)
+        elif n < last_durable:
+            # reported failed (its reply lost), yet a later batch of the producer was accepted
+            for index in batch_indexes:
+                results[index] = AppendResult(partition=partition, offset=None)
+        elif failure is None:
+            failure = outcome
+    if failure is not None:
+        raise failure
+    if refused is not None:
+        raise refused

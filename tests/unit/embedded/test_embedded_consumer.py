@@ -87,26 +87,39 @@ async def test_fetch_sees_a_message_as_soon_as_append_returns(log: EmbeddedLog) 
         assert [m.value for m in flat(await consumer.fetch(10, 0))] == [str(n).encode()]
 
 
-async def test_commit_then_rewind_goes_back_to_committed(log: EmbeddedLog) -> None:
+async def test_rewind_goes_back_to_the_last_batch_never_before_it(log: EmbeddedLog) -> None:
     await log.append("in", [Message("k", str(n).encode()) for n in range(10)])
     partition = partition_for("k", 8)
     consumer = await started(log)
     first = flat(await consumer.fetch(4, 0))
     assert [m.offset for m in first] == [0, 1, 2, 3]
-    await consumer.commit({partition: 2})
+    await consumer.commit({partition: 2})  # the first batch handled; its commit not all there
     assert [m.offset for m in flat(await consumer.fetch(3, 0))] == [4, 5, 6]
     await consumer.rewind([partition])
-    assert consumer.position(partition) == 2
-    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(2, 10))
+    assert consumer.position(partition) == 4
+    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(4, 10))
+    await consumer.rewind([partition])  # again: the batch of that last fetch
+    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(4, 10))
 
 
-async def test_rewind_without_commit_goes_back_to_the_start(log: EmbeddedLog) -> None:
+async def test_rewind_without_commit_fetches_the_batch_again(log: EmbeddedLog) -> None:
     await log.append("in", [Message("k", b"v")] * 3)
     partition = partition_for("k", 8)
     consumer = await started(log)
     assert len(await drain(consumer)) == 3
     await consumer.rewind([partition])
     assert [m.offset for m in await drain(consumer)] == [0, 1, 2]
+
+
+async def test_rewind_after_the_commit_of_the_batch_stays(log: EmbeddedLog) -> None:
+    await log.append("in", [Message("k", b"v")] * 3)
+    partition = partition_for("k", 8)
+    consumer = await started(log)
+    assert len(await drain(consumer)) == 3
+    await consumer.commit({partition: 3})
+    await consumer.rewind([partition])
+    assert consumer.position(partition) == 3
+    assert await drain(consumer) == []
 
 
 async def test_commit_and_rewind_reject_unknown_partitions(log: EmbeddedLog) -> None:
@@ -194,14 +207,14 @@ async def test_log_close_wakes_a_waiting_fetch_with_an_error(log: EmbeddedLog) -
 
 
 async def test_rewind_during_a_fetch_wins(log: EmbeddedLog) -> None:
-    # more than the in-memory tail holds, so that reading from offset 0 goes to the reader thread
+    # more than the in-memory tail holds, so that reading from offset 3 goes to the reader thread
     await log.append("in", [Message("k", str(n).encode()) for n in range(TAIL_MESSAGES + 10)])
     partition = partition_for("k", 8)
     consumer = await started(log)
-    await consumer.commit({partition: 3})
+    assert [m.offset for m in flat(await consumer.fetch(3, 0))] == [0, 1, 2]
     fetching = asyncio.create_task(consumer.fetch(100, 0))
     await asyncio.sleep(0)  # the fetch is now reading on the reader thread
     await consumer.rewind([partition])
     assert partition not in await fetching  # stale: read from before the rewind
-    assert consumer.position(partition) == 3
-    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(3, 103))
+    assert consumer.position(partition) == 0
+    assert [m.offset for m in flat(await consumer.fetch(100, 0))] == list(range(100))

@@ -63,7 +63,7 @@ async def test_positions_before_the_retained_head_move_to_it(make_log: MakeLog) 
     [message] = [m for ms in (await consumer.fetch(10, 0)).values() for m in ms]
     assert (message.offset, message.value) == (4, b"new")
     await consumer.rewind([partition])
-    assert consumer.position(partition) == 4  # committed 1 was deleted: the first retained offset
+    assert consumer.position(partition) == 4  # the batch fetched: the first retained offset
     assert await log.lag("g", "in") == 1
 
 
