@@ -136,11 +136,19 @@ def _document_encoding(data: bytes) -> tuple[str, int]:
     if declared is None or family.startswith(("utf-16", "utf-32")):
         return family, 0
     name = declared.group(1)
+    info: codecs.CodecInfo | None
     try:
-        codecs.lookup(name)
+        info = codecs.lookup(name)
     except LookupError:
-        raise XmlRejected(MALFORMED, f"the declared encoding {name[:40]!r} is not supported") from None
-    return name, 0
+        info = None
+    # Only a text encoding reads a document (Python also names transforms such as zlib or rot13
+    # codecs); one of UTF-16 or UTF-32 would have shown in the first bytes, and declared over
+    # 8-bit bytes it is wrong: a parser reads them as they came.
+    if info is None or not info._is_text_encoding:
+        raise XmlRejected(MALFORMED, f"the declared encoding {name[:40]!r} is not supported")
+    if info.name.startswith(("utf-16", "utf-32")):
+        return family, 0
+    return info.name, 0
 
 
 def doctype_in_prolog(data: bytes) -> bool:
@@ -151,7 +159,16 @@ def doctype_in_prolog(data: bytes) -> bool:
     ``<!`` markup) is a DTD; the first element ends the search. Text a parser would refuse is
     left for the parser to refuse."""
     codec, start = _document_encoding(data)
-    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+    try:
+        return _doctype_in_text(codecs.getincrementaldecoder(codec)(errors="replace"), data, start)
+    except (UnicodeError, ValueError) as error:  # a codec that cannot read these bytes at all
+        raise XmlRejected(
+            MALFORMED, f"the document cannot be read as {codec}: {type(error).__name__}"
+        ) from None
+
+
+def _doctype_in_text(decoder: codecs.IncrementalDecoder, data: bytes, start: int) -> bool:
+    """:func:`doctype_in_prolog` once the document's decoder is known."""
     text = ""  # the undecided rest of the prolog
     offset = start
     while True:

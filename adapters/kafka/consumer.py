@@ -119,9 +119,7 @@ class KafkaConsumer:
             await self._position_uncommitted(consumer, exc.args[0])
             return {}
         except OffsetOutOfRangeError as exc:
-            # retention deleted past the position: go on from the first message retained
-            for tp in exc.args[0]:
-                await consumer.seek_to_beginning(tp)
+            await self._position_out_of_range(consumer, dict(exc.args[0]))
             return {}
         except KafkaError as exc:
             raise TransportError(f"cannot fetch from {self._topic!r}: {exc}") from exc
@@ -133,6 +131,33 @@ class KafkaConsumer:
         if batches:
             self._settled.clear()
         return batches
+
+    async def _position_out_of_range(
+        self, consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int]
+    ) -> None:
+        """A position the log no longer has. Below its start, retention deleted messages not yet
+        read: go on from the first one retained. Past its end, the log lost its newest messages
+        (an unclean leader election): go on from its new end, where the next messages will be
+        written; never from the beginning, which would deliver the whole log again."""
+        partitions = list(positions)
+        try:
+            starts = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+        except KafkaError as exc:
+            raise TransportError(f"cannot read the offsets of {self._topic!r}: {exc}") from exc
+        for tp, position in positions.items():
+            if position < starts[tp]:
+                consumer.seek(tp, starts[tp])
+            else:
+                log.warning(
+                    "%s: %s/%d ends at %d, before the position %d: its newest messages were lost",
+                    self._group,
+                    self._topic,
+                    tp.partition,
+                    ends[tp],
+                    position,
+                )
+                consumer.seek(tp, ends[tp])
 
     async def commit(self, offsets: Mapping[int, int]) -> None:
         consumer = await self._started()

@@ -11,7 +11,9 @@ The first record of a condition goes through; warnings and errors go through as 
 retries these by itself, and the bus reports at error level what it could not do (a refused
 publish, a batch it must retry). The records of the same condition in the following
 ``window_s`` are counted, not written; the first one after the window goes through with that
-count, and opens a new window.
+count, and opens a new window. A condition that does not come back (a broker away for 10 s) still
+has its count told: :meth:`RateLimit.flush`, called periodically by the transport and at its
+close, writes one line per condition whose window has passed with records held back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ WINDOW_S = 30.0
 # More distinct conditions than aiokafka has templates: only a logger formatting its messages
 # itself (no template) could get there; the oldest are then forgotten.
 MAX_CONDITIONS = 1000
+# Set on the count lines that :meth:`RateLimit.flush` writes, which the filter lets through.
+SUMMARY_ATTRIBUTE = "lienthong_rate_limit_summary"
 
 
 @dataclass(slots=True)
@@ -45,6 +49,8 @@ class RateLimit(logging.Filter):
         self._lock = threading.Lock()  # logging may happen on any thread
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, SUMMARY_ATTRIBUTE, False):
+            return True
         warning = record.levelno >= logging.WARNING
         key = (record.name, str(record.msg) if warning else _text(record))
         now = self._clock()
@@ -63,6 +69,26 @@ class RateLimit(logging.Filter):
         if suppressed:
             record.msg = f"{record.msg} ({suppressed} more like this in the last {elapsed:.0f} s)"
         return True
+
+    def flush(self) -> None:
+        """Writes the count of each condition whose window has passed with records held back, on
+        the condition's own logger, as one warning; the condition's next record then goes
+        through without a count."""
+        now = self._clock()
+        due: list[tuple[str, str, int, float]] = []
+        with self._lock:
+            for (name, text), condition in self._conditions.items():
+                if condition.suppressed and now - condition.since >= self._window_s:
+                    due.append((name, text, condition.suppressed, now - condition.since))
+                    condition.suppressed = 0
+        for name, text, count, elapsed in due:
+            logging.getLogger(name).warning(
+                "%d more like this in the last %.0f s: %s",
+                count,
+                elapsed,
+                text,
+                extra={SUMMARY_ATTRIBUTE: True},
+            )
 
 
 def _text(record: logging.LogRecord) -> str:
@@ -87,3 +113,8 @@ def rate_limit_kafka_logs(limit: RateLimit = _shared) -> None:
         logger = logging.getLogger(name)
         if limit not in logger.filters:
             logger.addFilter(limit)
+
+
+def flush_kafka_logs(limit: RateLimit = _shared) -> None:
+    """The counts held back by the Kafka logs' rate limit, written (see :meth:`RateLimit.flush`)."""
+    limit.flush()

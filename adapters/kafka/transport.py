@@ -30,6 +30,7 @@ append again messages that were durable already. See :meth:`KafkaTransport.appen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from adapters.kafka.consumer import KafkaConsumer
-from adapters.kafka.logs import rate_limit_kafka_logs
+from adapters.kafka.logs import WINDOW_S, flush_kafka_logs, rate_limit_kafka_logs
 from adapters.kafka.offsets import committed_offsets
 from adapters.kafka.options import KafkaOptions
 from adapters.kafka.partitioning import partition_of
@@ -74,6 +75,7 @@ class KafkaTransport:
         # The producer an append failed on, to be replaced before the next append.
         self._broken: AIOKafkaProducer | None = None
         self._replacing = asyncio.Lock()
+        self._log_counts: asyncio.Task[None] | None = None
 
     @property
     def default_partitions(self) -> int:
@@ -97,6 +99,7 @@ class KafkaTransport:
                 f"cannot reach Kafka at {','.join(self.options.bootstrap_servers)}: {exc}"
             ) from exc
         self._producer, self._admin, self._probe = producer, admin, probe
+        self._log_counts = asyncio.create_task(_write_log_counts(), name="kafka-log-counts")
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -144,6 +147,12 @@ class KafkaTransport:
             await consumer.close()
         producer, admin, probe = self._producer, self._admin, self._probe
         self._producer = self._admin = self._probe = None
+        counts, self._log_counts = self._log_counts, None
+        if counts is not None:
+            counts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counts
+        flush_kafka_logs()
         await _quietly_stop(producer, admin, probe)
 
     async def create_topic(self, topic: str, partitions: int) -> None:
@@ -298,6 +307,15 @@ class KafkaTransport:
         if self._admin is None:
             raise TransportError("the Kafka transport is not started")
         return self._admin
+
+
+async def _write_log_counts() -> None:
+    """Every third of the rate limit's window: the counts it held back are written, and loggers
+    aiokafka created since the last round get the limit too."""
+    while True:
+        await asyncio.sleep(WINDOW_S / 3)
+        rate_limit_kafka_logs()
+        flush_kafka_logs()
 
 
 async def _quietly_stop(*clients: AIOKafkaProducer | AIOKafkaAdminClient | AIOKafkaConsumer | None) -> None:

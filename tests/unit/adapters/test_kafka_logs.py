@@ -100,3 +100,30 @@ def test_the_filter_is_on_every_aiokafka_logger_and_the_adapters(
             logger = logging.getLogger(name)
             if limit in logger.filters:
                 logger.removeFilter(limit)
+
+
+def test_a_condition_that_does_not_come_back_still_has_its_count_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 10 s outage: the held-back records are counted in one line once the window has passed,
+    written by flush on the condition's own logger, through the filter itself."""
+    clock = Clock()
+    limit = RateLimit(window_s=30, clock=clock)
+    logger = logging.getLogger("aiokafka.flush-test")
+    logger.addFilter(limit)
+    try:
+        with caplog.at_level(logging.INFO, logger="aiokafka.flush-test"):
+            for n in range(700):
+                logger.error(CONNECT, 1, f"refused {n}")
+            limit.flush()  # the window is still open: nothing to tell yet
+            assert [r.getMessage() for r in caplog.records] == ["Unable connect to node with id 1: refused 0"]
+            clock.now += 31
+            limit.flush()
+            limit.flush()  # told once
+            messages = [r.getMessage() for r in caplog.records]
+            assert messages[1:] == [f"699 more like this in the last 31 s: {CONNECT}"]
+            assert caplog.records[1].levelno == logging.WARNING
+            logger.error(CONNECT, 1, "refused again")  # the next one goes through without a count
+            assert caplog.records[-1].getMessage() == "Unable connect to node with id 1: refused again"
+    finally:
+        logger.removeFilter(limit)

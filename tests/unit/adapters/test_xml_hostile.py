@@ -323,3 +323,22 @@ def test_xml_maps_to_json_ready_data() -> None:
         "line": [{"@code": "4933", "#text": "Freight"}, {"@code": "4932"}],
         "empty": "",
     }
+
+
+@pytest.mark.parametrize(
+    "declared", ["utf-16", "UTF-32", "zlib", "hex", "base64", "bz2", "rot13", "idna", "uu", "quopri"]
+)
+@pytest.mark.parametrize("doctype", ["", "<!DOCTYPE r>"], ids=["plain", "doctype"])
+def test_a_declared_encoding_that_cannot_read_the_bytes_is_a_documented_refusal(
+    declared: str, doctype: str
+) -> None:
+    """Python names transforms (zlib, rot13...) codecs, and UTF-16 or UTF-32 declared over 8-bit
+    bytes cannot read them: each ends as one of the documented reasons, never another error."""
+    data = f'<?xml version="1.0" encoding="{declared}"?>{doctype}<r>x</r>'.encode("ascii")
+    try:
+        root = parse_xml(data)
+    except XmlRejected as error:
+        assert error.reason in ({DTD_FORBIDDEN, MALFORMED} if doctype else {MALFORMED})
+    else:
+        assert not doctype and root.text == "x"
+    assert has_doctype(data) in ({True} if doctype else {True, False})
