@@ -302,6 +302,19 @@ async def inject(fault: str, args: argparse.Namespace, bus: Bus, receiver: Recei
         await bus.ready()
 
 
+def refuse_ephemeral_broker_port(bootstrap: str) -> None:
+    """A broker restarted on a port of the ephemeral range may find it taken: while it is down,
+    a client reconnecting on loopback can be given that very port as its own and connect to
+    itself. deploy/kafka/kafka's ports (19092, 19093) lie below the range."""
+    port = int(bootstrap.split(",", maxsplit=1)[0].rpartition(":")[2])
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    if low <= port <= high:
+        raise SystemExit(
+            f"--faults broker: the broker's port {port} is in the ephemeral range {low}-{high}, where a "
+            "restart can find it taken; run the broker on a lower port (KAFKA_PORT, KAFKA_CONTROLLER_PORT)"
+        )
+
+
 @dataclass
 class Sample:
     at: float
@@ -315,6 +328,8 @@ async def soak(args: argparse.Namespace) -> int:
     unknown = set(faults) - set(FAULTS)
     if unknown or ("broker" in faults and args.transport != "kafka"):
         raise SystemExit(f"--faults: {sorted(unknown) or 'broker'} not available here (choose from {FAULTS})")
+    if "broker" in faults:
+        refuse_ephemeral_broker_port(os.environ["LIENTHONG_KAFKA_BOOTSTRAP"])
     with tempfile.TemporaryDirectory(prefix="lienthong-soak-") as name:
         folder = Path(name)
         port, receiver_port = free_port(), free_port()
