@@ -67,11 +67,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def event(index: int, run: str) -> dict[str, Any]:
+def event(index: int, run: str, event_id: str | None = None) -> dict[str, Any]:
+    """A status change of dossier ``index`` (of 9,000), with the id ``run-index`` unless given."""
     code = f"000.00.00.H49-240502-{index % 9000 + 1:04d}"
     return {
         "specversion": "1.0",
-        "id": f"{run}-{index}",
+        "id": event_id or f"{run}-{index}",
         "source": SOURCE,
         "type": "dossier.status.changed",
         "subject": code,
@@ -89,13 +90,14 @@ def event(index: int, run: str) -> dict[str, Any]:
     }
 
 
-def write_config(folder: Path, port: int, receiver_port: int, batch: int, durability: str) -> str:
+def portal_config(transport: dict[str, Any], webhook: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A configuration where the one-stop shop publishes dossier events and the portal's webhook
+    subscription receives them: the publisher's API key and the document (no ``http`` section)."""
     key, digest = new_api_key(SOURCE)
     _, portal_digest = new_api_key(SUBSCRIBER)
     document = {
         "version": 1,
-        "transport": {"kind": "embedded", "path": "bench.db", "partitions": 8, "durability": durability},
-        "http": {"host": "127.0.0.1", "port": port, "max_body": "16MiB", "max_batch": 5000},
+        "transport": transport,
         "members": [
             {"code": "000.00.00.H49", "name": "H49", "systems": [{"name": "motcua", "api_keys": [digest]}]},
             {
@@ -113,10 +115,19 @@ def write_config(folder: Path, port: int, receiver_port: int, batch: int, durabi
                 "name": "portal",
                 "system": SUBSCRIBER,
                 "types": ["dossier.status.changed"],
-                "sink": {"webhook": {"url": f"http://127.0.0.1:{receiver_port}/events", "batch": batch}},
+                "sink": {"webhook": webhook},
             }
         ],
     }
+    return key, document
+
+
+def write_config(folder: Path, port: int, receiver_port: int, batch: int, durability: str) -> str:
+    key, document = portal_config(
+        {"kind": "embedded", "path": "bench.db", "partitions": 8, "durability": durability},
+        {"url": f"http://127.0.0.1:{receiver_port}/events", "batch": batch},
+    )
+    document["http"] = {"host": "127.0.0.1", "port": port, "max_body": "16MiB", "max_batch": 5000}
     (folder / "bench.yaml").write_text(yaml.safe_dump(document, allow_unicode=True))
     return key
 

@@ -39,10 +39,9 @@ from adapters.kafka import KafkaTransport
 from adapters.kafka.options import KafkaOptions
 from adapters.kafka.transport import BATCH_BYTES
 from adapters.metrics import PrometheusMetrics
-from bench.end_to_end import SOURCE, SUBSCRIBER, event
+from bench.end_to_end import event, portal_config
 from lienthong.loading import load
 from router.consuming import ConsumeLoop
-from router.directory import new_api_key
 from router.envelope import from_structured, to_message
 from router.ports import StoredMessage
 from router.publishing import INBOUND_TOPIC, EventChecks
@@ -52,38 +51,16 @@ PARTITIONS = 8
 
 
 def write_config(folder: Path, bootstrap: str, namespace: str) -> Path:
-    _, digest = new_api_key(SOURCE)
-    _, portal_digest = new_api_key(SUBSCRIBER)
-    document = {
-        "version": 1,
-        "transport": {
+    _, document = portal_config(
+        {
             "kind": "kafka",
             "bootstrap_servers": bootstrap.split(","),
             "namespace": namespace,
             "partitions": PARTITIONS,
             "path": str(folder / "dead-letters.db"),
         },
-        "members": [
-            {"code": "000.00.00.H49", "name": "H49", "systems": [{"name": "motcua", "api_keys": [digest]}]},
-            {
-                "code": "000.00.00.G22",
-                "name": "G22",
-                "systems": [{"name": "dvcqg", "api_keys": [portal_digest]}],
-            },
-        ],
-        "policies": [
-            {"systems": [SOURCE], "publish": ["dossier.*"]},
-            {"systems": [SUBSCRIBER], "subscribe": ["dossier.*"]},
-        ],
-        "subscriptions": [
-            {
-                "name": "portal",
-                "system": SUBSCRIBER,
-                "types": ["dossier.status.changed"],
-                "sink": {"webhook": {"url": "http://127.0.0.1:9/events"}},
-            }
-        ],
-    }
+        {"url": "http://127.0.0.1:9/events"},
+    )
     path = folder / "bench.yaml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True))
     return path

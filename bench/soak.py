@@ -45,37 +45,16 @@ import orjson
 import yaml
 from aiohttp import web
 
-from bench.end_to_end import SOURCE, SUBSCRIBER, free_port
-from router.directory import new_api_key
+from bench.end_to_end import event, free_port, portal_config
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPT = ROOT / "deploy" / "kafka" / "kafka"
 FAULTS = ("sink", "broker", "kill")
 
 
-def subject_of(index: int) -> str:
-    return f"000.00.00.H49-240502-{index + 1:04d}"
-
-
-def event(run: str, index: int, sequence: int) -> dict[str, Any]:
-    code = subject_of(index)
-    return {
-        "specversion": "1.0",
-        "id": f"{run}.{index}.{sequence}",
-        "source": SOURCE,
-        "type": "dossier.status.changed",
-        "subject": code,
-        "time": "2024-05-03T10:00:00+07:00",
-        "datacontenttype": "application/json",
-        "data": {
-            "dossierCode": code,
-            "agencyCode": "000.00.00.H49",
-            "procedureCode": "1.001612.000.00.00.H49",
-            "status": 4,
-            "previousStatus": 2,
-            "changedAt": "2024-05-03T10:00:00+07:00",
-        },
-    }
+def event_id(run: str, index: int, sequence: int) -> str:
+    """The id of dossier ``index``'s event ``sequence``: the receiver reads both back from it."""
+    return f"{run}.{index}.{sequence}"
 
 
 @dataclass
@@ -204,8 +183,6 @@ class Bus:
 
 
 def write_config(folder: Path, port: int, receiver_port: int, transport: str, batch: int) -> str:
-    key, digest = new_api_key(SOURCE)
-    _, portal_digest = new_api_key(SUBSCRIBER)
     if transport == "kafka":
         settings: dict[str, Any] = {
             "kind": "kafka",
@@ -216,32 +193,11 @@ def write_config(folder: Path, port: int, receiver_port: int, transport: str, ba
         }
     else:
         settings = {"kind": "embedded", "path": "soak.db", "partitions": 8}
-    document = {
-        "version": 1,
-        "transport": settings,
-        "http": {"host": "127.0.0.1", "port": port},
-        "members": [
-            {"code": "000.00.00.H49", "name": "H49", "systems": [{"name": "motcua", "api_keys": [digest]}]},
-            {
-                "code": "000.00.00.G22",
-                "name": "G22",
-                "systems": [{"name": "dvcqg", "api_keys": [portal_digest]}],
-            },
-        ],
-        "policies": [
-            {"systems": [SOURCE], "publish": ["dossier.*"]},
-            {"systems": [SUBSCRIBER], "subscribe": ["dossier.*"]},
-        ],
-        # the default retry and circuit-breaker policies: a soak checks what a deployment gets
-        "subscriptions": [
-            {
-                "name": "portal",
-                "system": SUBSCRIBER,
-                "types": ["dossier.status.changed"],
-                "sink": {"webhook": {"url": f"http://127.0.0.1:{receiver_port}/events", "batch": batch}},
-            }
-        ],
-    }
+    # the default retry and circuit-breaker policies: a soak checks what a deployment gets
+    key, document = portal_config(
+        settings, {"url": f"http://127.0.0.1:{receiver_port}/events", "batch": batch}
+    )
+    document["http"] = {"host": "127.0.0.1", "port": port}
     (folder / "soak.yaml").write_text(yaml.safe_dump(document, allow_unicode=True))
     return key
 
@@ -260,7 +216,7 @@ async def publish(
             sequence = 0
             due = time.monotonic()
             while not stop.is_set():
-                body = orjson.dumps(event(run, index, sequence))
+                body = orjson.dumps(event(index, run, event_id(run, index, sequence)))
                 while True:
                     try:
                         async with session.post(f"{url}/v1/events", data=body) as reply:
@@ -275,7 +231,7 @@ async def publish(
                     tally.retries += 1
                     await asyncio.sleep(0.5)
                 if status == 202:
-                    tally.acknowledged.add(f"{run}.{index}.{sequence}")
+                    tally.acknowledged.add(event_id(run, index, sequence))
                 sequence += 1
                 due += interval
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
