@@ -2,8 +2,8 @@
 
 The batch it rewinds while the broker is away is fetched again from its first message once the
 broker is back, never the partition from its beginning (a restarting broker cannot tell the
-committed offsets for a moment, and a member that asked it used to start over); and while the
-broker cannot tell, the committed offsets are "unknown", never "none"."""
+committed offsets for a moment, so a member that rewound to what it answered would start over);
+and while the broker cannot tell, the committed offsets are "unknown", never "none"."""
 
 from __future__ import annotations
 
