@@ -9,7 +9,7 @@ start, and the process exits 0.
 
 :class:`Runtime` holds the parts and orders their start and stop; the rest lives beside it:
 the consume loops in :mod:`lienthong.workers`, a subscription's delivery in
-:mod:`lienthong.deliveries`, a reload carried out in :mod:`lienthong.reloading`, the HTTP API in
+:mod:`lienthong.deliveries`, a reload carried out in :mod:`lienthong.reload_plan`, the HTTP API in
 :mod:`lienthong.http_api`, the process under uvicorn in :mod:`lienthong.serving`, and reading the
 configuration file in :mod:`lienthong.loading`.
 """
@@ -40,8 +40,8 @@ from lienthong.connectors import Connector, ConnectorDeps, build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import EvidenceWiring
 from lienthong.inbound_checks import inbound_checks_of
-from lienthong.reload import Changes
-from lienthong.reloading import reload_configuration
+from lienthong.reload_plan import reload_configuration
+from lienthong.reload_rules import Changes
 from lienthong.tracing import tracer_of
 from lienthong.workers import Workers
 from router.bus import Bus
@@ -228,7 +228,7 @@ class Runtime:
     async def reload(self, requester: str = SIGNAL_REQUESTER, official: str = "") -> Changes:
         """Reads the configuration file again and puts it in force, or refuses it whole.
 
-        Raises :class:`~lienthong.reload.ConfigInvalid` (nothing changed) when the file is not
+        Raises :class:`~lienthong.reload_rules.ConfigInvalid` (nothing changed) when the file is not
         valid, changes what only a restart can change, or alters a published contract;
         :class:`~router.audit.AuditUnavailable` when the reload cannot be audited (nothing
         changed); Unavailable during a shutdown or when a new connector does not start.

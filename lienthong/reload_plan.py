@@ -1,7 +1,7 @@
 """A configuration reload carried out on the running bus: the new file read, checked and built
 into a :class:`ReloadPlan` without touching the running configuration, audited, prepared (new
 connectors started, added queues created), then put in force in one step. What a reload may
-change and what changed are :mod:`lienthong.reload`'s; the lock that runs reloads one at a time
+change and what changed are :mod:`lienthong.reload_rules`'s; the lock that runs reloads one at a time
 and keeps them out of a shutdown is the runtime's (:meth:`lienthong.runtime.Runtime.reload`)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lienthong.connectors import Connector, build_connectors
 from lienthong.evidence import providers_of
 from lienthong.inbound_checks import inbound_checks_of
 from lienthong.loading import load
-from lienthong.reload import (
+from lienthong.reload_rules import (
     Changes,
     ConfigInvalid,
     changes,
