@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
 from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
+from router.identifiers import is_tax_code
 from router.providers import (
     CallPolicy,
     DataRequest,
@@ -15,7 +16,6 @@ from router.providers import (
     RequestContext,
     SubjectNotFound,
 )
-from schemas.formats import is_tax_code
 
 if TYPE_CHECKING:
     from lienthong.config.settings import ConnectorSettings

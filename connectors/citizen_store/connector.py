@@ -30,6 +30,7 @@ from connectors.citizen_store import mapping
 from lienthong.config.settings import ConnectorSettings
 from lienthong.connectors import ConnectorDeps
 from router.errors import ConfigError
+from router.identifiers import is_personal_id, is_tax_code
 from router.ports import StoredMessage
 from router.providers import (
     CallPolicy,
@@ -41,7 +42,6 @@ from router.providers import (
 )
 from router.sinks import Sink, SinkError
 from router.subscriptions import BreakerPolicy, SinkSpec
-from schemas.formats import is_personal_id, is_tax_code
 
 DATASET = "result.document"
 EVENT_TYPE = "dossier.result.issued"

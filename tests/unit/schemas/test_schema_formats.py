@@ -7,7 +7,7 @@ import random
 import jsonschema_rs
 import pytest
 
-from schemas.formats import (
+from router.identifiers import (
     FORMATS,
     PATTERNS,
     format_checker,
