@@ -1,5 +1,7 @@
-"""Vietnamese e-government identifiers as JSON Schema ``format`` values.
+"""Vietnamese e-government identifiers: what each one looks like, checked without I/O.
 
+The core checks the subjects of evidence queries and access reports with them; the schemas use
+them as JSON Schema ``format`` values (:mod:`schemas.formats`), by the names of :data:`FORMATS`.
 Each identifier has a pure checker (``is_personal_id(s) -> bool`` ...), collected in
 :data:`FORMATS`. Where the rule is a regular language, the checker *is* a regular expression and
 :data:`PATTERNS` publishes it: the registry compiles those formats into native regexes of the hot
@@ -32,12 +34,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date
 from types import MappingProxyType
-from urllib.parse import urlsplit
 
 import stdnum.vn.mst
-from jsonschema import FormatChecker
 
 # --- the regular languages -------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ FORMATS: Mapping[str, FormatCheck] = MappingProxyType(
 )
 
 # The formats that are regular languages, as expressions matching the whole string; each accepts
-# exactly the strings its checker in FORMATS accepts (tests/unit/schemas/test_formats.py).
+# exactly the strings its checker in FORMATS accepts (tests/unit/schemas/test_schema_formats.py).
 PATTERNS: Mapping[str, str] = MappingProxyType(
     {
         "vn-personal-id": f"^(?:{PERSONAL_ID})$",
@@ -157,62 +157,5 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "vn-dossier-code": "a dossier code <agency code>-<YYMMDD>-<4-digit sequence> with a real date, "
         "such as 000.00.53.H48-220921-0099",
         "vn-procedure-code": "a procedure code such as 1.000894 or 1.003560.000.00.00.H56",
-        "date-time": "an RFC 3339 date-time with a time zone, such as 2024-05-01T08:30:00+07:00",
-        "date": "an RFC 3339 full date, such as 2024-05-01",
-        "uri": "an absolute URI",
     }
 )
-
-
-# --- the reference validator's extras ----------------------------------------------------------
-
-_DATE_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))"
-)
-_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
-
-
-def is_date_time(value: str) -> bool:
-    """RFC 3339 ``date-time`` (a leap second is allowed, a time zone is required)."""
-    match = _DATE_TIME.fullmatch(value)
-    if match is None:
-        return False
-    year, month, day, hour, minute, second, off_h, off_m = match.groups()
-    try:
-        datetime(int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59))
-    except ValueError:
-        return False
-    return int(second) <= 60 and (off_h is None or (int(off_h) <= 23 and int(off_m) <= 59))
-
-
-def is_uri(value: str) -> bool:
-    """An absolute URI: a scheme, then no whitespace or control characters."""
-    scheme = urlsplit(value).scheme if ":" in value else ""
-    return (
-        _URI_SCHEME.fullmatch(scheme) is not None
-        and len(value) > len(scheme) + 1
-        and not any(c.isspace() or ord(c) < 0x20 or c in '<>"{}|\\^`' for c in value)
-    )
-
-
-def format_checker() -> FormatChecker:
-    """A python-jsonschema FormatChecker with our formats, for the reference validator.
-
-    jsonschema checks ``date-time`` and ``uri`` only when optional packages are installed; the
-    bus does not depend on them, so simple checkers stand in (jsonschema-rs has its own).
-    """
-    checker = FormatChecker()
-    extras: dict[str, FormatCheck] = {"date-time": is_date_time, "uri": is_uri}
-    for name, check in {**extras, **FORMATS}.items():
-        if name in FORMATS or name not in checker.checkers:
-            checker.checks(name)(_strings_only(check))
-    return checker
-
-
-def _strings_only(check: FormatCheck) -> Callable[[object], bool]:
-    # A format asserts nothing about non-strings (JSON Schema 2020-12, 7.1).
-    def checker(instance: object) -> bool:
-        return not isinstance(instance, str) or check(instance)
-
-    return checker

@@ -43,7 +43,7 @@ import referencing.exceptions
 from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
-from router.identifiers import format_checker
+from schemas.formats import format_checker
 
 if TYPE_CHECKING:
     from referencing._core import Resolver

@@ -21,8 +21,8 @@ import jsonschema
 import referencing
 
 from router.errors import ConfigError, FieldError, MalformedEvent, NotFound, UnknownType
-from router.identifiers import format_checker
 from schemas import compatibility, loading
+from schemas.formats import format_checker
 from schemas.validation import CompiledSchema, compile_all
 
 EVENTS = Path(__file__).parent / "events"

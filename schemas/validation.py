@@ -19,8 +19,9 @@ from typing import Any
 import jsonschema_rs
 
 from router.errors import FieldError
-from router.identifiers import DESCRIPTIONS, FORMATS, PATTERNS
+from router.identifiers import FORMATS, PATTERNS
 from schemas import walk
+from schemas.formats import DESCRIPTIONS
 
 # Enough to fix a payload in one round trip, few enough to keep a hostile payload's reply small.
 MAX_ERRORS = 20

@@ -15,7 +15,7 @@ from adapters.http.responses import PROBLEM_REF, errors
 from router.errors import MalformedEvent, MalformedJson, NotFound, Unauthenticated, Unavailable
 from router.evidence.catalogue import Catalogue, Dataset, PersonalData
 from router.evidence.service import KEY_FORMATS
-from router.identifiers import format_checker
+from schemas.formats import format_checker
 
 IDENTITY = Dataset("citizen.identity", "population", ("personal_id",), PersonalData.PERSONAL, {"p": None})
 BUSINESS = Dataset("business.registration", "business", ("tax_code",), PersonalData.NONE, {"p": None})

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from router.identifiers import format_checker
+from schemas.formats import format_checker
 from schemas.registry import SchemaRegistry
 from schemas.validation import MAX_ERRORS
 
