@@ -40,9 +40,9 @@ from lienthong.connectors import Connector, ConnectorDeps, build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import EvidenceWiring
 from lienthong.inbound_checks import inbound_checks_of
+from lienthong.otel_wiring import tracer_of
 from lienthong.reload import Changes
 from lienthong.reloading import reload_configuration
-from lienthong.tracing import tracer_of
 from lienthong.workers import Workers
 from router.bus import Bus
 from router.dead_letter_reading import DeadLetterReading
