@@ -46,7 +46,7 @@ from adapters.embedded.codec import decode_headers, encode_headers, partition_fo
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
-from adapters.embedded.schema import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
+from adapters.embedded.tables import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
 from adapters.embedded.topic_view import Appended, TopicView
 from adapters.embedded.writer import Txn, Writer
 from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
