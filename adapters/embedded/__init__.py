@@ -12,6 +12,7 @@ a newcomer should read them:
 
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.deadletters import EmbeddedDeadLetters
-from adapters.embedded.log import Durability, EmbeddedLog
+from adapters.embedded.log import EmbeddedLog
+from adapters.embedded.tables import Durability
 
 __all__ = ["Durability", "EmbeddedConsumer", "EmbeddedDeadLetters", "EmbeddedLog"]

@@ -51,7 +51,7 @@ from adapters.embedded.topic_view import Appended, TopicView
 from adapters.embedded.writer import Txn, Writer
 from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
 
-__all__ = ["Durability", "EmbeddedLog"]
+__all__ = ["EmbeddedLog"]
 
 T = TypeVar("T")
 

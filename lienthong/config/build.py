@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
+from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
 from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
@@ -22,7 +23,6 @@ from lienthong.config.settings import (
     CheckpointSettings,
     Compatibility,
     ConnectorSettings,
-    Durability,
     HttpSettings,
     SchemaSettings,
     Settings,
