@@ -33,6 +33,7 @@ from adapters.embedded.deadletters import EmbeddedDeadLetters
 from adapters.embedded.log import EmbeddedLog
 from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
+from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.webhook import new_http_client, webhook_sink_factory
 from lienthong.audit_wiring import audit_log
 from lienthong.config import Settings
@@ -78,7 +79,12 @@ class Runtime:
     """Everything a running bus is made of."""
 
     def __init__(
-        self, settings: Settings, registry: SchemaRegistry, *, drain_timeout_s: float = 10.0
+        self,
+        settings: Settings,
+        registry: SchemaRegistry,
+        *,
+        drain_timeout_s: float = 10.0,
+        rest_client: ClientFactory = AiohttpClient,
     ) -> None:
         self.settings = settings
         self.drain_timeout_s = drain_timeout_s
@@ -101,7 +107,9 @@ class Runtime:
         self.transport: Transport = self.log if transport.kafka is None else KafkaTransport(transport.kafka)
         self.dead_letters = EmbeddedDeadLetters(self.log)
         self.http_client = new_http_client()
-        self.connector_deps = ConnectorDeps(self.metrics_registry, Path(transport.path).parent)
+        self.connector_deps = ConnectorDeps(
+            self.metrics_registry, Path(transport.path).parent, rest_client=rest_client
+        )
         self.connectors: dict[str, Connector] = build_connectors(settings, self.connector_deps)
         publisher = Publisher(
             self.registry, settings.policy, self.transport, self.metrics, tracer=self.tracer

@@ -132,6 +132,7 @@ class EmbeddedLog:
         retention_s: float = 7 * 86400,
         durability: Durability = "fsync",
         retention_interval_s: float = 60.0,
+        retention_chunk: int = RETENTION_CHUNK,
     ) -> None:
         _check_partitions(default_partitions)
         if retention_s <= 0 or retention_interval_s <= 0:
@@ -142,6 +143,7 @@ class EmbeddedLog:
         self.default_partitions = default_partitions
         self.retention_s = retention_s
         self.durability: Durability = durability
+        self._retention_chunk = retention_chunk
         self._lock = ProcessLock(self.path)
         self._writer = Writer(
             partial(connect, self.path, durability, writer=True),
@@ -452,11 +454,11 @@ class EmbeddedLog:
         return placed
 
     def _retention_pass(self, txn: Txn) -> bool:
-        """Deletes up to RETENTION_CHUNK expired messages (and their dedup entries) from the
+        """Deletes up to ``retention_chunk`` expired messages (and their dedup entries) from the
         heads of the partitions; True when there may be more."""
         cutoff = now_ms() - int(self.retention_s * 1000)
         pending = self._pending(txn)
-        budget = RETENTION_CHUNK
+        budget = self._retention_chunk
         more = False
         heads = [
             (topic, partition) for topic in self._topics.values() for partition in range(topic.partitions)

@@ -301,7 +301,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
     metrics = portal_metrics(deps.metrics_registry)
     endpoint = RestEndpoint(name=settings.name, base_url=settings.url, policy=settings.call_policy)
     client = PortalClient(
-        RestProvider(endpoint),
+        RestProvider(endpoint, deps.rest_client),
         Credentials("", "", agency),
         metrics,
         codes=codes,
