@@ -242,16 +242,11 @@ async def measure(
     return Measured(best[0], best[1], cpu)
 
 
-def bus_command(rest_client: str) -> list[str]:
+def bus_command(rest_client: str, config: Path) -> list[str]:
     """``lienthong serve`` whose REST providers use ``rest_client`` (bench.httpx_client.CLIENTS)."""
     if rest_client == "aiohttp":  # the bus's own
-        return [sys.executable, "-m", "lienthong"]
-    swap = (
-        "import sys, adapters.rest, bench.httpx_client as h, lienthong.cli; "
-        f"adapters.rest.HTTP_CLIENT = h.CLIENTS[{rest_client!r}]; sys.argv[0] = 'lienthong'; "
-        "lienthong.cli.main()"
-    )
-    return [sys.executable, "-c", swap]
+        return [sys.executable, "-m", "lienthong", "serve", "--config", str(config)]
+    return [sys.executable, "-m", "bench.bus_with_client", rest_client, "--config", str(config)]
 
 
 def bench_bus(
@@ -265,7 +260,7 @@ def bench_bus(
 ) -> Measured:
     port = free_port()
     key = write_config(folder, port, dataset, provider_url, cache)
-    command = [*bus_command(rest_client), "serve", "--config", str(folder / "bench.yaml")]
+    command = bus_command(rest_client, folder / "bench.yaml")
     if profile:
         command = profiled(command, profile)
     os.environ["LIENTHONG_BENCH_AUDIT_KEY"] = AUDIT_KEY

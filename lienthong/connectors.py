@@ -19,6 +19,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from adapters.provider_http import AiohttpClient, ClientFactory
 from lienthong.config.settings import ConnectorSettings, Settings
 from router.errors import ConfigError
 from router.providers import DataProvider
@@ -44,6 +45,8 @@ class ConnectorDeps:
     # the configuration file's folder: relative file names in options are relative to it
     # (build_connectors fills it in from the settings' source)
     config_dir: Path | None = None
+    # the HTTP client class of REST connectors' calls (bench.evidence passes httpx's, to compare)
+    rest_client: ClientFactory = AiohttpClient
 
 
 class Connector(Protocol):

@@ -14,7 +14,7 @@ from router.metrics import Metrics
 from router.ports import DeadLetterStore
 from router.sinks import Sink, SinkFactory
 from router.subscriptions import Subscription
-from router.traced import TracedSink
+from router.traced_ports import TracedSink
 from router.tracing import Tracer
 
 

@@ -20,7 +20,7 @@ from router.evidence.collection import EventPublisher, EvidenceCollector
 from router.evidence.service import EvidenceService
 from router.providers import DataProvider
 from router.subscriptions import Subscription
-from router.traced import TracedProvider
+from router.traced_ports import TracedProvider
 from router.tracing import Tracer
 from schemas.dataset_schemas import DatasetSchemas, shipped
 

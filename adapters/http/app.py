@@ -25,6 +25,7 @@ from adapters.http.openapi import DocumentPart, serve_document
 from adapters.http.publish_doc import add_cloudevent_schema, publish_request
 from adapters.http.responses import AUTHENTICATED, FASTAPI_JSON_BODY, JSON_BODY, PARAMETERS, errors, media
 from adapters.metrics import CONTENT_TYPE as METRICS_TEXT
+from adapters.version import package_version
 from router import envelope, tracing
 from router.audit import AuditUnavailable
 from router.bus import MAX_PAGE, Bus, ReplayRequest, SubscriptionStatus
@@ -191,7 +192,7 @@ def create_app(
     app = FastAPI(
         title="lienthong",
         summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
-        version="0.1.0",
+        version=package_version(),
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry (on whenever a global provider is configured) would record
         # every request's path, and paths name people (/v1/subjects/{id}/access-log). The bus's

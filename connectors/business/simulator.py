@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 from connectors.population.simulator import address
 from connectors.registry_data import DEFAULT_SEED, Enterprise, Registry, build
 from connectors.simulation import Faults, SimulatorState, simulator_app
-from schemas.formats import is_tax_code
+from router.identifiers import is_tax_code
 
 PROBLEM = "application/problem+json"
 

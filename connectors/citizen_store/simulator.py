@@ -40,7 +40,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from connectors.simulation import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
-from schemas.formats import is_personal_id, is_tax_code
+from router.identifiers import is_personal_id, is_tax_code
 
 PROBLEM = "application/problem+json"
 MAX_BODY = 2 << 20

@@ -14,13 +14,13 @@ from connectors.provider_connector import (
     registry_endpoint,
     registry_lookup,
 )
+from router.identifiers import is_personal_id
 from router.providers import (
     CallPolicy,
     DataRequest,
     InvalidProviderRequest,
     RequestContext,
 )
-from schemas.formats import is_personal_id
 
 if TYPE_CHECKING:
     from lienthong.config.settings import ConnectorSettings

@@ -19,7 +19,7 @@ from connectors.registry_data import DEFAULT_SEED, Address, Citizen, Registry, b
 from connectors.simulation import Faults, SimulatorState, simulator_app
 from connectors.soap_service import build as element
 from connectors.soap_service import registry_record, required, soap_routes
-from schemas.formats import is_personal_id
+from router.identifiers import is_personal_id
 
 NAMESPACE = "urn:lienthong:sim:population:v1"
 HERE = Path(__file__).parent

@@ -42,7 +42,7 @@ from starlette.types import ASGIApp
 from connectors.portal import protocol
 from connectors.portal.mapping import MappingError, parse_portal_date
 from connectors.simulation import Faults, SimulatorState, simulator_app
-from schemas.formats import is_agency_code, is_dossier_code, is_old_id, is_personal_id, is_procedure_code
+from router.identifiers import is_agency_code, is_dossier_code, is_old_id, is_personal_id, is_procedure_code
 
 USERNAME = "lienthong"
 PASSWORD = "demo-password"  # noqa: S105 - the simulator's demo credential

@@ -15,13 +15,13 @@ from connectors.provider_connector import (
 )
 from connectors.vehicle import mapping
 from connectors.vehicle.simulator import PATH, WSDL, XSD
+from router.identifiers import is_tax_code
 from router.providers import (
     CallPolicy,
     DataRequest,
     InvalidProviderRequest,
     RequestContext,
 )
-from schemas.formats import is_tax_code
 
 if TYPE_CHECKING:
     from lienthong.config.settings import ConnectorSettings

@@ -21,7 +21,7 @@ from connectors.simulation import Faults, SimulatorState, simulator_app
 from connectors.soap_service import build as element
 from connectors.soap_service import registry_record, required, soap_routes
 from connectors.vehicle.mapping import PLATE
-from schemas.formats import is_tax_code
+from router.identifiers import is_tax_code
 
 NAMESPACE = "urn:lienthong:sim:vehicle:v1"
 HERE = Path(__file__).parent

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 
 from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
+from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
+from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
@@ -21,7 +23,6 @@ from lienthong.config.settings import (
     CheckpointSettings,
     Compatibility,
     ConnectorSettings,
-    Durability,
     HttpSettings,
     SchemaSettings,
     Settings,
@@ -31,7 +32,6 @@ from lienthong.config.settings import (
     WitnessSettings,
 )
 from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
-from lienthong.tracing import otel_installed
 from router.directory import Directory, System
 from router.evidence.catalogue import ALL_FIELDS, Catalogue, Dataset, Need, PersonalData, Procedure
 from router.filters import compile_filter

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions
 from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
@@ -15,7 +16,6 @@ from router.policy import Policy
 from router.providers import CallPolicy
 from router.subscriptions import Subscription
 
-Durability = Literal["fsync", "os"]
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
 
 MiB = 1 << 20

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from adapters.audit.queries import MAX_LIMIT, records
-from adapters.audit.schema import connect
+from adapters.audit.tables import connect
 from adapters.signatures import sign
 from connectors.citizen_store.pki import read_signer
 from connectors.onestop import mapping
