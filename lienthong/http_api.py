@@ -14,15 +14,15 @@ from fastapi import APIRouter, FastAPI
 
 from adapters.evidence_figures import provider_rows
 from adapters.http import create_app
-from adapters.http.access_log import access_log_router
-from adapters.http.admin import admin_router
 from adapters.http.asyncapi import document as asyncapi_document
-from adapters.http.asyncapi_route import asyncapi_router
-from adapters.http.console import console_router
-from adapters.http.console_figures import FigureSources
+from adapters.http.console.figures import FigureSources
+from adapters.http.console.routes import console_router
+from adapters.http.console.sessions import console_secret
 from adapters.http.evidence_doc import evidence_document
-from adapters.http.sessions import console_secret
-from adapters.http.stats import stats_router
+from adapters.http.routes.access_log import access_log_router
+from adapters.http.routes.admin import admin_router
+from adapters.http.routes.asyncapi import asyncapi_router
+from adapters.http.routes.stats import stats_router
 from adapters.metrics import render
 from connectors.portal.connector import PortalConnector
 from lienthong.reload import ConfigInvalid
