@@ -43,7 +43,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.bus = bus  # adapters.http.auth reads the caller's key against it
-    _wrap(app)
+    _add_middleware_and_error_handlers(app)
     for router in routers:
         app.include_router(router)
     serve_directly(app, [route for router in routers for route in router.routes])
@@ -51,6 +51,6 @@ def create_app(
     return app
 
 
-def _wrap(app: FastAPI) -> None:
+def _add_middleware_and_error_handlers(app: FastAPI) -> None:
     """What runs around every route: the middleware and the error handlers."""
     add_error_handlers(app)
