@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
 from adapters.evidence_metrics import PrometheusEvidenceMetrics
-from adapters.http.evidence import evidence_router
+from adapters.http.routes.evidence import evidence_router
 from lienthong.config.settings import Settings
 from lienthong.connectors import Connector
 from router.audit import AuditLog

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from adapters.http.console import COOKIE
+from adapters.http.console.routes import COOKIE
 from connectors.simulation import Faults
 from tests.support.browser import chromium
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
