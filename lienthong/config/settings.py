@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions
+from adapters.official_tokens import OfficialsSettings
 from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
 from router.policy import Policy
@@ -126,3 +127,5 @@ class Settings:
     tracing: TracingSettings | None = None
     # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
     catalogue: Catalogue = field(default_factory=Catalogue)
+    # the issuers whose identity tokens name officials (``officials:``; none: no token verifies)
+    officials: OfficialsSettings = field(default_factory=OfficialsSettings)
