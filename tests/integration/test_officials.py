@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from connectors.simulation import SimulatorServer
-from tests.support.bus import ONESTOP, PORTAL, WAREHOUSE, BusProcess
+from tests.support.bus import ONESTOP, OPERATOR, PORTAL, WAREHOUSE, BusConfig, BusProcess
 from tests.support.evidence import (
     AUDIT_KEY,
     AUDIT_KEY_ENV,
@@ -164,3 +164,33 @@ def test_an_access_report_read_is_verified_the_same_way(bus: BusProcess) -> None
     ]
     readings = [row for row in audit_rows(bus) if row[1] == PORTAL]
     assert [row[2:] for row in readings] == [("citizen:" + MANAGER[-4:], f"verified:{ISSUER}", "released")]
+
+
+def test_a_reload_changes_the_trusted_issuers_and_who_may_assert(tmp_path: Path) -> None:
+    """The routes read the issuers and the directory in force: an issuer added by a reload is
+    trusted at once, and a system whose leave to assert is withdrawn is refused at once."""
+    rotated = IdentityProvider(issuer="https://vneid.test.gov.vn")
+    reader = {"systems": [PORTAL], "read_access_log": True}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
+        config = BusConfig(
+            tmp_path,
+            extra_policies=[reader],
+            sections={
+                "audit": {"path": "audit.db", "subject_key_env": AUDIT_KEY_ENV},
+                "officials": PROVIDER.section(),
+            },
+        )
+        with BusProcess(config) as bus, bus.client(PORTAL) as portal, bus.client(OPERATOR) as operator:
+            report = f"/v1/subjects/{MANAGER}/access-log"
+            assert portal.get(report, headers={"X-Official-Id": "citizen:self"}).status_code == 200
+            assert portal.get(report, headers={"X-Official-Token": rotated.token()}).status_code == 403
+            config.sections["officials"] = {
+                "issuers": [*PROVIDER.section()["issuers"], *rotated.section()["issuers"]]
+            }
+            config.asserted_officials = []
+            config.write()
+            assert operator.post("/v1/admin/reload").status_code == 200
+            assert portal.get(report, headers={"X-Official-Token": rotated.token()}).status_code == 200
+            refused = portal.get(report, headers={"X-Official-Id": "citizen:self"})
+            assert (refused.status_code, refused.json()["code"]) == (403, "official_token_required")
