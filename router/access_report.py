@@ -72,6 +72,8 @@ class AccessEntry:
     outcome: str
     provider: str
     request_id: str
+    # how the bus knew the official: verified:<issuer>, asserted, or empty (router.officials)
+    official_basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ class AccessReport:
             outcome=record.outcome,
             provider=record.provider,
             request_id=record.request_id,
+            official_basis=record.official_basis,
         )
 
     @staticmethod

@@ -157,6 +157,8 @@ def test_an_access_report_read_is_verified_the_same_way(bus: BusProcess) -> None
         asserted = client.get(f"/v1/subjects/{MANAGER}/access-log", headers={"X-Official-Id": "citizen:self"})
         forged = client.get(f"/v1/subjects/{MANAGER}/access-log", headers={"X-Official-Token": unsigned({})})
     assert read.status_code == 200, read.text
+    # the citizen sees how each official was known
+    assert {entry["official_basis"] for entry in read.json()["entries"]} >= {f"verified:{ISSUER}", "asserted"}
     assert [r.status_code for r in (asserted, forged)] == [403, 403]
     assert [r.json()["code"] for r in (asserted, forged)] == [
         "official_token_required",

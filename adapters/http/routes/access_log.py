@@ -27,7 +27,11 @@ class AccessEntryReply(BaseModel):
     requester: str = Field(description="the system that asked, <agency code>/<system>")
     requester_member: str = Field(description="its member's agency code")
     requester_name: str = Field(description="its member's name, e.g. Sở Giao thông vận tải tỉnh Quảng Bình")
-    official: str = Field(description="the official acting in that system (verified or asserted)")
+    official: str = Field(description="the official acting in that system")
+    official_basis: str = Field(
+        description="how the bus knew the official: `verified:<issuer>` (a signed identity token), "
+        "`asserted` (named by the calling system alone), or empty when no official was named"
+    )
     dataset: str
     purpose: str
     procedure: str = Field(description="the procedure code, e.g. 1.000894")
