@@ -165,7 +165,12 @@ async def _plan(runtime: Runtime, source: Path) -> ReloadPlan:
         started=started,
         deliveries=deliveries,
         router=Router(
-            settings.subscriptions, settings.policy, runtime.transport, runtime.metrics, inbound_checks
+            settings.subscriptions,
+            settings.policy,
+            runtime.transport,
+            runtime.metrics,
+            inbound_checks,
+            released_types=registry.released_types(),
         ),
         inbound_checks=inbound_checks,
         generation=Generation(

@@ -142,7 +142,12 @@ class Runtime:
         )
         self.inbound_checks = inbound_checks_of(settings, registry)
         self.router = Router(
-            settings.subscriptions, settings.policy, self.transport, self.metrics, self.inbound_checks
+            settings.subscriptions,
+            settings.policy,
+            self.transport,
+            self.metrics,
+            self.inbound_checks,
+            released_types=registry.released_types(),
         )
         self.workers = Workers(self.transport, drain_timeout_s)  # the consume loops
         self._lag_task: asyncio.Task[None] | None = None
