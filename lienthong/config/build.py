@@ -16,6 +16,7 @@ from adapters.audit.witnesses import default_witness_file
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from lienthong.config.problems import JsonPath, Problem
+from lienthong.config.recipients import recipient_problems
 from lienthong.config.settings import (
     AuditSettings,
     CheckpointSettings,
@@ -688,9 +689,15 @@ class _Builder:
 
 
 def build_settings(
-    source: Path, data: Mapping[str, Any], event_types: Collection[str] | None
+    source: Path,
+    data: Mapping[str, Any],
+    event_types: Collection[str] | None,
+    released_types: Collection[str] = (),
 ) -> tuple[Settings | None, list[Problem]]:
-    """Settings from schema-valid data, or None and the problems that prevent them."""
+    """Settings from schema-valid data, or None and the problems that prevent them.
+
+    ``released_types``: the registered types whose events carry released personal data, which
+    only their recipient's subscriptions may receive (lienthong.config.recipients)."""
     builder = _Builder(data, source.parent.resolve(), event_types)
     transport, http, schemas = builder.transport(), builder.http(), builder.schemas()
     systems = builder.systems()
@@ -702,6 +709,7 @@ def build_settings(
     tracing = builder.tracing()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
+    builder.problems += recipient_problems(subscriptions, policy, released_types)
     if builder.problems:
         return None, builder.problems
     settings = Settings(
