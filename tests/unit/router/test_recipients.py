@@ -6,6 +6,7 @@ no data of a letter addressed to another system (router.recipients)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,18 +15,24 @@ from router.bus import Bus
 from router.dead_letter_reading import DeadLetterReading
 from router.delivery import SubscriptionDelivery
 from router.directory import System
-from router.envelope import attributes_of
+from router.envelope import CloudEvent, attributes_of
+from router.errors import MalformedEvent
 from router.evidence.catalogue import Dataset, PersonalData
 from router.metrics import NoMetrics
+from router.policy import Policy, Rule
 from router.ports import DeadLetter, DeadLetterQuery, Message, StoredMessage
+from router.publishing import EventChecks
 from router.routing import Router
 from router.subscriptions import SinkSpec, Subscription
+from schemas.registry import SchemaRegistry
 from tests.support.dead_letters import MemoryDeadLetters
 from tests.support.messages import stored
 from tests.unit.delivery.fakes import ScriptedSink
 
 COLLECTED, STATUS = "dossier.evidence.collected", "dossier.status.changed"
 ONESTOP, PORTAL, WAREHOUSE = "000.00.00.H49/motcua", "000.00.00.G22/dvcqg", "000.00.00.H49/khodulieu"
+BROKER = "000.00.00.H49/truclienthong"
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "events"
 OPERATOR = System("000.00.00.H49/vanhanh", "000.00.00.H49", "vanhanh")
 RECORD = {"personalId": "001099012345", "fullName": "Nguyễn Văn An"}
 RELEASED = {
@@ -144,3 +151,15 @@ async def test_a_dead_letter_listing_shows_no_data_released_to_another_system() 
     onestop = System(ONESTOP, "000.00.00.H49", "motcua")
     [own] = await bus.dead_letters(onestop, RECIPIENT.name, DeadLetterQuery())
     assert orjson.loads(own.message.value) == RELEASED
+
+
+def test_an_event_of_a_released_type_must_name_its_recipient() -> None:
+    # without one no subscription would receive it: refused at publishing, and on Kafka's inbound
+    checks = EventChecks(SchemaRegistry.load(), Policy([Rule(systems=(BROKER,), publish=(COLLECTED,))]))
+    data = orjson.loads((EXAMPLES / COLLECTED / "valid-complete.json").read_bytes())
+    event = CloudEvent(id="c-1", source=BROKER, type=COLLECTED, subject=data["dossierCode"], data=data)
+    problem, _ = checks.check(event)
+    assert isinstance(problem, MalformedEvent)
+    assert [e.pointer for e in problem.errors] == ["/recipient"]
+    event.extensions["recipient"] = ONESTOP
+    assert checks.check(event)[0] is None
