@@ -109,7 +109,7 @@ class EvidenceWiring:
         self, settings: Settings, connectors: Mapping[str, Connector], rebuilt: Collection[str] = ()
     ) -> None:
         """A reloaded configuration's datasets, procedures, providers and policy, for the queries
-        that start from now on (the reload checked them with providers_of: lienthong.reloading).
+        that start from now on (the reload checked them with providers_of: lienthong.reload_plan).
         Cached records of a dataset whose definition changed, or whose connector was ``rebuilt``
         (another URL, another registry), are dropped: they came from what is no longer in force."""
         providers = providers_of(settings, connectors, self.tracer)

@@ -25,7 +25,7 @@ from adapters.http.sessions import console_secret
 from adapters.http.stats import stats_router
 from adapters.metrics import render
 from connectors.portal.connector import PortalConnector
-from lienthong.reload import ConfigInvalid
+from lienthong.reload_rules import ConfigInvalid
 from lienthong.runtime import Runtime
 from router.access_report import AccessReport
 from router.directory import System

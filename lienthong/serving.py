@@ -25,8 +25,7 @@ def serve(
     # prometheus_client's *_created series (a creation time beside each counter and histogram)
     # double what Prometheus stores; no rule or dashboard reads them
     disable_created_metrics()  # type: ignore[no-untyped-call]
-    runtime = Runtime(settings, registry)
-    runtime.reload_on_sighup = True
+    runtime = Runtime(settings, registry, reload_on_sighup=True)
     server = uvicorn.Config(
         http_app(runtime),
         host=host or settings.http.host,

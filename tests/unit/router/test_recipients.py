@@ -137,7 +137,7 @@ async def test_a_dead_letter_listing_shows_no_data_released_to_another_system() 
     }
     nothing: Any = None
     bus = Bus(
-        nothing, nothing, nothing, nothing, nothing, store, [WILDCARD, RECIPIENT], {},
+        nothing, nothing, nothing, nothing, nothing, store, [WILDCARD, RECIPIENT], lambda name: None,
         reading=DeadLetterReading(lambda: datasets),
     )  # fmt: skip
     portal = System(PORTAL, "000.00.00.G22", "dvcqg")
