@@ -18,9 +18,9 @@ The bus applies the rule at every step: configuration loading refuses a subscrip
 would receive a declared type without being restricted to its own system (:func:`excluded`
 says whether its filters keep every other recipient's events out); the router enqueues an event
 only for its recipient's subscriptions (:class:`RecipientOnly`); a delivery drops a message
-addressed to another system instead of sending it (a queue filled before the rule, a replayed
-dead letter); a dead-letter listing shows no event data of a letter addressed to another system
-(:func:`withheld`).
+addressed to another system instead of sending it (a queue filled by a version of the bus
+without the rule, a replayed dead letter); a dead-letter listing shows no event data of a
+letter addressed to another system (:func:`withheld`).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def addressed_elsewhere(system: str, message: StoredMessage) -> bool:
 
 def addressed_to(subscription: Subscription, messages: Sequence[StoredMessage]) -> Sequence[StoredMessage]:
     """The messages of a delivery batch the subscription's system may receive. A message
-    addressed to another system (queued before the rule held, or a replayed dead letter) is
-    dropped: not sent, not dead-lettered, logged by its position and event id only."""
+    addressed to another system (queued by a version of the bus without the rule, or a replayed
+    dead letter) is dropped: not sent, not dead-lettered, logged by its event id only."""
     kept = [m for m in messages if not addressed_elsewhere(subscription.system, m)]
     if len(kept) == len(messages):
         return messages

@@ -110,7 +110,7 @@ async def test_any_event_that_names_a_recipient_is_for_that_system_only() -> Non
 
 
 async def test_a_delivery_drops_a_message_addressed_to_another_system() -> None:
-    # queued before the rule held, or a replayed dead letter: not sent, not dead-lettered
+    # queued by a version of the bus without the rule, or a replayed dead letter: not sent, not dead-lettered
     sink, store = ScriptedSink(), MemoryDeadLetters()
     delivery = SubscriptionDelivery(WILDCARD, sink, store)
     mine = event(3, COLLECTED, PORTAL)
@@ -126,7 +126,7 @@ def letter(n: int, message: StoredMessage, subscription: Subscription) -> DeadLe
 async def test_a_dead_letter_listing_shows_no_data_released_to_another_system() -> None:
     store = MemoryDeadLetters()
     store.letters = [
-        letter(1, event(1, COLLECTED, ONESTOP), WILDCARD),  # queued for the portal before the rule
+        letter(1, event(1, COLLECTED, ONESTOP), WILDCARD),  # queued for the portal by a bus without the rule
         letter(2, event(2, STATUS, None), WILDCARD),
         letter(3, event(3, COLLECTED, ONESTOP), RECIPIENT),
     ]
