@@ -25,7 +25,7 @@ from router.subscriptions import SinkSpec
 from schemas.formats import is_agency_code
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
+    from connectors.base import ConnectorSettings
 
 
 class ProviderConnector:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectors.base import Connector
 from lienthong.config import Settings
-from lienthong.connectors import Connector, build_connectors
+from lienthong.connectors import build_connectors
 from lienthong.evidence import providers_of
 from lienthong.inbound_checks import inbound_checks_of
 from lienthong.loading import load

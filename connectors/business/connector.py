@@ -18,8 +18,7 @@ from router.providers import (
 from schemas.formats import is_tax_code
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class BusinessConnector:

@@ -26,9 +26,8 @@ import orjson
 
 from adapters.rest import RestEndpoint, RestProvider
 from adapters.signatures import SignatureRejected, TrustAnchors, VerifiedSignature, verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
 from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.providers import (

@@ -23,8 +23,7 @@ from router.providers import (
 from schemas.formats import is_personal_id
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class PopulationConnector(SoapRegistryClient):

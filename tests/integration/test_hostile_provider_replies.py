@@ -18,12 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store.connector import from_settings as citizen_store
 from connectors.portal.connector import PortalConnector, PortalSink
 from connectors.portal.connector import from_settings as portal
 from connectors.simulation import SimulatorServer
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
 from router.providers import CallPolicy, DataRequest, ProviderError
 from router.sinks import SinkError
 from router.subscriptions import BreakerPolicy

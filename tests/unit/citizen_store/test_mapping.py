@@ -12,11 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from adapters.signatures import verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
 from connectors.citizen_store.connector import from_settings
 from connectors.citizen_store.simulator import check_record
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
 from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.sinks import SinkError
