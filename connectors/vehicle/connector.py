@@ -14,7 +14,7 @@ from connectors.provider_connector import (
     registry_lookup,
 )
 from connectors.vehicle import mapping
-from connectors.vehicle.simulator import PATH, WSDL, XSD
+from connectors.vehicle.contract import PATH, WSDL, XSD
 from router.providers import (
     CallPolicy,
     DataRequest,

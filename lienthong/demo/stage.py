@@ -26,9 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import yaml
 
-from connectors.simulation import SimulatorServer, SimulatorState
-from connectors.simulators import factory
 from lienthong.config import Settings, load_settings
+from simulators.server import SimulatorServer, SimulatorState
+from simulators.systems import factory
 
 # connector kind -> the simulator that plays that system
 SIMULATOR_OF_KIND = {
@@ -39,7 +39,7 @@ SIMULATOR_OF_KIND = {
     "citizen_store": "citizen_store",
 }
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-# The simulated portal's demo account (connectors.portal.simulator), unless the caller set one.
+# The simulated portal's demo account (simulators.portal), unless the caller set one.
 PORTAL_ACCOUNT = {"LIENTHONG_PORTAL_USER": "lienthong", "LIENTHONG_PORTAL_PASSWORD": "demo-password"}
 READY_WITHIN_S = 60.0
 

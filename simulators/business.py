@@ -24,10 +24,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from connectors.population.simulator import address
-from connectors.registry_data import DEFAULT_SEED, Enterprise, Registry, build
-from connectors.simulation import Faults, SimulatorState, simulator_app
 from schemas.formats import is_tax_code
+from simulators.population import address
+from simulators.registry_data import DEFAULT_SEED, Enterprise, Registry, build
+from simulators.server import Faults, SimulatorState, simulator_app
 
 PROBLEM = "application/problem+json"
 

@@ -39,8 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from connectors.simulation import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
 from schemas.formats import is_personal_id, is_tax_code
+from simulators.server import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
 
 PROBLEM = "application/problem+json"
 MAX_BODY = 2 << 20
