@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
+from connectors.business.contract import ENTERPRISES
 from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
 from router.providers import (
     CallPolicy,
@@ -37,7 +38,7 @@ class BusinessConnector:
             raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
         context = context or RequestContext()
         reply = await self.provider.get(
-            f"/api/v1/enterprises/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
+            f"{ENTERPRISES}/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
         )
         return mapping.business_registration(reply)
 

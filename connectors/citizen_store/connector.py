@@ -28,6 +28,7 @@ from adapters.rest import RestEndpoint, RestProvider
 from adapters.signatures import SignatureRejected, TrustAnchors, VerifiedSignature, verify
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
+from connectors.citizen_store.contract import RESULTS
 from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.providers import (
@@ -45,7 +46,6 @@ from schemas.formats import is_personal_id, is_tax_code
 DATASET = "result.document"
 EVENT_TYPE = "dossier.result.issued"
 OPTIONS = frozenset({"trust_anchors"})
-RESULTS = "/api/v1/results"
 
 Clock = Callable[[], dt.datetime]
 

@@ -18,20 +18,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import yaml
 
+from connectors.base import ConnectorKind
 from lienthong.config import Settings, load_settings
 from simulators.server import SimulatorServer, SimulatorState
-from simulators.systems import factory
+from simulators.systems import SimulatedSystem, factory
 
 # connector kind -> the simulator that plays that system
-SIMULATOR_OF_KIND = {
+SIMULATOR_OF_KIND: Final[Mapping[ConnectorKind, SimulatedSystem]] = {
     "population": "population",
     "business": "business",
     "vehicle": "vehicle",

@@ -7,13 +7,19 @@ import subprocess
 import sys
 from typing import get_args
 
+from connectors.base import ConnectorKind
 from lienthong.cli import SIMULATED_SYSTEMS
+from lienthong.demo.stage import SIMULATOR_OF_KIND
 from simulators.systems import SYSTEMS, SimulatedSystem
 
 
 def test_the_cli_names_every_simulator() -> None:
     assert list(SYSTEMS) == list(get_args(SimulatedSystem))
     assert ", ".join(SYSTEMS) == SIMULATED_SYSTEMS
+
+
+def test_the_demo_has_a_simulator_of_every_connector_kind() -> None:
+    assert list(SIMULATOR_OF_KIND) == list(get_args(ConnectorKind))
 
 
 def test_the_bus_loads_no_simulator_and_no_demo() -> None:
