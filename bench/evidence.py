@@ -48,9 +48,9 @@ from bench.end_to_end import free_port, process_cpu_s, profiled, wait_ready
 from bench.httpx_client import CLIENTS
 from bench.soap_call import quantile, run
 from connectors.population.connector import connect as connect_population
-from connectors.registry_data import build
 from router.directory import new_api_key
 from router.providers import CallPolicy
+from simulators.registry_data import build
 
 SYSTEM = "000.00.00.H49/motcua"
 AGENCY = "000.00.00.H49"
