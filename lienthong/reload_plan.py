@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from connectors.base import Connector, ConnectorDeps
 from lienthong.config import Settings
-from lienthong.connectors import Connector, ConnectorDeps, build_connectors
+from lienthong.connectors import build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import providers_of
 from lienthong.inbound_checks import inbound_checks_of

@@ -34,16 +34,18 @@ from adapters.embedded.deadletters import EmbeddedDeadLetters
 from adapters.embedded.log import EmbeddedLog
 from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
+from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.webhook import new_http_client, webhook_sink_factory
+from connectors.base import Connector, ConnectorDeps
 from lienthong.audit_wiring import audit_log
 from lienthong.config import Settings
-from lienthong.connectors import Connector, ConnectorDeps, build_connectors
+from lienthong.connectors import build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import EvidenceWiring
 from lienthong.inbound_checks import inbound_checks_of
+from lienthong.otel_wiring import tracer_of
 from lienthong.reload_plan import ReloadParts, ReloadPlan, reload_configuration
 from lienthong.reload_rules import Changes
-from lienthong.tracing import tracer_of
 from lienthong.workers import Workers
 from router.bus import Bus, Generation
 from router.dead_letter_reading import DeadLetterReading
@@ -86,6 +88,7 @@ class Runtime:
         *,
         drain_timeout_s: float = 10.0,
         reload_on_sighup: bool = False,
+        rest_client: ClientFactory = AiohttpClient,
     ) -> None:
         self._settings = settings
         self._drain_timeout_s = drain_timeout_s
@@ -108,7 +111,9 @@ class Runtime:
         self._transport: Transport = self._log if transport.kafka is None else KafkaTransport(transport.kafka)
         self._dead_letters = EmbeddedDeadLetters(self._log)
         self._http_client = new_http_client()
-        connector_deps = ConnectorDeps(self._metrics_registry, Path(transport.path).parent)
+        connector_deps = ConnectorDeps(
+            self._metrics_registry, Path(transport.path).parent, rest_client=rest_client
+        )
         self._connectors: Mapping[str, Connector] = build_connectors(settings, connector_deps)
         publisher = Publisher(
             self._registry, settings.policy, self._transport, self._metrics, tracer=self._tracer

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.simulation import SimulatorServer
+from simulators.server import SimulatorServer
 from tests.support.bus import ONESTOP, PORTAL, BusProcess
 from tests.support.events import delivered, status_changed
 from tests.support.evidence import (
