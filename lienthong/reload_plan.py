@@ -216,7 +216,12 @@ async def _plan(running: Reloadable, source: Path) -> ReloadPlan:
         started=started,
         deliveries=deliveries,
         router=Router(
-            settings.subscriptions, settings.policy, parts.transport, parts.metrics, inbound_checks
+            settings.subscriptions,
+            settings.policy,
+            parts.transport,
+            parts.metrics,
+            inbound_checks,
+            released_types=registry.released_types(),
         ),
         inbound_checks=inbound_checks,
         generation=Generation(

@@ -154,7 +154,12 @@ class Runtime:
         )
         self._inbound_checks = inbound_checks_of(settings, registry)
         self._router = Router(
-            settings.subscriptions, settings.policy, self._transport, self._metrics, self._inbound_checks
+            settings.subscriptions,
+            settings.policy,
+            self._transport,
+            self._metrics,
+            self._inbound_checks,
+            released_types=registry.released_types(),
         )
         # what a reload builds its plan on (lienthong.reload_plan)
         self._reload_parts = ReloadParts(

@@ -19,6 +19,7 @@ from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from connectors.base import ConnectorSettings, TlsFiles
 from lienthong.config.problems import JsonPath, Problem
+from lienthong.config.recipients import recipient_problems
 from lienthong.config.settings import (
     AuditSettings,
     CheckpointSettings,
@@ -687,9 +688,15 @@ class _Builder:
 
 
 def build_settings(
-    source: Path, data: Mapping[str, Any], event_types: Collection[str] | None
+    source: Path,
+    data: Mapping[str, Any],
+    event_types: Collection[str] | None,
+    released_types: Collection[str] = (),
 ) -> tuple[Settings | None, list[Problem]]:
-    """Settings from schema-valid data, or None and the problems that prevent them."""
+    """Settings from schema-valid data, or None and the problems that prevent them.
+
+    ``released_types``: the registered types whose events carry released personal data, which
+    only their recipient's subscriptions may receive (lienthong.config.recipients)."""
     builder = _Builder(data, source.parent.resolve(), event_types)
     transport, http, schemas = builder.transport(), builder.http(), builder.schemas()
     systems = builder.systems()
@@ -701,6 +708,7 @@ def build_settings(
     tracing = builder.tracing()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
+    builder.problems += recipient_problems(subscriptions, policy, released_types)
     if builder.problems:
         return None, builder.problems
     settings = Settings(
