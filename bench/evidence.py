@@ -22,7 +22,7 @@ direct calls, the bus's, the bare endpoint's), the ratio of the bus's rate to th
 remote registry would: on loopback with no delay every process is CPU-bound on the same cores,
 which is not the deployment the ratio is meant for. ``--rest-client`` lists the outgoing HTTP
 clients of REST providers to run an uncached bus with, one after the other against the same
-simulator (``bench.httpx_client.CLIENTS``: aiohttp, the bus's; httpx, the one it used before).
+simulator (``bench.httpx_client.CLIENTS``: aiohttp, the bus's; httpx, the comparison point).
 """
 
 from __future__ import annotations

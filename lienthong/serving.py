@@ -1,5 +1,5 @@
 """The bus as a process: a configuration file served under uvicorn until SIGTERM or Ctrl-C, with
-SIGHUP reloading the configuration (``lienthong run``)."""
+SIGHUP reloading the configuration (``lienthong serve``)."""
 
 from __future__ import annotations
 

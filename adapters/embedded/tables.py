@@ -1,7 +1,7 @@
 """The tables of the embedded log and how connections to its file are opened.
 
-Layout decisions, measured rather than guessed (bench/embedded_log.py and the figures in the
-report of issue 2):
+Layout decisions, measured rather than guessed (bench/embedded_log.py, and its figures in
+docs/benchmarks.md):
 
 - A message's rowid is its position: ``(partition id << OFFSET_BITS) | offset``, where the
   partition id is the row of ``partitions``. So each partition is one contiguous rowid range of
