@@ -37,6 +37,7 @@ def http_app(runtime: Runtime) -> FastAPI:
         runtime.bus,
         max_body_bytes=runtime.settings.http.max_body_bytes,
         max_batch_events=runtime.settings.http.max_batch_events,
+        max_headers=runtime.settings.http.max_headers,
         readiness=runtime.readiness,
         metrics=lambda: render(runtime.metrics_registry),
         rejections=runtime.metrics,

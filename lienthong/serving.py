@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 from prometheus_client import disable_created_metrics
 
+from adapters.http.head_limit import bounded_head_protocol
 from lienthong.http_api import http_app
 from lienthong.loading import load
 from lienthong.logs import LogFormat
@@ -32,6 +33,7 @@ def serve(
         host=host or settings.http.host,
         port=settings.http.port if port is None else port,
         loop="uvloop",
+        http=bounded_head_protocol(settings.http.max_head_bytes),
         lifespan="on",
         access_log=False,
         log_config=None,  # lienthong.logs configured the handlers: uvicorn's lines in the same format

@@ -21,6 +21,7 @@ from adapters.http.auth import Authenticated, current_caller
 from adapters.http.body import parse_events, read_bounded
 from adapters.http.direct import DirectRoute, serve_directly
 from adapters.http.inputs import LetterId, QueryBool, ReplayBody
+from adapters.http.limits import DEFAULT_MAX_HEADERS, InputLimits
 from adapters.http.openapi import DocumentPart, serve_document
 from adapters.http.publish_doc import add_cloudevent_schema, publish_request
 from adapters.http.responses import AUTHENTICATED, FASTAPI_JSON_BODY, JSON_BODY, PARAMETERS, errors, media
@@ -173,6 +174,7 @@ def create_app(
     *,
     max_body_bytes: int,
     max_batch_events: int,
+    max_headers: int = DEFAULT_MAX_HEADERS,
     readiness: Readiness,
     metrics: MetricsRender,
     rejections: Metrics,
@@ -200,6 +202,10 @@ def create_app(
     )
 
     app.state.bus = bus
+    # every request bounded before a route reads it (adapters/http/limits.py)
+    app.add_middleware(
+        InputLimits, max_body_bytes=max_body_bytes, max_headers=max_headers, routes=lambda: app.router.routes
+    )
 
     # --- errors ----------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from adapters.http.responses import PROBLEM, PROBLEM_REF
+from adapters.http.problems import HeadersTooLarge
+from adapters.http.responses import PROBLEM, PROBLEM_REF, errors
+from router.errors import PayloadTooLarge
 
 # changes the built document in place (a request body read from the configuration in force)
 DocumentPart = Callable[[dict[str, Any]], None]
@@ -60,6 +62,7 @@ def document(app: FastAPI, parts: Sequence[DocumentPart] = ()) -> dict[str, Any]
     for operations in out.get("paths", {}).values():
         for operation in operations.values():
             _drop_fastapi_validation(operation["responses"])
+            _add_input_limits(operation)
             # an operation that may answer 401 is one that needs a key
             if "401" in operation["responses"]:
                 operation["security"] = [{SECURITY_SCHEME: []}]
@@ -72,6 +75,15 @@ def document(app: FastAPI, parts: Sequence[DocumentPart] = ()) -> dict[str, Any]
     for part in parts:
         part(out)
     return out
+
+
+def _add_input_limits(operation: dict[str, Any]) -> None:
+    """The refusals of adapters.http.limits, which any operation may answer: 431 (too many
+    headers, too long a head) and, for one that takes a body, 413 (the body over the limit)."""
+    responses = operation["responses"]
+    responses.setdefault("431", errors(HeadersTooLarge)[431])
+    if "requestBody" in operation:
+        responses.setdefault("413", errors(PayloadTooLarge)[413])
 
 
 def _drop_fastapi_validation(responses: dict[str, Any]) -> None:

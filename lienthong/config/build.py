@@ -142,24 +142,31 @@ class _Builder:
             ssl_keyfile=files.get("ssl_keyfile"),
         )
 
+    def size(
+        self, section: Mapping[str, Any], key: str, path: JsonPath, default: int, low: int, high: int
+    ) -> int:
+        if key not in section:
+            return default
+        size = parse_size(section[key])
+        if not low <= size <= high:
+            self.problem(
+                (*path, key),
+                f"{section[key]!r} is out of range",
+                f"use a size from {format_size(low)} to {format_size(high)}",
+            )
+        return size
+
     def http(self) -> HttpSettings:
         section = self.data.get("http", {})
+        at: JsonPath = ("http",)
         defaults = HttpSettings()
-        max_body = defaults.max_body_bytes
-        if "max_body" in section:
-            max_body = parse_size(section["max_body"])
-            low, high = 1 << 10, 64 << 20
-            if not low <= max_body <= high:
-                self.problem(
-                    ("http", "max_body"),
-                    f"{section['max_body']!r} is out of range",
-                    f"use a size from {format_size(low)} to {format_size(high)}",
-                )
         return HttpSettings(
             host=section.get("host", defaults.host),
             port=int(section.get("port", defaults.port)),
-            max_body_bytes=max_body,
+            max_body_bytes=self.size(section, "max_body", at, defaults.max_body_bytes, 1 << 10, 64 << 20),
             max_batch_events=int(section.get("max_batch", defaults.max_batch_events)),
+            max_head_bytes=self.size(section, "max_head", at, defaults.max_head_bytes, 8 << 10, 1 << 20),
+            max_headers=int(section.get("max_headers", defaults.max_headers)),
         )
 
     def schemas(self) -> SchemaSettings:

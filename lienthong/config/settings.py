@@ -18,7 +18,7 @@ from router.subscriptions import Subscription
 Durability = Literal["fsync", "os"]
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
 
-MiB = 1 << 20
+KiB, MiB = 1 << 10, 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class HttpSettings:
     port: int = 8080
     max_body_bytes: int = MiB
     max_batch_events: int = 1000
+    max_head_bytes: int = 64 * KiB  # the request line and headers together
+    max_headers: int = 100
 
 
 @dataclass(frozen=True, slots=True)
