@@ -15,6 +15,7 @@ from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
+from lienthong.config.demo_material import demo_material
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
     AuditSettings,
@@ -709,6 +710,7 @@ def build_settings(
     tracing = builder.tracing()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
+    builder.problems.extend(demo_material(data, builder.folder))
     if builder.problems:
         return None, builder.problems
     settings = Settings(
