@@ -41,6 +41,8 @@ RESTART_ONLY: Mapping[str, Mapping[str, str]] = {
         "max_batch_events": "max_batch",
         "max_head_bytes": "max_head",
         "max_headers": "max_headers",
+        "trusted_proxies": "trusted_proxies",
+        "metrics_listen": "metrics_listen",
     },
     "audit": {
         "path": "path",

@@ -4,6 +4,7 @@ durations and sizes. Every problem is collected, none stops the others from bein
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -168,7 +169,36 @@ class _Builder:
             max_batch_events=int(section.get("max_batch", defaults.max_batch_events)),
             max_head_bytes=self.size(section, "max_head", at, defaults.max_head_bytes, 8 << 10, 1 << 20),
             max_headers=int(section.get("max_headers", defaults.max_headers)),
+            trusted_proxies=tuple(self.proxies(section.get("trusted_proxies", []))),
+            metrics_listen=self.listen(section, "metrics_listen", at),
         )
+
+    def proxies(self, entries: list[str]) -> list[str]:
+        for i, entry in enumerate(entries):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                self.problem(
+                    ("http", "trusted_proxies", i),
+                    f"{entry!r} is not an IP address or network",
+                    "write the proxy's address (10.0.0.5) or network (10.0.0.0/24)",
+                )
+        return entries
+
+    def listen(self, section: Mapping[str, Any], key: str, at: JsonPath) -> tuple[str, int] | None:
+        """``host:port`` (``[::1]:9464`` for IPv6), on another port than the API's."""
+        if key not in section:
+            return None
+        host, _, port = str(section[key]).rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            self.problem((*at, key), f"{section[key]!r} is not host:port", "write e.g. 127.0.0.1:9464")
+            return None
+        if int(port) == int(section.get("port", HttpSettings().port)):
+            self.problem(
+                (*at, key), f"port {port} is the API's", "give the metrics listener a port of its own"
+            )
+        return host, int(port)
 
     def schemas(self) -> SchemaSettings:
         section = self.data.get("schemas", {})

@@ -41,6 +41,9 @@ class HttpSettings:
     max_batch_events: int = 1000
     max_head_bytes: int = 64 * KiB  # the request line and headers together
     max_headers: int = 100
+    # addresses or networks whose X-Forwarded-Proto and X-Forwarded-For are believed
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_listen: tuple[str, int] | None = None  # (host, port): /metrics there, not on the API's
 
 
 @dataclass(frozen=True, slots=True)
