@@ -4,7 +4,8 @@ FastAPI documents a ``422 Validation Error`` for every route with parameters; th
 those errors ``400 invalid_request`` (problem+json), declared on each route with the rest of
 its errors (:mod:`adapters.http.responses`), so FastAPI's entry and its schemas go. The
 ``Problem`` component that the error responses refer to is added, and the API key as the
-security of every operation that answers 401. Parts that depend on the
+security of every operation that answers 401, and the refusals of the input limits
+(:mod:`adapters.http.limits`) that any operation may answer: 431, and 413 with a body. Parts that depend on the
 configuration in force (the evidence catalogue) are written by :data:`DocumentPart` functions
 each time the document is built: it is built again when the configuration changes (a reload).
 """
