@@ -47,8 +47,6 @@ UNAVAILABLE = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
 # a token is renewed this long before the provider says it expires (clock skew, slow calls)
 TOKEN_MARGIN_S = 30.0
-# the outgoing client's class; bench.evidence sets HttpxClient in a bus it starts, to compare
-HTTP_CLIENT: ClientFactory = AiohttpClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +138,10 @@ def compile_schema(schema: Mapping[str, Any]) -> CompiledSchema:
 
 
 class RestProvider:
-    def __init__(self, endpoint: RestEndpoint) -> None:
+    """Calls to one endpoint through a client of ``client``'s class (aiohttp's; bench.evidence
+    passes others to compare)."""
+
+    def __init__(self, endpoint: RestEndpoint, client: ClientFactory = AiohttpClient) -> None:
         self.endpoint = endpoint
         self.guard = GuardedCalls(endpoint.name, endpoint.policy)
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
@@ -148,7 +149,7 @@ class RestProvider:
             headers[endpoint.api_key[0]] = endpoint.api_key[1]
         if endpoint.bearer is not None:
             headers["Authorization"] = f"Bearer {endpoint.bearer}"
-        self._http: ProviderHttp = HTTP_CLIENT(
+        self._http: ProviderHttp = client(
             HttpSettings(
                 name=endpoint.name,
                 base_url=endpoint.base_url,

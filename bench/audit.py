@@ -23,7 +23,7 @@ from pathlib import Path
 from adapters.audit import SqliteAuditLog, verify_file
 from adapters.audit.chain import GENESIS, as_text, link_v2
 from adapters.audit.keys import ChainKey, KeyRing
-from adapters.audit.schema import connect
+from adapters.audit.tables import connect
 from router.audit import AccessRecord
 
 KEY = b"benchmark key, thirty-two bytes or more"

@@ -25,7 +25,7 @@ import orjson
 
 from adapters.embedded import EmbeddedLog
 from adapters.embedded.codec import encode_headers, partition_for
-from adapters.embedded.schema import OFFSET_BITS, Durability, connect
+from adapters.embedded.tables import OFFSET_BITS, Durability, connect
 from router.ports import Message
 
 PARTITIONS = 8

@@ -48,9 +48,9 @@ from bench.end_to_end import free_port, process_cpu_s, profiled, wait_ready
 from bench.httpx_client import CLIENTS
 from bench.soap_call import quantile, run
 from connectors.population.connector import connect as connect_population
-from connectors.registry_data import build
 from router.directory import new_api_key
 from router.providers import CallPolicy
+from simulators.registry_data import build
 
 SYSTEM = "000.00.00.H49/motcua"
 AGENCY = "000.00.00.H49"
@@ -242,16 +242,11 @@ async def measure(
     return Measured(best[0], best[1], cpu)
 
 
-def bus_command(rest_client: str) -> list[str]:
+def bus_command(rest_client: str, config: Path) -> list[str]:
     """``lienthong serve`` whose REST providers use ``rest_client`` (bench.httpx_client.CLIENTS)."""
     if rest_client == "aiohttp":  # the bus's own
-        return [sys.executable, "-m", "lienthong"]
-    swap = (
-        "import sys, adapters.rest, bench.httpx_client as h, lienthong.cli; "
-        f"adapters.rest.HTTP_CLIENT = h.CLIENTS[{rest_client!r}]; sys.argv[0] = 'lienthong'; "
-        "lienthong.cli.main()"
-    )
-    return [sys.executable, "-c", swap]
+        return [sys.executable, "-m", "lienthong", "serve", "--config", str(config)]
+    return [sys.executable, "-m", "bench.bus_with_client", rest_client, "--config", str(config)]
 
 
 def bench_bus(
@@ -265,7 +260,7 @@ def bench_bus(
 ) -> Measured:
     port = free_port()
     key = write_config(folder, port, dataset, provider_url, cache)
-    command = [*bus_command(rest_client), "serve", "--config", str(folder / "bench.yaml")]
+    command = bus_command(rest_client, folder / "bench.yaml")
     if profile:
         command = profiled(command, profile)
     os.environ["LIENTHONG_BENCH_AUDIT_KEY"] = AUDIT_KEY

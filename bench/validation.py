@@ -29,8 +29,8 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from router.identifiers import FORMATS
 from schemas import walk
-from schemas.formats import FORMATS
 from schemas.registry import SchemaRegistry
 
 EXAMPLES = Path(__file__).parent.parent / "tests" / "data" / "events" / "dossier.submitted"

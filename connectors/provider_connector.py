@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from router.errors import ConfigError
+from router.identifiers import is_agency_code
 from router.providers import (
     CallPolicy,
     DataProvider,
@@ -22,10 +23,9 @@ from router.providers import (
 )
 from router.sinks import Sink
 from router.subscriptions import SinkSpec
-from schemas.formats import is_agency_code
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
+    from connectors.base import ConnectorSettings
 
 
 class ProviderConnector:

@@ -17,8 +17,8 @@ import typer
 
 from adapters.audit import Head
 from adapters.audit.queries import records
-from adapters.audit.schema import AuditFileError, connect
 from adapters.audit.subjects import SubjectHasher, subject_key_source
+from adapters.audit.tables import AuditFileError, connect
 from lienthong.audit_verify import CannotCheck, Request
 from lienthong.audit_verify import verify as run_verify
 from lienthong.audit_wiring import chain_keys, signer

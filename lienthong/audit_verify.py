@@ -19,8 +19,8 @@ import httpx
 
 from adapters.audit import checkpoints
 from adapters.audit.chain import Anchor, Head, head_anchor
-from adapters.audit.schema import V1, AuditFileError
 from adapters.audit.signing import PublicKey
+from adapters.audit.tables import V1, AuditFileError
 from adapters.audit.verify import Verification, log_id_of, verify_file
 from adapters.audit.witnesses import default_witness_file
 from lienthong.audit_wiring import chain_keys, signer

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lienthong.connectors import Connector, connector_sink
+from connectors.base import Connector
+from lienthong.connectors import connector_sink
 from lienthong.evidence import EvidenceWiring
 from router.delivery import SubscriptionDelivery
 from router.metrics import Metrics
 from router.ports import DeadLetterStore
 from router.sinks import Sink, SinkFactory
 from router.subscriptions import Subscription
-from router.traced import TracedSink
+from router.traced_ports import TracedSink
 from router.tracing import Tracer
 
 

@@ -11,16 +11,16 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
 from adapters.evidence_metrics import PrometheusEvidenceMetrics
-from adapters.http.evidence import evidence_router
+from adapters.http.routes.evidence import evidence_router
+from connectors.base import Connector
 from lienthong.config.settings import Settings
-from lienthong.connectors import Connector
 from router.audit import AuditLog
 from router.errors import ConfigError, FieldError
 from router.evidence.collection import EventPublisher, EvidenceCollector
 from router.evidence.service import EvidenceService
 from router.providers import DataProvider
 from router.subscriptions import Subscription
-from router.traced import TracedProvider
+from router.traced_ports import TracedProvider
 from router.tracing import Tracer
 from schemas.dataset_schemas import DatasetSchemas, shipped
 
@@ -109,7 +109,7 @@ class EvidenceWiring:
         self, settings: Settings, connectors: Mapping[str, Connector], rebuilt: Collection[str] = ()
     ) -> None:
         """A reloaded configuration's datasets, procedures, providers and policy, for the queries
-        that start from now on (the reload checked them with providers_of: lienthong.reloading).
+        that start from now on (the reload checked them with providers_of: lienthong.reload_plan).
         Cached records of a dataset whose definition changed, or whose connector was ``rebuilt``
         (another URL, another registry), are dropped: they came from what is no longer in force."""
         providers = providers_of(settings, connectors, self.tracer)

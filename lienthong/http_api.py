@@ -1,9 +1,8 @@
-"""The HTTP API of a running bus: the FastAPI app with its health and metrics endpoints and the
-routers of the optional parts (AsyncAPI, access log, console, evidence, admin reload, stats),
-each reading the runtime's configuration of the moment, so that a reload reaches them. One
-exception: whether the console has a portal section, and an evidence providers section, is
-decided when the app is built (a portal connector, or the first data provider, added by a reload
-shows there after a restart)."""
+"""The HTTP API of a running bus: the FastAPI app and every router of it (adapters/http/routes/,
+the console), each given what it needs from the runtime and reading the configuration of the
+moment, so that a reload reaches them. One exception: whether the console has a portal section,
+and an evidence providers section, is decided when the app is built (a portal connector, or the
+first data provider, added by a reload shows there after a restart)."""
 
 from __future__ import annotations
 
@@ -14,18 +13,25 @@ from fastapi import APIRouter, FastAPI
 
 from adapters.evidence_figures import provider_rows
 from adapters.http import create_app
-from adapters.http.access_log import access_log_router
-from adapters.http.admin import admin_router
 from adapters.http.asyncapi import document as asyncapi_document
-from adapters.http.asyncapi_route import asyncapi_router
-from adapters.http.console import console_router
-from adapters.http.console_figures import FigureSources
+from adapters.http.console.figures import FigureSources
+from adapters.http.console.routes import console_router
+from adapters.http.console.sessions import console_secret
 from adapters.http.evidence_doc import evidence_document
-from adapters.http.sessions import console_secret
-from adapters.http.stats import stats_router
+from adapters.http.routes.access_log import access_log_router
+from adapters.http.routes.admin import admin_router
+from adapters.http.routes.asyncapi import asyncapi_router
+from adapters.http.routes.dead_letters import dead_letters_router
+from adapters.http.routes.events import events_router
+from adapters.http.routes.health import health_router
+from adapters.http.routes.metrics import metrics_router
+from adapters.http.routes.problem_codes import problem_codes_router
+from adapters.http.routes.stats import stats_router
+from adapters.http.routes.subscriptions import subscriptions_router
+from adapters.http.routes.types import types_router
 from adapters.metrics import render
 from connectors.portal.connector import PortalConnector
-from lienthong.reload import ConfigInvalid
+from lienthong.reload_rules import ConfigInvalid
 from lienthong.runtime import Runtime
 from router.access_report import AccessReport
 from router.directory import System
@@ -35,25 +41,39 @@ def http_app(runtime: Runtime) -> FastAPI:
     """The API of ``runtime``, which its lifespan starts and stops."""
     return create_app(
         runtime.bus,
+        routers=routers(runtime),
         max_body_bytes=runtime.settings.http.max_body_bytes,
-        max_batch_events=runtime.settings.http.max_batch_events,
         max_headers=runtime.settings.http.max_headers,
-        readiness=runtime.readiness,
-        metrics=lambda: render(runtime.metrics_registry),
-        rejections=runtime.metrics,
         lifespan=runtime.lifespan,
-        routers=[
-            _asyncapi(runtime),
-            access_log_router(lambda: AccessReport(runtime.audit, runtime.bus.directory, runtime.bus.policy)),
-            _console(runtime),
-            runtime.evidence.router(),
-            _admin(runtime),
-            stats_router(_LivePortals(runtime), runtime.bus.is_admin),
-        ],
         # the evidence query's body follows the catalogue in force, which a reload may change
         document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue)],
         document_version=lambda: runtime.bus.generation.number,
     )
+
+
+def routers(runtime: Runtime) -> list[APIRouter]:
+    """Every route of the API, in the order the OpenAPI document lists them."""
+    bus = runtime.bus
+    return [
+        events_router(
+            bus,
+            runtime.metrics,
+            max_body_bytes=runtime.settings.http.max_body_bytes,
+            max_batch_events=runtime.settings.http.max_batch_events,
+        ),
+        types_router(bus),
+        subscriptions_router(bus),
+        dead_letters_router(bus),
+        health_router(runtime.readiness),
+        metrics_router(lambda: render(runtime.metrics_registry)),
+        problem_codes_router(),
+        _asyncapi(runtime),
+        access_log_router(lambda: AccessReport(runtime.audit, bus.directory, bus.policy)),
+        _console(runtime),
+        runtime.evidence.router(),
+        _admin(runtime),
+        stats_router(_LivePortals(runtime), bus.is_admin),
+    ]
 
 
 def _asyncapi(runtime: Runtime) -> APIRouter:

@@ -10,6 +10,7 @@ import uvicorn
 from prometheus_client import disable_created_metrics
 
 from adapters.http.head_limit import bounded_head_protocol
+from adapters.provider_http import AiohttpClient, ClientFactory
 from lienthong.http_api import http_app
 from lienthong.listeners import proxy_options, sockets, with_metrics_listener
 from lienthong.loading import load
@@ -19,16 +20,21 @@ from lienthong.runtime import Runtime
 
 
 def serve(
-    config: Path, *, host: str | None = None, port: int | None = None, log_format: LogFormat | None = None
+    config: Path,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    log_format: LogFormat | None = None,
+    rest_client: ClientFactory = AiohttpClient,
 ) -> None:
-    """Runs the bus under uvicorn until SIGTERM or Ctrl-C; logs in ``log_format`` (lienthong.logs)."""
+    """Runs the bus under uvicorn until SIGTERM or Ctrl-C; logs in ``log_format`` (lienthong.logs).
+    REST connectors call through clients of ``rest_client``'s class."""
     settings, registry = load(config)
     configure_logs(log_format)
     # prometheus_client's *_created series (a creation time beside each counter and histogram)
     # double what Prometheus stores; no rule or dashboard reads them
     disable_created_metrics()  # type: ignore[no-untyped-call]
-    runtime = Runtime(settings, registry)
-    runtime.reload_on_sighup = True
+    runtime = Runtime(settings, registry, reload_on_sighup=True, rest_client=rest_client)
     server = uvicorn.Config(
         with_metrics_listener(http_app(runtime), settings.http),
         host=host or settings.http.host,

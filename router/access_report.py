@@ -22,7 +22,7 @@ from router.audit import AccessRecord, AuditLog, AuditUnavailable, StoredAccessR
 from router.directory import Directory, System
 from router.errors import FieldError, Forbidden, LienthongError
 from router.evidence.errors import OfficialRequired
-from schemas.formats import is_personal_id, is_tax_code
+from router.identifiers import is_personal_id, is_tax_code
 
 log = logging.getLogger("lienthong.audit")
 

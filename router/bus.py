@@ -4,7 +4,7 @@ checks policy before every operation. The HTTP API and the CLI are thin shells a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -111,7 +111,9 @@ class Replayed:
 
 
 class Bus:
-    """``audit``, when given, records every dead-letter replay and purge before it is done
+    """``delivery_of`` gives the running delivery of a subscription by name (None when it has
+    none): the runtime owns the deliveries and keeps them current across reloads; the bus only
+    reads one at a time. ``audit``, when given, records every dead-letter replay and purge before it is done
     (:meth:`admin_action`), and with ``reading`` the reading of dead letters that hold released
     personal data (:meth:`record_reading`); without them (unit tests) nothing is recorded."""
 
@@ -124,7 +126,7 @@ class Bus:
         transport: Transport,
         dead_letters: DeadLetterStore,
         subscriptions: Sequence[Subscription],
-        deliveries: Mapping[str, DeliveryState],
+        delivery_of: Callable[[str], DeliveryState | None],
         *,
         audit: AuditLog | None = None,
         reading: DeadLetterReading | None = None,
@@ -135,8 +137,7 @@ class Bus:
         )
         self._transport = transport
         self._dead_letters = dead_letters
-        # the running deliveries by subscription name: the runtime keeps this mapping current
-        self._deliveries = deliveries
+        self._delivery_of = delivery_of
         self._audit = audit
 
     # --- configuration -------------------------------------------------------------------------
@@ -224,7 +225,7 @@ class Bus:
         return subscription.system == caller.id or self._generation.policy.is_admin(caller.id)
 
     async def _status(self, subscription: Subscription) -> SubscriptionStatus:
-        delivery = self._deliveries.get(subscription.name)
+        delivery = self._delivery_of(subscription.name)
         return SubscriptionStatus(
             name=subscription.name,
             system=subscription.system,
@@ -363,7 +364,7 @@ class Bus:
             caller, "purge", "done", _letters_detail(name, request, letters), official=official
         )
         await self._dead_letters.purge([letter.id for letter in letters])
-        delivery = self._deliveries.get(name)
+        delivery = self._delivery_of(name)
         if delivery is not None:
             still_held = await self._dead_letters.held_subjects(name)
             delivery.release([s for s in {letter.subject for letter in letters} if s not in still_held])

@@ -28,8 +28,8 @@ import referencing.exceptions
 from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
+from router.identifiers import FORMATS
 from schemas import compatibility, walk
-from schemas.formats import FORMATS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:lienthong:schema:"

@@ -5,7 +5,7 @@
 
 A custom format in jsonschema-rs is a Python callback, and one callback per string costs more
 than validating the rest of an event. So the identifier formats that are regular languages
-(:data:`schemas.formats.PATTERNS`) are compiled as native ``pattern`` keywords instead ("lowered");
+(:data:`router.identifiers.PATTERNS`) are compiled as native ``pattern`` keywords instead ("lowered");
 errors on those patterns are reported as the format they stand for. Only ``vn-tax-code`` (its
 check digit is arithmetic) remains a callback.
 """
@@ -19,8 +19,9 @@ from typing import Any
 import jsonschema_rs
 
 from router.errors import FieldError
+from router.identifiers import FORMATS, PATTERNS
 from schemas import walk
-from schemas.formats import DESCRIPTIONS, FORMATS, PATTERNS
+from schemas.formats import DESCRIPTIONS
 
 # Enough to fix a payload in one round trip, few enough to keep a hostile payload's reply small.
 MAX_ERRORS = 20

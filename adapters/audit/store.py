@@ -47,9 +47,9 @@ from adapters.audit.keys import KeyRing, KeyRingSource, chain_key_source
 from adapters.audit.metrics import AuditMetrics
 from adapters.audit.publisher import CheckpointPolicy, CheckpointPublisher
 from adapters.audit.rotation import rotation_record
-from adapters.audit.schema import VERSION, AuditFileError, connect
 from adapters.audit.signing import PublicKey, SignerSource, signing_key_source
 from adapters.audit.subjects import KeySource, SubjectHasher
+from adapters.audit.tables import VERSION, AuditFileError, connect
 from adapters.audit.verify import Verification, verify_file
 from adapters.audit.witnesses import FileWitness, Witness, default_witness_file
 from adapters.embedded.lock import ProcessLock

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from adapters.audit.keyfiles import read_key_file
 from router.errors import ConfigError
-from schemas.formats import is_tax_code
+from router.identifiers import is_tax_code
 
 MIN_KEY_LENGTH = 32
 _CHECK_TEXT = b"lienthong audit subject key check"

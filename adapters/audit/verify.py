@@ -19,7 +19,7 @@ from pathlib import Path
 from adapters.audit.chain import EMPTY, Anchor, ChainWalk, Head, Link, link_v1
 from adapters.audit.keys import KeyRing
 from adapters.audit.rotation import KeyEpochs
-from adapters.audit.schema import V1, connect, version_of
+from adapters.audit.tables import V1, connect, version_of
 from router.audit import ChainProblem
 
 # Problems kept in memory at most: a log renumbered or rewritten from some record on could
@@ -74,7 +74,7 @@ def verify_file(
     max_problems: int = MAX_PROBLEMS,
 ) -> Verification:
     """Walks the chain of the audit database at ``path``, checking that each anchor is in it;
-    raises sqlite3.Error or :class:`~adapters.audit.schema.AuditFileError` if it cannot be read,
+    raises sqlite3.Error or :class:`~adapters.audit.tables.AuditFileError` if it cannot be read,
     :class:`KeysNeeded` for a log of format 2 without ``keys``."""
     conn = connect(path, busy_timeout_s=10.0, writer=False)
     try:

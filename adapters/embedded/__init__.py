@@ -7,11 +7,12 @@ a newcomer should read them:
 - :mod:`.consumer`: :class:`EmbeddedConsumer`, a consumer-group member (fetch, commit, rewind);
 - :mod:`.deadletters`: :class:`EmbeddedDeadLetters`, the dead-letter store in the same file;
 - :mod:`.writer` and :mod:`.reader`: the threads that do all SQLite work off the event loop;
-- :mod:`.schema`, :mod:`.codec`, :mod:`.lock`: tables, row encoding, the one-process guard.
+- :mod:`.tables`, :mod:`.codec`, :mod:`.lock`: tables, row encoding, the one-process guard.
 """
 
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.deadletters import EmbeddedDeadLetters
-from adapters.embedded.log import Durability, EmbeddedLog
+from adapters.embedded.log import EmbeddedLog
+from adapters.embedded.tables import Durability
 
 __all__ = ["Durability", "EmbeddedConsumer", "EmbeddedDeadLetters", "EmbeddedLog"]

@@ -1,7 +1,7 @@
 """How messages are placed and stored: the partitioner and the header encoding.
 
 Both are part of the on-disk format: changing either changes where existing keys land or how
-stored rows read back, so they are versioned with the schema (:data:`adapters.embedded.schema.VERSION`).
+stored rows read back, so they are versioned with the tables (:data:`adapters.embedded.tables.VERSION`).
 """
 
 from __future__ import annotations

@@ -11,16 +11,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from adapters.embedded.topic_view import TopicView
 from router.ports import StoredMessage, TransportError
 
-if TYPE_CHECKING:
-    from adapters.embedded.log import EmbeddedLog, TopicView
+
+class ConsumedLog(Protocol):
+    """What a consumer needs of the log it reads (:class:`~adapters.embedded.log.EmbeddedLog`)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def default_partitions(self) -> int: ...
+
+    async def create_topic(self, topic: str, partitions: int) -> None: ...
+
+    def view(self, topic: str) -> TopicView | None: ...
+
+    async def read_partitions(
+        self, view: TopicView, plan: Sequence[tuple[int, int, int]]
+    ) -> dict[int, list[StoredMessage]]: ...
+
+    async def committed_offsets(self, group: str, topic: str) -> dict[int, int]: ...
+
+    async def commit_offsets(self, group: str, topic: str, offsets: dict[int, int]) -> None: ...
 
 
 class EmbeddedConsumer:
-    def __init__(self, log: EmbeddedLog, group: str, topic: str) -> None:
+    def __init__(self, log: ConsumedLog, group: str, topic: str) -> None:
         self._log = log
         self._group = group
         self._topic = topic

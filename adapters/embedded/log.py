@@ -34,11 +34,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -48,11 +46,12 @@ from adapters.embedded.codec import decode_headers, encode_headers, partition_fo
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
-from adapters.embedded.schema import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
+from adapters.embedded.tables import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
+from adapters.embedded.topic_view import Appended, TopicView
 from adapters.embedded.writer import Txn, Writer
 from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
 
-__all__ = ["Durability", "EmbeddedLog", "TopicView"]
+__all__ = ["EmbeddedLog"]
 
 T = TypeVar("T")
 
@@ -91,11 +90,6 @@ _UPSERT_COMMITTED = (
 # A message ready for the writer: (partition, key, value, encoded headers, timestamp_ms, dedup_id,
 # headers as given: not written, kept for the in-memory tail).
 _Row = tuple[int, str, bytes, bytes, int, str | None, Headers]
-# An appended message for the tail: (partition, offset, key, value, headers, timestamp_ms).
-_Appended = tuple[int, int, str, bytes, Headers, int]
-# Messages kept in memory per partition, newest last: consumers that keep up (the router, the
-# deliveries) are served from here instead of reading back, and decoding, what was just written.
-TAIL_MESSAGES = 1024
 # Where the writer put it: (partition, offset, duplicate).
 _Placed = tuple[int, int, bool]
 
@@ -124,48 +118,7 @@ class _Pending:
     topics: dict[str, _Topic] = field(default_factory=dict)
     next: dict[int, tuple[_Topic, list[int]]] = field(default_factory=dict)
     starts: dict[str, dict[int, int]] = field(default_factory=dict)
-    appended: dict[str, list[_Appended]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class TopicView:
-    """A topic as the event loop knows it, as of the last commit."""
-
-    id: int
-    name: str
-    partitions: int
-    bases: list[int]  # per partition, the rowid of its offset 0
-    ends: list[int]  # per partition, the offset the next appended message will get
-    starts: list[int]  # per partition, the first retained offset
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    # per partition, the newest appended messages, contiguous in offsets (see TAIL_MESSAGES)
-    tails: list[deque[StoredMessage]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.tails:
-            self.tails = [deque(maxlen=TAIL_MESSAGES) for _ in range(self.partitions)]
-
-    def from_tail(self, partition: int, start: int, limit: int) -> list[StoredMessage] | None:
-        """Messages from ``start`` on if the tail holds ``start``, else None (read the file)."""
-        tail = self.tails[partition]
-        if not tail or not tail[0].offset <= start <= tail[-1].offset or start < self.starts[partition]:
-            return None
-        first = start - tail[0].offset
-        return list(islice(tail, first, first + limit))
-
-    def remember(self, appended: list[_Appended]) -> None:
-        """Adds committed messages to the tails, keeping each tail contiguous."""
-        name = self.name
-        for partition, offset, key, value, headers, timestamp_ms in appended:
-            tail = self.tails[partition]
-            if tail and tail[-1].offset + 1 != offset:
-                tail.clear()
-            tail.append(StoredMessage(name, partition, offset, key, value, headers, timestamp_ms))
-
-    def notify(self) -> None:
-        """Wakes everything waiting for this topic to change."""
-        changed, self.changed = self.changed, asyncio.Event()
-        changed.set()
+    appended: dict[str, list[Appended]] = field(default_factory=dict)
 
 
 class EmbeddedLog:
@@ -179,6 +132,7 @@ class EmbeddedLog:
         retention_s: float = 7 * 86400,
         durability: Durability = "fsync",
         retention_interval_s: float = 60.0,
+        retention_chunk: int = RETENTION_CHUNK,
     ) -> None:
         _check_partitions(default_partitions)
         if retention_s <= 0 or retention_interval_s <= 0:
@@ -189,6 +143,7 @@ class EmbeddedLog:
         self.default_partitions = default_partitions
         self.retention_s = retention_s
         self.durability: Durability = durability
+        self._retention_chunk = retention_chunk
         self._lock = ProcessLock(self.path)
         self._writer = Writer(
             partial(connect, self.path, durability, writer=True),
@@ -499,11 +454,11 @@ class EmbeddedLog:
         return placed
 
     def _retention_pass(self, txn: Txn) -> bool:
-        """Deletes up to RETENTION_CHUNK expired messages (and their dedup entries) from the
+        """Deletes up to ``retention_chunk`` expired messages (and their dedup entries) from the
         heads of the partitions; True when there may be more."""
         cutoff = now_ms() - int(self.retention_s * 1000)
         pending = self._pending(txn)
-        budget = RETENTION_CHUNK
+        budget = self._retention_chunk
         more = False
         heads = [
             (topic, partition) for topic in self._topics.values() for partition in range(topic.partitions)

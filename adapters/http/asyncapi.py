@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from adapters.version import package_version
 from router import envelope, tracing
 from router.subscriptions import Subscription
 
@@ -125,7 +126,6 @@ def document(
     *,
     bus_url: str,
     policy: SubscribePolicy | None = None,
-    version: str = "0.1.0",
 ) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the types in ``catalogue`` and of ``subscriptions`` (those the
     reader may see), with the bus at ``bus_url`` (e.g. ``http://127.0.0.1:8080``)."""
@@ -200,7 +200,7 @@ def document(
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": "lienthong",
-            "version": version,
+            "version": package_version(),
             "description": (
                 "Data-sharing bus for e-government: schema-checked CloudEvents in, routed and "
                 "delivered to the subscribers."

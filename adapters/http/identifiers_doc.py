@@ -1,4 +1,4 @@
-"""The identifiers the API checks, as JSON Schema for its OpenAPI document (schemas.formats holds
+"""The identifiers the API checks, as JSON Schema for its OpenAPI document (router.identifiers holds
 the checkers). The tax code's check digit is no regular language: its schema names the format
 ``vn-tax-code``, and its description says the rule."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.formats import DESCRIPTIONS, PATTERNS
+from router.identifiers import DESCRIPTIONS, PATTERNS
 
 PERSONAL_ID: dict[str, Any] = {
     "type": "string",

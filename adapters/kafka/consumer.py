@@ -24,26 +24,39 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from aiokafka.structs import OffsetAndMetadata
 
 from adapters.kafka.offsets import OffsetsUnknown
+from adapters.kafka.options import KafkaOptions
 from router.ports import StoredMessage, TransportError
 
 if TYPE_CHECKING:
     from aiokafka.structs import ConsumerRecord
 
-    from adapters.kafka.transport import KafkaTransport
-
 log = logging.getLogger(__name__)
+
+
+class ConsumedCluster(Protocol):
+    """What a consumer needs of its transport (:class:`~adapters.kafka.transport.KafkaTransport`)."""
+
+    @property
+    def options(self) -> KafkaOptions: ...
+
+    @property
+    def default_partitions(self) -> int: ...
+
+    async def create_topic(self, topic: str, partitions: int) -> None: ...
+
+    async def committed(self, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int | None]: ...
 
 
 class KafkaConsumer:
     def __init__(
-        self, transport: KafkaTransport, group: str, topic: str, *, revoke_wait_s: float = 20.0
+        self, transport: ConsumedCluster, group: str, topic: str, *, revoke_wait_s: float = 20.0
     ) -> None:
         self._transport = transport
         self._group = group

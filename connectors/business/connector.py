@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
+from connectors.business.contract import ENTERPRISES
 from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
+from router.identifiers import is_tax_code
 from router.providers import (
     CallPolicy,
     DataRequest,
@@ -15,11 +18,9 @@ from router.providers import (
     RequestContext,
     SubjectNotFound,
 )
-from schemas.formats import is_tax_code
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class BusinessConnector:
@@ -38,7 +39,7 @@ class BusinessConnector:
             raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
         context = context or RequestContext()
         reply = await self.provider.get(
-            f"/api/v1/enterprises/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
+            f"{ENTERPRISES}/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
         )
         return mapping.business_registration(reply)
 
@@ -54,6 +55,7 @@ def connect(
     name: str = "business",
     client_cert: tuple[str, str] | None = None,
     ca_file: str | None = None,
+    client: ClientFactory = AiohttpClient,
 ) -> BusinessConnector:
     """``client_cert`` (certificate file, key file) for mutual TLS; ``ca_file`` a private CA."""
     endpoint = RestEndpoint(
@@ -64,7 +66,7 @@ def connect(
         client_cert=client_cert,
         ca_file=ca_file,
     )
-    return BusinessConnector(RestProvider(endpoint))
+    return BusinessConnector(RestProvider(endpoint, client))
 
 
 class BusinessProvider(RegistryProvider[BusinessConnector]):
@@ -97,6 +99,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderC
                 name=settings.name,
                 client_cert=settings.tls.client_cert,
                 ca_file=settings.tls.ca_file,
+                client=deps.rest_client,
             ),
             settings.name,
         )

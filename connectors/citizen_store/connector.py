@@ -24,12 +24,14 @@ from typing import Any
 
 import orjson
 
+from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.rest import RestEndpoint, RestProvider
 from adapters.signatures import SignatureRejected, TrustAnchors, VerifiedSignature, verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
+from connectors.citizen_store.contract import RESULTS
 from router.errors import ConfigError
+from router.identifiers import is_personal_id, is_tax_code
 from router.ports import StoredMessage
 from router.providers import (
     CallPolicy,
@@ -41,12 +43,10 @@ from router.providers import (
 )
 from router.sinks import Sink, SinkError
 from router.subscriptions import BreakerPolicy, SinkSpec
-from schemas.formats import is_personal_id, is_tax_code
 
 DATASET = "result.document"
 EVENT_TYPE = "dossier.result.issued"
 OPTIONS = frozenset({"trust_anchors"})
-RESULTS = "/api/v1/results"
 
 Clock = Callable[[], dt.datetime]
 
@@ -208,8 +208,11 @@ def _event_id(message: StoredMessage, fallback: str) -> str:
 
 
 class CitizenStoreConnector:
-    def __init__(self, settings: ConnectorSettings, anchors: TrustAnchors) -> None:
+    def __init__(
+        self, settings: ConnectorSettings, anchors: TrustAnchors, client: ClientFactory = AiohttpClient
+    ) -> None:
         self.settings = settings
+        self._client = client
         self.verifier = ResultVerifier(anchors)
         self._provider: ResultProvider | None = None
 
@@ -223,7 +226,7 @@ class CitizenStoreConnector:
             endpoint = RestEndpoint(
                 name=self.name, base_url=self.settings.url, policy=self.settings.call_policy
             )
-            self._provider = ResultProvider(self.name, self.verifier, RestProvider(endpoint))
+            self._provider = ResultProvider(self.name, self.verifier, RestProvider(endpoint, self._client))
         return self._provider
 
     def sink(self, spec: SinkSpec) -> Sink:
@@ -236,7 +239,7 @@ class CitizenStoreConnector:
             breaker=BreakerPolicy(failure_threshold=1_000_000, reset_timeout_s=0.001),
         )
         endpoint = RestEndpoint(name=self.name, base_url=self.settings.url, policy=policy)
-        return ResultSink(self.verifier, RestProvider(endpoint))
+        return ResultSink(self.verifier, RestProvider(endpoint, self._client))
 
     async def start(self) -> None:
         return None
@@ -269,4 +272,4 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> CitizenSt
         raise ConfigError(f"option 'trust_anchors': cannot read '{path}': {error.strerror}") from None
     except ValueError as error:
         raise ConfigError(f"option 'trust_anchors': '{path}' holds no PEM certificate: {error}") from None
-    return CitizenStoreConnector(settings, anchors)
+    return CitizenStoreConnector(settings, anchors, deps.rest_client)

@@ -14,18 +14,17 @@ from connectors.provider_connector import (
     registry_lookup,
 )
 from connectors.vehicle import mapping
-from connectors.vehicle.simulator import PATH, WSDL, XSD
+from connectors.vehicle.contract import PATH, WSDL, XSD
+from router.identifiers import is_tax_code
 from router.providers import (
     CallPolicy,
     DataRequest,
     InvalidProviderRequest,
     RequestContext,
 )
-from schemas.formats import is_tax_code
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class VehicleConnector(SoapRegistryClient):

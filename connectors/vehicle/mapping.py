@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.population.mapping import iso_date
-from schemas.formats import is_personal_id
+from router.identifiers import is_personal_id
 
 # the XSD's BienSo: province, series (1-2 letters, maybe a digit), then 123.45 or 1234
 PLATE = re.compile(r"[0-9]{2}[A-Z]{1,2}[0-9]?-(?:[0-9]{3}\.[0-9]{2}|[0-9]{4})")

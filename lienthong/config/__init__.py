@@ -16,8 +16,8 @@ from lienthong.config.build import build_settings
 from lienthong.config.problems import Problem, config_error
 from lienthong.config.settings import HttpSettings, SchemaSettings, Settings, TransportSettings
 from lienthong.config.source import SourceProblems, read_document
-from lienthong.config.units import parse_duration, parse_size
 from lienthong.config.validation import config_schema, schema_problems
+from schemas.units import parse_duration, parse_size
 
 __all__ = [
     "HttpSettings",

@@ -14,32 +14,31 @@ from urllib.parse import urlsplit
 
 from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
+from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
+from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
+from connectors.base import ConnectorSettings, TlsFiles
 from lienthong.config.demo_material import demo_material
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
     AuditSettings,
     CheckpointSettings,
     Compatibility,
-    ConnectorSettings,
-    Durability,
     HttpSettings,
     SchemaSettings,
     Settings,
-    TlsFiles,
     TracingSettings,
     TransportSettings,
     WitnessSettings,
 )
-from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
-from lienthong.tracing import otel_installed
 from router.directory import Directory, System
 from router.evidence.catalogue import ALL_FIELDS, Catalogue, Dataset, Need, PersonalData, Procedure
 from router.filters import compile_filter
 from router.policy import ANY, MEMBER_WILDCARD, DataGrant, Policy, Rule
 from router.providers import CallPolicy
 from router.subscriptions import BreakerPolicy, Filter, OnDeadLetter, RetryPolicy, SinkSpec, Subscription
+from schemas.units import format_duration, format_size, parse_duration, parse_size
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 # Integers go through int(): JSON Schema counts 8.0 as an integer, the rest of the program should not see it.

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lienthong.config.problems import JsonPath, Problem
 
 # SHA-256 of the DEMO CA's SubjectPublicKeyInfo: its key comes from a public seed
-# (connectors/citizen_store/pki.py, demo_authority), so whatever certificate carries it proves nothing
+# (simulators/pki.py, demo_authority), so whatever certificate carries it proves nothing
 DEMO_CA_KEY_SHA256 = "49db0392b345e1a918052770cd5f77d31eb3f62d2b9ec8873441db36f77d91e2"
 PLACEHOLDER_PREFIXES = ("replace-with", "change-me", "changeme")
 CONSOLE_SECRET_ENV = "LIENTHONG_CONSOLE_SECRET"  # noqa: S105 (the name of the variable)

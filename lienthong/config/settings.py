@@ -3,19 +3,18 @@ in, durations in seconds and sizes in bytes. Only the loader builds them from a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions
+from connectors.base import ConnectorSettings
 from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
 from router.policy import Policy
-from router.providers import CallPolicy
 from router.subscriptions import Subscription
 
-Durability = Literal["fsync", "os"]
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -50,28 +49,6 @@ class HttpSettings:
 class SchemaSettings:
     path: Path | None = None  # None: the contracts packaged with lienthong
     compatibility: Compatibility = "BACKWARD"
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """TLS of calls to an outside system (absolute paths once loaded)."""
-
-    ca_file: str | None = None  # None: the system's trust store
-    client_cert: tuple[str, str] | None = None  # (certificate file, key file): mutual TLS
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorSettings:
-    """An outside system the bus calls. ``options`` are the kind's own settings, checked by the
-    kind's builder (lienthong/connectors.py)."""
-
-    name: str
-    kind: str  # population | business | vehicle | portal | citizen_store
-    url: str
-    call_policy: CallPolicy = field(default_factory=CallPolicy)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-    tls: TlsFiles = field(default_factory=TlsFiles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ from router.evidence.errors import (
 )
 from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
 from router.evidence.minimise import minimise
+from router.identifiers import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code
 from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext
-from schemas.formats import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code
 
 log = logging.getLogger("lienthong.evidence")
 

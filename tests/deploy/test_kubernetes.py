@@ -17,7 +17,7 @@ import yaml
 from kubernetes_validate import ValidationError, validate  # type: ignore[import-untyped]
 from kubernetes_validate.utils import latest_version  # type: ignore[import-untyped]
 
-from adapters.http.sessions import SECRET_ENV
+from adapters.http.console.sessions import SECRET_ENV
 from tests.deploy.conftest import DEPLOY, ROOT
 
 MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
@@ -134,7 +134,7 @@ def test_every_environment_variable_the_config_names_comes_from_the_secret() -> 
         audit["subject_key_env"],
         audit["chain_key_env"],
         audit["checkpoints"]["signing_key_env"],
-        # not named by the configuration: read by the console (adapters/http/sessions.py)
+        # not named by the configuration: read by the console (adapters/http/console/sessions.py)
         SECRET_ENV,
     }
     assert named <= set(objects()["Secret"]["stringData"])

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from connectors.simulation import SimulatorServer
+from simulators.server import SimulatorServer
 from tests.support.bus import ONESTOP, OPERATOR, OUTSIDER, PORTAL, BusProcess
 from tests.support.evidence import (
     AUDIT_KEY,
@@ -321,6 +321,24 @@ def test_hostile_operator_requests(
         problem_of(reply, status, code)
     else:
         assert reply.status_code == status, reply.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/stats", "GET"),
+        ("PUT", "/v1/admin/reload", "POST"),
+        ("POST", "/v1/asyncapi.json", "GET"),
+        ("POST", "/v1/subjects/000000000001/access-log", "GET"),
+        ("PUT", "/console/login", "GET, POST"),
+    ],
+)
+def test_a_405_names_the_methods_of_the_path_whichever_router_serves_it(
+    bus: BusProcess, method: str, path: str, allowed: str
+) -> None:
+    reply = send(bus, method, path, OPERATOR)
+    problem_of(reply, 405, "method_not_allowed")
+    assert reply.headers["allow"] == allowed  # RFC 9110: a 405 says what is allowed
 
 
 # --- personal data ----------------------------------------------------------------------------

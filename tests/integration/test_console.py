@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from adapters.http.console import COOKIE
-from connectors.simulation import Faults
+from adapters.http.console.routes import COOKIE
+from simulators.server import Faults
 from tests.support.browser import chromium
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.events import dossier_code, status_changed

@@ -20,7 +20,7 @@ import schemathesis
 import stdnum.vn.mst
 from hypothesis import strategies as st
 
-from schemas.formats import is_tax_code
+from router.identifiers import is_tax_code
 from tests.support.api_fuzz import fuzz
 from tests.support.example_bus import ExampleBus, example_bus
 

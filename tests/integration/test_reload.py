@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from adapters.http.console import COOKIE
+from adapters.http.console.routes import COOKIE
 from router.directory import new_api_key
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.cli import lienthong

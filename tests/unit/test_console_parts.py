@@ -9,8 +9,8 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry
 
-from adapters.http import console_view
-from adapters.http.console_figures import (
+from adapters.http.console import view
+from adapters.http.console.figures import (
     AuditSection,
     Figures,
     RateWindow,
@@ -19,7 +19,7 @@ from adapters.http.console_figures import (
     TypeFigures,
     counter_totals,
 )
-from adapters.http.sessions import MAX_REVOKED, SECRET_ENV, SessionSigner, console_secret
+from adapters.http.console.sessions import MAX_REVOKED, SECRET_ENV, SessionSigner, console_secret
 from adapters.metrics import PrometheusMetrics
 from router.audit import StoredAccessRecord
 from router.bus import SubscriptionStatus
@@ -184,7 +184,7 @@ def hostile_figures() -> Figures:
 
 
 def test_every_shown_value_is_escaped() -> None:
-    html = console_view.page(hostile_figures(), HOSTILE, "c5rf", "")
+    html = view.page(hostile_figures(), HOSTILE, "c5rf", "")
     assert "<script>alert" not in html
     assert html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;") >= 9
     # the only scripts are the bus's own file
@@ -192,14 +192,14 @@ def test_every_shown_value_is_escaped() -> None:
 
 
 def test_sections_show_their_rows_errors_and_forms() -> None:
-    html = console_view.live(hostile_figures(), "c5rf")
+    html = view.live(hostile_figures(), "c5rf")
     assert '<span data-figure="circuit" class="bad">open</span>' in html
     assert '<p class="bad" data-table="evidence">unavailable (ConnectError)</p>' in html
     assert "<td>yes</td>" in html and "<td>1.50</td>" in html
     # a circuit in an optional part's table, coloured as the subscriptions' are
     provider = Section(configured=True, rows=[{"provider": "vehicle", "circuit": "open", "calls": 2}])
     figures = dataclasses.replace(hostile_figures(), evidence=provider)
-    assert '<td><span class="bad">open</span></td><td>2</td>' in console_view.live(figures, "c5rf")
+    assert '<td><span class="bad">open</span></td><td>2</td>' in view.live(figures, "c5rf")
     # the replay forms: one letter, and the whole subscription
     assert html.count('name="csrf" value="c5rf"') == 2
     assert '<input type="hidden" name="id" value="7">' in html

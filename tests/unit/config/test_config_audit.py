@@ -10,7 +10,7 @@ import yaml
 
 from lienthong.config import load_settings
 from lienthong.loading import load
-from lienthong.reload import restart_problems
+from lienthong.reload_rules import restart_problems
 from tests.unit.config.test_config_errors import BASE, expect, problems, write
 from tests.unit.config.test_reload_rules import written
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from connectors.citizen_store.pki import certificate_pem, demo_authority, new_authority
+from adapters.signer_files import certificate_pem
 from lienthong.config import load_settings
 from lienthong.config.demo_material import DEMO_CA_KEY_SHA256, is_placeholder
+from simulators.pki import demo_authority, new_authority
 from tests.unit.config.test_config_errors import BASE, expect, problems, write
 
 EXAMPLES = Path(__file__).parents[3] / "examples"

@@ -1,4 +1,4 @@
-"""What a reload may change (lienthong.reload): the fields only a restart changes, published
+"""What a reload may change (lienthong.reload_rules): the fields only a restart changes, published
 contracts, the summary of changes, and the refusal's problems split as ``config check`` prints them."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from lienthong.loading import load
-from lienthong.reload import ConfigInvalid, changes, contract_problems, refuse, restart_problems
+from lienthong.reload_rules import ConfigInvalid, changes, contract_problems, refuse, restart_problems
 from router.errors import ConfigError
 from schemas.registry import EVENTS, SchemaRegistry
 from tests.support.bus import PORTAL, BusConfig

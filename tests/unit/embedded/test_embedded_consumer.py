@@ -9,7 +9,7 @@ import pytest
 
 from adapters.embedded import EmbeddedConsumer, EmbeddedLog
 from adapters.embedded.codec import partition_for
-from adapters.embedded.log import TAIL_MESSAGES
+from adapters.embedded.topic_view import TAIL_MESSAGES
 from router.ports import Message, StoredMessage, TransportError
 
 MakeLog = Callable[..., Awaitable[EmbeddedLog]]

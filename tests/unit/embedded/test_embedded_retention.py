@@ -7,9 +7,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
-
-import adapters.embedded.log as log_module
 from adapters.embedded import EmbeddedLog
 from adapters.embedded.codec import partition_for
 from router.ports import AppendResult, Message
@@ -104,11 +101,8 @@ async def test_dedup_window_is_the_retention_window(make_log: MakeLog) -> None:
     assert later == AppendResult(first.partition, offset + 1)
 
 
-async def test_retention_works_in_bounded_chunks_while_appends_go_on(
-    make_log: MakeLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(log_module, "RETENTION_CHUNK", 7)
-    log = await make_log(retention_s=60, retention_interval_s=0.02)
+async def test_retention_works_in_bounded_chunks_while_appends_go_on(make_log: MakeLog) -> None:
+    log = await make_log(retention_s=60, retention_interval_s=0.02, retention_chunk=7)
     await log.append("in", [Message(f"k{n}", b"old", timestamp_ms=HOUR_AGO_MS) for n in range(200)])
     ends_before = await log.end_offsets("in")
 

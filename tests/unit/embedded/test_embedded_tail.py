@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters.embedded import EmbeddedLog
 from adapters.embedded.codec import partition_for
-from adapters.embedded.log import TAIL_MESSAGES
+from adapters.embedded.topic_view import TAIL_MESSAGES
 from router.ports import Message
 from tests.unit.embedded.conftest import MakeLog
 

@@ -26,7 +26,7 @@ EIGHT_DAYS_AGO_MS = int(time.time() * 1000) - 8 * 86_400_000
 def bus_over(log: EmbeddedLog, dead_letters: EmbeddedDeadLetters) -> Bus:
     # only what replay reads: the subscription, its owner, the log and the dead letters
     nothing: Any = None
-    return Bus(nothing, nothing, nothing, nothing, log, dead_letters, [SUBSCRIPTION], {})
+    return Bus(nothing, nothing, nothing, nothing, log, dead_letters, [SUBSCRIPTION], lambda name: None)
 
 
 async def test_an_old_letter_replayed_survives_retention(make_log: MakeLog) -> None:

@@ -117,7 +117,7 @@ class Audit:
 def bus(audit: Audit) -> Bus:
     nothing: Any = None
     return Bus(
-        nothing, nothing, nothing, nothing, nothing, MemoryDeadLetters(), [], {},
+        nothing, nothing, nothing, nothing, nothing, MemoryDeadLetters(), [], lambda name: None,
         audit=audit, reading=DeadLetterReading(lambda: DATASETS),  # type: ignore[arg-type]
     )  # fmt: skip
 

@@ -7,19 +7,17 @@ import random
 import jsonschema_rs
 import pytest
 
-from schemas.formats import (
+from router.identifiers import (
     FORMATS,
     PATTERNS,
-    format_checker,
     is_agency_code,
-    is_date_time,
     is_dossier_code,
     is_old_id,
     is_personal_id,
     is_procedure_code,
     is_tax_code,
-    is_uri,
 )
+from schemas.formats import format_checker, is_date_time, is_uri
 
 ARABIC_INDIC = "".join(chr(0x0660 + int(d)) for d in "001090012345")
 

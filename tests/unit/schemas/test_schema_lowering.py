@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema_rs
 
 from router.errors import FieldError
-from schemas.formats import PATTERNS
+from router.identifiers import PATTERNS
 from schemas.validation import CompiledSchema, lower
 
 

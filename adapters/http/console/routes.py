@@ -2,14 +2,14 @@
 holding the admin grant, with dead-letter replay.
 
 Signing in posts a system's API key once; the answer sets a signed, HttpOnly, SameSite=Strict
-session cookie (adapters.http.sessions) limited to ``/console``. Default deny: no valid session,
+session cookie (adapters.http.console.sessions) limited to ``/console``. Default deny: no valid session,
 no figures; a key without the admin grant gets 403. Forms that change something carry the
 session's CSRF token, and a cross-origin ``Origin`` is refused. The page refreshes its figures by
 fetching ``/console/live`` (the same server-side rendering) every few seconds; no script or style
 comes from anywhere but the bus itself.
 
 Optional parts (audit log, portal sync, evidence providers) are given to
-:class:`~adapters.http.console_figures.FigureSources`; an absent one shows "not configured".
+:class:`~adapters.http.console.figures.FigureSources`; an absent one shows "not configured".
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from adapters.http import console_view
 from adapters.http.body import read_bounded
-from adapters.http.console_figures import FigureSources
-from adapters.http.sessions import Session, SessionSigner
+from adapters.http.console import view
+from adapters.http.console.figures import FigureSources
+from adapters.http.console.sessions import Session, SessionSigner
 from router.bus import Bus, ReplayRequest
 from router.directory import System, hash_api_key
 from router.errors import (
@@ -116,7 +116,7 @@ class Console:
         except Unauthenticated:
             return _see(f"{PREFIX}/login")
         except Forbidden as error:
-            return _html(console_view.login(error.detail), 403)
+            return _html(view.login(error.detail), 403)
         figures = await self.figures.gather(system)
         notice = ""
         replayed, name = request.query_params.get("replayed"), request.query_params.get("subscription")
@@ -126,15 +126,15 @@ class Console:
             and name in {s.status.name for s in figures.subscriptions}
         ):
             notice = f"Replayed {replayed} dead letter{'s' if replayed != '1' else ''} of {name}."
-        return _html(console_view.page(figures, system.id, self.signer.csrf_token(session), notice))
+        return _html(view.page(figures, system.id, self.signer.csrf_token(session), notice))
 
     async def live(self, request: Request) -> Response:
         system, session = self.operator(request)
         figures = await self.figures.gather(system)
-        return _html(console_view.live(figures, self.signer.csrf_token(session)))
+        return _html(view.live(figures, self.signer.csrf_token(session)))
 
     async def login_page(self, request: Request) -> Response:
-        return _html(console_view.login(""))
+        return _html(view.login(""))
 
     async def login(self, request: Request) -> Response:
         fields = await self.form(request, None)
@@ -142,10 +142,10 @@ class Console:
         try:
             system = self.bus.authenticate(key)
         except Unauthenticated:
-            return _html(console_view.login("That API key is not valid."), 401)
+            return _html(view.login("That API key is not valid."), 401)
         if not self.bus.is_admin(system.id):
             log.warning("console sign-in refused: %s does not hold the admin grant", system.id)
-            return _html(console_view.login(f"{system.id} does not hold the admin grant."), 403)
+            return _html(view.login(f"{system.id} does not hold the admin grant."), 403)
         _, cookie = self.signer.issue(system.id, hash_api_key(key))
         log.info("console: %s signed in", system.id)
         response = _see(PREFIX)
@@ -198,11 +198,11 @@ class Console:
         return _see(f"{PREFIX}?{urlencode({'replayed': len(letters), 'subscription': name})}")
 
     async def static(self, name: str) -> Response:
-        media_type = console_view.STATIC_FILES.get(name)
+        media_type = view.STATIC_FILES.get(name)
         if media_type is None:
             raise NotFound(f"no console file '{name}'")
         headers = {**SECURITY_HEADERS, "Cache-Control": "max-age=300"}
-        return Response(console_view.asset(name), media_type=media_type, headers=headers)
+        return Response(view.static_file(name), media_type=media_type, headers=headers)
 
 
 def console_router(
@@ -213,7 +213,7 @@ def console_router(
     session_ttl_s: float = SESSION_TTL_S,
 ) -> APIRouter:
     """The console's routes, for ``create_app(routers=...)``; ``secret`` signs the sessions
-    (adapters.http.sessions.console_secret)."""
+    (adapters.http.console.sessions.console_secret)."""
     console = Console(bus, figures, SessionSigner(secret, session_ttl_s))
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     router.add_api_route("", console.page, methods=["GET"])

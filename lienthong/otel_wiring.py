@@ -6,24 +6,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from typing import TYPE_CHECKING
-
 from adapters.version import package_version
+from lienthong.config.settings import TracingSettings
 from router.tracing import Tracer
-
-if TYPE_CHECKING:  # lienthong.config imports this module (otel_installed)
-    from lienthong.config.settings import TracingSettings
-
-# what adapters.otel imports: the SDK and the OTLP/HTTP exporter (the ``otel`` extra)
-_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
-
-
-def otel_installed() -> bool:
-    try:
-        return all(importlib.util.find_spec(name) is not None for name in _MODULES)
-    except ModuleNotFoundError:  # a parent package is missing
-        return False
 
 
 def tracer_of(settings: TracingSettings | None) -> Tracer | None:

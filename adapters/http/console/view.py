@@ -1,4 +1,4 @@
-"""The console's HTML: the page and login templates (``adapters/http/console/``) filled in, and
+"""The console's HTML: the page and login templates (``templates/`` beside this module) filled in, and
 the live part rendered from :class:`Figures`. Every value is escaped here, once, on its way out."""
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from html import escape
 from importlib import resources
 from string import Template
 
-from adapters.http.console_figures import AuditSection, Figures, Scalar, Section
+from adapters.http.console.figures import AuditSection, Figures, Scalar, Section
 
-ASSETS = "console"  # the folder beside this module, shipped as package data
+# the folders beside this module, shipped as package data
+TEMPLATES = "templates"
+STATIC = "static"
 STATIC_FILES = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
@@ -22,8 +24,17 @@ CIRCUIT_CLASS = {"closed": "ok", "half_open": "warn", "half-open": "warn", "open
 
 
 @cache
-def asset(name: str) -> str:
-    return resources.files("adapters.http").joinpath(ASSETS, name).read_text(encoding="utf-8")
+def _read(folder: str, name: str) -> str:
+    return resources.files("adapters.http.console").joinpath(folder, name).read_text(encoding="utf-8")
+
+
+def template(name: str) -> str:
+    return _read(TEMPLATES, name)
+
+
+def static_file(name: str) -> str:
+    """A file the page loads (script, style, icon); :data:`STATIC_FILES` names them."""
+    return _read(STATIC, name)
 
 
 def _utc(seconds: float) -> str:
@@ -207,7 +218,7 @@ def live(figures: Figures, csrf: str) -> str:
 
 
 def page(figures: Figures, operator: str, csrf: str, notice: str) -> str:
-    return Template(asset("page.html")).substitute(
+    return Template(template("page.html")).substitute(
         operator=escape(operator),
         csrf=escape(csrf),
         notice=f'<p class="notice" role="status">{escape(notice)}</p>' if notice else "",
@@ -216,6 +227,6 @@ def page(figures: Figures, operator: str, csrf: str, notice: str) -> str:
 
 
 def login(message: str) -> str:
-    return Template(asset("login.html")).substitute(
+    return Template(template("login.html")).substitute(
         message=f'<p class="bad" role="alert">{escape(message)}</p>' if message else ""
     )

@@ -32,7 +32,7 @@ class Changed(BaseModel):
 
 
 class ReloadReply(BaseModel):
-    """What a reload changed (lienthong.reload.Changes), with the generation now in force."""
+    """What a reload changed (lienthong.reload_rules.Changes), with the generation now in force."""
 
     generation: int
     changed: bool = Field(description="false when the file says what was already in force")

@@ -1,0 +1,2 @@
+"""The operator console (``/console``): its routes, sessions, figures, view, templates and static
+files."""
