@@ -51,7 +51,10 @@ def create_app(
     _add_middleware_and_error_handlers(app)
     # every request bounded before a route reads it
     app.add_middleware(
-        InputLimits, max_body_bytes=max_body_bytes, max_headers=max_headers, routes=lambda: app.router.routes
+        InputLimits,
+        max_body_bytes=max_body_bytes,
+        max_headers=max_headers,
+        routes=lambda: [route for router in routers for route in router.routes],
     )
     for router in routers:
         app.include_router(router)

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import problems
 from adapters.http.auth import current_caller
-from adapters.http.direct import ServedRoute
+from adapters.http.direct import DirectRoute
 from router.errors import LienthongError, PayloadTooLarge
 
 DEFAULT_MAX_HEADERS = 100
@@ -59,7 +59,8 @@ def _needs_key(route: APIRoute) -> bool:
 
 
 class InputLimits:
-    """The ASGI middleware (see the module); ``routes()`` are the application's routes."""
+    """The ASGI middleware (see the module); ``routes()`` are the routes of the routers the
+    application includes, in order (FastAPI's own list holds the routers included, not their routes)."""
 
     def __init__(
         self,
@@ -89,7 +90,7 @@ class InputLimits:
             await self.app(scope, receive, send)
             return
         route = self._route(scope)
-        if isinstance(route, ServedRoute):
+        if isinstance(route, DirectRoute):
             await self.app(scope, receive, send)  # it authenticates, then reads its body bounded
             return
         if length is not None and length > self.max_body_bytes:
