@@ -17,7 +17,7 @@ from router.subscriptions import Subscription
 
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
 
-MiB = 1 << 20
+KiB, MiB = 1 << 10, 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,11 @@ class HttpSettings:
     port: int = 8080
     max_body_bytes: int = MiB
     max_batch_events: int = 1000
+    max_head_bytes: int = 64 * KiB  # the request line and headers together
+    max_headers: int = 100
+    # addresses or networks whose X-Forwarded-Proto and X-Forwarded-For are believed
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_listen: tuple[str, int] | None = None  # (host, port): /metrics there, not on the API's
 
 
 @dataclass(frozen=True, slots=True)
