@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -30,7 +31,7 @@ def replying(body: bytes) -> Starlette:
     return Starlette(routes=[Route("/population", answer, methods=["POST"])])
 
 
-async def call_with_reply(body: bytes, **options: object) -> InvalidProviderReply:
+async def call_with_reply(body: bytes, **options: Any) -> InvalidProviderReply:
     with serving(replying(body)) as server:
         soap = SoapProvider(
             SoapEndpoint(
@@ -39,7 +40,7 @@ async def call_with_reply(body: bytes, **options: object) -> InvalidProviderRepl
                 address=f"{server.url}/population",
                 policy=CallPolicy(max_attempts=1),
                 **options,
-            )  # type: ignore[arg-type]
+            )
         )
         try:
             with pytest.raises(InvalidProviderReply) as caught:

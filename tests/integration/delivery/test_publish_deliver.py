@@ -38,7 +38,7 @@ def in_order_per_subject(events: list[dict[str, object]]) -> dict[str, list[int]
         if event["id"] in seen:
             continue
         seen.add(str(event["id"]))
-        subject, sequence = sequence_of(event)  # type: ignore[arg-type]
+        subject, sequence = sequence_of(event)
         out[subject].append(sequence)
     return out
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.base import ConnectorDeps, ConnectorSettings, TlsFiles
+from connectors.base import ConnectorDeps, ConnectorKind, ConnectorSettings, TlsFiles
 from connectors.business.connector import from_settings as business_from_settings
 from connectors.population.connector import from_settings as population_from_settings
 from router.providers import CallPolicy, DataRequest, ProviderError, ProviderUnavailable
@@ -60,7 +60,7 @@ def population(pki: Pki) -> Iterator[SimulatorServer]:
     server.stop()
 
 
-def settings(kind: str, url: str, tls: TlsFiles) -> ConnectorSettings:
+def settings(kind: ConnectorKind, url: str, tls: TlsFiles) -> ConnectorSettings:
     options = {"agency_code": "000.00.00.H46"} if kind == "population" else {}
     return ConnectorSettings(name=kind, kind=kind, url=url, call_policy=FAST, options=options, tls=tls)
 
@@ -89,7 +89,7 @@ CASES = {
 
 @pytest.mark.parametrize("kind", sorted(CASES))
 async def test_the_client_certificate_opens_the_registry(
-    kind: str, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
+    kind: ConnectorKind, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server: SimulatorServer = request.getfixturevalue(kind)
     assert server.url.startswith("https://")
@@ -122,7 +122,7 @@ def wrong_tls(pki: Pki, how: str) -> TlsFiles:
 )
 @pytest.mark.parametrize("kind", sorted(CASES))
 async def test_without_the_right_certificates_nothing_reaches_the_registry(
-    kind: str, how: str, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
+    kind: ConnectorKind, how: str, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server: SimulatorServer = request.getfixturevalue(kind)
     build_connector, dataset, key = CASES[kind]

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import sys
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def record(message: str, *, exc: bool = False, **extra: object) -> logging.LogRe
 
 
 def test_a_json_line_has_the_fixed_fields_and_the_events() -> None:
-    fields = {
+    fields: dict[str, Any] = {
         **tracing.log_fields(stored("e1", "H49-1", extensions={"traceparent": GIVEN})),
         "subscription": "portal",
     }

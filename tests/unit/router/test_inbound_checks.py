@@ -59,7 +59,7 @@ def test_a_missing_subject_is_taken_from_the_data_and_becomes_the_key(checks: In
     message = to_message(from_structured(event))
     verdict = check(checks, stored(message.headers, message.value, key=""))
     assert isinstance(verdict, Message)
-    assert verdict.key == event["data"]["dossierCode"]  # type: ignore[index]
+    assert verdict.key == event["data"]["dossierCode"]
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_hostile_messages_are_errors_with_stable_codes(
 
 def test_data_against_the_schema_and_the_subject_against_the_data(checks: InboundChecks) -> None:
     bad = status_changed(1, 0)
-    bad["data"]["status"] = [1] * 10_000  # type: ignore[index]
+    bad["data"]["status"] = [1] * 10_000
     assert code_of(check(checks, of(bad))) == ("schema_violation", "/data/status")
     other = status_changed(1, 0)
     other["subject"] = "someone else's dossier"
@@ -141,7 +141,7 @@ def test_a_message_rebuilt_with_its_subject_from_the_data_keeps_its_extension_ty
     message = to_message(from_structured(event))
     verdict = check(checks, stored(message.headers, message.value, key=""))
     assert isinstance(verdict, Message)
-    assert verdict.key == event["data"]["dossierCode"]  # type: ignore[index]
+    assert verdict.key == event["data"]["dossierCode"]
     routed = StoredMessage("deliver.portal", 0, 0, verdict.key, verdict.value, verdict.headers, 0)
     out = orjson.loads(structured_bytes(routed))
     assert (out["count"], out["flag"]) == (3, True)

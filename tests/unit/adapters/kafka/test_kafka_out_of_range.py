@@ -52,7 +52,7 @@ async def test_below_the_start_goes_to_the_first_retained_past_the_end_to_the_ne
         starts={0: 120, 1: 0},
         ends={0: 400, 1: 750},
     )
-    consumer._consumer = stand_in  # type: ignore[assignment]
+    consumer._consumer = stand_in
     assert await consumer.fetch(100, 0.1) == {}
     assert stand_in.seeks == {0: 120, 1: 750}
     assert stand_in.to_beginning == []

@@ -49,7 +49,7 @@ def delivery(
     retry: RetryPolicy | None = None,
     breaker: BreakerPolicy | None = None,
 ) -> tuple[SubscriptionDelivery, ScriptedSink]:
-    sink = ScriptedSink(outage)  # type: ignore[arg-type]
+    sink = ScriptedSink(outage)
     subscription = Subscription(
         name=NAME,
         system="000.00.00.G22/portal",

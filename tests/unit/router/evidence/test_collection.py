@@ -217,7 +217,7 @@ async def test_filled_and_asked_fields_are_counted_in_one_unit() -> None:
         BROKER,
         RetryPolicy(max_attempts=3, max_elapsed_s=60, initial_backoff_s=0.1, max_backoff_s=1),
         clock=Clock(),
-        metrics=metrics,  # type: ignore[arg-type]
+        metrics=metrics,
         record_fields={"business.registration": 7},
     )
     unknown_firm = submitted(applicant={"type": "business", "name": "X", "taxCode": "0101000006"})
