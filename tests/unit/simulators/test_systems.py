@@ -7,6 +7,8 @@ import subprocess
 import sys
 from typing import get_args
 
+import pytest
+
 from connectors.base import ConnectorKind
 from lienthong.cli import SIMULATED_SYSTEMS
 from lienthong.demo.stage import SIMULATOR_OF_KIND
@@ -22,6 +24,7 @@ def test_the_demo_has_a_simulator_of_every_connector_kind() -> None:
     assert list(SIMULATOR_OF_KIND) == list(get_args(ConnectorKind))
 
 
+@pytest.mark.slow  # a Python process of its own, to see what the bus imports from nothing
 def test_the_bus_loads_no_simulator_and_no_demo() -> None:
     loaded = subprocess.run(
         [

@@ -69,6 +69,7 @@ def test_a_revoked_session_reads_as_none_and_others_stay() -> None:
     assert signer.read(kept_cookie, now=1002.0) == kept
 
 
+@pytest.mark.slow  # fills the revocation list to its bound
 def test_revocations_are_bounded_and_forgotten_once_expired() -> None:
     signer = SessionSigner(b"s" * 32, ttl_s=60)
     sessions = [signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=float(n))[0] for n in range(MAX_REVOKED)]
