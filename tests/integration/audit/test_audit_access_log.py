@@ -66,19 +66,17 @@ def seed(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusProcess]:
+def bus_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusConfig]:
     directory = tmp_path_factory.mktemp("access-log")
     with pytest.MonkeyPatch.context() as env:
         env.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
         seed(directory / "audit.db")
-        config = BusConfig(
+        yield BusConfig(
             directory,
             extra_policies=[READER],
             member_names=NAMES,
             sections={"audit": {"path": "audit.db", "subject_key_env": AUDIT_KEY_ENV}},
         )
-        with BusProcess(config) as process:
-            yield process
 
 
 def test_an_allowed_system_reads_who_looked_and_its_reading_is_recorded(bus: BusProcess) -> None:

@@ -9,7 +9,6 @@ dataset's record), so its schema lets data in between through.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,17 +22,9 @@ COLLECTED = json.loads((DATA / "events/dossier.evidence.collected/valid-complete
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[BusProcess]:
+def bus_config(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> BusConfig:
     config = BusConfig(tmp_path_factory.mktemp("bus"))
-    config.subscribe("collected", receiver.url, types=["dossier.evidence.collected"])
-    with BusProcess(config) as process:
-        yield process
+    return config.subscribe("collected", receiver.url, types=["dossier.evidence.collected"])
 
 
 def collected(event_id: str, depth: int) -> dict[str, Any]:

@@ -19,12 +19,6 @@ BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 
 
 @pytest.fixture
-def portal() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def warehouse() -> Iterator[Receiver]:
     with Receiver() as receiver:
         yield receiver

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -39,16 +39,11 @@ from tests.support.tls import new_authority
 SUBJECT = 'Hồ sơ 000.00.00.H49-250101-0001 "100%"'
 
 
-@pytest.fixture(scope="module")
-def running_receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
-
-
 @pytest.fixture
-def receiver(running_receiver: Receiver) -> Receiver:
-    running_receiver.reset()
-    return running_receiver
+def receiver(receiver: Receiver) -> Receiver:
+    """The module's receiver (tests/integration/conftest.py), emptied for each test."""
+    receiver.reset()
+    return receiver
 
 
 @pytest.fixture

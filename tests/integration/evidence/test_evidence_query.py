@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from simulators.server import Faults, SimulatorServer
-from tests.support.bus import ONESTOP, OUTSIDER, BusProcess
+from tests.support.bus import ONESTOP, OUTSIDER, BusConfig, BusProcess
 from tests.support.evidence import (
     AUDIT_KEY,
     AUDIT_KEY_ENV,
@@ -27,25 +27,17 @@ OFFICIAL = {"X-Official-Id": "canbo.motcua.01"}
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, SimulatorServer]]:
-    with registries() as servers:
-        yield servers
-
-
-@pytest.fixture(scope="module")
-def bus(
+def bus_config(
     servers: dict[str, SimulatorServer], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BusProcess]:
+) -> Iterator[BusConfig]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
-        config = evidence_config(
+        yield evidence_config(
             tmp_path_factory.mktemp("evidence"),
             {name: server.url for name, server in servers.items()},
             # residence as sensitive data: never cached
             dataset_changes={"citizen.residence": {"personal_data": "sensitive", "cache": "never"}},
         )
-        with BusProcess(config) as process:
-            yield process
 
 
 def test_public_data_is_released_with_provenance_then_served_from_the_cache(

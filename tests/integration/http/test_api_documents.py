@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -20,7 +19,7 @@ from tests.support.paths import ROOT
 
 
 @pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusProcess]:
+def bus_config(tmp_path_factory: pytest.TempPathFactory) -> BusConfig:
     config = BusConfig(tmp_path_factory.mktemp("documents"))
     config.subscribe("portal-status", "http://127.0.0.1:9/portal/events")
     config.subscribe(
@@ -29,8 +28,7 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusProcess]:
         system=WAREHOUSE,
         types=("dossier.submitted",),
     )
-    with BusProcess(config) as running:
-        yield running
+    return config
 
 
 def channels_of(document: dict[str, object]) -> set[str]:

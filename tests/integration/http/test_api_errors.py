@@ -3,7 +3,6 @@ nothing written (the subscriber receives nothing, the queues stay empty)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,14 @@ BATCH = "application/cloudevents-batch+json"
 
 
 @pytest.fixture(scope="module")
-def portal() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory, portal: Receiver) -> Iterator[BusProcess]:
+def bus_config(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> BusConfig:
     # One partition, and a subscription to every type the portal may receive (no ``types``): an
     # event published later is delivered after anything a bad request might have written, so
     # test_nothing_was_written_by_bad_requests can prove that nothing was.
     config = BusConfig(
         tmp_path_factory.mktemp("bus"), http={"max_body": "64KiB", "max_batch": 10}, partitions=1
     )
-    config.subscribe("portal", portal.url, types=())
-    with BusProcess(config) as process:
-        yield process
+    return config.subscribe("portal", receiver.url, types=())
 
 
 def post(
@@ -231,12 +222,12 @@ def test_contracts_are_served(bus: BusProcess) -> None:
     assert httpx.get(f"{bus.url}/v1/types").status_code == 401
 
 
-async def test_nothing_was_written_by_bad_requests(bus: BusProcess, portal: Receiver) -> None:
+async def test_nothing_was_written_by_bad_requests(bus: BusProcess, receiver: Receiver) -> None:
     # runs after the tests above (same module bus): none of their requests reached a queue, so
     # the sentinel, queued behind anything they wrote, is the first and only event delivered
     sentinel = status_changed(7, 1)
     assert post(bus, dumps(sentinel), STRUCTURED).status_code == 202
-    events = await delivered_through(portal, sentinel["id"])
+    events = await delivered_through(receiver, sentinel["id"])
     assert [e["id"] for e in events] == [sentinel["id"]]
     with bus.client(OPERATOR) as operator:
         assert await lag_drains(operator, "portal") == 0

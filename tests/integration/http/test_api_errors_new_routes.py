@@ -21,13 +21,12 @@ import orjson
 import pytest
 
 from simulators.server import SimulatorServer
-from tests.support.bus import ONESTOP, OPERATOR, OUTSIDER, PORTAL, BusProcess
+from tests.support.bus import ONESTOP, OPERATOR, OUTSIDER, PORTAL, BusConfig, BusProcess
 from tests.support.evidence import (
     AUDIT_KEY,
     AUDIT_KEY_ENV,
     evidence_config,
     query_body,
-    registries,
     transport_firm,
 )
 from tests.support.receiver import Receiver
@@ -46,16 +45,10 @@ def query(dataset: Any = "citizen.identity", **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, SimulatorServer]]:
-    with registries() as servers:
-        yield servers
-
-
-@pytest.fixture(scope="module")
-def bus(
-    servers: dict[str, SimulatorServer], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BusProcess]:
-    with pytest.MonkeyPatch.context() as env, Receiver() as receiver:
+def bus_config(
+    servers: dict[str, SimulatorServer], tmp_path_factory: pytest.TempPathFactory, receiver: Receiver
+) -> Iterator[BusConfig]:
+    with pytest.MonkeyPatch.context() as env:
         env.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
         config = evidence_config(
             tmp_path_factory.mktemp("new-routes"), {name: server.url for name, server in servers.items()}
@@ -73,9 +66,7 @@ def bus(
                 ],
             },
         ]
-        config.subscribe("portal", receiver.url)
-        with BusProcess(config) as process:
-            yield process
+        yield config.subscribe("portal", receiver.url)
 
 
 def problem_of(reply: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -40,12 +40,6 @@ TYPE = "dossier.status.changed"
 REFUSED = dossier_code(7)  # the receiver refuses this dossier's events: they become dead letters
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
-
-
 @pytest.fixture
 def bus(tmp_path: Path, receiver: Receiver) -> Iterator[BusProcess]:
     receiver.reset()

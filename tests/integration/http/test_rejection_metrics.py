@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,8 @@ Labels = tuple[str, str, str]  # type, source, reason
 
 
 @pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusProcess]:
-    config = BusConfig(tmp_path_factory.mktemp("bus"), http={"max_body": "64KiB", "max_batch": 10})
-    with BusProcess(config) as process:
-        yield process
+def bus_config(tmp_path_factory: pytest.TempPathFactory) -> BusConfig:
+    return BusConfig(tmp_path_factory.mktemp("bus"), http={"max_body": "64KiB", "max_batch": 10})
 
 
 def rejected(bus: BusProcess) -> dict[Labels, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,6 @@ from tests.support.streams import first_sequences
 pytestmark = pytest.mark.kafka
 
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
-
-
-@pytest.fixture
-def portal() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
 
 
 async def test_events_published_on_kafka_reach_the_subscriber_in_order(

@@ -4,7 +4,6 @@ routes the valid ones and dead-letters the others with the reason, without stopp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,6 @@ from tests.support.kafka import kafka_bootstrap, on_kafka, read_topic, unique
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def portal() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
 
 
 def sdk_event(structured: dict[str, Any], **changes: Any) -> CloudEvent:

@@ -16,7 +16,7 @@ import pytest
 from simulators import business as business_simulator
 from simulators import population as population_simulator
 from simulators import vehicle as vehicle_simulator
-from tests.support.bus import BROKER, ONESTOP, BusProcess
+from tests.support.bus import BROKER, ONESTOP, BusConfig, BusProcess
 from tests.support.events import dossier_code, status_changed
 from tests.support.evidence import (
     AUDIT_KEY,
@@ -60,12 +60,12 @@ def business() -> Iterator[HeaderLog]:
 
 
 @pytest.fixture(scope="module")
-def bus(
+def bus_config(
     tmp_path_factory: pytest.TempPathFactory,
     collector: Receiver,
     sink: Receiver,
     business: HeaderLog,
-) -> Iterator[BusProcess]:
+) -> Iterator[BusConfig]:
     with ExitStack() as stack:
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         patch.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
@@ -88,7 +88,7 @@ def bus(
             "export_interval": "100ms",
             "export_timeout": "2s",
         }
-        yield stack.enter_context(BusProcess(config))
+        yield config
 
 
 def publish(bus: BusProcess, event: dict[str, Any], headers: dict[str, str] | None = None) -> int:

@@ -6,7 +6,6 @@ log of ``lienthong serve`` is one JSON object per line, with the event's fields 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -31,16 +30,8 @@ REJECTED_SUBJECT_NUMBER = 77
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[BusProcess]:
-    config = BusConfig(tmp_path_factory.mktemp("tracing")).subscribe("portal", receiver.url)
-    with BusProcess(config) as running:
-        yield running
+def bus_config(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> BusConfig:
+    return BusConfig(tmp_path_factory.mktemp("tracing")).subscribe("portal", receiver.url)
 
 
 def publish(bus: BusProcess, event: dict[str, Any], headers: dict[str, str] | None = None) -> None:
