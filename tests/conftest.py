@@ -22,7 +22,7 @@ SLOW_FOLDERS = frozenset({"integration", "faults", "deploy"})
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        folder = item.path.relative_to(TESTS).parts[0]
+        folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
         if folder in SLOW_FOLDERS or item.get_closest_marker("kafka") is not None:
             item.add_marker(pytest.mark.slow)
 
