@@ -19,6 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "pyproject.toml"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+# each test runs lint-imports in a process of its own; `make lint` checks the tree in the fast loop
+pytestmark = pytest.mark.slow
 
 
 def _contracts() -> dict[str, str]:

@@ -6,7 +6,6 @@ no data of a letter addressed to another system (router.recipients)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,12 +26,13 @@ from router.subscriptions import SinkSpec, Subscription
 from schemas.registry import SchemaRegistry
 from tests.support.dead_letters import MemoryDeadLetters
 from tests.support.messages import stored
-from tests.unit.delivery.fakes import ScriptedSink
+from tests.support.paths import DATA
+from tests.unit.router.delivery.fakes import ScriptedSink
 
 COLLECTED, STATUS = "dossier.evidence.collected", "dossier.status.changed"
 ONESTOP, PORTAL, WAREHOUSE = "000.00.00.H49/motcua", "000.00.00.G22/dvcqg", "000.00.00.H49/khodulieu"
 BROKER = "000.00.00.H49/truclienthong"
-EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "events"
+EXAMPLES = DATA / "events"
 OPERATOR = System("000.00.00.H49/vanhanh", "000.00.00.H49", "vanhanh")
 RECORD = {"personalId": "001099012345", "fullName": "Nguyễn Văn An"}
 RELEASED = {
