@@ -41,6 +41,7 @@ from router.providers import (
     ProviderError,
     SubjectNotFound,
 )
+from router.received import received_at
 from router.sinks import Sink, SinkError
 from router.subscriptions import BreakerPolicy, SinkSpec
 
@@ -77,9 +78,10 @@ class ResultVerifier:
 class ResultSink:
     """Verifies each result and stores it; one store call per event."""
 
-    def __init__(self, verifier: ResultVerifier, store: RestProvider) -> None:
+    def __init__(self, verifier: ResultVerifier, store: RestProvider, clock: Clock = _now) -> None:
         self.verifier = verifier
         self.store = store
+        self._clock = clock
 
     async def send(self, messages: Sequence[StoredMessage], idempotency_key: str) -> None:
         for message in messages:
@@ -101,9 +103,10 @@ class ResultSink:
         missing = mapping.missing_for_store(result)
         if missing is not None:
             raise SinkError(f"result_not_storable: {missing}", retryable=False)
-        received_at = dt.datetime.fromtimestamp(message.timestamp_ms / 1000, dt.UTC)
+        # the bus's time of arrival, never the record's timestamp (a Kafka producer sets that)
+        arrived = received_at(message) or self._clock()
         try:
-            verified = self.verifier.check(result, received_at)
+            verified = self.verifier.check(result, arrived)
         except SignatureRejected as rejected:
             raise SinkError(rejected.detail, retryable=False) from None
         record = mapping.store_record(result, verified)
