@@ -30,6 +30,8 @@ from adapters.signatures import SignatureRejected, TrustAnchors, VerifiedSignatu
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
 from connectors.citizen_store.contract import RESULTS
+from connectors.client_auth import client_auth
+from connectors.kind_settings import SUPPORTED
 from router.errors import ConfigError
 from router.identifiers import is_personal_id, is_tax_code
 from router.ports import StoredMessage
@@ -47,7 +49,7 @@ from router.subscriptions import BreakerPolicy, SinkSpec
 
 DATASET = "result.document"
 EVENT_TYPE = "dossier.result.issued"
-OPTIONS = frozenset({"trust_anchors"})
+OPTIONS = frozenset(SUPPORTED["citizen_store"].options)
 
 Clock = Callable[[], dt.datetime]
 
@@ -217,6 +219,7 @@ class CitizenStoreConnector:
         self.settings = settings
         self._client = client
         self.verifier = ResultVerifier(anchors)
+        self.auth = client_auth(settings.name, settings.auth)
         self._provider: ResultProvider | None = None
 
     @property
@@ -226,9 +229,7 @@ class CitizenStoreConnector:
     def provider(self) -> ResultProvider:
         """The data provider: one for the connector (one pool, one breaker), closed with it."""
         if self._provider is None:
-            endpoint = RestEndpoint(
-                name=self.name, base_url=self.settings.url, policy=self.settings.call_policy
-            )
+            endpoint = self._endpoint(self.settings.call_policy)
             self._provider = ResultProvider(self.name, self.verifier, RestProvider(endpoint, self._client))
         return self._provider
 
@@ -241,8 +242,21 @@ class CitizenStoreConnector:
             max_attempts=1,
             breaker=BreakerPolicy(failure_threshold=1_000_000, reset_timeout_s=0.001),
         )
-        endpoint = RestEndpoint(name=self.name, base_url=self.settings.url, policy=policy)
+        endpoint = self._endpoint(policy)
         return ResultSink(self.verifier, RestProvider(endpoint, self._client))
+
+    def _endpoint(self, policy: CallPolicy) -> RestEndpoint:
+        """The store's endpoint with the connector's TLS (private CA, client certificate)."""
+        tls = self.settings.tls
+        return RestEndpoint(
+            name=self.name,
+            base_url=self.settings.url,
+            policy=policy,
+            api_key=self.auth.api_key,
+            oauth2=self.auth.oauth2,
+            client_cert=tls.client_cert,
+            ca_file=tls.ca_file,
+        )
 
     async def start(self) -> None:
         return None
