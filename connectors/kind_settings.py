@@ -39,6 +39,9 @@ class KindSettings:
 
     keys: frozenset[str] = COMMON
     options: Mapping[str, str] = field(default_factory=dict)
+    # the system holds personal data: calls to it must authenticate (tls.client_cert or auth),
+    # except on loopback (a demo, a test)
+    authenticated: bool = False
 
 
 SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
@@ -62,6 +65,7 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
     ),
     "citizen_store": KindSettings(
         keys=COMMON | {"auth"},
+        authenticated=True,
         options={
             "trust_anchors": "a PEM file of the root CAs the agencies' signing certificates chain to",
             "revocation": "how revocation of signing certificates is checked (mode, crl_files, crl_urls, ...)",

@@ -101,3 +101,33 @@ def test_config_check_refuses_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["citizen_store"])
 def test_a_kind_that_takes_auth_is_not_refused_for_it(kind: str) -> None:
     assert "auth" in SUPPORTED[kind].keys
+
+
+STORE = """\
+connectors:
+  - name: kho
+    kind: citizen_store
+    url: {url}
+    options: {{trust_anchors: anchors.pem}}
+{more}"""
+
+
+@pytest.mark.parametrize(
+    ("url", "more", "refused"),
+    [
+        ("https://kho.quangninh.gov.vn", "", True),
+        ("https://kho.quangninh.gov.vn", "    auth: {api_key: {env: LIENTHONG_STORE_KEY}}\n", False),
+        ("https://kho.quangninh.gov.vn", "    tls: {client_cert: bus.pem, client_key: bus.key}\n", False),
+        ("http://127.0.0.1:9205", "", False),
+    ],
+)
+def test_the_citizen_store_connector_must_authenticate_off_loopback(
+    url: str, more: str, refused: bool, tmp_path: Path
+) -> None:
+    for name in ("bus.pem", "bus.key"):
+        (tmp_path / name).write_text("x")
+    path = write(tmp_path, BASE + STORE.format(url=url, more=more))
+    if refused:
+        expect(problems(path), path, 9, 5, "/connectors/0", "without authenticating", "auth")
+    else:
+        load_settings(path)
