@@ -25,13 +25,15 @@ from starlette.routing import Route
 from adapters.revocation import Mode, RevocationChecker, RevocationSettings, Status, settings_of
 from adapters.signatures import Reason, SignatureRejected
 from connectors.base import ConnectorDeps, ConnectorSettings
-from connectors.citizen_store.connector import ResultSink
+from connectors.citizen_store.connector import CitizenStoreConnector, ResultSink
 from connectors.citizen_store.connector import from_settings as store_from_settings
 from router.errors import ConfigError
 from router.ports import StoredMessage
+from router.providers import DataRequest, InvalidProviderReply
 from router.received import RECEIVED_AT_HEADER
 from router.sinks import SinkError
 from router.subscriptions import SinkSpec
+from simulators.citizen_store import create_app
 from simulators.pki import Authority, issue_agency_certificate
 from simulators.server import SimulatorServer
 from tests.support.results import AGENCY, AGENCY_NAME, NOW, SigningPki, result
@@ -260,3 +262,40 @@ def test_bad_revocation_settings_are_refused(raw: dict[str, Any], words: str, tm
 def test_without_a_mode_the_mode_is_prefer(tmp_path: Path) -> None:
     assert settings_of({"crl_files": ["ca.crl"]}, tmp_path).mode is Mode.PREFER
     assert RevocationSettings().mode is Mode.OFF
+
+
+async def test_a_stored_result_whose_certificate_was_revoked_since_is_not_served(
+    pki: SigningPki, crls: CrlServer, tmp_path: Path
+) -> None:
+    document, serial = signed(pki)
+    crls.body = crl_of(pki.ca, [serial])
+    app, _ = create_app()
+    store = SimulatorServer(app).start()
+    anchors = str(pki.write_anchors(tmp_path))
+
+    def connector(revocation: dict[str, Any] | None) -> CitizenStoreConnector:
+        options: dict[str, Any] = {"trust_anchors": anchors}
+        if revocation is not None:
+            options["revocation"] = revocation
+        settings = ConnectorSettings(name="kho", kind="citizen_store", url=store.url, options=options)
+        return store_from_settings(settings, ConnectorDeps(CollectorRegistry(), tmp_path))
+
+    storing, serving = connector(None), connector({"mode": "require", "crl_urls": [crls.url]})
+    sink = storing.sink(SinkSpec("connector", {"name": "kho"}))
+    provider = serving.provider()
+    assert sink is not None
+    headers = (
+        ("ce_type", b"dossier.result.issued"),
+        (RECEIVED_AT_HEADER, str(int(NOW.timestamp() * 1000)).encode()),
+    )
+    try:
+        # stored while its certificate was not yet revoked (no revocation check here)
+        await sink.send([StoredMessage("deliver.kho", 0, 0, "k", orjson.dumps(document), headers, 0)], "key")
+        with pytest.raises(InvalidProviderReply) as refused:
+            await provider.fetch(DataRequest("result.document", {"result_code": document["resultCode"]}))
+    finally:
+        await sink.close()
+        await storing.aclose()
+        await serving.aclose()
+        store.stop()
+    assert "no longer verifies: certificate_revoked: " in refused.value.detail
