@@ -116,6 +116,7 @@ class RevocationChecker:
     clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _files: dict[Path, tuple[int, x509.CertificateRevocationList]] = field(default_factory=dict)
     _session: LazySession | None = None
 
     def __post_init__(self) -> None:
@@ -161,19 +162,26 @@ class RevocationChecker:
     # --- where CRLs come from ----------------------------------------------------------------------
 
     async def _crls(self, leaf: x509.Certificate) -> list[x509.CertificateRevocationList]:
-        found = [crl for path in self.settings.crl_files if (crl := self._file(path)) is not None]
+        found = [crl for path in self.settings.crl_files if (crl := await self._file(path)) is not None]
         for url in (*self.settings.crl_urls, *self._distribution_points(leaf)):
             crl = await self._fetched(url)
             if crl is not None:
                 found.append(crl)
         return found
 
-    def _file(self, path: Path) -> x509.CertificateRevocationList | None:
+    async def _file(self, path: Path) -> x509.CertificateRevocationList | None:
+        """The file's CRL, read again when the file changed (an operator copies a new one in)."""
         try:
-            return _load(path.read_bytes())
+            changed = (await asyncio.to_thread(path.stat)).st_mtime_ns
+            known = self._files.get(path)
+            if known is not None and known[0] == changed:
+                return known[1]
+            crl = _load(await asyncio.to_thread(path.read_bytes))
         except (OSError, ValueError) as error:
             log.warning("the CRL file %s cannot be read: %s", path, error)
             return None
+        self._files[path] = (changed, crl)
+        return crl
 
     def _distribution_points(self, leaf: x509.Certificate) -> list[str]:
         try:

@@ -5,6 +5,8 @@ not listed is accepted, and a CRL server that is down gives what the mode says."
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,3 +301,44 @@ async def test_a_stored_result_whose_certificate_was_revoked_since_is_not_served
         await serving.aclose()
         store.stop()
     assert "no longer verifies: certificate_revoked: " in refused.value.detail
+
+
+@pytest.mark.parametrize("current", [True, False])
+async def test_a_crl_file_copied_in_works_offline_until_its_next_update(
+    current: bool, pki: SigningPki, tmp_path: Path
+) -> None:
+    document, serial = signed(pki)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.ca.certificate.subject)
+        .last_update(NOW - dt.timedelta(days=8))
+        .next_update(NOW + dt.timedelta(days=1) if current else NOW - dt.timedelta(days=1))
+    )
+    crl = builder.sign(pki.ca.key, hashes.SHA256())  # type: ignore[arg-type]
+    path = tmp_path / "ca.crl"
+    path.write_bytes(crl.public_bytes(Encoding.PEM))
+    revocation = RevocationChecker(settings_of({"mode": "require", "crl_files": ["ca.crl"]}, tmp_path))
+    try:
+        if current:
+            assert await revocation.check(document, pki.anchors) is Status.GOOD
+        else:
+            with pytest.raises(SignatureRejected) as refused:
+                await revocation.check(document, pki.anchors)
+            assert refused.value.reason is Reason.REVOCATION_UNKNOWN
+        # a new CRL copied in over it is read again
+        listed = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(pki.ca.certificate.subject)
+            .last_update(NOW - dt.timedelta(hours=1))
+            .next_update(NOW + dt.timedelta(days=1))
+            .add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW).build()
+            )
+        )
+        path.write_bytes(listed.sign(pki.ca.key, hashes.SHA256()).public_bytes(Encoding.DER))  # type: ignore[arg-type]
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+        with pytest.raises(SignatureRejected) as revoked:
+            await revocation.check(document, pki.anchors)
+        assert revoked.value.reason is Reason.REVOKED
+    finally:
+        await revocation.aclose()
