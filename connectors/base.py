@@ -45,6 +45,9 @@ class ConnectorSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     tls: TlsFiles = field(default_factory=TlsFiles)
+    # how the bus authenticates to the system (``auth:``: api_key or oauth2, secrets by environment
+    # variable name); only the kinds that declare it take it (connectors.kind_settings)
+    auth: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,13 @@ A record: ``soHieuKetQua`` (result code), ``maTTHC`` (procedure), ``maHoSo`` (do
 ``ngayCap``, ``hieuLucDen``, ``trichYeu``, ``tepKetQua`` (files), ``vanBanKy`` (the signed result
 as issued, signature included) and ``xacThucChuKy`` (the bus's verification of it).
 
+Client authentication: the store's contract does not say how a caller authenticates, so the
+simulator takes what the connector can send (docs/security.md, "Connector transport"). Created
+with ``api_key``, it refuses every call to ``/api/`` without that key in ``api_key_header``
+(default ``X-API-Key``): 401 ``unauthenticated``. Served over HTTPS with a client CA
+(:class:`simulators.server.ServerTls`), it refuses a client without a certificate of that CA
+before any request reaches it.
+
 Control routes, besides the shared ``/_sim/stats``, ``/_sim/faults``, ``/_sim/reset``:
 ``GET /_sim/results`` (every record, in storage order), ``DELETE /_sim/results`` (forget them),
 ``PATCH /_sim/results/{id}`` (change a stored record's signed result in place: tampering inside
@@ -28,8 +35,10 @@ the store, for tests of the check made when a result is served).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import sqlite3
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -255,18 +264,43 @@ class CitizenStoreService:
         return JSONResponse({"id": request.path_params["id"]})
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+API_KEY_HEADER = "X-API-Key"
+
+
+def authenticated(handler: Handler, api_key: str | None, header: str) -> Handler:
+    """``handler`` behind the API key check (no check without a key)."""
+    if api_key is None:
+        return handler
+    expected = api_key.encode()
+
+    async def checked(request: Request) -> Response:
+        given = request.headers.get(header, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return problem(401, "unauthenticated", f"a valid API key in {header} is required")
+        return await handler(request)
+
+    return checked
+
+
 def create_app(
     faults: Faults | None = None,
     *,
     seed: int = 0,  # the shared simulator signature; this store starts empty
     store: ResultStore | None = None,
     path: Path | None = None,
+    api_key: str | None = None,
+    api_key_header: str = API_KEY_HEADER,
 ) -> tuple[ASGIApp, SimulatorState]:
     service = CitizenStoreService(store or ResultStore(path))
+
+    def api(handler: Handler) -> Handler:
+        return authenticated(handler, api_key, api_key_header)
+
     routes = [
-        Route(RESULTS, service.post, methods=["POST"]),
-        Route(RESULTS, service.search, methods=["GET"]),
-        Route(RESULTS + "/{id}", service.one, methods=["GET"]),
+        Route(RESULTS, api(service.post), methods=["POST"]),
+        Route(RESULTS, api(service.search), methods=["GET"]),
+        Route(RESULTS + "/{id}", api(service.one), methods=["GET"]),
         Route(f"{CONTROL_PREFIX}results", service.list_all, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}results", service.clear, methods=["DELETE"]),
         Route(f"{CONTROL_PREFIX}results/{{id}}", service.tamper, methods=["PATCH"]),

@@ -298,7 +298,13 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
     if not state_file.is_absolute():
         state_file = deps.data_dir / state_file
     metrics = portal_metrics(deps.metrics_registry)
-    endpoint = RestEndpoint(name=settings.name, base_url=settings.url, policy=settings.call_policy)
+    endpoint = RestEndpoint(
+        name=settings.name,
+        base_url=settings.url,
+        policy=settings.call_policy,
+        client_cert=settings.tls.client_cert,
+        ca_file=settings.tls.ca_file,
+    )
     client = PortalClient(
         RestProvider(endpoint, deps.rest_client),
         Credentials("", "", agency),

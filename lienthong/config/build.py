@@ -19,6 +19,7 @@ from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, S
 from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from connectors.base import ConnectorSettings, TlsFiles
+from lienthong.config.connector_kinds import unsupported_settings
 from lienthong.config.demo_material import demo_material
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.recipients import recipient_problems
@@ -463,6 +464,7 @@ class _Builder:
                 )
                 continue
             names[name] = i
+            self.problems.extend(unsupported_settings(at, entry))
             defaults = CallPolicy()
             timeout = self.duration(entry, "timeout", at, defaults.timeout_s, 0.001, 10 * MINUTE)
             deadline = self.duration(entry, "deadline", at, defaults.deadline_s, 0.001, HOUR)
@@ -487,6 +489,7 @@ class _Builder:
                     options=dict(entry.get("options", {})),
                     description=entry.get("description", ""),
                     tls=self.tls_files((*at, "tls"), entry.get("tls", {})),
+                    auth=dict(entry.get("auth", {})),
                 )
             )
         return tuple(result)
