@@ -31,6 +31,7 @@ from adapters.http.routes.subscriptions import subscriptions_router
 from adapters.http.routes.types import types_router
 from adapters.metrics import render
 from connectors.portal.connector import PortalConnector
+from lienthong.caller_limits import add_caller_limits, refused_reads
 from lienthong.reload_rules import ConfigInvalid
 from lienthong.runtime import Runtime
 from router.access_report import AccessReport
@@ -39,7 +40,7 @@ from router.directory import System
 
 def http_app(runtime: Runtime) -> FastAPI:
     """The API of ``runtime``, which its lifespan starts and stops."""
-    return create_app(
+    app = create_app(
         runtime.bus,
         routers=routers(runtime),
         lifespan=runtime.lifespan,
@@ -47,11 +48,14 @@ def http_app(runtime: Runtime) -> FastAPI:
         document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue)],
         document_version=lambda: runtime.bus.generation.number,
     )
+    add_caller_limits(app, runtime)
+    return app
 
 
 def routers(runtime: Runtime) -> list[APIRouter]:
     """Every route of the API, in the order the OpenAPI document lists them."""
     bus = runtime.bus
+    refusals = refused_reads(runtime)
     return [
         events_router(
             bus,
@@ -66,7 +70,7 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         metrics_router(lambda: render(runtime.metrics_registry)),
         problem_codes_router(),
         _asyncapi(runtime),
-        access_log_router(lambda: AccessReport(runtime.audit, bus.directory, bus.policy)),
+        access_log_router(lambda: AccessReport(runtime.audit, bus.directory, bus.policy, refusals)),
         _console(runtime),
         runtime.evidence.router(),
         _admin(runtime),

@@ -17,6 +17,7 @@ from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
 from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
+from lienthong.config.limits import build_limits
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.settings import (
     AuditSettings,
@@ -702,6 +703,7 @@ def build_settings(
     tracing = builder.tracing()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
+    limits = build_limits(data.get("limits", {}), known, builder.problems.append)
     if builder.problems:
         return None, builder.problems
     settings = Settings(
@@ -717,5 +719,6 @@ def build_settings(
         audit=audit,
         tracing=tracing,
         catalogue=catalogue,
+        limits=limits,
     )
     return settings, []

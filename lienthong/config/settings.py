@@ -14,6 +14,7 @@ from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
 from router.policy import Policy
 from router.providers import CallPolicy
+from router.rate_limits import Limits
 from router.subscriptions import Subscription
 
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
@@ -126,3 +127,4 @@ class Settings:
     tracing: TracingSettings | None = None
     # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
     catalogue: Catalogue = field(default_factory=Catalogue)
+    limits: Limits = field(default_factory=Limits)  # per caller (``limits:``)
