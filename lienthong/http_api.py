@@ -18,6 +18,7 @@ from adapters.http.console.figures import FigureSources
 from adapters.http.console.routes import console_router
 from adapters.http.console.sessions import console_secret
 from adapters.http.evidence_doc import evidence_document
+from adapters.http.rate_limit import document_rate_limits
 from adapters.http.routes.access_log import access_log_router
 from adapters.http.routes.admin import admin_router
 from adapters.http.routes.asyncapi import asyncapi_router
@@ -45,7 +46,7 @@ def http_app(runtime: Runtime) -> FastAPI:
         routers=routers(runtime),
         lifespan=runtime.lifespan,
         # the evidence query's body follows the catalogue in force, which a reload may change
-        document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue)],
+        document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue), document_rate_limits],
         document_version=lambda: runtime.bus.generation.number,
     )
     add_caller_limits(app, runtime)

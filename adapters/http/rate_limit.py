@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import problems
+from adapters.http.responses import errors
 from router.rate_limits import CallerLimiter, RateLimited, RouteClass
 
 log = logging.getLogger("lienthong.http")
@@ -54,6 +56,25 @@ def _bearer(scope: Scope) -> str | None:
 def retry_after(seconds: float) -> str:
     """``Retry-After`` in whole seconds, at least 1 (RFC 9110 allows no fraction)."""
     return str(max(1, math.ceil(seconds)))
+
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "whole seconds until a request of this kind is admitted again",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+
+
+def document_rate_limits(document: dict[str, Any]) -> None:
+    """The OpenAPI part (adapters.http.openapi.DocumentPart): every operation but the probes may
+    answer 429 ``rate_limited`` with ``Retry-After``."""
+    response = errors(RateLimited)[429]
+    response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+    for path, operations in document.get("paths", {}).items():
+        if path in UNLIMITED_PATHS:
+            continue
+        for operation in operations.values():
+            operation["responses"]["429"] = response
 
 
 class FailedAuthentications:

@@ -91,6 +91,14 @@ def test_a_system_over_its_publish_limit_gets_429_and_another_is_not_affected(bu
     assert other.status_code == 202, other.text
 
 
+def test_the_document_says_where_429_can_come(bus: BusProcess) -> None:
+    with bus.client(OPERATOR) as client:  # this address's failed authentications are spent
+        paths = client.get("/openapi.json").json()["paths"]
+    limited = paths["/v1/events"]["post"]["responses"]["429"]
+    assert "Retry-After" in limited["headers"]
+    assert "429" not in paths["/healthz"]["get"]["responses"]
+
+
 def test_a_system_has_its_own_limit(bus: BusProcess) -> None:
     with bus.client(OUTSIDER) as client:
         sent = [
