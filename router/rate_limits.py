@@ -190,7 +190,7 @@ class CallerLimiter:
     async def system(self, system_id: str, route_class: RouteClass) -> None:
         """Counts a request of an authenticated system; raises :class:`RateLimited` over its limit."""
         rate = self.limits().for_system(system_id, route_class)
-        wait = await self.store.take(f"system:{system_id}:{route_class}", rate)
+        wait = await self.store.take(f"system:{system_id}:{route_class.value}", rate)
         if wait > 0:
             raise RateLimited(f"the system's limit for {route_class} requests is {rate.describe()}", wait)
 
@@ -202,7 +202,7 @@ class CallerLimiter:
         if blocked > 0:
             raise RateLimited("too many failed authentications from this address", blocked)
         rate = limits.for_address(route_class)
-        wait = await self.store.take(f"address:{address}:{route_class}", rate)
+        wait = await self.store.take(f"address:{address}:{route_class.value}", rate)
         if wait > 0:
             raise RateLimited(
                 f"the limit for {route_class} requests without a valid key is {rate.describe()} per address",
