@@ -29,7 +29,11 @@ def build_limits(section: Mapping[str, Any], systems: Collection[str], report: R
     for system, own in section.get("systems", {}).items():
         where: JsonPath = (*at, "systems", system)
         if system not in systems:
-            report(Problem(where, f"no system '{system}' is declared", "name a system of members:", True))
+            report(
+                Problem(
+                    where, f"no system '{system}' is declared", "name a system declared under members", True
+                )
+            )
             continue
         overrides[system] = {
             RouteClass(name): _rate(spec, (*where, name), report) for name, spec in own.items()
