@@ -145,3 +145,17 @@ def test_limits_are_checked_at_config_load(tmp_path: Path) -> None:
     text = str(raised.value)
     assert "lienthong.yaml:" in text and "/limits/evidence/per" in text and "Fix: use a period from" in text
     assert "/limits/systems/000.00.00.H99~1nobody" in text and "no system" in text
+
+
+def test_a_reload_puts_new_limits_in_force(tmp_path: Path) -> None:
+    config = BusConfig(tmp_path, sections={"limits": {"publish": {"requests": 1, "per": "1h"}}})
+    with BusProcess(config) as bus, bus.client(ONESTOP) as client:
+        sent = [client.post("/v1/events", json=status_changed(4, n), headers=STRUCTURED) for n in range(2)]
+        assert [r.status_code for r in sent] == [202, 429]
+        # the count so far stands: a period twice as long holds a burst that has room left
+        config.sections["limits"] = {"publish": {"requests": 100, "per": "2h"}}
+        config.write()
+        with bus.client(OPERATOR) as operator:
+            assert operator.post("/v1/admin/reload").status_code == 200
+        again = client.post("/v1/events", json=status_changed(4, 2), headers=STRUCTURED)
+        assert again.status_code == 202, again.text
