@@ -44,6 +44,8 @@ def http_app(runtime: Runtime) -> FastAPI:
     app = create_app(
         runtime.bus,
         routers=routers(runtime),
+        max_body_bytes=runtime.settings.http.max_body_bytes,
+        max_headers=runtime.settings.http.max_headers,
         lifespan=runtime.lifespan,
         # the evidence query's body follows the catalogue in force, which a reload may change
         document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue), document_rate_limits],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 import orjson
@@ -27,6 +27,7 @@ from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
 from router.ports import Headers, Message, StoredMessage, Transport
 from router.publishing import EventChecks
+from router.recipients import RecipientOnly
 from router.subscriptions import Subscription
 
 log = logging.getLogger("lienthong.router")
@@ -145,8 +146,13 @@ class Router:
         transport: Transport,
         metrics: Metrics,
         inbound_checks: InboundChecks | None = None,
+        *,
+        released_types: Collection[str] = (),
     ) -> None:
+        """``released_types``: the types whose events carry released personal data (the
+        contracts' ``released_personal_data``), delivered to their recipient only."""
         self._inbound_checks = inbound_checks
+        self._recipient_only = RecipientOnly(released_types)
         self._transport = transport
         self._metrics = metrics
         self._policy = policy
@@ -182,6 +188,8 @@ class Router:
                 self._by_type_allowed.clear()
             cached = self._by_type_allowed[event_type] = (allowed, any(s.filters for s, _ in allowed))
         allowed, filtered = cached
+        if self._recipient_only.applies(event_type, attributes):
+            allowed = self._recipient_only.narrow(event_type, attributes, allowed)
         if not filtered:
             return allowed
         return [(s, topic) for s, topic in allowed if not s.filters or s.wants(event_type, attributes)]

@@ -27,9 +27,9 @@ import orjson
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.rest import RestEndpoint, RestProvider
 from adapters.signatures import SignatureRejected, TrustAnchors, VerifiedSignature, verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
+from connectors.citizen_store.contract import RESULTS
 from router.errors import ConfigError
 from router.identifiers import is_personal_id, is_tax_code
 from router.ports import StoredMessage
@@ -47,7 +47,6 @@ from router.subscriptions import BreakerPolicy, SinkSpec
 DATASET = "result.document"
 EVENT_TYPE = "dossier.result.issued"
 OPTIONS = frozenset({"trust_anchors"})
-RESULTS = "/api/v1/results"
 
 Clock = Callable[[], dt.datetime]
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from lienthong.config.problems import JsonPath, Problem
-from lienthong.config.units import format_duration, parse_duration
 from router.rate_limits import Limits, Rate, RouteClass
+from schemas.units import format_duration, parse_duration
 
 PER_LOW_S, PER_HIGH_S = 1.0, 86400.0
 WINDOW_LOW_S, WINDOW_HIGH_S = 60.0, 7 * 86400.0

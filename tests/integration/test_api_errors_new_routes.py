@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from connectors.simulation import SimulatorServer
+from simulators.server import SimulatorServer
 from tests.support.bus import ONESTOP, OPERATOR, OUTSIDER, PORTAL, BusProcess
 from tests.support.evidence import (
     AUDIT_KEY,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.simulation import SimulatorServer
+from simulators.server import SimulatorServer
 from tests.integration.test_evidence_collection import (
     MANAGER,
     PLATES,

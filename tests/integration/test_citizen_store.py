@@ -17,14 +17,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.signatures import verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
 from connectors.citizen_store.connector import from_settings
-from connectors.citizen_store.simulator import ResultStore, create_app
-from connectors.simulation import SimulatorServer
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
 from router.providers import DataRequest, InvalidProviderReply, InvalidProviderRequest, SubjectNotFound
 from schemas.dataset_schemas import shipped
+from simulators.citizen_store import ResultStore, create_app
+from simulators.server import SimulatorServer
 from tests.support.bus import ONESTOP, OPERATOR, WAREHOUSE, BusConfig, BusProcess, free_port
 from tests.support.results import HOLDER_ID, PROCEDURE, SigningPki, result
 

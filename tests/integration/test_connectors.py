@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from connectors.business import simulator as business_simulator
 from connectors.business.connector import connect as connect_business
-from connectors.population import simulator as population_simulator
 from connectors.population.connector import connect as connect_population
-from connectors.registry_data import build
-from connectors.simulation import SimulatorServer
-from connectors.vehicle import simulator as vehicle_simulator
 from connectors.vehicle.connector import connect as connect_vehicle
 from router.providers import CallPolicy, InvalidProviderRequest, ProviderFault, RequestContext
 from schemas.dataset_schemas import shipped
+from simulators import business as business_simulator
+from simulators import population as population_simulator
+from simulators import vehicle as vehicle_simulator
+from simulators.registry_data import build
+from simulators.server import SimulatorServer
 from tests.support.simulators import requests_seen, serving
 
 REGISTRY = build()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from adapters.http.console.routes import COOKIE
-from connectors.simulation import Faults
+from simulators.server import Faults
 from tests.support.browser import chromium
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.events import dossier_code, status_changed

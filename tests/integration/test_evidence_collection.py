@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.simulation import SimulatorServer
-from connectors.vehicle import simulator as vehicle_simulator
+from simulators import vehicle as vehicle_simulator
+from simulators.server import SimulatorServer
 from tests.support.bus import ONESTOP, OPERATOR, BusConfig, BusProcess
 from tests.support.events import delivered
 from tests.support.evidence import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.simulation import Faults, SimulatorServer
+from simulators.server import Faults, SimulatorServer
 from tests.support.bus import ONESTOP, OUTSIDER, BusProcess
 from tests.support.evidence import (
     AUDIT_KEY,

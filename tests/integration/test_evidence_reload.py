@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.business import simulator as business_simulator
-from connectors.population import simulator as population_simulator
-from connectors.vehicle import simulator as vehicle_simulator
+from simulators import business as business_simulator
+from simulators import population as population_simulator
+from simulators import vehicle as vehicle_simulator
 from tests.support.bus import ONESTOP, OPERATOR, BusProcess
 from tests.support.evidence import AUDIT_KEY, AUDIT_KEY_ENV, evidence_config, query_body, transport_firm
 from tests.support.simulators import requests_seen, serving

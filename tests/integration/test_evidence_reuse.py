@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.citizen_store.simulator import ResultStore, create_app
+from simulators.citizen_store import ResultStore, create_app
 from tests.support.bus import ONESTOP, WAREHOUSE, BusProcess
 from tests.support.events import delivered
 from tests.support.evidence import (

@@ -18,15 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store.connector import from_settings as citizen_store
 from connectors.portal.connector import PortalConnector, PortalSink
 from connectors.portal.connector import from_settings as portal
-from connectors.simulation import SimulatorServer
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
 from router.providers import CallPolicy, DataRequest, ProviderError
 from router.sinks import SinkError
 from router.subscriptions import BreakerPolicy
+from simulators.server import SimulatorServer
 from tests.support.messages import stored
 from tests.support.portal import AGENCY, PASSWORD_ENV, USER_ENV, status_changed
 from tests.support.results import HOLDER_ID, SigningPki

@@ -1,4 +1,4 @@
-"""The OpenAPI document is the API (issue 22, item 5): schemathesis generates requests from the
+"""The OpenAPI document is the API: schemathesis generates requests from the
 bus's own /openapi.json, valid and invalid, and sends them to a real bus (``lienthong serve`` on
 the example configuration, on loopback). Every answer is checked against the document: its
 status is documented, its media type, headers and body are those documented for that status, a

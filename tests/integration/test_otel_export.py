@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.business import simulator as business_simulator
-from connectors.population import simulator as population_simulator
-from connectors.vehicle import simulator as vehicle_simulator
+from simulators import business as business_simulator
+from simulators import population as population_simulator
+from simulators import vehicle as vehicle_simulator
 from tests.support.bus import BROKER, ONESTOP, BusProcess
 from tests.support.events import dossier_code, status_changed
 from tests.support.evidence import (

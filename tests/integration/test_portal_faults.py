@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.portal.simulator import PortalFaults
-from connectors.simulation import Faults
+from simulators.portal import PortalFaults
+from simulators.server import Faults
 from tests.support.portal import (
     code,
     life_events,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from connectors.portal import protocol
-from connectors.portal.simulator import PASSWORD, USERNAME, create_app
+from simulators.portal import PASSWORD, USERNAME, create_app
 from tests.support.bus import free_port
 from tests.support.simulators import serving
 

@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from adapters.provider_http import ClientFactory, HttpSettings, ProviderHttp
 from bench.httpx_client import CLIENTS
-from connectors.simulation import SimulatorServer
 from router.providers import InvalidProviderReply, ProviderTimeout, ProviderUnavailable
+from simulators.server import SimulatorServer
 from tests.support.bus import free_port
 from tests.support.simulators import serving
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.bus import ONESTOP, BusConfig, BusProcess
+from tests.support.bus import ONESTOP, PORTAL, BusConfig, BusProcess
 from tests.support.receiver import Receiver
 
 COLLECTED = json.loads(
@@ -33,7 +33,13 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[BusProcess]:
     config = BusConfig(tmp_path_factory.mktemp("bus"))
-    config.subscribe("collected", receiver.url, types=["dossier.evidence.collected"])
+    # the receiver is the recipient of the released records: only it may subscribe to them
+    config.subscribe(
+        "collected",
+        receiver.url,
+        types=["dossier.evidence.collected"],
+        filters=[{"exact": {"recipient": PORTAL}}],
+    )
     with BusProcess(config) as process:
         yield process
 
@@ -50,6 +56,7 @@ def collected(event_id: str, depth: int) -> dict[str, Any]:
         "source": ONESTOP,
         "type": "dossier.evidence.collected",
         "subject": data["dossierCode"],
+        "recipient": PORTAL,
         "data": data,
     }
 

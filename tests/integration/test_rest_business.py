@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider, compile_schema
-from connectors.business.simulator import BusinessRegistry, create_app
-from connectors.registry_data import build
-from connectors.simulation import Faults, SimulatorServer
 from router.metrics import CircuitState
 from router.providers import CallPolicy, CircuitOpen, InvalidProviderReply, ProviderFault, ProviderUnavailable
 from router.subscriptions import BreakerPolicy
+from simulators.business import BusinessRegistry, create_app
+from simulators.registry_data import build
+from simulators.server import Faults, SimulatorServer
 from tests.support.simulators import requests_seen, serving, set_faults
 
 REGISTRY = build()

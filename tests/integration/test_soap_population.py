@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.population.simulator import PATH, WSDL, XSD, create_app
-from connectors.registry_data import build
-from connectors.simulation import SimulatorServer
+from connectors.population.contract import PATH, WSDL, XSD
 from router.providers import CallPolicy, InvalidProviderReply, InvalidProviderRequest, ProviderFault
+from simulators.population import create_app
+from simulators.registry_data import build
+from simulators.server import SimulatorServer
 from tests.support.simulators import requests_seen, serving
 
 CITIZEN = build().citizens[3]

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.simulation import SimulatorServer
 from router.providers import CallPolicy, ProviderFault
+from simulators.server import SimulatorServer
 from tests.support.simulators import requests_seen, serving
 from tests.support.vies import PATH, WSDL, Vies, create_app
 

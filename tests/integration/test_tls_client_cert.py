@@ -13,15 +13,14 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.business import simulator as business_simulator
+from connectors.base import ConnectorDeps, ConnectorSettings, TlsFiles
 from connectors.business.connector import from_settings as business_from_settings
-from connectors.population import simulator as population_simulator
 from connectors.population.connector import from_settings as population_from_settings
-from connectors.registry_data import build
-from connectors.simulation import ServerTls, SimulatorServer
-from lienthong.config.settings import ConnectorSettings, TlsFiles
-from lienthong.connectors import ConnectorDeps
 from router.providers import CallPolicy, DataRequest, ProviderError, ProviderUnavailable
+from simulators import business as business_simulator
+from simulators import population as population_simulator
+from simulators.registry_data import build
+from simulators.server import ServerTls, SimulatorServer
 from tests.support.tls import Authority, Issued, new_authority
 
 REGISTRY = build()

@@ -13,12 +13,12 @@ import orjson
 import pytest
 
 from adapters.rest import RestEndpoint, RestProvider
-from connectors.business import simulator as business_simulator
-from connectors.population import simulator as population_simulator
 from connectors.population.connector import connect as connect_population
-from connectors.registry_data import build
 from router import tracing
 from router.providers import CallPolicy, RequestContext
+from simulators import business as business_simulator
+from simulators import population as population_simulator
+from simulators.registry_data import build
 from tests.support.bus import ONESTOP, BusConfig, BusProcess
 from tests.support.events import status_changed
 from tests.support.receiver import Fault, Receiver

@@ -23,7 +23,6 @@ from adapters.webhook import (
     parse_retry_after,
     webhook_sink_factory,
 )
-from connectors.simulation import ServerTls, SimulatorServer
 from router import envelope
 from router.delivery import RETRIES_EXHAUSTED, SubscriptionDelivery, idempotency_key
 from router.envelope import CloudEvent, to_message
@@ -31,6 +30,7 @@ from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.sinks import SinkError
 from router.subscriptions import BreakerPolicy, OnDeadLetter, RetryPolicy, SinkSpec, Subscription
+from simulators.server import ServerTls, SimulatorServer
 from tests.support.dead_letters import MemoryDeadLetters
 from tests.support.messages import stored
 from tests.support.receiver import Fault, Receiver

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
-from connectors.simulation import Faults, SimulatorServer, SimulatorState
+from simulators.server import Faults, SimulatorServer, SimulatorState
 
 
 @contextmanager

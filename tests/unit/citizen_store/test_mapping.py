@@ -12,17 +12,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from adapters.signatures import verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
 from connectors.citizen_store.connector import from_settings
-from connectors.citizen_store.simulator import check_record
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
 from router.errors import ConfigError
 from router.ports import StoredMessage
 from router.sinks import SinkError
 from router.subscriptions import SinkSpec
 from schemas.dataset_schemas import shipped
 from schemas.registry import SchemaRegistry
+from simulators.citizen_store import check_record
 from tests.support.results import HOLDER_TAX, NOW, SigningPki, result
 
 

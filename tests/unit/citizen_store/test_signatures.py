@@ -12,7 +12,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from adapters.signatures import Reason, SignatureRejected, VerifiedSignature, canonical_bytes, verify
-from connectors.citizen_store.pki import issue_agency_certificate
+from simulators.pki import issue_agency_certificate
 from tests.support.results import AGENCY, AGENCY_NAME, NOW, SigningPki, result
 
 

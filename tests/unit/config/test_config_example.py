@@ -10,13 +10,13 @@ from router.subscriptions import OnDeadLetter
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "lienthong.yaml"
 DEMO_KEYS = ROOT / "examples" / "demo-keys.env"
-# The first contracts of the bus (issue 2); a subscription to anything else would be an error.
+# The contracts the example subscribes to; a subscription to anything else would be an error.
 TYPES = {
     "dossier.submitted",
     "dossier.status.changed",
     "dossier.progress.updated",
     "dossier.result.issued",
-    "dossier.evidence.collected",  # the evidence broker (issue 5)
+    "dossier.evidence.collected",  # the evidence broker
 }
 
 MOTCUA = "000.00.00.H46/motcua"
@@ -73,7 +73,7 @@ def test_the_example_subscriptions() -> None:
         "warehouse-submissions",
         "evidence-broker",  # the evidence broker and its results (tests/unit/evidence)
         "onestop-evidence",
-        "citizen-store-results",  # results into the citizen data store (issue 6)
+        "citizen-store-results",  # results into the citizen data store
     }
     portal = subscriptions["portal-dossiers"]
     assert portal.system == PORTAL

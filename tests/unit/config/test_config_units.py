@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lienthong.config import parse_duration, parse_size
-from lienthong.config.units import format_duration, format_size
+from schemas.units import format_duration, format_size
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,3 +42,18 @@ def test_the_state_is_durable_and_counts_the_scorecard(tmp_path: Path) -> None:
         await again.close()
 
     asyncio.run(scenario())
+
+
+def test_the_state_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = SyncStateStore(tmp_path / "portal.db")
+        await store.open()
+        await store.save(DossierState("000.00.00.H49-240502-0002", "000.00.00.H49", 100.0))
+        await store.close()
+
+    previous = os.umask(0)
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "portal.db").stat().st_mode) == 0o600

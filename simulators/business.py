@@ -24,10 +24,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from connectors.population.simulator import address
-from connectors.registry_data import DEFAULT_SEED, Enterprise, Registry, build
-from connectors.simulation import Faults, SimulatorState, simulator_app
+from connectors.business.contract import ENTERPRISES, OAUTH2
 from router.identifiers import is_tax_code
+from simulators.population import address
+from simulators.registry_data import DEFAULT_SEED, Enterprise, Registry, build
+from simulators.server import Faults, SimulatorState, simulator_app
 
 PROBLEM = "application/problem+json"
 
@@ -112,7 +113,7 @@ def create_app(
 ) -> tuple[ASGIApp, SimulatorState]:
     service = service or BusinessRegistry(build(seed))
     routes = [
-        Route("/api/v1/enterprises/{tax_code}", service.enterprise, methods=["GET"]),
-        Route("/oauth/token", service.token, methods=["POST"]),
+        Route(ENTERPRISES + "/{tax_code}", service.enterprise, methods=["GET"]),
+        Route(OAUTH2, service.token, methods=["POST"]),
     ]
     return simulator_app(routes, faults or Faults())

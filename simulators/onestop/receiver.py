@@ -21,8 +21,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from adapters.http.body import parse_events
-from connectors.simulation import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
 from router.errors import LienthongError
+from simulators.server import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
 
 MAX_BODY = 8 << 20
 MAX_BATCH = 1000

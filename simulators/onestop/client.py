@@ -3,7 +3,7 @@
 The bus's side of a one-stop system is plain HTTP (``POST /v1/events``, CloudEvents in structured
 mode, ``Authorization: Bearer <key>``); this is the few lines an integrator writes, kept here so the
 demo and the quickstart show the real thing. What the bus delivers back to the system (evidence
-collected, results) arrives at its webhook receiver (:mod:`connectors.onestop.simulator`).
+collected, results) arrives at its webhook receiver (:mod:`simulators.onestop.receiver`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from connectors.onestop import mapping
+from simulators.onestop import mapping
 
 STRUCTURED = "application/cloudevents+json"
 

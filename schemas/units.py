@@ -1,4 +1,6 @@
-"""Human-friendly durations ("500ms", "30s", "5m", "2h", "7d") and sizes ("512KiB", "1MiB")."""
+"""Human-friendly durations ("500ms", "30s", "5m", "2h", "7d") and sizes ("512KiB", "1MiB"), as the
+configuration file writes them: a leaf module (the standard library only), so that the config
+loader and the connectors' option checks read them the same way."""
 
 from __future__ import annotations
 

@@ -3,29 +3,23 @@
 Operations (``population.wsdl``): ``TraCuuCongDan`` looks a citizen up by 12-digit personal ID;
 ``XacThucCongDan`` verifies an identity (ID + full name + date of birth) and says which fields
 did not match. Unknown IDs are a ``Client`` fault ``KHONG_TIM_THAY`` (not found); malformed
-input a ``Client`` fault ``INVALID_INPUT``. Data: :mod:`connectors.registry_data`.
+input a ``Client`` fault ``INVALID_INPUT``. Data: :mod:`simulators.registry_data`.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from starlette.types import ASGIApp
 
-from connectors.registry_data import DEFAULT_SEED, Address, Citizen, Registry, build
-from connectors.simulation import Faults, SimulatorState, simulator_app
-from connectors.soap_service import build as element
-from connectors.soap_service import registry_record, required, soap_routes
+from connectors.population.contract import NAMESPACE, PATH, WSDL, XSD
 from router.identifiers import is_personal_id
-
-NAMESPACE = "urn:lienthong:sim:population:v1"
-HERE = Path(__file__).parent
-WSDL = HERE / "population.wsdl"
-XSD = HERE / "population.xsd"
-PATH = "/population"
+from simulators.registry_data import DEFAULT_SEED, Address, Citizen, Registry, build
+from simulators.server import Faults, SimulatorState, simulator_app
+from simulators.soap_service import build as element
+from simulators.soap_service import registry_record, required, soap_routes
 
 
 def address(value: Address) -> dict[str, str]:

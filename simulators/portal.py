@@ -11,7 +11,7 @@ status outside 1-10, a date not ``yyyyMMddHHmmss``, a citizen without DinhDanhCH
 State: the dossiers and each dossier's call log, in memory, and written through to a SQLite
 file when one is given (``lienthong simulate portal --state FILE``), so it survives a restart.
 
-Faults: the shared ones (:mod:`connectors.simulation`: 5xx, slow replies, an outage window) and
+Faults: the shared ones (:mod:`simulators.server`: 5xx, slow replies, an outage window) and
 the portal's own, set with ``PUT /_sim/portal`` ``{session_ttl_s, already_exists_next,
 malformed_next}``: sessions that expire, creates answered "already exists" (the dossier is
 stored anyway, as when an earlier create landed but its reply was lost), replies garbled after
@@ -41,8 +41,8 @@ from starlette.types import ASGIApp
 
 from connectors.portal import protocol
 from connectors.portal.mapping import MappingError, parse_portal_date
-from connectors.simulation import Faults, SimulatorState, simulator_app
 from router.identifiers import is_agency_code, is_dossier_code, is_old_id, is_personal_id, is_procedure_code
+from simulators.server import Faults, SimulatorState, simulator_app
 
 USERNAME = "lienthong"
 PASSWORD = "demo-password"  # noqa: S105 - the simulator's demo credential
@@ -216,7 +216,7 @@ def check_progress(item: Any, where: str = "data") -> dict[str, Any]:
 
 @dataclass
 class PortalFaults:
-    """The portal's own faults (the shared ones are in :class:`connectors.simulation.Faults`)."""
+    """The portal's own faults (the shared ones are in :class:`simulators.server.Faults`)."""
 
     session_ttl_s: float = 3600.0
     already_exists_next: int = 0  # the next N creates are answered "already exists"

@@ -39,8 +39,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from connectors.simulation import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
+from connectors.citizen_store.contract import RESULTS
 from router.identifiers import is_personal_id, is_tax_code
+from simulators.server import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
 
 PROBLEM = "application/problem+json"
 MAX_BODY = 2 << 20
@@ -263,9 +264,9 @@ def create_app(
 ) -> tuple[ASGIApp, SimulatorState]:
     service = CitizenStoreService(store or ResultStore(path))
     routes = [
-        Route("/api/v1/results", service.post, methods=["POST"]),
-        Route("/api/v1/results", service.search, methods=["GET"]),
-        Route("/api/v1/results/{id}", service.one, methods=["GET"]),
+        Route(RESULTS, service.post, methods=["POST"]),
+        Route(RESULTS, service.search, methods=["GET"]),
+        Route(RESULTS + "/{id}", service.one, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}results", service.list_all, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}results", service.clear, methods=["DELETE"]),
         Route(f"{CONTROL_PREFIX}results/{{id}}", service.tamper, methods=["PATCH"]),

@@ -4,30 +4,24 @@ Operations (``vehicle.wsdl``): ``TraCuuPhuongTien`` looks a vehicle up by plate 
 seats, inspection expiry); ``TraCuuGiayPhepKinhDoanh`` the transport business licence of a tax
 code; ``TraCuuPhuHieu`` the badges of a vehicle (none is an empty answer, not a fault). An
 unknown plate or unlicensed tax code is a ``Client`` fault ``KHONG_TIM_THAY``; malformed input
-a ``Client`` fault ``INVALID_INPUT``. Data: :mod:`connectors.registry_data`, so owners are the
+a ``Client`` fault ``INVALID_INPUT``. Data: :mod:`simulators.registry_data`, so owners are the
 population simulator's citizens and the business simulator's enterprises.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from starlette.types import ASGIApp
 
-from connectors.registry_data import DEFAULT_SEED, Badge, Registry, TransportLicence, Vehicle, build
-from connectors.simulation import Faults, SimulatorState, simulator_app
-from connectors.soap_service import build as element
-from connectors.soap_service import registry_record, required, soap_routes
+from connectors.vehicle.contract import NAMESPACE, PATH, WSDL, XSD
 from connectors.vehicle.mapping import PLATE
 from router.identifiers import is_tax_code
-
-NAMESPACE = "urn:lienthong:sim:vehicle:v1"
-HERE = Path(__file__).parent
-WSDL = HERE / "vehicle.wsdl"
-XSD = HERE / "vehicle.xsd"
-PATH = "/vehicle"
+from simulators.registry_data import DEFAULT_SEED, Badge, Registry, TransportLicence, Vehicle, build
+from simulators.server import Faults, SimulatorState, simulator_app
+from simulators.soap_service import build as element
+from simulators.soap_service import registry_record, required, soap_routes
 
 
 def vehicle_reply(vehicle: Vehicle) -> dict[str, Any]:
