@@ -21,6 +21,7 @@ from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them
 from connectors.base import ConnectorSettings, TlsFiles
 from lienthong.config.connector_kinds import unsupported_settings
 from lienthong.config.demo_material import demo_material
+from lienthong.config.limits import build_limits
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.recipients import recipient_problems
 from lienthong.config.settings import (
@@ -751,6 +752,7 @@ def build_settings(
     builder.check_evidence_sinks(subscriptions, policy)
     builder.problems += recipient_problems(subscriptions, policy, released_types)
     builder.problems.extend(demo_material(data, builder.folder))
+    limits = build_limits(data.get("limits", {}), known, builder.problems.append)
     if builder.problems:
         return None, builder.problems
     settings = Settings(
@@ -766,5 +768,6 @@ def build_settings(
         audit=audit,
         tracing=tracing,
         catalogue=catalogue,
+        limits=limits,
     )
     return settings, []

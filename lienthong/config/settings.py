@@ -13,6 +13,7 @@ from connectors.base import ConnectorSettings
 from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
 from router.policy import Policy
+from router.rate_limits import Limits
 from router.subscriptions import Subscription
 
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
@@ -108,3 +109,4 @@ class Settings:
     tracing: TracingSettings | None = None
     # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
     catalogue: Catalogue = field(default_factory=Catalogue)
+    limits: Limits = field(default_factory=Limits)  # per caller (``limits:``)
