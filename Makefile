@@ -15,7 +15,7 @@ EXPORT_BOOTSTRAP := $(UV) export --frozen --quiet --no-header --only-group boots
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest bench clean lock lock-check
+.PHONY: run test test-fast lint typecheck pytest bench clean lock lock-check
 
 # The installer: pip (from the interpreter's venv module) installs the pinned pip, setuptools and
 # uv, hash-checked. A .venv left by a failed first try (no pip: python3-venv was missing; or made
@@ -54,6 +54,11 @@ run: $(STAMP)
 	$(BIN)/lienthong demo --config examples/lienthong.yaml $(ARGS)
 
 test: lint typecheck pytest
+
+# the loop to run while working: lint, types, then the unit and contract tests (every test marked
+# slow left out: those that start the bus, a server, a broker or a browser; tests/conftest.py)
+test-fast: lint typecheck
+	$(BIN)/pytest -m "not slow" $(ARGS)
 
 # ruff, then the layers: import-linter's contracts in pyproject.toml ([tool.importlinter])
 lint: $(STAMP)

@@ -2,9 +2,9 @@
 transport's failures turned into the bus's provider errors.
 
 :class:`ProviderHttp` is the shape; :class:`AiohttpClient` the bus's client (``bench/httpx_client.py``
-holds httpx's, the client it used before, so that ``bench.evidence --rest-client`` can compare
-them in one run). aiohttp was chosen by measurement (docs/benchmarks.md, "Evidence queries"): httpcore's pool
-scans its connections and polls every idle socket on each request, which at concurrency 50 was
+holds one on httpx, so that ``bench.evidence --rest-client`` can compare the two in one run).
+aiohttp rather than httpx, by measurement (docs/benchmarks.md, "Evidence queries"): httpcore's pool
+scans its connections and polls every idle socket on each request, which at concurrency 50 is
 the largest single cost of an uncached evidence query; aiohttp learns that a kept-alive connection
 was closed from the event loop (``connection_lost``) instead, and parses replies in C (llhttp).
 """

@@ -25,7 +25,8 @@ Vietnamese public CAs' signing tokens mostly produce); RSA keys of 2048 bits at 
 5. the signature verifies over the canonical bytes with the certificate's key;
 6. every file the document carries inline matches the SHA-256 digest the document gives for it.
 
-Revocation (CRL, OCSP) is not checked: the bus has no network path to the CAs' responders.
+Revocation needs outside data (a CA's revocation list) and I/O: :mod:`adapters.revocation` checks
+it after these checks, where the configuration gives CRLs.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Reason(StrEnum):
     KEY_USAGE = "certificate_key_usage"
     UNTRUSTED = "certificate_untrusted"
     DIGEST = "document_digest_mismatch"
+    REVOKED = "certificate_revoked"  # adapters.revocation
+    REVOCATION_UNKNOWN = "certificate_revocation_unknown"  # adapters.revocation, mode require
 
 
 class SignatureRejected(LienthongError):

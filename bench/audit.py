@@ -67,7 +67,13 @@ def raw_rate(path: Path, records: int) -> float:
     started = time.perf_counter()
     for n in range(records):
         record = access(n)
-        texts = (record.request_id, record.requester, record.official, record.dataset, record.subject)
+        texts: tuple[str, ...] = (
+            record.request_id,
+            record.requester,
+            record.official,
+            record.dataset,
+            record.subject,
+        )
         texts += (record.purpose, record.procedure, record.dossier, record.outcome, record.provider)
         key = CHAIN.current
         digest = link_v2(key.secret, as_text(n, texts, False, key.id), previous)

@@ -90,6 +90,9 @@ def event(index: int, run: str, event_id: str | None = None) -> dict[str, Any]:
     }
 
 
+UNREACHED = {"requests": 1_000_000_000, "per": "1s"}  # a limit per caller that a bench never reaches
+
+
 def portal_config(transport: dict[str, Any], webhook: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A configuration where the one-stop shop publishes dossier events and the portal's webhook
     subscription receives them: the publisher's API key and the document (no ``http`` section)."""
@@ -118,6 +121,9 @@ def portal_config(transport: dict[str, Any], webhook: dict[str, Any]) -> tuple[s
                 "sink": {"webhook": webhook},
             }
         ],
+        # the load generator is one system sending as fast as the bus takes: the limits are
+        # counted (their cost is measured) but never reached
+        "limits": {"publish": UNREACHED},
     }
     return key, document
 

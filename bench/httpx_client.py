@@ -1,5 +1,5 @@
 """httpx's AsyncClient in the shape of a provider's HTTP client (adapters.provider_http.ProviderHttp):
-the REST providers' client before aiohttp, kept for ``bench.evidence --rest-client httpx``."""
+the comparison point of the bus's aiohttp client in ``bench.evidence --rest-client httpx``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from router.providers import ProviderTimeout, ProviderUnavailable
 
 
 class HttpxClient:
-    """httpx's AsyncClient (the bus's REST client before aiohttp), for comparison runs."""
+    """httpx's AsyncClient, for comparison runs against the bus's aiohttp client."""
 
     def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings

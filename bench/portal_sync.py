@@ -34,8 +34,8 @@ import yaml
 
 from bench.end_to_end import free_port, wait_ready
 from connectors.portal import mapping, protocol
-from connectors.portal.simulator import PASSWORD, USERNAME
 from router.directory import new_api_key
+from simulators.portal import PASSWORD, USERNAME
 
 SOURCE = "000.00.00.H49/motcua"
 PORTAL_SYSTEM = "000.00.00.G22/dvcqg"

@@ -24,11 +24,11 @@ import httpx
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from bench.end_to_end import free_port
-from connectors.population.simulator import NAMESPACE, PATH, WSDL, XSD
-from connectors.registry_data import build
-from connectors.soap_service import build as element
-from connectors.soap_service import envelope
+from connectors.population.contract import NAMESPACE, PATH, WSDL, XSD
 from router.providers import CallPolicy
+from simulators.registry_data import build
+from simulators.soap_service import build as element
+from simulators.soap_service import envelope
 
 HEADER = {"MaYeuCau": "bench", "MaDVC": "1.000894", "MaDonVi": "000.00.00.H49"}
 IDS = [c.personal_id for c in build().citizens]

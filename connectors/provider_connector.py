@@ -25,7 +25,7 @@ from router.sinks import Sink
 from router.subscriptions import SinkSpec
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
+    from connectors.base import ConnectorSettings
 
 
 class ProviderConnector:

@@ -12,11 +12,8 @@ import orjson
 import typer
 
 from adapters.http.asyncapi import document as asyncapi_document
-from connectors.simulation import Faults, SimulatorServer
-from connectors.simulators import SYSTEMS, factory
 from lienthong.audit_cli import audit_app
 from lienthong.default_config import ConfigOption, config_file
-from lienthong.demo.show import run as run_demo
 from lienthong.loading import load
 from lienthong.logs import LogFormat
 from lienthong.portal_cli import portal_app
@@ -83,6 +80,9 @@ def demo(
 ) -> None:
     """Try it on one machine: simulators of every agency system, the bus, and a narrated scenario;
     then serve until Ctrl-C. For production, run `lienthong serve`."""
+    # demo material, loaded by this command only: production code never imports lienthong.demo
+    from lienthong.demo.show import run as run_demo  # noqa: PLC0415
+
     try:
         status = run_demo(config_file(config), once=once, free_ports=free_ports, summary_json=summary_json)
     except ConfigError as error:
@@ -300,9 +300,14 @@ def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000
     typer.echo(f"key:  {key}\nhash: {digest}")
 
 
+# simulators.systems.SYSTEMS' names (a test checks them), written out so that the CLI does not load
+# the simulators to list them
+SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store"
+
+
 @app.command()
 def simulate(
-    system: Annotated[str, typer.Argument(help=f"one of: {', '.join(SYSTEMS)}")],
+    system: Annotated[str, typer.Argument(help=f"one of: {SIMULATED_SYSTEMS}")],
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8090,
     host: str = "127.0.0.1",
     seed: Annotated[int | None, typer.Option(help="the data's seed (default: the shared one)")] = None,
@@ -318,17 +323,24 @@ def simulate(
     ] = None,
 ) -> None:
     """Run a simulator of an agency system (a real server with seeded data and fault flags)."""
+    # demo material, loaded by this command only: production code never imports lienthong.demo
+    from lienthong.demo.simulate import simulator_server  # noqa: PLC0415
+
+    faults = {
+        "latency_s": latency,
+        "error_rate": error_rate,
+        "outage_after_s": outage_after,
+        "outage_for_s": outage_for,
+        "slow_rate": slow_rate,
+        "slow_s": slow,
+        "seed": fault_seed,
+    }
     try:
-        create = factory(system)
+        server = simulator_server(system, host, port, faults, seed=seed, state=state)
     except ValueError as error:
         raise _fail(str(error)) from None
-    faults = Faults(latency, error_rate, outage_after, outage_for, slow_rate, slow, fault_seed)
-    options: dict[str, Any] = {} if seed is None else {"seed": seed}
-    if state is not None:
-        options["state"] = state
-    application, _ = create(faults, **options)
     typer.echo(f"{system} simulator on http://{host}:{port}", err=True)
-    SimulatorServer(application, host=host, port=port).run()
+    server.run()
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lienthong.connectors import Connector, connector_sink
+from connectors.base import Connector
+from lienthong.connectors import connector_sink
 from lienthong.evidence import EvidenceWiring
 from router.delivery import SubscriptionDelivery
 from router.metrics import Metrics

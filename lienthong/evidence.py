@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 from adapters.evidence_metrics import PrometheusEvidenceMetrics
 from adapters.http.officials import Verifier
 from adapters.http.routes.evidence import evidence_router
+from connectors.base import Connector
 from lienthong.config.settings import Settings
-from lienthong.connectors import Connector
 from router.audit import AuditLog
 from router.errors import ConfigError, FieldError
 from router.evidence.collection import EventPublisher, EvidenceCollector

@@ -19,6 +19,7 @@ from adapters.http.console.routes import console_router
 from adapters.http.console.sessions import console_secret
 from adapters.http.evidence_doc import evidence_document
 from adapters.http.officials import Verifier
+from adapters.http.rate_limit import document_rate_limits
 from adapters.http.routes.access_log import access_log_router
 from adapters.http.routes.admin import admin_router
 from adapters.http.routes.asyncapi import asyncapi_router
@@ -33,6 +34,7 @@ from adapters.http.routes.types import types_router
 from adapters.metrics import render
 from adapters.official_tokens import OfficialTokenVerifier
 from connectors.portal.connector import PortalConnector
+from lienthong.caller_limits import add_caller_limits, refused_reads
 from lienthong.reload_rules import ConfigInvalid
 from lienthong.runtime import Runtime
 from router.access_report import AccessReport
@@ -41,20 +43,25 @@ from router.directory import System
 
 def http_app(runtime: Runtime) -> FastAPI:
     """The API of ``runtime``, which its lifespan starts and stops."""
-    return create_app(
+    app = create_app(
         runtime.bus,
         routers=routers(runtime),
+        max_body_bytes=runtime.settings.http.max_body_bytes,
+        max_headers=runtime.settings.http.max_headers,
         lifespan=runtime.lifespan,
         # the evidence query's body follows the catalogue in force, which a reload may change
-        document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue)],
+        document_parts=[evidence_document(lambda: runtime.evidence.service.catalogue), document_rate_limits],
         document_version=lambda: runtime.bus.generation.number,
     )
+    add_caller_limits(app, runtime)
+    return app
 
 
 def routers(runtime: Runtime) -> list[APIRouter]:
     """Every route of the API, in the order the OpenAPI document lists them."""
     bus = runtime.bus
     officials = _officials(runtime)
+    refusals = refused_reads(runtime)
     return [
         events_router(
             bus,
@@ -69,7 +76,9 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         metrics_router(lambda: render(runtime.metrics_registry)),
         problem_codes_router(),
         _asyncapi(runtime),
-        access_log_router(lambda: AccessReport(runtime.audit, bus.directory, bus.policy), officials),
+        access_log_router(
+            lambda: AccessReport(runtime.audit, bus.directory, bus.policy, refusals), officials
+        ),
         _console(runtime),
         runtime.evidence.router(officials),
         _admin(runtime),

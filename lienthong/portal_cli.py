@@ -12,13 +12,13 @@ import orjson
 import typer
 from prometheus_client import CollectorRegistry
 
+from connectors.base import ConnectorDeps
 from connectors.portal.connector import PortalConnector, from_settings
 from connectors.portal.sync import ReconcileReport
-from lienthong.config.units import parse_duration
-from lienthong.connectors import ConnectorDeps
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
 from router.errors import ConfigError
+from schemas.units import parse_duration
 
 portal_app = typer.Typer(no_args_is_help=True, help="The National Public Service Portal sync.")
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from connectors.base import Connector, ConnectorDeps
 from lienthong.config import Settings
-from lienthong.connectors import Connector, ConnectorDeps, build_connectors
+from lienthong.connectors import build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import providers_of
 from lienthong.inbound_checks import inbound_checks_of
@@ -215,7 +216,12 @@ async def _plan(running: Reloadable, source: Path) -> ReloadPlan:
         started=started,
         deliveries=deliveries,
         router=Router(
-            settings.subscriptions, settings.policy, parts.transport, parts.metrics, inbound_checks
+            settings.subscriptions,
+            settings.policy,
+            parts.transport,
+            parts.metrics,
+            inbound_checks,
+            released_types=registry.released_types(),
         ),
         inbound_checks=inbound_checks,
         generation=Generation(

@@ -34,7 +34,16 @@ RESTART_ONLY: Mapping[str, Mapping[str, str]] = {
         "durability": "durability",
         "kafka": "kafka",
     },
-    "http": {"host": "host", "port": "port", "max_body_bytes": "max_body", "max_batch_events": "max_batch"},
+    "http": {
+        "host": "host",
+        "port": "port",
+        "max_body_bytes": "max_body",
+        "max_batch_events": "max_batch",
+        "max_head_bytes": "max_head",
+        "max_headers": "max_headers",
+        "trusted_proxies": "trusted_proxies",
+        "metrics_listen": "metrics_listen",
+    },
     "audit": {
         "path": "path",
         "subject_key_env": "subject_key_env",

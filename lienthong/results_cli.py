@@ -15,14 +15,8 @@ import orjson
 import typer
 
 from adapters.signatures import SignatureRejected, TrustAnchors, sign, verify
+from adapters.signer_files import read_signer
 from connectors.citizen_store.mapping import instant
-from connectors.citizen_store.pki import (
-    certificate_pem,
-    demo_authority,
-    issue_agency_certificate,
-    read_signer,
-    write_signer,
-)
 
 app = typer.Typer(no_args_is_help=True, help="Issued results: sign, verify, demo keys.")
 
@@ -84,17 +78,8 @@ def demo_pki(
     """Write the DEMO CA's certificate and a DEMO signing key and certificate for an agency.
 
     The demo CA's key is derived from a public seed: the files are for demos only."""
-    folder.mkdir(parents=True, exist_ok=True)
-    authority = demo_authority()
-    (folder / "demo-ca.pem").write_bytes(certificate_pem(authority.certificate))
-    # the demo CA's own period, so that committed demo files keep working for years
-    signer = issue_agency_certificate(
-        authority,
-        agency,
-        name,
-        not_before=authority.certificate.not_valid_before_utc,
-        not_after=authority.certificate.not_valid_after_utc,
-    )
-    stem = f"demo-agency-{agency.replace('.', '-')}"
-    write_signer(signer, folder / f"{stem}.key", folder / f"{stem}.pem")
-    typer.echo(f"{folder}/demo-ca.pem, {stem}.key, {stem}.pem (DEMO ONLY: not real keys)")
+    # demo material, loaded by this command only: production code never imports lienthong.demo
+    from lienthong.demo.pki import write_demo_pki  # noqa: PLC0415
+
+    ca, key, certificate = write_demo_pki(folder, agency, name)
+    typer.echo(f"{folder}/{ca.name}, {key.name}, {certificate.name} (DEMO ONLY: not real keys)")

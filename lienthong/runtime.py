@@ -36,9 +36,10 @@ from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.webhook import new_http_client, webhook_sink_factory
+from connectors.base import Connector, ConnectorDeps
 from lienthong.audit_wiring import audit_log
 from lienthong.config import Settings
-from lienthong.connectors import Connector, ConnectorDeps, build_connectors
+from lienthong.connectors import build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import EvidenceWiring
 from lienthong.inbound_checks import inbound_checks_of
@@ -153,7 +154,12 @@ class Runtime:
         )
         self._inbound_checks = inbound_checks_of(settings, registry)
         self._router = Router(
-            settings.subscriptions, settings.policy, self._transport, self._metrics, self._inbound_checks
+            settings.subscriptions,
+            settings.policy,
+            self._transport,
+            self._metrics,
+            self._inbound_checks,
+            released_types=registry.released_types(),
         )
         # what a reload builds its plan on (lienthong.reload_plan)
         self._reload_parts = ReloadParts(

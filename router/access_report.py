@@ -5,7 +5,9 @@ the policy grants ``read_access_log`` (the portal, acting for the logged-in citi
 Reading it is itself an access to personal data, so it is recorded in the same log before the
 report is released (dataset :data:`ACCESS_LOG_DATASET`): the citizen sees that their report was
 read, and by whom, and if that record cannot be written the report is withheld
-(:class:`~router.audit.AuditUnavailable`). A refused attempt is recorded too, on a best-effort basis.
+(:class:`~router.audit.AuditUnavailable`). A refused attempt is recorded too, on a best-effort basis,
+and repeated ones are aggregated (:mod:`router.refusal_windows`): one record per window, whose
+``purpose`` says how many refusals it stands for.
 
 The rows name the requester's member by its name (``Sở Giao thông vận tải tỉnh Quảng Bình``), as
 the directory knows it, rather than by its code.
@@ -23,6 +25,7 @@ from router.directory import Directory, System
 from router.errors import FieldError, Forbidden, LienthongError
 from router.evidence.errors import OfficialRequired
 from router.identifiers import is_personal_id, is_tax_code
+from router.refusal_windows import RefusalWindows
 
 log = logging.getLogger("lienthong.audit")
 
@@ -94,15 +97,29 @@ def check_subject(subject: str) -> str:
     )
 
 
+def refused_purpose(refusals: int) -> str:
+    """The ``purpose`` of a record of refused reads standing for ``refusals`` of them."""
+    if refusals == 1:
+        return ACCESS_LOG_PURPOSE
+    return f"{ACCESS_LOG_PURPOSE} (refused {refusals} times: this one and those since the previous record)"
+
+
 def rfc3339(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AccessReport:
-    def __init__(self, audit: AuditLog, directory: Directory, policy: AccessLogPolicy) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        directory: Directory,
+        policy: AccessLogPolicy,
+        refusals: RefusalWindows | None = None,
+    ) -> None:
         self.audit = audit
         self.directory = directory
         self.policy = policy
+        self.refusals = refusals  # None: every refusal recorded on its own
 
     async def read(
         self,
@@ -164,14 +181,21 @@ class AccessReport:
         )
 
     @staticmethod
-    def _reading(caller: System, subject: str, official: str, request_id: str, outcome: str) -> AccessRecord:
+    def _reading(
+        caller: System,
+        subject: str,
+        official: str,
+        request_id: str,
+        outcome: str,
+        purpose: str = ACCESS_LOG_PURPOSE,
+    ) -> AccessRecord:
         return AccessRecord(
             request_id=request_id,
             requester=caller.id,
             official=official,
             dataset=ACCESS_LOG_DATASET,
             subject=subject,
-            purpose=ACCESS_LOG_PURPOSE,
+            purpose=purpose,
             procedure="",
             dossier="",
             outcome=outcome,
@@ -180,7 +204,11 @@ class AccessReport:
     async def _note_refusal(
         self, caller: System, subject: str, official: str, request_id: str, outcome: str = DENIED
     ) -> None:
+        stands_for = 1 if self.refusals is None else self.refusals.admit(caller.id, subject, outcome)
+        if not stands_for:
+            return  # counted into the record of its window
+        purpose = refused_purpose(stands_for)
         try:
-            await self.audit.record([self._reading(caller, subject, official, request_id, outcome)])
+            await self.audit.record([self._reading(caller, subject, official, request_id, outcome, purpose)])
         except AuditUnavailable:
             log.warning("record of a refused access-log read by %s not written", caller.id)

@@ -17,6 +17,7 @@ from router.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated, 
 from router.policy import Policy
 from router.ports import DeadLetter, DeadLetterQuery, DeadLetterStore, Message, Transport
 from router.publishing import Accepted, Publisher
+from router.recipients import withheld
 from router.subscriptions import Subscription
 
 
@@ -249,8 +250,10 @@ class Bus:
         return await self._status(self._subscription(caller, name))
 
     async def dead_letters(self, caller: System, name: str, query: DeadLetterQuery) -> list[DeadLetter]:
-        self._subscription(caller, name)
-        return await self._dead_letters.list(
+        """The letters as a listing shows them: one addressed to another system than the
+        subscription's without its data (router.recipients)."""
+        subscription = self._subscription(caller, name)
+        letters = await self._dead_letters.list(
             DeadLetterQuery(
                 subscription=name,
                 include_replayed=query.include_replayed,
@@ -260,6 +263,7 @@ class Bus:
                 ids=query.ids,
             )
         )
+        return withheld(subscription.system, letters)
 
     async def record_reading(
         self, caller: System, letters: Sequence[DeadLetter], *, official: str = ""

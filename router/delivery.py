@@ -46,6 +46,7 @@ from router import tracing
 from router.breaker import CircuitBreaker, Permit
 from router.metrics import CircuitState, Metrics, NoMetrics
 from router.ports import DeadLetterQuery, DeadLetterStore, NewDeadLetter, StoredMessage
+from router.recipients import addressed_to
 from router.sinks import Sink, SinkError
 from router.subscriptions import OnDeadLetter, RetryPolicy, Subscription
 
@@ -284,6 +285,7 @@ class SubscriptionDelivery:
         Chunks are cut one at a time, after the previous one finished, so that a subject put on
         hold by one chunk holds its later events in the next.
         """
+        messages = addressed_to(self.subscription, messages)
         position = 0
         while position < len(messages):
             chunk: list[StoredMessage] = []

@@ -1,7 +1,7 @@
 """The ports of the core: what the router needs from the outside world, as Protocols.
 
-Adapters implement them (``adapters.embedded`` for the SQLite log, later ``adapters.kafka``);
-the core only ever sees these types.
+Adapters implement them (``adapters.embedded`` on the embedded SQLite log, ``adapters.kafka`` on
+Kafka); the core only ever sees these types.
 
 The message model is Kafka's: a topic has a fixed number of partitions, a message has a key
 (the CloudEvents ``subject``: the ordering key), a value (the event's ``data``), headers (the

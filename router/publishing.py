@@ -1,8 +1,8 @@
 """Publishing: the checks an event passes before the bus accepts it, and the durable append.
 
 Order of checks, cheapest and most telling first: the source is the caller, the caller may
-publish the type, the type is registered, the data matches its schema, the subject agrees with
-the data. A batch is all-or-nothing: one bad event rejects the batch and nothing is written.
+publish the type, the type is registered, the data matches its schema, an event carrying
+released personal data names its recipient, the subject agrees with the data. A batch is all-or-nothing: one bad event rejects the batch and nothing is written.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from router.errors import (
 )
 from router.metrics import Metrics
 from router.ports import Transport, TransportError
+from router.recipients import RECIPIENT
 
 INBOUND_TOPIC = "inbound"
 # Bounds the error list of a rejected batch so a hostile batch cannot make a huge reply.
@@ -57,6 +58,8 @@ class Contracts(Protocol[RefT]):
     def subject_pointer(self, type: str) -> str | None: ...
 
     def knows(self, type: str) -> bool: ...
+
+    def released_types(self) -> frozenset[str]: ...
 
 
 class PublishPolicy(Protocol):
@@ -96,6 +99,9 @@ class EventChecks:
     """The checks every event passes, whoever brought it to the bus: the source may publish the
     type, the type is registered, the data matches its schema, the subject agrees with the data.
 
+    An event of a type that carries released personal data must name its ``recipient``
+    (router.recipients): without one no subscription would receive it.
+
     The HTTP API runs them (after checking the source is the caller) before it appends; the router
     runs them on the Kafka inbound topic, where agencies may also produce directly.
     """
@@ -103,6 +109,7 @@ class EventChecks:
     def __init__(self, contracts: Contracts[Any], policy: PublishPolicy) -> None:
         self._contracts = contracts
         self._policy = policy
+        self._released = contracts.released_types()
 
     def label(self, event_type: str) -> str:
         """``event_type`` as a metric label: itself when registered, else ``unknown`` (labels
@@ -130,6 +137,9 @@ class EventChecks:
         problems = self._contracts.validate(ref, event.data, f"{here}/data")
         if problems:
             return SchemaViolation(f"the data does not match {ref.id}", problems), ref
+        if event.type in self._released and not event.extensions.get(RECIPIENT):
+            detail = f"'{event.type}' carries personal data released to one system: name it in 'recipient'"
+            return MalformedEvent(detail, (FieldError(f"{here}/recipient", detail),)), ref
         subject_pointer = self._contracts.subject_pointer(event.type)
         if subject_pointer is not None:
             found = _resolve_pointer(event.data, subject_pointer)

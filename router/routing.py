@@ -15,8 +15,9 @@ very same checks, so the router is given no checks there and pays nothing for th
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 import orjson
@@ -27,6 +28,8 @@ from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
 from router.ports import Headers, Message, StoredMessage, Transport
 from router.publishing import EventChecks
+from router.received import stamped
+from router.recipients import RecipientOnly
 from router.subscriptions import Subscription
 
 log = logging.getLogger("lienthong.router")
@@ -145,8 +148,15 @@ class Router:
         transport: Transport,
         metrics: Metrics,
         inbound_checks: InboundChecks | None = None,
+        *,
+        released_types: Collection[str] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``released_types``: the types whose events carry released personal data (the
+        contracts' ``released_personal_data``), delivered to their recipient only."""
         self._inbound_checks = inbound_checks
+        self._recipient_only = RecipientOnly(released_types)
+        self._clock = clock  # stamps when a checked (Kafka) message reached the bus: router.received
         self._transport = transport
         self._metrics = metrics
         self._policy = policy
@@ -182,6 +192,8 @@ class Router:
                 self._by_type_allowed.clear()
             cached = self._by_type_allowed[event_type] = (allowed, any(s.filters for s, _ in allowed))
         allowed, filtered = cached
+        if self._recipient_only.applies(event_type, attributes):
+            allowed = self._recipient_only.narrow(event_type, attributes, allowed)
         if not filtered:
             return allowed
         return [(s, topic) for s, topic in allowed if not s.filters or s.wants(event_type, attributes)]
@@ -191,6 +203,9 @@ class Router:
         out: dict[str, list[Message]] = defaultdict(list)
         rejected: list[Message] = []
         checks = self._inbound_checks
+        # the bus's time of arrival (router.received): on Kafka the producer chose the record's
+        # timestamp, so the router's clock now; on the embedded log the log's clock at append
+        consumed_ms = int(self._clock() * 1000) if checks is not None else 0
         for messages in batches.values():
             for message in messages:
                 attributes = attributes_of(message.headers)
@@ -209,9 +224,17 @@ class Router:
                     outgoing = Message(
                         key=message.key,
                         value=message.value,
-                        headers=message.headers,
+                        headers=stamped(message.headers, message.timestamp_ms),
                         dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
                         timestamp_ms=message.timestamp_ms,
+                    )
+                else:
+                    outgoing = Message(
+                        outgoing.key,
+                        outgoing.value,
+                        stamped(outgoing.headers, consumed_ms),
+                        outgoing.dedup_id,
+                        outgoing.timestamp_ms,
                     )
                 # one (immutable) message for every target: only the topic differs
                 for _, topic in targets:

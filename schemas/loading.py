@@ -3,7 +3,8 @@
 Layout under the root (``schemas/events`` by default)::
 
     <event type>/<version>.json   the schema of one version (version: 1, 2, ...)
-    <event type>/type.json        optional: {"compatibility", "description", "subject"}
+    <event type>/type.json        optional: {"compatibility", "description", "subject",
+                                            "released_personal_data"}
     _<name>/<version>.json        shared definitions, referenced by the types ($id below)
 
 A schema's ``$id`` is ``urn:lienthong:schema:<type or name>:<version>``; a ``$ref`` is either local
@@ -69,6 +70,9 @@ TYPE_FILE_SCHEMA: dict[str, Any] = {
         "compatibility": {"enum": [m.value for m in compatibility.Mode]},
         "description": {"type": "string", "maxLength": 2000},
         "subject": {"type": "string", "pattern": "^(/([^~/]|~[01])*)+$"},
+        # the data holds personal data the bus released to one system, which the event's
+        # ``recipient`` attribute names: only that system may receive it (router.recipients)
+        "released_personal_data": {"type": "boolean"},
     },
     "additionalProperties": False,
 }
@@ -98,6 +102,7 @@ class TypeFiles:
     compatibility: compatibility.Mode = compatibility.Mode.BACKWARD
     description: str = ""
     subject: str | None = None
+    released_personal_data: bool = False
 
 
 @dataclass(slots=True)
@@ -297,6 +302,7 @@ def _read_type_file(out: Contracts, file: Path, event_type: TypeFiles) -> None:
     event_type.compatibility = compatibility.Mode(settings.get("compatibility", out.default_mode.value))
     event_type.description = settings.get("description", "")
     event_type.subject = settings.get("subject")
+    event_type.released_personal_data = bool(settings.get("released_personal_data", False))
 
 
 # --- across files ------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ class EventTypeInfo:
     compatibility: str
     description: str
     subject_pointer: str | None
+    # its data holds personal data released to the system its ``recipient`` attribute names
+    released_personal_data: bool = False
 
 
 class SchemaRegistry:
@@ -65,6 +67,7 @@ class SchemaRegistry:
                 compatibility=event_type.compatibility.value,
                 description=event_type.description,
                 subject_pointer=event_type.subject,
+                released_personal_data=event_type.released_personal_data,
             )
             for version in versions:
                 ref = SchemaRef(name, version, loading.schema_id(name, version))
@@ -122,6 +125,11 @@ class SchemaRegistry:
     def knows(self, type: str) -> bool:
         """Whether ``type`` is registered (a metric may then name it: it is not producer input)."""
         return type in self._latest
+
+    def released_types(self) -> frozenset[str]:
+        """The types whose data holds personal data released to one system, the event's
+        ``recipient``: the bus delivers them to that system only (router.recipients)."""
+        return frozenset(name for name, info in self._infos.items() if info.released_personal_data)
 
     def subject_pointer(self, type: str) -> str | None:
         """The JSON pointer into the data whose value is the event's subject, if the type has one."""

@@ -58,6 +58,7 @@ def _new_key_file(path: Path, env_var: str, what: str, size: int) -> bytes:
     except OSError as error:
         raise ConfigError(f"cannot create the {what} file {path}: {error.strerror}") from None
     try:
+        os.fchmod(fd, 0o600)  # exactly, whatever the umask
         os.write(fd, key + b"\n")
         os.fsync(fd)
     finally:

@@ -152,6 +152,8 @@ class SqliteAuditLog:
         self._started = False
         self._closed = False
         self._last_write_failed = False
+        # told of the records once written (lienthong_caller_distinct_subjects counts the reads)
+        self.watchers: list[Callable[[Sequence[AccessRecord]], None]] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -256,6 +258,8 @@ class SqliteAuditLog:
         except AuditUnavailable:
             self.metrics.failed()
             raise
+        for watcher in self.watchers:
+            watcher(records)
 
     async def for_subject(
         self, subject: str, *, limit: int = 100, before: int | None = None

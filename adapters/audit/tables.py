@@ -18,6 +18,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from adapters.private_files import create_private
+
 VERSION = 2
 V1 = 1
 READABLE = (V1, VERSION)
@@ -60,6 +62,7 @@ def connect(
     """A connection to the audit database; the writer's creates the tables (and the file). A
     reader accepts the format versions in ``readable`` (:func:`version_of` tells which)."""
     if writer:
+        create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     else:
         # Readers never create the file: a mistyped path is an error, not an empty log.

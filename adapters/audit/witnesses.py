@@ -25,6 +25,7 @@ import aiohttp
 
 from adapters.aiohttp_session import LazySession, SessionClosed
 from adapters.audit.checkpoints import Checkpoint
+from adapters.private_files import SHARED_WITH_GROUP, open_private
 
 
 def default_witness_file(database: Path) -> Path:
@@ -67,7 +68,7 @@ class FileWitness:
         if self._fd is None:
             # No O_CREAT of missing folders: a witness volume that is not mounted must show as a
             # failure, not as a new file on the bus's own disk.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+            self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, SHARED_WITH_GROUP)
         try:
             written = os.write(self._fd, data)
             if written != len(data):

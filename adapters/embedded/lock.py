@@ -11,6 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from adapters.private_files import open_private
 from router.ports import TransportError
 
 
@@ -22,7 +23,7 @@ class ProcessLock:
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_private(self.path, os.O_RDWR)
         except OSError as exc:
             raise TransportError(f"cannot open lock file {self.path}: {exc}") from exc
         try:

@@ -1,7 +1,7 @@
 """The tables of the embedded log and how connections to its file are opened.
 
-Layout decisions, measured rather than guessed (bench/embedded_log.py and the figures in the
-report of issue 2):
+Layout decisions, measured rather than guessed (bench/embedded_log.py, and its figures in
+docs/benchmarks.md):
 
 - A message's rowid is its position: ``(partition id << OFFSET_BITS) | offset``, where the
   partition id is the row of ``partitions``. So each partition is one contiguous rowid range of
@@ -25,6 +25,7 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+from adapters.private_files import create_private
 from router.ports import TransportError
 
 VERSION = 1
@@ -105,6 +106,7 @@ CREATE INDEX IF NOT EXISTS dead_letters_held
 def connect(path: Path, durability: Durability, *, writer: bool) -> sqlite3.Connection:
     """Opens the log file; the writer also creates the tables. Raises TransportError."""
     try:
+        create_private(path)  # events and dead letters: for the bus's user only
         # isolation_level=None: the writer issues BEGIN/COMMIT itself (group commit).
         conn = sqlite3.connect(path, isolation_level=None, cached_statements=128)
     except sqlite3.Error as exc:

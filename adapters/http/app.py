@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from adapters.http.direct import serve_directly
 from adapters.http.error_handlers import add_error_handlers
+from adapters.http.limits import DEFAULT_MAX_HEADERS, InputLimits
 from adapters.http.openapi import DocumentPart, serve_document
 from adapters.http.publish_doc import add_cloudevent_schema
 from adapters.version import package_version
@@ -22,6 +23,8 @@ def create_app(
     bus: Bus,
     *,
     routers: Sequence[APIRouter],
+    max_body_bytes: int,
+    max_headers: int = DEFAULT_MAX_HEADERS,
     lifespan: Lifespan | None = None,
     document_parts: Sequence[DocumentPart] = (),
     document_version: Callable[[], Hashable] = lambda: None,
@@ -32,7 +35,8 @@ def create_app(
     as problem+json.
 
     ``document_parts`` write the parts of the OpenAPI document that the configuration in force
-    decides; the document is built again when ``document_version()`` changes (a reload)."""
+    decides; the document is built again when ``document_version()`` changes (a reload).
+    ``max_body_bytes`` and ``max_headers`` bound every request (adapters/http/limits.py)."""
     app = FastAPI(
         title="lienthong",
         summary="Data-sharing bus for e-government: CloudEvents in, schema-checked, routed, delivered.",
@@ -45,6 +49,13 @@ def create_app(
     )
     app.state.bus = bus  # adapters.http.auth reads the caller's key against it
     _add_middleware_and_error_handlers(app)
+    # every request bounded before a route reads it
+    app.add_middleware(
+        InputLimits,
+        max_body_bytes=max_body_bytes,
+        max_headers=max_headers,
+        routes=lambda: [route for router in routers for route in router.routes],
+    )
     for router in routers:
         app.include_router(router)
     serve_directly(app, [route for router in routers for route in router.routes])

@@ -4,7 +4,8 @@ FastAPI documents a ``422 Validation Error`` for every route with parameters; th
 those errors ``400 invalid_request`` (problem+json), declared on each route with the rest of
 its errors (:mod:`adapters.http.responses`), so FastAPI's entry and its schemas go. The
 ``Problem`` component that the error responses refer to is added, and the API key as the
-security of every operation that answers 401. Parts that depend on the
+security of every operation that answers 401, and the refusals of the input limits
+(:mod:`adapters.http.limits`) that any operation may answer: 431, and 413 with a body. Parts that depend on the
 configuration in force (the evidence catalogue) are written by :data:`DocumentPart` functions
 each time the document is built: it is built again when the configuration changes (a reload).
 """
@@ -17,7 +18,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from adapters.http.responses import PROBLEM, PROBLEM_REF
+from adapters.http.problems import HeadersTooLarge
+from adapters.http.responses import PROBLEM, PROBLEM_REF, errors
+from router.errors import PayloadTooLarge
 
 # changes the built document in place (a request body read from the configuration in force)
 DocumentPart = Callable[[dict[str, Any]], None]
@@ -60,6 +63,7 @@ def document(app: FastAPI, parts: Sequence[DocumentPart] = ()) -> dict[str, Any]
     for operations in out.get("paths", {}).values():
         for operation in operations.values():
             _drop_fastapi_validation(operation["responses"])
+            _add_input_limits(operation)
             # an operation that may answer 401 is one that needs a key
             if "401" in operation["responses"]:
                 operation["security"] = [{SECURITY_SCHEME: []}]
@@ -72,6 +76,15 @@ def document(app: FastAPI, parts: Sequence[DocumentPart] = ()) -> dict[str, Any]
     for part in parts:
         part(out)
     return out
+
+
+def _add_input_limits(operation: dict[str, Any]) -> None:
+    """The refusals of adapters.http.limits, which any operation may answer: 431 (too many
+    headers, too long a head) and, for one that takes a body, 413 (the body over the limit)."""
+    responses = operation["responses"]
+    responses.setdefault("431", errors(HeadersTooLarge)[431])
+    if "requestBody" in operation:
+        responses.setdefault("413", errors(PayloadTooLarge)[413])
 
 
 def _drop_fastapi_validation(responses: dict[str, Any]) -> None:

@@ -34,6 +34,15 @@ class ClientDisconnected(e.LienthongError):
     title = "The client went away"
 
 
+class HeadersTooLarge(e.LienthongError):
+    """The request's headers are too many, or its request line and headers too long: nothing
+    of it was read further. ``http.max_headers`` and ``http.max_head`` set the limits."""
+
+    code = "headers_too_large"
+    status = 431
+    title = "Request header fields too large"
+
+
 def problem(
     status: int,
     code: str,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
+from connectors.business.contract import ENTERPRISES
 from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
 from router.identifiers import is_tax_code
 from router.providers import (
@@ -19,8 +20,7 @@ from router.providers import (
 )
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class BusinessConnector:
@@ -39,7 +39,7 @@ class BusinessConnector:
             raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
         context = context or RequestContext()
         reply = await self.provider.get(
-            f"/api/v1/enterprises/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
+            f"{ENTERPRISES}/{tax_code}", deadline=context.deadline, traceparent=context.traceparent
         )
         return mapping.business_registration(reply)
 

@@ -1,4 +1,4 @@
-"""The business registry's JSON (``connectors.business.simulator``) to ``business.registration``:
+"""The business registry's JSON (``simulators.business``) to ``business.registration``:
 pure functions."""
 
 from __future__ import annotations

@@ -12,7 +12,14 @@ result that has not expired. The signed original is verified again before it is 
 record altered inside the store is never passed on as verified.
 
 Options (``connectors[].options``): ``trust_anchors``, a PEM file of the root CA certificates that
-agencies' signing certificates must chain to (relative to the configuration file's folder).
+agencies' signing certificates must chain to (relative to the configuration file's folder), and
+``revocation``, where the revocation status of signing certificates comes from and what an
+unknown status does (:mod:`adapters.revocation`). The store is called with the entry's ``tls:``
+(private CA, client certificate) and ``auth:`` (an API key or OAuth2 client credentials,
+:mod:`connectors.client_auth`).
+
+The time a result reached the bus, which its signing certificate must be valid at, is the bus's
+own stamp (:mod:`router.received`), never the record's timestamp.
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ import orjson
 
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.rest import RestEndpoint, RestProvider
-from adapters.signatures import SignatureRejected, TrustAnchors, VerifiedSignature, verify
+from adapters.revocation import RevocationChecker, RevocationSettings, settings_of
+from adapters.signatures import Reason, SignatureRejected, TrustAnchors, VerifiedSignature, verify
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
-from lienthong.config.settings import ConnectorSettings
-from lienthong.connectors import ConnectorDeps
+from connectors.citizen_store.contract import RESULTS
+from connectors.client_auth import client_auth
+from connectors.kind_settings import SUPPORTED
 from router.errors import ConfigError
 from router.identifiers import is_personal_id, is_tax_code
 from router.ports import StoredMessage
@@ -39,15 +49,16 @@ from router.providers import (
     InvalidProviderReply,
     InvalidProviderRequest,
     ProviderError,
+    ProviderUnavailable,
     SubjectNotFound,
 )
+from router.received import received_at
 from router.sinks import Sink, SinkError
 from router.subscriptions import BreakerPolicy, SinkSpec
 
 DATASET = "result.document"
 EVENT_TYPE = "dossier.result.issued"
-OPTIONS = frozenset({"trust_anchors"})
-RESULTS = "/api/v1/results"
+OPTIONS = frozenset(SUPPORTED["citizen_store"].options)
 
 Clock = Callable[[], dt.datetime]
 
@@ -57,10 +68,17 @@ def _now() -> dt.datetime:
 
 
 class ResultVerifier:
-    """The signature checks of one store: its trust anchors."""
+    """The signature checks of one store: its trust anchors, and revocation of the signers'
+    certificates (adapters.revocation; mode off unless configured)."""
 
-    def __init__(self, anchors: TrustAnchors) -> None:
+    def __init__(self, anchors: TrustAnchors, revocation: RevocationChecker | None = None) -> None:
         self.anchors = anchors
+        self.revocation = revocation or RevocationChecker(RevocationSettings())
+
+    async def check_revocation(self, result: Mapping[str, Any]) -> None:
+        """After :meth:`check`: raises SignatureRejected if the signer's certificate is revoked,
+        or its status is unknown and the mode requires one."""
+        await self.revocation.check(result, self.anchors)
 
     def check(self, result: Mapping[str, Any], received_at: dt.datetime) -> VerifiedSignature:
         """Raises SignatureRejected with the reason."""
@@ -78,9 +96,10 @@ class ResultVerifier:
 class ResultSink:
     """Verifies each result and stores it; one store call per event."""
 
-    def __init__(self, verifier: ResultVerifier, store: RestProvider) -> None:
+    def __init__(self, verifier: ResultVerifier, store: RestProvider, clock: Clock = _now) -> None:
         self.verifier = verifier
         self.store = store
+        self._clock = clock
 
     async def send(self, messages: Sequence[StoredMessage], idempotency_key: str) -> None:
         for message in messages:
@@ -102,11 +121,15 @@ class ResultSink:
         missing = mapping.missing_for_store(result)
         if missing is not None:
             raise SinkError(f"result_not_storable: {missing}", retryable=False)
-        received_at = dt.datetime.fromtimestamp(message.timestamp_ms / 1000, dt.UTC)
+        # the bus's time of arrival, never the record's timestamp (a Kafka producer sets that)
+        arrived = received_at(message) or self._clock()
         try:
-            verified = self.verifier.check(result, received_at)
+            verified = self.verifier.check(result, arrived)
+            await self.verifier.check_revocation(result)
         except SignatureRejected as rejected:
-            raise SinkError(rejected.detail, retryable=False) from None
+            # a status that cannot be obtained now may be later (a CRL server back up): retried
+            retryable = rejected.reason is Reason.REVOCATION_UNKNOWN
+            raise SinkError(rejected.detail, retryable=retryable) from None
         record = mapping.store_record(result, verified)
         try:
             await self.store.request("POST", RESULTS, json=record, idempotency_key=key)
@@ -162,15 +185,18 @@ class ResultProvider:
         if not current:
             expired = f" ({len(records)} expired)" if records else ""
             raise SubjectNotFound(f"no current result for {what}{expired}", provider=self._name)
-        return self._served(current[0])
+        return await self._served(current[0])
 
-    def _served(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    async def _served(self, record: Mapping[str, Any]) -> dict[str, Any]:
         try:
             signed = record["vanBanKy"]
             if not isinstance(signed, Mapping):
                 raise TypeError("'vanBanKy' (the signed result) as an object")
             verified = self.verifier.check(signed, mapping.verified_at(record))
+            await self.verifier.check_revocation(signed)
         except SignatureRejected as rejected:
+            if rejected.reason is Reason.REVOCATION_UNKNOWN:
+                raise ProviderUnavailable(f"{self._name}: {rejected.detail}", provider=self._name) from None
             raise InvalidProviderReply(
                 f"{self._name}: the stored result {record.get('soHieuKetQua')!r} no longer verifies: "
                 f"{rejected.detail}",
@@ -210,11 +236,16 @@ def _event_id(message: StoredMessage, fallback: str) -> str:
 
 class CitizenStoreConnector:
     def __init__(
-        self, settings: ConnectorSettings, anchors: TrustAnchors, client: ClientFactory = AiohttpClient
+        self,
+        settings: ConnectorSettings,
+        anchors: TrustAnchors,
+        client: ClientFactory = AiohttpClient,
+        revocation: RevocationChecker | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
-        self.verifier = ResultVerifier(anchors)
+        self.verifier = ResultVerifier(anchors, revocation)
+        self.auth = client_auth(settings.name, settings.auth)
         self._provider: ResultProvider | None = None
 
     @property
@@ -224,9 +255,7 @@ class CitizenStoreConnector:
     def provider(self) -> ResultProvider:
         """The data provider: one for the connector (one pool, one breaker), closed with it."""
         if self._provider is None:
-            endpoint = RestEndpoint(
-                name=self.name, base_url=self.settings.url, policy=self.settings.call_policy
-            )
+            endpoint = self._endpoint(self.settings.call_policy)
             self._provider = ResultProvider(self.name, self.verifier, RestProvider(endpoint, self._client))
         return self._provider
 
@@ -239,8 +268,21 @@ class CitizenStoreConnector:
             max_attempts=1,
             breaker=BreakerPolicy(failure_threshold=1_000_000, reset_timeout_s=0.001),
         )
-        endpoint = RestEndpoint(name=self.name, base_url=self.settings.url, policy=policy)
+        endpoint = self._endpoint(policy)
         return ResultSink(self.verifier, RestProvider(endpoint, self._client))
+
+    def _endpoint(self, policy: CallPolicy) -> RestEndpoint:
+        """The store's endpoint with the connector's TLS (private CA, client certificate)."""
+        tls = self.settings.tls
+        return RestEndpoint(
+            name=self.name,
+            base_url=self.settings.url,
+            policy=policy,
+            api_key=self.auth.api_key,
+            oauth2=self.auth.oauth2,
+            client_cert=tls.client_cert,
+            ca_file=tls.ca_file,
+        )
 
     async def start(self) -> None:
         return None
@@ -249,6 +291,7 @@ class CitizenStoreConnector:
         if self._provider is not None:
             await self._provider.aclose()
             self._provider = None
+        await self.verifier.revocation.aclose()
 
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> CitizenStoreConnector:
@@ -273,4 +316,11 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> CitizenSt
         raise ConfigError(f"option 'trust_anchors': cannot read '{path}': {error.strerror}") from None
     except ValueError as error:
         raise ConfigError(f"option 'trust_anchors': '{path}' holds no PEM certificate: {error}") from None
-    return CitizenStoreConnector(settings, anchors, deps.rest_client)
+    revocation = RevocationSettings()  # mode off: no revocation source configured
+    if "revocation" in settings.options:
+        try:
+            revocation = settings_of(settings.options["revocation"], deps.config_dir or Path.cwd())
+        except ValueError as error:
+            raise ConfigError(f"connector {settings.name!r} (citizen_store): option {error}") from None
+    checker = RevocationChecker(revocation, deps.metrics_registry)
+    return CitizenStoreConnector(settings, anchors, deps.rest_client, checker)

@@ -1,5 +1,5 @@
 """Between the bus's results (``dossier.result.issued`` v2, dataset ``result.document``) and the
-citizen data store's records (``connectors.citizen_store.simulator``): pure functions."""
+citizen data store's records (``simulators.citizen_store``): pure functions."""
 
 from __future__ import annotations
 

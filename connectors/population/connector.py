@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapProvider
 from connectors.population import mapping
-from connectors.population.simulator import PATH, WSDL, XSD
+from connectors.population.contract import PATH, WSDL, XSD
 from connectors.provider_connector import (
     ProviderConnector,
     RegistryProvider,
@@ -23,8 +23,7 @@ from router.providers import (
 )
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class PopulationConnector(SoapRegistryClient):

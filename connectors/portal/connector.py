@@ -32,21 +32,20 @@ from typing import Any
 import orjson
 
 from adapters.rest import RestEndpoint, RestProvider
+from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.portal import protocol
 from connectors.portal.mapping import DATABASE_CODES
 from connectors.portal.metrics import PortalMetrics, portal_metrics
 from connectors.portal.session import Codes, Credentials, PortalClient, PortalError
 from connectors.portal.state import AgencyFigures, SyncStateStore
 from connectors.portal.sync import DossierEvent, Held, PortalSync, ReconcileReport
-from lienthong.config.settings import ConnectorSettings
-from lienthong.config.units import parse_duration
-from lienthong.connectors import ConnectorDeps
 from router.errors import ConfigError
 from router.identifiers import is_agency_code
 from router.ports import StoredMessage
 from router.providers import DataProvider
 from router.sinks import Sink, SinkError
 from router.subscriptions import SinkSpec
+from schemas.units import parse_duration
 
 log = logging.getLogger("lienthong.portal")
 
@@ -299,7 +298,13 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
     if not state_file.is_absolute():
         state_file = deps.data_dir / state_file
     metrics = portal_metrics(deps.metrics_registry)
-    endpoint = RestEndpoint(name=settings.name, base_url=settings.url, policy=settings.call_policy)
+    endpoint = RestEndpoint(
+        name=settings.name,
+        base_url=settings.url,
+        policy=settings.call_policy,
+        client_cert=settings.tls.client_cert,
+        ca_file=settings.tls.ca_file,
+    )
     client = PortalClient(
         RestProvider(endpoint, deps.rest_client),
         Credentials("", "", agency),

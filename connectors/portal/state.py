@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from adapters.private_files import create_private
+
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -156,6 +158,7 @@ class SyncStateStore:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")

@@ -14,7 +14,7 @@ from connectors.provider_connector import (
     registry_lookup,
 )
 from connectors.vehicle import mapping
-from connectors.vehicle.simulator import PATH, WSDL, XSD
+from connectors.vehicle.contract import PATH, WSDL, XSD
 from router.identifiers import is_tax_code
 from router.providers import (
     CallPolicy,
@@ -24,8 +24,7 @@ from router.providers import (
 )
 
 if TYPE_CHECKING:
-    from lienthong.config.settings import ConnectorSettings
-    from lienthong.connectors import ConnectorDeps
+    from connectors.base import ConnectorDeps, ConnectorSettings
 
 
 class VehicleConnector(SoapRegistryClient):

@@ -16,8 +16,8 @@ from lienthong.config.build import build_settings
 from lienthong.config.problems import Problem, config_error
 from lienthong.config.settings import HttpSettings, SchemaSettings, Settings, TransportSettings
 from lienthong.config.source import SourceProblems, read_document
-from lienthong.config.units import parse_duration, parse_size
 from lienthong.config.validation import config_schema, schema_problems
+from schemas.units import parse_duration, parse_size
 
 __all__ = [
     "HttpSettings",
@@ -31,11 +31,15 @@ __all__ = [
 ]
 
 
-def load_settings(path: Path, event_types: Collection[str] | None = None) -> Settings:
+def load_settings(
+    path: Path, event_types: Collection[str] | None = None, released_types: Collection[str] = ()
+) -> Settings:
     """Loads and checks a configuration file; raises ConfigError listing every problem.
 
     ``event_types``, when given (the registered contracts), makes an unregistered exact type in a
-    subscription or a policy an error too.
+    subscription or a policy an error too; ``released_types`` (the contracts' types carrying
+    released personal data) makes a subscription that would receive one, other than its
+    recipient's, an error.
     """
     try:
         document = read_document(path)
@@ -54,7 +58,7 @@ def load_settings(path: Path, event_types: Collection[str] | None = None) -> Set
     problems = schema_problems(document.data)
     if problems:
         raise config_error(path, problems, locate)
-    settings, problems = build_settings(path, document.data, event_types)
+    settings, problems = build_settings(path, document.data, event_types, released_types)
     if settings is None:
         raise config_error(path, problems, locate)
     return settings

@@ -4,6 +4,7 @@ durations and sizes. Every problem is collected, none stops the others from bein
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -26,27 +27,30 @@ from adapters.official_tokens import (
 )
 from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
+from connectors.base import ConnectorSettings, TlsFiles
+from lienthong.config.connector_kinds import unsupported_settings
+from lienthong.config.demo_material import demo_material
+from lienthong.config.limits import build_limits
 from lienthong.config.problems import JsonPath, Problem
+from lienthong.config.recipients import recipient_problems
 from lienthong.config.settings import (
     AuditSettings,
     CheckpointSettings,
     Compatibility,
-    ConnectorSettings,
     HttpSettings,
     SchemaSettings,
     Settings,
-    TlsFiles,
     TracingSettings,
     TransportSettings,
     WitnessSettings,
 )
-from lienthong.config.units import format_duration, format_size, parse_duration, parse_size
 from router.directory import Directory, System
 from router.evidence.catalogue import ALL_FIELDS, Catalogue, Dataset, Need, PersonalData, Procedure
 from router.filters import compile_filter
 from router.policy import ANY, MEMBER_WILDCARD, DataGrant, Policy, Rule
 from router.providers import CallPolicy
 from router.subscriptions import BreakerPolicy, Filter, OnDeadLetter, RetryPolicy, SinkSpec, Subscription
+from schemas.units import format_duration, format_size, parse_duration, parse_size
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 # Integers go through int(): JSON Schema counts 8.0 as an integer, the rest of the program should not see it.
@@ -151,25 +155,61 @@ class _Builder:
             ssl_keyfile=files.get("ssl_keyfile"),
         )
 
+    def size(
+        self, section: Mapping[str, Any], key: str, path: JsonPath, default: int, low: int, high: int
+    ) -> int:
+        if key not in section:
+            return default
+        size = parse_size(section[key])
+        if not low <= size <= high:
+            self.problem(
+                (*path, key),
+                f"{section[key]!r} is out of range",
+                f"use a size from {format_size(low)} to {format_size(high)}",
+            )
+        return size
+
     def http(self) -> HttpSettings:
         section = self.data.get("http", {})
+        at: JsonPath = ("http",)
         defaults = HttpSettings()
-        max_body = defaults.max_body_bytes
-        if "max_body" in section:
-            max_body = parse_size(section["max_body"])
-            low, high = 1 << 10, 64 << 20
-            if not low <= max_body <= high:
-                self.problem(
-                    ("http", "max_body"),
-                    f"{section['max_body']!r} is out of range",
-                    f"use a size from {format_size(low)} to {format_size(high)}",
-                )
         return HttpSettings(
             host=section.get("host", defaults.host),
             port=int(section.get("port", defaults.port)),
-            max_body_bytes=max_body,
+            max_body_bytes=self.size(section, "max_body", at, defaults.max_body_bytes, 1 << 10, 64 << 20),
             max_batch_events=int(section.get("max_batch", defaults.max_batch_events)),
+            max_head_bytes=self.size(section, "max_head", at, defaults.max_head_bytes, 8 << 10, 1 << 20),
+            max_headers=int(section.get("max_headers", defaults.max_headers)),
+            trusted_proxies=tuple(self.proxies(section.get("trusted_proxies", []))),
+            metrics_listen=self.listen(section, "metrics_listen", at),
         )
+
+    def proxies(self, entries: list[str]) -> list[str]:
+        for i, entry in enumerate(entries):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                self.problem(
+                    ("http", "trusted_proxies", i),
+                    f"{entry!r} is not an IP address or network",
+                    "write the proxy's address (10.0.0.5) or network (10.0.0.0/24)",
+                )
+        return entries
+
+    def listen(self, section: Mapping[str, Any], key: str, at: JsonPath) -> tuple[str, int] | None:
+        """``host:port`` (``[::1]:9464`` for IPv6), on another port than the API's."""
+        if key not in section:
+            return None
+        host, _, port = str(section[key]).rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            self.problem((*at, key), f"{section[key]!r} is not host:port", "write e.g. 127.0.0.1:9464")
+            return None
+        if int(port) == int(section.get("port", HttpSettings().port)):
+            self.problem(
+                (*at, key), f"port {port} is the API's", "give the metrics listener a port of its own"
+            )
+        return host, int(port)
 
     def schemas(self) -> SchemaSettings:
         section = self.data.get("schemas", {})
@@ -437,6 +477,7 @@ class _Builder:
                 )
                 continue
             names[name] = i
+            self.problems.extend(unsupported_settings(at, entry))
             defaults = CallPolicy()
             timeout = self.duration(entry, "timeout", at, defaults.timeout_s, 0.001, 10 * MINUTE)
             deadline = self.duration(entry, "deadline", at, defaults.deadline_s, 0.001, HOUR)
@@ -461,6 +502,7 @@ class _Builder:
                     options=dict(entry.get("options", {})),
                     description=entry.get("description", ""),
                     tls=self.tls_files((*at, "tls"), entry.get("tls", {})),
+                    auth=dict(entry.get("auth", {})),
                 )
             )
         return tuple(result)
@@ -767,9 +809,15 @@ class _Builder:
 
 
 def build_settings(
-    source: Path, data: Mapping[str, Any], event_types: Collection[str] | None
+    source: Path,
+    data: Mapping[str, Any],
+    event_types: Collection[str] | None,
+    released_types: Collection[str] = (),
 ) -> tuple[Settings | None, list[Problem]]:
-    """Settings from schema-valid data, or None and the problems that prevent them."""
+    """Settings from schema-valid data, or None and the problems that prevent them.
+
+    ``released_types``: the registered types whose events carry released personal data, which
+    only their recipient's subscriptions may receive (lienthong.config.recipients)."""
     builder = _Builder(data, source.parent.resolve(), event_types)
     transport, http, schemas = builder.transport(), builder.http(), builder.schemas()
     systems = builder.systems()
@@ -782,6 +830,9 @@ def build_settings(
     officials = builder.officials()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
+    builder.problems += recipient_problems(subscriptions, policy, released_types)
+    builder.problems.extend(demo_material(data, builder.folder))
+    limits = build_limits(data.get("limits", {}), known, builder.problems.append)
     if builder.problems:
         return None, builder.problems
     settings = Settings(
@@ -798,5 +849,6 @@ def build_settings(
         tracing=tracing,
         catalogue=catalogue,
         officials=officials,
+        limits=limits,
     )
     return settings, []

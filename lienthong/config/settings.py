@@ -3,23 +3,23 @@ in, durations in seconds and sizes in bytes. Only the loader builds them from a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions
 from adapters.official_tokens import OfficialsSettings
+from connectors.base import ConnectorSettings
 from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
 from router.policy import Policy
-from router.providers import CallPolicy
+from router.rate_limits import Limits
 from router.subscriptions import Subscription
 
 Compatibility = Literal["BACKWARD", "FORWARD", "FULL"]
 
-MiB = 1 << 20
+KiB, MiB = 1 << 10, 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,34 +40,17 @@ class HttpSettings:
     port: int = 8080
     max_body_bytes: int = MiB
     max_batch_events: int = 1000
+    max_head_bytes: int = 64 * KiB  # the request line and headers together
+    max_headers: int = 100
+    # addresses or networks whose X-Forwarded-Proto and X-Forwarded-For are believed
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_listen: tuple[str, int] | None = None  # (host, port): /metrics there, not on the API's
 
 
 @dataclass(frozen=True, slots=True)
 class SchemaSettings:
     path: Path | None = None  # None: the contracts packaged with lienthong
     compatibility: Compatibility = "BACKWARD"
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """TLS of calls to an outside system (absolute paths once loaded)."""
-
-    ca_file: str | None = None  # None: the system's trust store
-    client_cert: tuple[str, str] | None = None  # (certificate file, key file): mutual TLS
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorSettings:
-    """An outside system the bus calls. ``options`` are the kind's own settings, checked by the
-    kind's builder (lienthong/connectors.py)."""
-
-    name: str
-    kind: str  # population | business | vehicle | portal | citizen_store
-    url: str
-    call_policy: CallPolicy = field(default_factory=CallPolicy)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-    tls: TlsFiles = field(default_factory=TlsFiles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +112,4 @@ class Settings:
     catalogue: Catalogue = field(default_factory=Catalogue)
     # the issuers whose identity tokens name officials (``officials:``; none: no token verifies)
     officials: OfficialsSettings = field(default_factory=OfficialsSettings)
+    limits: Limits = field(default_factory=Limits)  # per caller (``limits:``)

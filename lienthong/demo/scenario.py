@@ -25,13 +25,13 @@ import httpx
 from adapters.audit.queries import MAX_LIMIT, records
 from adapters.audit.tables import connect
 from adapters.signatures import sign
-from connectors.citizen_store.pki import read_signer
-from connectors.onestop import mapping
-from connectors.onestop.connector import OneStopClient
-from connectors.registry_data import Enterprise, build
+from adapters.signer_files import read_signer
 from lienthong.config import Settings
 from lienthong.demo.narrator import Narrator, StepFailed
 from lienthong.demo.stage import Stage
+from simulators.onestop import mapping
+from simulators.onestop.client import OneStopClient
+from simulators.registry_data import Enterprise, build
 
 LICENCE = ("1.002861", "Cấp Giấy phép kinh doanh vận tải bằng xe ô tô")
 BADGE = ("1.002856", "Cấp phù hiệu xe ô tô kinh doanh vận tải")

@@ -18,20 +18,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import yaml
 
-from connectors.simulation import SimulatorServer, SimulatorState
-from connectors.simulators import factory
+from connectors.base import ConnectorKind
 from lienthong.config import Settings, load_settings
+from simulators.server import SimulatorServer, SimulatorState
+from simulators.systems import SimulatedSystem, factory
 
 # connector kind -> the simulator that plays that system
-SIMULATOR_OF_KIND = {
+SIMULATOR_OF_KIND: Final[Mapping[ConnectorKind, SimulatedSystem]] = {
     "population": "population",
     "business": "business",
     "vehicle": "vehicle",
@@ -39,7 +41,7 @@ SIMULATOR_OF_KIND = {
     "citizen_store": "citizen_store",
 }
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-# The simulated portal's demo account (connectors.portal.simulator), unless the caller set one.
+# The simulated portal's demo account (simulators.portal), unless the caller set one.
 PORTAL_ACCOUNT = {"LIENTHONG_PORTAL_USER": "lienthong", "LIENTHONG_PORTAL_PASSWORD": "demo-password"}
 READY_WITHIN_S = 60.0
 

@@ -39,6 +39,9 @@ KNOWN: dict[str, str] = {
     "lienthong_portal_online_submission_ratio": "gauge",
     "lienthong_portal_online_processing_ratio": "gauge",
     "lienthong_portal_on_time_ratio": "gauge",
+    # limits per caller (adapters/http/rate_limit.py, adapters/caller_metrics.py)
+    "lienthong_failed_authentications": "counter",
+    "lienthong_caller_distinct_subjects": "gauge",
 }
 
 _CREATED_BY = {"counter", "histogram", "summary"}

@@ -4,6 +4,7 @@ passing `lienthong config check` with the Secret's variables."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import subprocess
@@ -16,6 +17,7 @@ import yaml
 from kubernetes_validate import ValidationError, validate  # type: ignore[import-untyped]
 from kubernetes_validate.utils import latest_version  # type: ignore[import-untyped]
 
+from adapters.http.console.sessions import SECRET_ENV
 from tests.deploy.conftest import DEPLOY, ROOT
 
 MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
@@ -132,6 +134,8 @@ def test_every_environment_variable_the_config_names_comes_from_the_secret() -> 
         audit["subject_key_env"],
         audit["chain_key_env"],
         audit["checkpoints"]["signing_key_env"],
+        # not named by the configuration: read by the console (adapters/http/console/sessions.py)
+        SECRET_ENV,
     }
     assert named <= set(objects()["Secret"]["stringData"])
 
@@ -150,18 +154,37 @@ def test_the_autoscaler_scales_the_deployment_within_the_partitions() -> None:
     assert kinds["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
 
 
-def test_the_configmap_configuration_passes_config_check(tmp_path: Path) -> None:
-    kinds = objects()
-    path = tmp_path / "lienthong.yaml"
-    path.write_text(kinds["ConfigMap"]["data"]["lienthong.yaml"])
-    result = subprocess.run(
+def config_check(path: Path, secrets: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "lienthong", "config", "check", "-c", str(path)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, **kinds["Secret"]["stringData"]},
+        env={**os.environ, **secrets},
         cwd=ROOT,
     )
+
+
+def test_the_configmap_configuration_passes_config_check_with_real_secrets(tmp_path: Path) -> None:
+    kinds = objects()
+    path = tmp_path / "lienthong.yaml"
+    path.write_text(kinds["ConfigMap"]["data"]["lienthong.yaml"])
+    # values as the Secret's comment makes them
+    secrets = {name: base64.b64encode(os.urandom(48)).decode() for name in kinds["Secret"]["stringData"]}
+    secrets["LIENTHONG_AUDIT_SIGNING_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    result = config_check(path, secrets)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout
+
+
+def test_config_check_refuses_the_secrets_placeholders(tmp_path: Path) -> None:
+    kinds = objects()
+    path = tmp_path / "lienthong.yaml"
+    path.write_text(kinds["ConfigMap"]["data"]["lienthong.yaml"])
+    result = config_check(path, kinds["Secret"]["stringData"])
+    assert result.returncode != 0
+    refused = [line for line in (result.stdout + result.stderr).splitlines() if "placeholder" in line]
+    for name in kinds["Secret"]["stringData"]:
+        assert any(f"variable {name} holds a placeholder" in line for line in refused), (name, refused)
+    assert all(line.startswith(f"{path}:") and ". Fix: set " in line for line in refused), refused

@@ -26,6 +26,7 @@ REQUIRED_ALERTS = {
     "LienthongEvidenceProviderErrors",
     "LienthongAuditWriteFailures",
     "LienthongAuditCheckpointsNotWitnessed",
+    "LienthongCallerReadsManySubjects",
 }
 
 
@@ -72,6 +73,24 @@ def test_promtool_fails_a_rule_that_does_not_fire_as_tested(promtool: str, tmp_p
     )
     assert result.returncode != 0
     assert "LienthongSubscriptionLagHigh" in result.stdout + result.stderr
+
+
+def test_the_many_subjects_alert_fails_its_test_with_another_threshold(promtool: str, tmp_path: Path) -> None:
+    text = (PROMETHEUS / "alerts.yml").read_text()
+    broken = text.replace("> 500\n", "> 700\n")
+    assert broken != text
+    (tmp_path / "alerts.yml").write_text(broken)
+    (tmp_path / "alerts_test.yml").write_text((PROMETHEUS / "alerts_test.yml").read_text())
+    result = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "LienthongCallerReadsManySubjects" in result.stdout + result.stderr
 
 
 def test_every_required_condition_has_an_alert() -> None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from connectors.business import simulator as business_simulator
-from connectors.population import simulator as population_simulator
-from connectors.registry_data import Registry, build
-from connectors.simulation import SimulatorServer
-from connectors.vehicle import simulator as vehicle_simulator
+from simulators import business as business_simulator
+from simulators import population as population_simulator
+from simulators import vehicle as vehicle_simulator
+from simulators.registry_data import Registry, build
+from simulators.server import SimulatorServer
 from tests.support.bus import BROKER, ONESTOP, BusConfig
 from tests.support.simulators import serving
 

@@ -15,8 +15,8 @@ import httpx
 import orjson
 import yaml
 
-from connectors.portal.simulator import Portal, PortalFaults, create_app, portal_of
-from connectors.simulation import Faults, SimulatorServer
+from simulators.portal import Portal, PortalFaults, create_app, portal_of
+from simulators.server import Faults, SimulatorServer
 from tests.support.bus import ONESTOP, PORTAL, BusConfig, BusProcess
 
 AGENCY = "000.00.00.H49"

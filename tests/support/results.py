@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.signatures import Signer, TrustAnchors, sign
-from connectors.citizen_store.pki import Authority, certificate_pem, issue_agency_certificate, new_authority
+from adapters.signer_files import certificate_pem
+from simulators.pki import Authority, issue_agency_certificate, new_authority
 
 AGENCY = "000.00.00.H49"
 AGENCY_NAME = "UBND tỉnh Quảng Ninh"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
-from connectors.simulation import Faults, SimulatorServer, SimulatorState
+from simulators.server import Faults, SimulatorServer, SimulatorState
 
 
 @contextmanager
@@ -38,7 +38,7 @@ class HeaderLog:
         self.app = app
         self.requests: list[dict[str, str]] = []
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             self.requests.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
         await self.app(scope, receive, send)

@@ -1,6 +1,6 @@
 """A private PKI for TLS tests: a CA, a server certificate for 127.0.0.1, client certificates.
 
-The CA is the one :mod:`connectors.citizen_store.pki` makes for signed results; only the TLS
+The CA is the one :mod:`simulators.pki` makes for signed results; only the TLS
 leaves (server name, extended key usage) are made here. Files are PEM, written to a folder; keys
 are EC P-256 (fast to make). Nothing here is used outside tests.
 """
@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from adapters import signer_files
 from adapters.signatures import PrivateKey
-from connectors.citizen_store import pki
+from simulators import pki
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,6 @@ def _write(folder: Path, name: str, certificate: x509.Certificate, key: PrivateK
     folder.mkdir(parents=True, exist_ok=True)
     stem = name.replace(" ", "-")
     cert_file, key_file = folder / f"{stem}.pem", folder / f"{stem}.key"
-    cert_file.write_bytes(pki.certificate_pem(certificate))
-    key_file.write_bytes(pki.key_pem(key))
+    cert_file.write_bytes(signer_files.certificate_pem(certificate))
+    key_file.write_bytes(signer_files.key_pem(key))
     return Issued(cert_file, key_file)

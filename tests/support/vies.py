@@ -15,8 +15,8 @@ from pathlib import Path
 from lxml import etree
 from starlette.types import ASGIApp
 
-from connectors.simulation import Faults, SimulatorState, simulator_app
-from connectors.soap_service import SoapFault, build, required, soap_routes
+from simulators.server import Faults, SimulatorState, simulator_app
+from simulators.soap_service import SoapFault, build, required, soap_routes
 
 WSDL = Path(__file__).parent.parent / "data" / "wsdl" / "checkVatService.wsdl"
 TYPES = "urn:ec.europa.eu:taxud:vies:services:checkVat:types"

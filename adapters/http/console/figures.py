@@ -108,7 +108,8 @@ class RateWindow:
 
 
 class FigureSources:
-    """Where the console's figures come from; the optional parts are None until wired in."""
+    """Where the console's figures come from; an optional part left None shows "not configured"
+    (a bus without an audit log, a portal connector or data providers)."""
 
     def __init__(
         self,

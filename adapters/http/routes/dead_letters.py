@@ -21,8 +21,8 @@ from router.errors import Forbidden, NotFound
 from router.ports import DeadLetter, DeadLetterQuery
 
 # ids a purge names in its query: 1000 of 16 digits and the longest subject, percent-encoded,
-# keep a request's head well under the 64 KiB that uvicorn reads (beyond, it answers 400 itself,
-# in plain text, before the API sees the request)
+# keep a request's head well under the default http.max_head of 64 KiB (beyond, the server
+# answers 431 before the API sees the request: adapters/http/head_limit.py)
 MAX_PURGE_IDS = 1000
 
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from connectors.business.mapping import business_registration
-from connectors.business.simulator import enterprise_reply
 from connectors.population.mapping import citizen_identity, citizen_residence, verification
-from connectors.population.simulator import citizen_reply
-from connectors.registry_data import build
 from connectors.vehicle.mapping import transport_licence, vehicle_registration
-from connectors.vehicle.simulator import badge_reply, licence_reply, vehicle_reply
 from schemas.dataset_schemas import shipped
+from simulators.business import enterprise_reply
+from simulators.population import citizen_reply
+from simulators.registry_data import build
+from simulators.vehicle import badge_reply, licence_reply, vehicle_reply
 
 REGISTRY = build()
 

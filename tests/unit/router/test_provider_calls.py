@@ -3,7 +3,7 @@ told: which failures are retried, how often, within which deadline, and the brea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -21,7 +21,7 @@ from router.subscriptions import BreakerPolicy
 FAST = CallPolicy(timeout_s=1.0, deadline_s=5.0, max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
 
 
-def failing(*errors: ProviderError) -> tuple[Callable[[], object], list[int]]:
+def failing(*errors: ProviderError) -> tuple[Callable[[], Awaitable[str]], list[int]]:
     """An attempt that raises ``errors`` in turn, then answers "ok"; and its call count."""
     calls: list[int] = []
 

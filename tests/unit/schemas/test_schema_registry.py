@@ -29,7 +29,7 @@ def test_types(registry: SchemaRegistry) -> None:
     assert status.compatibility == "BACKWARD"
     assert status.subject_pointer == "/dossierCode"
     assert "TrangThaiHoSo" in status.description
-    assert infos["dossier.submitted"].versions == (1, 2)  # v2: representative, vehicles (issue 5)
+    assert infos["dossier.submitted"].versions == (1, 2)  # v2: representative, vehicles
     assert [i.name for i in registry.types()] == sorted(infos)
 
 

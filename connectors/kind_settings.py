@@ -1,0 +1,74 @@
+"""The settings each connector kind takes: the keys of its ``connectors:`` entry and the names of
+its ``options``.
+
+A setting a kind does not use is a mistake that would otherwise pass in silence (``tls:`` on a
+kind that ignored it meant calls without the intended client certificate or private CA), so the
+configuration loader refuses any key or option not declared here, with the file, line, path and
+the kind's list (``lienthong.config.connector_kinds``). Each kind's builder checks the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from connectors.base import ConnectorKind
+
+# What every kind takes: who it is, where it is, how calls to it behave and how they are secured.
+COMMON: Final = frozenset(
+    {
+        "name",
+        "kind",
+        "description",
+        "url",
+        "timeout",
+        "deadline",
+        "max_attempts",
+        "circuit_breaker",
+        "tls",
+        "options",
+    }
+)
+AGENCY_CODE = {"agency_code": "the bus's own agency code as the system knows it"}
+
+
+@dataclass(frozen=True, slots=True)
+class KindSettings:
+    """The entry keys of one kind, and its options (name: what it is, for messages)."""
+
+    keys: frozenset[str] = COMMON
+    options: Mapping[str, str] = field(default_factory=dict)
+    # the system holds personal data: calls to it must authenticate (tls.client_cert or auth),
+    # except on loopback (a demo, a test)
+    authenticated: bool = False
+
+
+SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
+    "population": KindSettings(options=AGENCY_CODE),
+    "business": KindSettings(),
+    "vehicle": KindSettings(options=AGENCY_CODE),
+    "portal": KindSettings(
+        options={
+            **AGENCY_CODE,
+            "username_env": "the environment variable holding the portal account's user name",
+            "password_env": "the environment variable holding its password",
+            "database_codes": "dataset names to the portal's MaCSDL codes",
+            "codes": "the portal's status codes by meaning",
+            "state_file": "the sync state's file",
+            "login_path": "the login path",
+            "service_path": "the service path",
+            "reconcile_every": "how often to reconcile with the portal",
+            "reconcile_window": "how far back a reconciliation looks",
+            "figures_every": "how often the scorecard figures are refreshed",
+        }
+    ),
+    "citizen_store": KindSettings(
+        keys=COMMON | {"auth"},
+        authenticated=True,
+        options={
+            "trust_anchors": "a PEM file of the root CAs the agencies' signing certificates chain to",
+            "revocation": "how revocation of signing certificates is checked (mode, crl_files, crl_urls, ...)",
+        },
+    ),
+}

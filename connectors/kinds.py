@@ -1,0 +1,59 @@
+"""The builder of each connector kind, by kind: what ``kind:`` in a ``connectors:`` entry names.
+
+Each builder imports its kind's module when called, so that a bus loads only the connectors
+(and their protocol libraries) it is configured with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, cast
+
+from connectors.base import Connector, ConnectorBuilder, ConnectorDeps, ConnectorKind, ConnectorSettings
+from router.errors import ConfigError
+
+
+def _population(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.population.connector import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
+def _business(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.business.connector import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
+def _vehicle(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.vehicle.connector import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
+def _portal(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.portal.connector import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
+def _citizen_store(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.citizen_store.connector import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
+BUILDERS: Final[Mapping[ConnectorKind, ConnectorBuilder]] = {
+    "population": _population,
+    "business": _business,
+    "vehicle": _vehicle,
+    "portal": _portal,
+    "citizen_store": _citizen_store,
+}
+
+
+def builder(kind: str) -> ConnectorBuilder:
+    """The builder of ``kind``; a ConfigError listing the known kinds if there is none."""
+    if kind not in BUILDERS:
+        raise ConfigError(f"no connector kind {kind!r}; known: {', '.join(sorted(BUILDERS))}")
+    return BUILDERS[cast(ConnectorKind, kind)]  # one of the keys, as checked above

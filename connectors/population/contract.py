@@ -1,0 +1,12 @@
+"""The population database's contract, as the agency publishes it: the WSDL and XSD shipped beside
+this module, the XML namespace of its messages and the path its service answers at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+NAMESPACE = "urn:lienthong:sim:population:v1"
+WSDL = HERE / "population.wsdl"
+XSD = HERE / "population.xsd"
+PATH = "/population"

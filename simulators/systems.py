@@ -1,0 +1,36 @@
+"""The agency simulators by name, as ``lienthong simulate <system>`` and the demo start them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal, Protocol, cast
+
+from starlette.types import ASGIApp
+
+from simulators import business, citizen_store, population, portal, vehicle
+from simulators.onestop import receiver
+from simulators.server import Faults, SimulatorState
+
+SimulatedSystem = Literal["population", "business", "vehicle", "onestop", "portal", "citizen_store"]
+
+
+class AppFactory(Protocol):
+    def __call__(
+        self, faults: Faults | None = None, *, seed: int = ...
+    ) -> tuple[ASGIApp, SimulatorState]: ...
+
+
+SYSTEMS: Final[Mapping[SimulatedSystem, AppFactory]] = {
+    "population": population.create_app,
+    "business": business.create_app,
+    "vehicle": vehicle.create_app,
+    "onestop": receiver.create_app,
+    "portal": portal.create_app,
+    "citizen_store": citizen_store.create_app,
+}
+
+
+def factory(system: str) -> AppFactory:
+    if system not in SYSTEMS:
+        raise ValueError(f"no simulator {system!r}; known: {', '.join(sorted(SYSTEMS))}")
+    return SYSTEMS[cast(SimulatedSystem, system)]  # one of the keys, as checked above
