@@ -156,7 +156,11 @@ def show(
             if system and system.member_name
             else record.requester
         )
+        # how the bus knew the official, beside them: [verified:<issuer>] or [asserted]
+        official = record.official or "-"
+        if record.official_basis:
+            official = f"{official} [{record.official_basis}]"
         typer.echo(
-            f"{record.seq}\t{rfc3339(record.at)}\t{who}\t{record.official or '-'}\t{record.dataset}\t"
+            f"{record.seq}\t{rfc3339(record.at)}\t{who}\t{official}\t{record.dataset}\t"
             f"{record.purpose or '-'}\t{record.procedure or '-'}\t{record.dossier or '-'}\t{record.outcome}"
         )

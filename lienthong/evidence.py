@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
 from adapters.evidence_metrics import PrometheusEvidenceMetrics
+from adapters.http.officials import Verifier
 from adapters.http.routes.evidence import evidence_router
 from connectors.base import Connector
 from lienthong.config.settings import Settings
@@ -125,5 +126,6 @@ class EvidenceWiring:
         if dropped:
             log.info("reload: %d cached record(s) of %s dropped", dropped, ", ".join(sorted(stale)))
 
-    def router(self) -> APIRouter:
-        return evidence_router(self.service)
+    def router(self, officials: Verifier) -> APIRouter:
+        """The route; ``officials`` gives the verifier of officials' tokens in force."""
+        return evidence_router(self.service, officials)

@@ -18,6 +18,7 @@ from adapters.http.console.figures import FigureSources
 from adapters.http.console.routes import console_router
 from adapters.http.console.sessions import console_secret
 from adapters.http.evidence_doc import evidence_document
+from adapters.http.officials import Verifier
 from adapters.http.rate_limit import document_rate_limits
 from adapters.http.routes.access_log import access_log_router
 from adapters.http.routes.admin import admin_router
@@ -31,6 +32,7 @@ from adapters.http.routes.stats import stats_router
 from adapters.http.routes.subscriptions import subscriptions_router
 from adapters.http.routes.types import types_router
 from adapters.metrics import render
+from adapters.official_tokens import OfficialTokenVerifier
 from connectors.portal.connector import PortalConnector
 from lienthong.caller_limits import add_caller_limits, refused_reads
 from lienthong.reload_rules import ConfigInvalid
@@ -58,6 +60,7 @@ def http_app(runtime: Runtime) -> FastAPI:
 def routers(runtime: Runtime) -> list[APIRouter]:
     """Every route of the API, in the order the OpenAPI document lists them."""
     bus = runtime.bus
+    officials = _officials(runtime)
     refusals = refused_reads(runtime)
     return [
         events_router(
@@ -73,12 +76,19 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         metrics_router(lambda: render(runtime.metrics_registry)),
         problem_codes_router(),
         _asyncapi(runtime),
-        access_log_router(lambda: AccessReport(runtime.audit, bus.directory, bus.policy, refusals)),
+        access_log_router(
+            lambda: AccessReport(runtime.audit, bus.directory, bus.policy, refusals), officials
+        ),
         _console(runtime),
-        runtime.evidence.router(),
+        runtime.evidence.router(officials),
         _admin(runtime),
         stats_router(_LivePortals(runtime), bus.is_admin),
     ]
+
+
+def _officials(runtime: Runtime) -> Verifier:
+    """The verifier of officials' tokens under the trusted issuers in force (a reload may change them)."""
+    return lambda: OfficialTokenVerifier(runtime.settings.officials)
 
 
 def _asyncapi(runtime: Runtime) -> APIRouter:

@@ -16,7 +16,7 @@ the directory knows it, rather than by its code.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -75,6 +75,8 @@ class AccessEntry:
     outcome: str
     provider: str
     request_id: str
+    # how the bus knew the official: verified:<issuer>, asserted, or empty (router.officials)
+    official_basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +122,18 @@ class AccessReport:
         self.refusals = refusals  # None: every refusal recorded on its own
 
     async def read(
-        self, caller: System, subject: str, *, official: str, request_id: str, before: int | None, limit: int
+        self,
+        caller: System,
+        subject: str,
+        *,
+        official: str,
+        request_id: str,
+        before: int | None,
+        limit: int,
+        official_basis: str = "",
     ) -> AccessPage:
-        """The page of ``subject``'s accesses numbered below ``before``, newest first."""
+        """The page of ``subject``'s accesses numbered below ``before``, newest first;
+        ``official_basis`` says how the bus knows ``official`` (router.officials)."""
         subject = check_subject(subject)
         limit = max(1, min(limit, MAX_PAGE))
         if not self.policy.may_read_access_log(caller.id):
@@ -133,11 +144,12 @@ class AccessReport:
             # names the citizen logged in, so a leaked key cannot read reports anonymously
             await self._note_refusal(caller, subject, official, request_id, OfficialRequired.code)
             raise OfficialRequired(
-                "an access report is read for someone: name them in the X-Official-Id header "
-                "(for the portal, the citizen logged in)"
+                "an access report is read for someone: name them in X-Official-Token (or X-Official-Id "
+                "where allowed; for the portal, the citizen logged in)"
             )
         # Before anything leaves: AuditUnavailable withholds the report.
-        await self.audit.record([self._reading(caller, subject, official, request_id, RELEASED)])
+        reading = self._reading(caller, subject, official, request_id, RELEASED)
+        await self.audit.record([replace(reading, official_basis=official_basis)])
         records = await self.audit.for_subject(subject, limit=limit + 1, before=before)
         more = len(records) > limit
         records = records[:limit]
@@ -165,6 +177,7 @@ class AccessReport:
             outcome=record.outcome,
             provider=record.provider,
             request_id=record.request_id,
+            official_basis=record.official_basis,
         )
 
     @staticmethod

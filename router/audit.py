@@ -31,7 +31,8 @@ class AccessRecord:
     """One access to a dataset, as the requester made it.
 
     ``requester`` is the system (``<agency code>/<system>``), ``official`` the person acting in it
-    (the ``X-Official-Id`` header, like X-Road's user id), ``subject`` the identifier of whose data
+    (from a verified identity token, or the ``X-Official-Id`` header a system may assert, like
+    X-Road's user id; ``official_basis`` says which), ``subject`` the identifier of whose data
     it is (the store keeps only its keyed hash), ``outcome`` a stable word (``released``,
     ``not_found``, ``denied``, ``provider_unavailable``, ``provider_timeout``,
     ``invalid_provider_reply``...)."""
@@ -47,6 +48,9 @@ class AccessRecord:
     outcome: str
     provider: str = ""
     cache_hit: bool = False
+    # how the bus knows the official: ``verified:<issuer>`` (a signed identity token),
+    # ``asserted`` (the X-Official-Id header of a system allowed to send it), empty for none
+    official_basis: str = ""
 
 
 # Operators' actions (configuration reload, dead-letter replay or purge...) are recorded in the
@@ -91,6 +95,7 @@ class StoredAccessRecord:
     cache_hit: bool
     previous_hash: str
     hash: str
+    official_basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)

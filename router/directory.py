@@ -43,6 +43,9 @@ class System:
     description: str = ""
     member_name: str = ""  # the member's human name, e.g. "UBND tỉnh Quảng Ninh"
     api_key_hashes: tuple[str, ...] = ()
+    # may name its official in the X-Official-Id header, unproven (router.officials); otherwise
+    # only a verified identity token names one
+    accepts_asserted_official: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

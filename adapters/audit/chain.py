@@ -9,6 +9,11 @@ length-prefixed so that it is unambiguous and easy to recompute elsewhere: the b
 ``previous_hash``, its UTF-8 bytes preceded by their length as 4 bytes big-endian. Integers are
 written in decimal, booleans as ``1``/``0``.
 
+A record that says how the bus knows its official (``official_basis``: ``verified:<issuer>`` or
+``asserted``) has that value encoded too, after the cache flag and before ``key_id``; a record
+without one (every record written before the field existed, operators' actions, refusals that
+name no official) is encoded without it, so its link is what it always was.
+
 Format 1 (``lienthong-audit/1``, logs written before): the same encoding with :data:`FORMAT_V1`
 and without ``key_id``, hashed with plain SHA-256. Anyone who can write such a log can recompute
 it, so it is only verified, never written (docs/audit.md, "Logs of format 1").
@@ -79,10 +84,14 @@ def link_v1(fields: Sequence[str], previous_hash: str) -> str:
     return hashlib.sha256(encode([*fields, previous_hash], FORMAT_V1)).hexdigest()
 
 
-def as_text(at_us: int, texts: Sequence[str], cache_hit: bool, key_id: str | None = None) -> list[str]:
-    """A record's hashed fields as text: the time, the ten text fields, the cache flag and, in
-    format 2, the key id."""
+def as_text(
+    at_us: int, texts: Sequence[str], cache_hit: bool, key_id: str | None = None, official_basis: str = ""
+) -> list[str]:
+    """A record's hashed fields as text: the time, the ten text fields, the cache flag, the
+    official's basis when there is one and, in format 2, the key id (always last)."""
     fields = [str(at_us), *texts, "1" if cache_hit else "0"]
+    if official_basis:
+        fields.append(official_basis)
     if key_id is not None:
         fields.append(key_id)
     return fields

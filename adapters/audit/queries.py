@@ -6,21 +6,18 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from adapters.audit.tables import official_basis_column
 from router.audit import StoredAccessRecord
 
 MAX_LIMIT = 10_000
 _NO_BOUND = 1 << 62
 
-BY_SUBJECT = (
+_COLUMNS = (
     "SELECT seq, at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure,"
-    " dossier, outcome, provider, cache_hit, previous_hash, hash FROM access_records"
-    " WHERE subject_hash = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+    " dossier, outcome, provider, cache_hit, previous_hash, hash, {basis} FROM access_records"
 )
-LATEST = (
-    "SELECT seq, at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure,"
-    " dossier, outcome, provider, cache_hit, previous_hash, hash FROM access_records"
-    " WHERE seq < ? ORDER BY seq DESC LIMIT ?"
-)
+BY_SUBJECT = _COLUMNS + " WHERE subject_hash = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+LATEST = _COLUMNS + " WHERE seq < ? ORDER BY seq DESC LIMIT ?"
 
 
 def records(
@@ -32,15 +29,16 @@ def records(
     # a ``before`` past any record means no bound (and one past SQLite's 64 bits would not bind)
     bound = _NO_BOUND if before is None else min(before, _NO_BOUND)
     limit = min(limit, MAX_LIMIT)
+    basis = official_basis_column(conn)
     if subject_hash is None:
-        rows = conn.execute(LATEST, (bound, limit)).fetchall()
+        rows = conn.execute(LATEST.format(basis=basis), (bound, limit)).fetchall()
     else:
-        rows = conn.execute(BY_SUBJECT, (subject_hash, bound, limit)).fetchall()
+        rows = conn.execute(BY_SUBJECT.format(basis=basis), (subject_hash, bound, limit)).fetchall()
     return [_stored(row) for row in rows]
 
 
 def _stored(row: Any) -> StoredAccessRecord:
-    seq, at_us, *texts, cache_hit, previous_hash, digest = row
+    seq, at_us, *texts, cache_hit, previous_hash, digest, basis = row
     request_id, requester, official, dataset, subject_hash, purpose, procedure, dossier, outcome, provider = (
         str(text) for text in texts
     )
@@ -60,4 +58,5 @@ def _stored(row: Any) -> StoredAccessRecord:
         cache_hit=bool(cache_hit),
         previous_hash=str(previous_hash),
         hash=str(digest),
+        official_basis=str(basis),
     )

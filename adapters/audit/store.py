@@ -65,13 +65,14 @@ _KEY_CHECK = "subject_key_check"
 LOG_ID = "log_id"
 _INSERT = (
     "INSERT INTO access_records (seq, at_us, request_id, requester, official, dataset, subject_hash,"
-    " purpose, procedure, dossier, outcome, provider, cache_hit, key_id, previous_hash, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " purpose, procedure, dossier, outcome, provider, cache_hit, official_basis, key_id, previous_hash,"
+    " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PROBE = "INSERT INTO meta (name, value) VALUES ('probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 _HEAD = "SELECT seq, hash, key_id FROM access_records ORDER BY seq DESC LIMIT 1"
-# A record's text fields, in the order of chain.HASHED_FIELDS between the time and the cache flag.
-_Row = tuple[tuple[str, ...], bool]
+# A record's text fields, in the order of chain.HASHED_FIELDS between the time and the cache flag;
+# the cache flag; the official's basis.
+_Row = tuple[tuple[str, ...], bool, str]
 _Query = Callable[[sqlite3.Connection], list[StoredAccessRecord]]
 
 
@@ -321,18 +322,19 @@ class SqliteAuditLog:
             record.dossier,
             record.outcome,
             record.provider,
+            record.official_basis,
         )
         if not all(isinstance(field, str) for field in fields):
             raise AuditUnavailable("an access record holds a field that is not text; it was not written")
         hasher = self._require_hasher()
         try:
-            texts = (*fields[:4], hasher(record.subject), *fields[5:])
-            encode(texts)
+            texts = (*fields[:4], hasher(record.subject), *fields[5:-1])
+            encode(fields)
         except UnicodeEncodeError:
             raise AuditUnavailable(
                 "an access record holds text that is not valid Unicode; it was not written"
             ) from None
-        return texts, bool(record.cache_hit)
+        return texts, bool(record.cache_hit), record.official_basis
 
     async def _flush(self) -> None:
         """Hands what is pending to the writer, one transaction at a time, until none is left."""
@@ -363,10 +365,10 @@ class SqliteAuditLog:
         seq, previous = self._head.seq, self._head.hash
         at_us = time.time_ns() // 1000
         params = []
-        for texts, cache_hit in rows:
+        for texts, cache_hit, basis in rows:
             seq += 1
-            digest = link_v2(key.secret, as_text(at_us, texts, cache_hit, key_id), previous)
-            params.append((seq, at_us, *texts, int(cache_hit), key_id, previous, digest))
+            digest = link_v2(key.secret, as_text(at_us, texts, cache_hit, key_id, basis), previous)
+            params.append((seq, at_us, *texts, int(cache_hit), basis, key_id, previous, digest))
             previous = digest
         txn.conn.executemany(_INSERT, params)
         head = Head(seq, previous)

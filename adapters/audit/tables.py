@@ -6,7 +6,10 @@ table (the log's id, the subject key's check value, the health probe). Commits a
 (``synchronous=FULL``, WAL): a record the store has acknowledged survives a power loss.
 
 The file's format version is SQLite's ``user_version``: 2 since records are keyed (a ``key_id``
-column, HMAC links: :mod:`adapters.audit.chain`). A file of format 1 is still read (verified,
+column, HMAC links: :mod:`adapters.audit.chain`). The ``official_basis`` column (how the bus knows
+the official: a verified token's issuer, or asserted) is added to a file of format 2 that lacks
+it when the writer opens it; readers of such a file read it as empty, which is what its records'
+links cover. A file of format 1 is still read (verified,
 shown) but never written: its chain is plain SHA-256, and the store refuses to extend it.
 """
 
@@ -38,7 +41,8 @@ CREATE TABLE IF NOT EXISTS access_records (
     cache_hit INTEGER NOT NULL,
     key_id TEXT NOT NULL,
     previous_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    official_basis TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS access_records_by_subject ON access_records (subject_hash, seq);
 CREATE TABLE IF NOT EXISTS meta (
@@ -99,3 +103,15 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             f"the audit log {path} has format version {version}; this build writes {VERSION}"
         )
     conn.executescript(f"BEGIN IMMEDIATE; {TABLES} PRAGMA user_version = {VERSION}; COMMIT;")
+    if not has_official_basis(conn):
+        conn.execute("ALTER TABLE access_records ADD COLUMN official_basis TEXT NOT NULL DEFAULT ''")
+
+
+def has_official_basis(conn: sqlite3.Connection) -> bool:
+    """Whether the records table has the ``official_basis`` column (format 2 files may lack it)."""
+    return any(row[1] == "official_basis" for row in conn.execute("PRAGMA table_info(access_records)"))
+
+
+def official_basis_column(conn: sqlite3.Connection) -> str:
+    """The ``official_basis`` column for a SELECT, empty text for a file without it."""
+    return "official_basis" if has_official_basis(conn) else "'' AS official_basis"

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.audit.chain import EMPTY, Anchor, ChainWalk, Head, Link, link_v1
+from adapters.audit.chain import EMPTY, HASHED_FIELDS, Anchor, ChainWalk, Head, Link, link_v1
 from adapters.audit.keys import KeyRing
 from adapters.audit.rotation import KeyEpochs
-from adapters.audit.tables import V1, connect, version_of
+from adapters.audit.tables import V1, connect, official_basis_column, version_of
 from router.audit import ChainProblem
 
 # Problems kept in memory at most: a log renumbered or rewritten from some record on could
@@ -32,8 +32,10 @@ _WALK_V1 = (
 )
 _WALK = (
     "SELECT seq, at_us, request_id, requester, official, dataset, subject_hash, purpose, procedure,"
-    " dossier, outcome, provider, cache_hit, key_id, previous_hash, hash FROM access_records ORDER BY seq"
+    " dossier, outcome, provider, cache_hit, {basis}, key_id, previous_hash, hash FROM access_records"
+    " ORDER BY seq"
 )
+_BASIS = len(HASHED_FIELDS) - 1  # where a record's official basis is among its columns (chain.as_text)
 _LOG_ID = "SELECT value FROM meta WHERE name = 'log_id'"
 
 
@@ -88,7 +90,7 @@ def verify_file(
                 raise KeysNeeded(f"{path} is keyed (format 2): its chain keys are needed to check it")
             row = conn.execute(_LOG_ID).fetchone()
             result.log_id = "" if row is None else str(row[0])
-            link, query, epochs = keys.link, _WALK, KeyEpochs()
+            link, query, epochs = keys.link, _WALK.format(basis=official_basis_column(conn)), KeyEpochs()
         walk = ChainWalk(anchors, link=link)
 
         def note(problems: list[ChainProblem]) -> None:
@@ -105,6 +107,8 @@ def verify_file(
                 # Each column as text, as the writer hashed it (see chain.as_text): a value
                 # rewritten with another type (2 for 1, NULL) no longer matches.
                 fields = [str(column) for column in columns]
+                if version != V1 and not fields[_BASIS]:
+                    del fields[_BASIS]  # no basis: encoded without it (chain.as_text)
                 if epochs is not None:
                     note(epochs.step(int(seq), fields))
                 note(walk.step(int(seq), fields, str(previous_hash), str(stored_hash)))

@@ -16,6 +16,15 @@ from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
 from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
+from adapters.official_tokens import (
+    DEFAULT_CLOCK_SKEW_S,
+    KeyFileError,
+    OfficialsSettings,
+    TrustedIssuer,
+    VerificationKey,
+    keys_of_file,
+    keys_of_jwks,
+)
 from adapters.otel_extra import otel_installed
 from adapters.webhook import RESERVED_HEADERS  # one list: the sink refuses them too
 from connectors.base import ConnectorSettings, TlsFiles
@@ -256,6 +265,9 @@ class _Builder:
                         member_name=member["name"],
                         api_key_hashes=tuple(
                             d for d in entry.get("api_keys", []) if key_owner[d] == system_id
+                        ),
+                        accepts_asserted_official=bool(
+                            entry.get("officials", {}).get("accept_asserted_header", False)
                         ),
                     )
                 )
@@ -721,6 +733,73 @@ class _Builder:
             ),
         )
 
+    def officials(self) -> OfficialsSettings:
+        section = self.data.get("officials", {})
+        issuers: list[TrustedIssuer] = []
+        seen: set[str] = set()
+        for i, entry in enumerate(section.get("issuers", [])):
+            at: JsonPath = ("officials", "issuers", i)
+            if entry["issuer"] in seen:
+                self.problem(
+                    (*at, "issuer"),
+                    f"issuer {entry['issuer']!r} is listed twice",
+                    "merge the two entries: one issuer with all its keys and audiences",
+                )
+                continue
+            seen.add(entry["issuer"])
+            keys = self.issuer_keys(at, entry)
+            if not keys:
+                continue
+            algorithms = tuple(entry["algorithms"])
+            unusable = [a for a in algorithms if not any(k.fits(a) for k in keys)]
+            if unusable:
+                self.problem(
+                    (*at, "algorithms"),
+                    f"no key of this issuer can verify {', '.join(unusable)}",
+                    "list only the algorithms its keys are for (RSA keys: RS*/PS*, EC: ES*, Ed25519: EdDSA)",
+                )
+                continue
+            audience = entry["audience"]
+            issuers.append(
+                TrustedIssuer(
+                    issuer=entry["issuer"],
+                    audiences=(audience,) if isinstance(audience, str) else tuple(audience),
+                    algorithms=algorithms,
+                    keys=keys,
+                    claim=entry.get("claim", "sub"),
+                )
+            )
+        skew = self.duration(section, "clock_skew", ("officials",), DEFAULT_CLOCK_SKEW_S, 0.0, 5 * MINUTE)
+        return OfficialsSettings(tuple(issuers), skew)
+
+    def issuer_keys(self, at: JsonPath, entry: Mapping[str, Any]) -> tuple[VerificationKey, ...]:
+        """An issuer's public keys from the one of jwks_file, jwks, pem_file it gives."""
+        given = [name for name in ("jwks_file", "jwks", "pem_file") if name in entry]
+        if len(given) != 1:
+            self.problem(
+                at,
+                f"an issuer's keys come from one of jwks_file, jwks, pem_file (this one has "
+                f"{', '.join(given) or 'none'})",
+                "give the issuer's public keys one way, e.g. jwks_file: keys/sso.jwks.json",
+            )
+            return ()
+        [name] = given
+        try:
+            if name == "jwks":
+                return keys_of_jwks(entry["jwks"])
+            return keys_of_file(self.path(entry[name]))
+        except KeyFileError as error:
+            self.problem(
+                (*at, name), str(error), "give the issuer's public keys (its JWKS, or a PEM public key)"
+            )
+        except OSError as error:
+            self.problem(
+                (*at, name),
+                f"cannot read {entry[name]!r}: {error.strerror or error}",
+                "give a readable file of the issuer's public keys",
+            )
+        return ()
+
     def breaker(self, at: JsonPath, spec: Mapping[str, Any]) -> BreakerPolicy:
         defaults = BreakerPolicy()
         return BreakerPolicy(
@@ -748,6 +827,7 @@ def build_settings(
     subscriptions = builder.subscriptions(known, policy, {c.name: c.kind for c in connectors})
     audit = builder.audit()
     tracing = builder.tracing()
+    officials = builder.officials()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
     builder.problems += recipient_problems(subscriptions, policy, released_types)
@@ -768,6 +848,7 @@ def build_settings(
         audit=audit,
         tracing=tracing,
         catalogue=catalogue,
+        officials=officials,
         limits=limits,
     )
     return settings, []

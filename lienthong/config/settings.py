@@ -9,6 +9,7 @@ from typing import Literal
 
 from adapters.embedded.tables import Durability
 from adapters.kafka.options import KafkaOptions
+from adapters.official_tokens import OfficialsSettings
 from connectors.base import ConnectorSettings
 from router.directory import Directory, System
 from router.evidence.catalogue import Catalogue
@@ -109,4 +110,6 @@ class Settings:
     tracing: TracingSettings | None = None
     # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
     catalogue: Catalogue = field(default_factory=Catalogue)
+    # the issuers whose identity tokens name officials (``officials:``; none: no token verifies)
+    officials: OfficialsSettings = field(default_factory=OfficialsSettings)
     limits: Limits = field(default_factory=Limits)  # per caller (``limits:``)

@@ -84,6 +84,8 @@ class EvidenceQuery:
     traceparent: str | None = None
     request_id: str = field(default_factory=_new_request_id)
     automatic: bool = False  # the bus's collection on submission: no official to name
+    # how the bus knows the official (router.officials.Official.audit_basis); empty for none
+    official_basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,7 @@ class EvidenceService:
     async def _answer(self, dataset: Dataset, query: EvidenceQuery) -> Evidence:
         if dataset.personal and not query.official and not query.automatic:
             raise OfficialRequired(
-                f"{dataset.name} holds personal data: name the official in the X-Official-Id header"
+                f"{dataset.name} holds personal data: name the official (X-Official-Token, or X-Official-Id where allowed)"
             )
         if dataset.personal and not query.dossier.strip():
             # the audit record says why a person's data was read: for which dossier
@@ -284,6 +286,7 @@ class EvidenceService:
             request_id=query.request_id,
             requester=query.requester,
             official=query.official,
+            official_basis=query.official_basis,
             dataset=dataset.name,
             subject=dataset.subject_of(query.key, record),
             purpose=query.purpose,

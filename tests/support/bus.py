@@ -49,6 +49,9 @@ class BusConfig:
     # more top-level sections, as written in the file: connectors, datasets, procedures, audit...
     sections: dict[str, Any] = field(default_factory=dict)
     member_names: dict[str, str] = field(default_factory=dict)  # by agency code; default: the code
+    # the systems allowed to name their official in X-Official-Id (None: all of them, for the tests
+    # of what follows an official rather than how it is proven: tests/integration/test_officials.py)
+    asserted_officials: Sequence[str] | None = None
 
     def subscribe(
         self,
@@ -103,6 +106,8 @@ class BusConfig:
             entry: dict[str, Any] = {"name": name, "api_keys": [digest]}
             if system == OPERATOR:
                 entry["roles"] = ["operator"]
+            if self.asserted_officials is None or system in self.asserted_officials:
+                entry["officials"] = {"accept_asserted_header": True}
             members.setdefault(code, []).append(entry)
         document = {
             "version": 1,

@@ -8,18 +8,17 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from adapters.http.auth import Authenticated
 from adapters.http.identifiers_doc import PERSON_OR_ENTERPRISE
+from adapters.http.officials import OFFICIAL_ERRORS, Verifier, official_of_request
+from adapters.http.officials import parameters as official_parameters
 from adapters.http.responses import AUTHENTICATED, PARAMETERS, errors
 from router.access_report import MAX_PAGE, AccessEntry, AccessLogDenied, AccessReport, InvalidSubjectId
 from router.audit import AuditUnavailable
 from router.evidence.errors import OfficialRequired
-
-OFFICIAL_HEADER = "X-Official-Id"
-MAX_OFFICIAL = 256
 
 
 class AccessEntryReply(BaseModel):
@@ -28,7 +27,11 @@ class AccessEntryReply(BaseModel):
     requester: str = Field(description="the system that asked, <agency code>/<system>")
     requester_member: str = Field(description="its member's agency code")
     requester_name: str = Field(description="its member's name, e.g. Sở Giao thông vận tải tỉnh Quảng Bình")
-    official: str = Field(description="the official acting in that system (X-Official-Id)")
+    official: str = Field(description="the official acting in that system")
+    official_basis: str = Field(
+        description="how the bus knew the official: `verified:<issuer>` (a signed identity token), "
+        "`asserted` (named by the calling system alone), or empty when no official was named"
+    )
     dataset: str
     purpose: str
     procedure: str = Field(description="the procedure code, e.g. 1.000894")
@@ -52,8 +55,9 @@ def _fixed(report: AccessReport) -> Callable[[], AccessReport]:
     return lambda: report
 
 
-def access_log_router(report: AccessReport | Callable[[], AccessReport]) -> APIRouter:
-    """``report`` or a function giving the report of the configuration in force (reloads)."""
+def access_log_router(report: AccessReport | Callable[[], AccessReport], officials: Verifier) -> APIRouter:
+    """``report`` or a function giving the report of the configuration in force (reloads);
+    ``officials`` the verifier of officials' tokens of the configuration in force."""
     current = report if not isinstance(report, AccessReport) else _fixed(report)
     router = APIRouter(tags=["audit"])
 
@@ -62,33 +66,36 @@ def access_log_router(report: AccessReport | Callable[[], AccessReport]) -> APIR
         response_model=AccessLogReply,
         summary="Who accessed a person's (or an enterprise's) data, when and why; newest first",
         responses=errors(
-            *AUTHENTICATED, *PARAMETERS, InvalidSubjectId, OfficialRequired, AccessLogDenied, AuditUnavailable
+            *AUTHENTICATED,
+            *PARAMETERS,
+            InvalidSubjectId,
+            OfficialRequired,
+            *OFFICIAL_ERRORS,
+            AccessLogDenied,
+            AuditUnavailable,
         ),
+        # neither header is required by FastAPI but by the report (official_required), so that a
+        # refusal for want of an official is audited like any other
         openapi_extra={
-            "parameters": [
-                {
-                    "name": OFFICIAL_HEADER,
-                    "in": "header",
-                    # required by the report (official_required) rather than by FastAPI, so that
-                    # a refusal for want of it is audited like any other
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_OFFICIAL},
-                    "description": "who reads, in the calling system (for the portal, the citizen logged in)",
-                }
-            ]
+            "parameters": official_parameters("who reads (for the portal, the citizen logged in)")
         },
     )
     async def access_log(
+        request: Request,
         subject_id: Annotated[str, Path(json_schema_extra=PERSON_OR_ENTERPRISE)],
         who: Authenticated,
         before: Annotated[int | None, Query(ge=1, description="records numbered below this")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        official: Annotated[
-            str, Header(alias=OFFICIAL_HEADER, max_length=MAX_OFFICIAL, include_in_schema=False)
-        ] = "",
     ) -> AccessLogReply:
+        official = official_of_request(request.headers, who, officials)
         page = await current().read(
-            who, subject_id, official=official, request_id=uuid.uuid4().hex, before=before, limit=limit
+            who,
+            subject_id,
+            official="" if official is None else official.id,
+            official_basis="" if official is None else official.audit_basis,
+            request_id=uuid.uuid4().hex,
+            before=before,
+            limit=limit,
         )
         return AccessLogReply(
             subject=page.subject, entries=[_reply(e) for e in page.entries], next_before=page.next_before

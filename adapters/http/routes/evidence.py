@@ -1,7 +1,8 @@
 """``POST /v1/evidence:query``: a system asks for a dataset the state already holds.
 
-The official acting in the requesting system names themself in ``X-Official-Id`` (required for
-personal data, recorded in the audit log). The caller's deadline (``X-Deadline-Ms``, or
+The official acting in the requesting system is named by a signed identity token
+(``X-Official-Token``) or, from a system allowed to, asserted in ``X-Official-Id``
+(adapters.http.officials); one is required for personal data and recorded in the audit log. The caller's deadline (``X-Deadline-Ms``, or
 ``Request-Timeout`` in seconds) is passed on to the provider call, bounded by
 :data:`MAX_DEADLINE_S`. Errors are problem+json with stable codes; those that may pass (a provider
 or the audit log unavailable) carry ``Retry-After``.
@@ -28,6 +29,8 @@ from adapters.http.evidence_doc import (
     PROCEDURE,
     PURPOSE,
 )
+from adapters.http.officials import OFFICIAL_ERRORS, Verifier, official_of_request
+from adapters.http.officials import parameters as official_parameters
 from adapters.http.responses import AUTHENTICATED, READ_BODY, errors
 from router import tracing
 from router.audit import AuditUnavailable
@@ -54,7 +57,6 @@ from router.providers import (
 
 MAX_DEADLINE_S = 60.0
 MAX_BODY_BYTES = 16 * 1024
-MAX_OFFICIAL = 200
 # a deadline header: a positive decimal number (float() reads more forms; these it always reads
 # as positive, and 32 characters keep it from rounding to zero)
 POSITIVE_NUMBER = r"^(?:[0-9]*[1-9][0-9]*(?:\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*)$"
@@ -111,7 +113,8 @@ def deadline_of(deadline_ms: str | None, request_timeout: str | None) -> float |
     return time.monotonic() + min(seconds, MAX_DEADLINE_S)
 
 
-def evidence_router(service: EvidenceService) -> APIRouter:
+def evidence_router(service: EvidenceService, officials: Verifier) -> APIRouter:
+    """``officials`` gives the verifier of officials' tokens of the configuration in force."""
     # a hot path: served by Starlette directly (adapters/http/direct.py), documented by FastAPI
     router = APIRouter(tags=["evidence"], route_class=DirectRoute)
 
@@ -125,15 +128,9 @@ def evidence_router(service: EvidenceService) -> APIRouter:
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{COMPONENT}"}}},
             },
             "parameters": [
-                {
-                    "name": "X-Official-Id",
-                    "in": "header",
-                    # The bus needs it for personal data only (official_required); OpenAPI cannot
-                    # make a header depend on the body's dataset, so the document asks it always.
-                    "required": True,
-                    "schema": {"type": "string", "maxLength": MAX_OFFICIAL, "pattern": r"\S"},
-                    "description": "the official acting (needed for personal data, recorded in the audit log)",
-                },
+                # The bus needs an official for personal data only (official_required); OpenAPI
+                # cannot make a header depend on the body's dataset, so neither is required here.
+                *official_parameters("the official acting (needed for personal data)"),
                 {
                     "name": "X-Deadline-Ms",
                     "in": "header",
@@ -153,6 +150,7 @@ def evidence_router(service: EvidenceService) -> APIRouter:
             *READ_BODY,
             InvalidEvidenceQuery,
             OfficialRequired,
+            *OFFICIAL_ERRORS,
             InvalidProviderRequest,
             DataRequestDenied,
             UnknownDataset,
@@ -172,15 +170,11 @@ def evidence_router(service: EvidenceService) -> APIRouter:
         headers = request.headers
         _check_content_type(headers.get("content-type"))
         body = _body(await read_bounded(request, MAX_BODY_BYTES))
-        official = headers.get("x-official-id", "").strip()
-        if len(official) > MAX_OFFICIAL:
-            raise InvalidEvidenceQuery(
-                "X-Official-Id is too long",
-                (FieldError("/headers/X-Official-Id", f"at most {MAX_OFFICIAL} characters"),),
-            )
+        official = official_of_request(headers, who, officials, InvalidEvidenceQuery)
         query = EvidenceQuery(
             requester=who.id,
-            official=official,
+            official="" if official is None else official.id,
+            official_basis="" if official is None else official.audit_basis,
             dataset=body.dataset,
             key=body.subject,
             procedure=body.procedure,

@@ -145,8 +145,8 @@ def test_an_inserted_record_is_found(audit_db: Path) -> None:
         # make room after record 4 (from the top, so that numbers never collide), then forge one
         *(f"UPDATE access_records SET seq = seq + 1 WHERE seq = {n}" for n in range(RECORDS, 4, -1)),
         "INSERT INTO access_records SELECT 5, at_us, 'forged', requester, official, dataset, subject_hash,"
-        " purpose, procedure, dossier, outcome, provider, cache_hit, key_id, hash, 'f' || substr(hash, 2)"
-        " FROM access_records WHERE seq = 4",
+        " purpose, procedure, dossier, outcome, provider, cache_hit, key_id, hash, 'f' || substr(hash, 2),"
+        " official_basis FROM access_records WHERE seq = 4",
     )
     result = verify(audit_db)
     assert result.returncode == 1

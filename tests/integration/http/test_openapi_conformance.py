@@ -50,6 +50,12 @@ EXCLUDED_CHECKS: dict[tuple[str, str], list[str]] = {
     # A purge names its letters by at least one of three query parameters: OpenAPI cannot say
     # "at least one of these parameters"; naming none is refused (400 invalid_request).
     ("DELETE", "/v1/subscriptions/{name}/dead-letters"): ["positive_data_acceptance"],
+    # The official is named by one of two headers (X-Official-Token, or X-Official-Id where the
+    # system may assert it), for an evidence query only when the body's dataset is personal:
+    # OpenAPI cannot say "one of these headers", nor tie a header to the body; naming neither is
+    # refused (400 official_required).
+    ("GET", "/v1/subjects/{subject_id}/access-log"): ["positive_data_acceptance"],
+    ("POST", "/v1/evidence:query"): ["positive_data_acceptance"],
 }
 
 
