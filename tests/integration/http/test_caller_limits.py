@@ -164,6 +164,7 @@ def test_a_reload_puts_new_limits_in_force(tmp_path: Path) -> None:
         config.sections["limits"] = {"publish": {"requests": 100, "per": "2h"}}
         config.write()
         with bus.client(OPERATOR) as operator:
-            assert operator.post("/v1/admin/reload").status_code == 200
+            reloaded = operator.post("/v1/admin/reload")
+        assert reloaded.status_code == 200 and reloaded.json()["limits_changed"] is True, reloaded.text
         again = client.post("/v1/events", json=status_changed(4, 2), headers=STRUCTURED)
         assert again.status_code == 202, again.text
