@@ -48,3 +48,26 @@ class LazySession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class ReplyTooLarge(Exception):
+    """A reply's body is larger than the reader allows; the connection is closed, the rest unread."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the reply is larger than {limit} bytes")
+        self.limit = limit
+
+
+async def read_bounded(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body of ``reply``, read no further than ``limit`` bytes (counted as decoded): raises
+    :class:`ReplyTooLarge` beyond, before the rest arrives."""
+    if reply.content_length is not None and reply.content_length > limit:
+        reply.close()
+        raise ReplyTooLarge(limit)
+    body = bytearray()
+    async for chunk in reply.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            reply.close()
+            raise ReplyTooLarge(limit)
+    return bytes(body)

@@ -29,6 +29,9 @@ from router.errors import ConfigError
 
 SHOWN_PROBLEMS = 100
 READ_TIMEOUT_S = 10.0
+# the most read of a witness's answer to GET (docs/audit.md, "The witness protocol"): some hundred
+# thousand checkpoints; a longer answer is refused rather than read into memory
+MAX_CHECKPOINTS_BYTES = 64 * 1024 * 1024
 _CHAIN_ALONE = "--no-checkpoints checks the chain alone"
 
 
@@ -145,19 +148,29 @@ def _read(source: str, log_id: str) -> tuple[str, str]:
     fix = f"give --checkpoints FILE|URL, or {_CHAIN_ALONE}"
     if source.startswith(("http://", "https://")):
         try:
-            response = httpx.get(source, params={"log": log_id}, timeout=READ_TIMEOUT_S)
+            return source, _get(source, log_id)
         except httpx.HTTPError as error:
             raise CannotCheck(f"cannot read the checkpoints at {source}: {error}; {fix}") from None
-        if response.status_code != 200:
-            raise CannotCheck(
-                f"cannot read the checkpoints at {source}: it answered {response.status_code}; {fix}"
-            )
-        return source, response.text
+        except CannotCheck as error:
+            raise CannotCheck(f"cannot read the checkpoints at {source}: {error}; {fix}") from None
     try:
         return source, Path(source).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise CannotCheck(f"cannot read the checkpoints in {source}: {reason}; {fix}") from None
+
+
+def _get(url: str, log_id: str) -> str:
+    """A witness's answer to GET, read no further than ``MAX_CHECKPOINTS_BYTES``."""
+    with httpx.stream("GET", url, params={"log": log_id}, timeout=READ_TIMEOUT_S) as response:
+        if response.status_code != 200:
+            raise CannotCheck(f"it answered {response.status_code}")
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_CHECKPOINTS_BYTES:
+                raise CannotCheck(f"its answer is larger than {MAX_CHECKPOINTS_BYTES} bytes")
+        return body.decode(response.encoding or "utf-8", errors="replace")
 
 
 def _report(

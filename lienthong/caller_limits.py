@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from adapters.caller_metrics import DistinctSubjectsCollector
-from adapters.http.rate_limit import FailedAuthentications, RateLimitMiddleware
+from adapters.http.rate_limit import FailedAuthentications, RateLimitedRequests, RateLimitMiddleware
 from lienthong.runtime import Runtime
 from router.rate_limits import CallerLimiter, LocalRateStore
 from router.refusal_windows import RefusalWindows
@@ -32,6 +32,7 @@ def add_caller_limits(app: FastAPI, runtime: Runtime) -> None:
         limiter=CallerLimiter(LocalRateStore(), lambda: runtime.settings.limits),
         identify=identify,
         failures=FailedAuthentications(runtime.metrics_registry),
+        refusals=RateLimitedRequests(runtime.metrics_registry),
     )
     subjects = DistinctSubjects(lambda: runtime.settings.limits.distinct_subjects_window_s)
     runtime.audit.watchers.append(subjects.saw_records)

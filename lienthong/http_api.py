@@ -73,7 +73,10 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         subscriptions_router(bus),
         dead_letters_router(bus),
         health_router(runtime.readiness),
-        metrics_router(lambda: render(runtime.metrics_registry)),
+        metrics_router(
+            lambda: render(runtime.metrics_registry),
+            documented=runtime.settings.http.metrics_listen is None,
+        ),
         problem_codes_router(),
         _asyncapi(runtime),
         access_log_router(

@@ -191,6 +191,7 @@ class Changes:
     connectors_changed: tuple[str, ...] = ()
     datasets_changed: bool = False
     procedures_changed: bool = False
+    limits_changed: bool = False  # the limits per caller (``limits:``)
     types_added: tuple[str, ...] = ()  # "<type> v<version>"
 
     @property
@@ -209,6 +210,7 @@ class Changes:
                 self.connectors_changed,
                 self.datasets_changed,
                 self.procedures_changed,
+                self.limits_changed,
                 self.types_added,
             )
         )
@@ -233,6 +235,7 @@ class Changes:
             },
             "datasets_changed": self.datasets_changed,
             "procedures_changed": self.procedures_changed,
+            "limits_changed": self.limits_changed,
             "types_added": list(self.types_added),
         }
 
@@ -259,6 +262,7 @@ class Changes:
             ("policies", self.policies_changed),
             ("datasets", self.datasets_changed),
             ("procedures", self.procedures_changed),
+            ("limits", self.limits_changed),
         ):
             if flag:
                 parts.append(f"{label} changed")
@@ -305,5 +309,6 @@ def changes(
         connectors_changed=connectors[2],
         datasets_changed=old.catalogue.datasets != new.catalogue.datasets,
         procedures_changed=old.catalogue.procedures != new.catalogue.procedures,
+        limits_changed=old.limits != new.limits,
         types_added=types_added,
     )

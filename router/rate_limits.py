@@ -35,6 +35,14 @@ class RouteClass(StrEnum):
     DEFAULT = "default"
 
 
+# why a request was refused 429: a system over its limit, an address (no valid key) over its limit,
+# an address whose failed authentications are spent
+SYSTEM_LIMIT = "system_limit"
+ADDRESS_LIMIT = "address_limit"
+FAILED_AUTHENTICATIONS = "failed_authentications"
+REASONS = (SYSTEM_LIMIT, ADDRESS_LIMIT, FAILED_AUTHENTICATIONS)
+
+
 class RateLimited(LienthongError):
     """The caller made more requests of this kind than its limit allows; ``Retry-After`` says
     when one more is admitted. Nothing was done."""
@@ -43,9 +51,10 @@ class RateLimited(LienthongError):
     status = 429
     title = "Too many requests"
 
-    def __init__(self, detail: str, retry_after_s: float) -> None:
+    def __init__(self, detail: str, retry_after_s: float, reason: str) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+        self.reason = reason  # which limit: one of REASONS, a label of the metric that counts them
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +201,9 @@ class CallerLimiter:
         rate = self.limits().for_system(system_id, route_class)
         wait = await self.store.take(f"system:{system_id}:{route_class.value}", rate)
         if wait > 0:
-            raise RateLimited(f"the system's limit for {route_class} requests is {rate.describe()}", wait)
+            raise RateLimited(
+                f"the system's limit for {route_class} requests is {rate.describe()}", wait, SYSTEM_LIMIT
+            )
 
     async def address(self, address: str, route_class: RouteClass) -> None:
         """Counts a request without a valid key from ``address``; raises :class:`RateLimited`
@@ -200,13 +211,16 @@ class CallerLimiter:
         limits = self.limits()
         blocked = await self.store.wait(f"failed:{address}", limits.failed_authentication)
         if blocked > 0:
-            raise RateLimited("too many failed authentications from this address", blocked)
+            raise RateLimited(
+                "too many failed authentications from this address", blocked, FAILED_AUTHENTICATIONS
+            )
         rate = limits.for_address(route_class)
         wait = await self.store.take(f"address:{address}:{route_class.value}", rate)
         if wait > 0:
             raise RateLimited(
                 f"the limit for {route_class} requests without a valid key is {rate.describe()} per address",
                 wait,
+                ADDRESS_LIMIT,
             )
 
     async def failed_authentication(self, address: str) -> None:

@@ -7,7 +7,8 @@
 - :class:`WebhookWitness` POSTs each checkpoint (``application/json``, the checkpoint's line) to
   another agency's system, which answers 2xx once it has kept it. Reading back
   (``lienthong audit verify --checkpoints URL``) is a GET of the same URL, answered with the
-  checkpoints it holds, one a line (docs/audit.md, "The witness protocol").
+  checkpoints it holds, one a line (docs/audit.md, "The witness protocol"). The bus reads at most
+  ``MAX_REPLY_BYTES`` (1 MiB) of its answer; a longer one is a failure.
 
 A witness raises :class:`WitnessError` when it did not take a checkpoint; the publisher retries.
 File I/O runs on a worker thread, never on the event loop.
@@ -23,9 +24,13 @@ from typing import Protocol
 
 import aiohttp
 
-from adapters.aiohttp_session import LazySession, SessionClosed
+from adapters.aiohttp_session import LazySession, ReplyTooLarge, SessionClosed, read_bounded
 from adapters.audit.checkpoints import Checkpoint
 from adapters.private_files import SHARED_WITH_GROUP, open_private
+
+# what the bus reads of a webhook witness's answer to a POST (it needs only the status): a witness
+# that streams more is refused, so that it cannot fill the bus's memory
+MAX_REPLY_BYTES = 1024 * 1024
 
 
 def default_witness_file(database: Path) -> Path:
@@ -114,9 +119,11 @@ class WebhookWitness:
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 allow_redirects=False,
             ) as response:
-                await response.read()
                 if not 200 <= response.status < 300:
                     raise WitnessError(f"{self.url} answered {response.status}")
+                await read_bounded(response, MAX_REPLY_BYTES)
+        except ReplyTooLarge as error:
+            raise WitnessError(f"{self.url}: {error}") from None
         except (aiohttp.ClientError, TimeoutError, SessionClosed) as error:
             raise WitnessError(f"{self.url}: {type(error).__name__} {error}".rstrip()) from None
 

@@ -5,7 +5,8 @@ The caller is the system whose API key is the bearer token, or, without a valid 
 address. Failed authentications (a 401 from any route) are logged with the address, the route
 class and the reason, never the key nor the path (a path may name a person), counted in
 ``lienthong_failed_authentications_total``, and spend the address's failed-authentication limit,
-so that a key-guessing flood gets 429.
+so that a key-guessing flood gets 429. Each 429 counts in ``lienthong_rate_limited_total``, by route
+class and the limit that refused it.
 
 A plain ASGI middleware rather than a FastAPI dependency: the hot-path routes
 (adapters/http/direct.py) run no dependencies, and a refused request should cost no routing.
@@ -94,6 +95,22 @@ class FailedAuthentications:
         log.warning("failed authentication from %s: %s %s request, %s", address, method, route.value, reason)
 
 
+class RateLimitedRequests:
+    """The counter of requests refused 429."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counter = Counter(
+            "lienthong_rate_limited",
+            "Requests refused 429 rate_limited, by route class and the limit that refused them "
+            "(system_limit, address_limit, failed_authentications).",
+            ["route_class", "reason"],
+            registry=registry,
+        )
+
+    def refused(self, route: RouteClass, reason: str) -> None:
+        self._counter.labels(route.value, reason).inc()
+
+
 class RateLimitMiddleware:
     """``identify(key)`` is the id of the system holding the API key ``key``, or None."""
 
@@ -104,11 +121,13 @@ class RateLimitMiddleware:
         limiter: CallerLimiter,
         identify: Callable[[str], str | None],
         failures: FailedAuthentications,
+        refusals: RateLimitedRequests,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.identify = identify
         self.failures = failures
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
@@ -125,6 +144,7 @@ class RateLimitMiddleware:
             else:
                 await self.limiter.address(address, route)
         except RateLimited as refused:
+            self.refusals.refused(route, refused.reason)
             answer = problems.from_error(
                 refused, scope["path"], {"Retry-After": retry_after(refused.retry_after_s)}
             )

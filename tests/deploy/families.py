@@ -41,6 +41,7 @@ KNOWN: dict[str, str] = {
     "lienthong_portal_on_time_ratio": "gauge",
     # limits per caller (adapters/http/rate_limit.py, adapters/caller_metrics.py)
     "lienthong_failed_authentications": "counter",
+    "lienthong_rate_limited": "counter",
     "lienthong_caller_distinct_subjects": "gauge",
 }
 

@@ -42,6 +42,7 @@ class ReloadReply(BaseModel):
     connectors: Changed
     datasets_changed: bool
     procedures_changed: bool
+    limits_changed: bool = Field(description="the limits per caller (`limits:`)")
     types_added: list[str]
 
 

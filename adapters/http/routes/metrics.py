@@ -14,7 +14,9 @@ from adapters.metrics import CONTENT_TYPE as METRICS_TEXT
 MetricsRender = Callable[[], tuple[bytes, str]]
 
 
-def metrics_router(render: MetricsRender) -> APIRouter:
+def metrics_router(render: MetricsRender, *, documented: bool = True) -> APIRouter:
+    """``documented``: listed in the OpenAPI document; false when /metrics is served on an internal
+    listener of its own (adapters/http/metrics_listener.py), not on the API the document describes."""
     router = APIRouter()
 
     @router.get(
@@ -23,6 +25,7 @@ def metrics_router(render: MetricsRender) -> APIRouter:
         responses={200: media(METRICS_TEXT, {"type": "string"}, "Prometheus text exposition format")},
         tags=["operations"],
         summary="Prometheus metrics",
+        include_in_schema=documented,
     )
     async def metrics_endpoint() -> Response:
         body, content_type = render()

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 
 from adapters.audit import Checkpointing, SqliteAuditLog
+from adapters.audit.checkpoints import Checkpoint
 from adapters.audit.publisher import CheckpointPolicy
 from adapters.audit.signing import signing_key_source
-from adapters.audit.witnesses import WebhookWitness
+from adapters.audit.witnesses import MAX_REPLY_BYTES, WebhookWitness, WitnessError
+from lienthong.audit_verify import MAX_CHECKPOINTS_BYTES
 from router.audit import AccessRecord
 from tests.support.bus import OPERATOR, BusConfig, BusProcess
 from tests.support.cli import lienthong
+from tests.support.flood import Flood, MiB
 from tests.support.prometheus import sample, sample_reaches
 from tests.support.receiver import Fault
 from tests.support.witness import WitnessServer
@@ -108,3 +111,26 @@ async def test_the_bus_keeps_serving_while_its_witness_is_away(
     result = lienthong("audit", "verify", "--config", str(bus.path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 records, chain intact" in result.stdout and f"witnessed in {witness.url}" in result.stdout
+
+
+async def test_a_webhook_witness_streaming_a_long_answer_is_a_failure_read_no_further() -> None:
+    witness = WebhookWitness("", timeout_s=30.0)
+    with Flood(total=256 * MiB) as flood:
+        witness.url = flood.url
+        with pytest.raises(WitnessError, match=f"larger than {MAX_REPLY_BYTES} bytes"):
+            await witness.take(Checkpoint("log", 1, "0" * 64, "key", 0, "signer", "signature"))
+        await witness.close()
+    # what it sent beyond the limit sat in the sockets' buffers, a few MiB at most
+    assert flood.sent < MAX_REPLY_BYTES + 16 * MiB
+
+
+def test_verify_refuses_a_witness_answer_longer_than_the_limit(
+    tmp_path: Path, witness: WitnessServer
+) -> None:
+    path = tmp_path / "audit.db"
+    asyncio.run(write_through_webhook(path, witness.url, 3))
+    with Flood(total=MAX_CHECKPOINTS_BYTES + 64 * MiB) as flood:
+        result = lienthong("audit", "verify", "--file", str(path), "--checkpoints", flood.url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"its answer is larger than {MAX_CHECKPOINTS_BYTES} bytes" in result.stderr
+    assert flood.sent < MAX_CHECKPOINTS_BYTES + 16 * MiB

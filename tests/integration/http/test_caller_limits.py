@@ -1,7 +1,8 @@
 """Limits per caller on the bus under uvicorn (issue 16, item 3): a key-guessing flood gets 429
 after its failed authentications, which are logged (never the key) and counted; a system over
 its publish limit gets 429 with Retry-After while another system is not affected; a per-system
-override; the gauge of distinct subjects a system read; refused access-report reads recorded once.
+override; the gauge of distinct subjects a system read; refused access-report reads recorded once;
+each 429 counted by route class and the limit that refused it.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def test_a_key_guessing_flood_gets_401s_then_429_logged_and_counted(bus: BusProc
     assert len(lines) == FAILED_AUTHENTICATIONS
     assert all("default" in line and "unknown_key" in line for line in lines)
     assert not any(guess in log for guess in guesses)
+    limited = 'lienthong_rate_limited_total{reason="failed_authentications",route_class="default"}'
+    assert metric(bus, limited) == 2
 
 
 def test_a_system_over_its_publish_limit_gets_429_and_another_is_not_affected(bus: BusProcess) -> None:
@@ -86,6 +89,11 @@ def test_a_system_over_its_publish_limit_gets_429_and_another_is_not_affected(bu
     assert [r.status_code for r in sent] == [202] * PUBLISHES + [429], sent[-1].text
     assert sent[-1].json()["code"] == "rate_limited"
     assert int(sent[-1].headers["Retry-After"]) >= 1
+    limited = 'lienthong_rate_limited_total{reason="system_limit",route_class="publish"}'
+    before = metric(bus, limited)
+    with bus.client(ONESTOP) as client:
+        assert client.post("/v1/events", json=status_changed(1, 9), headers=STRUCTURED).status_code == 429
+    assert metric(bus, limited) == before + 1
     with bus.client(WAREHOUSE) as client:
         other = client.post("/v1/events", json=status_changed(2, 1, source=WAREHOUSE), headers=STRUCTURED)
     assert other.status_code == 202, other.text
@@ -156,6 +164,7 @@ def test_a_reload_puts_new_limits_in_force(tmp_path: Path) -> None:
         config.sections["limits"] = {"publish": {"requests": 100, "per": "2h"}}
         config.write()
         with bus.client(OPERATOR) as operator:
-            assert operator.post("/v1/admin/reload").status_code == 200
+            reloaded = operator.post("/v1/admin/reload")
+        assert reloaded.status_code == 200 and reloaded.json()["limits_changed"] is True, reloaded.text
         again = client.post("/v1/events", json=status_changed(4, 2), headers=STRUCTURED)
         assert again.status_code == 202, again.text

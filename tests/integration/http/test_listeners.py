@@ -1,5 +1,6 @@
 """What ``lienthong serve`` listens on and believes (issue 16, item 7): ``/metrics`` on an
-internal listener of its own when ``http.metrics_listen`` is set (and on the API's otherwise),
+internal listener of its own when ``http.metrics_listen`` is set, and then not in the OpenAPI
+document (on the API's listener, and in its document, otherwise),
 and the console's cookie ``Secure`` behind a TLS-terminating proxy listed in
 ``http.trusted_proxies``, from that proxy's address only."""
 
@@ -17,7 +18,10 @@ TRUSTED_PROXY = "127.0.0.2"  # loopback: a connection can come from any 127/8 ad
 def test_metrics_on_the_api_listener_by_default(tmp_path: Path) -> None:
     with BusProcess(BusConfig(tmp_path)) as bus:
         reply = httpx.get(f"{bus.url}/metrics", timeout=10)
+        with bus.client(OPERATOR) as client:
+            paths = client.get("/openapi.json").json()["paths"]
     assert reply.status_code == 200
+    assert "/metrics" in paths
     assert "lienthong_" in reply.text
 
 
@@ -30,6 +34,9 @@ def test_metrics_on_an_internal_listener_only(tmp_path: Path) -> None:
         api_on_internal = httpx.get(f"http://127.0.0.1:{internal}/v1/types", timeout=10)
         with bus.client(OPERATOR) as client:
             assert client.get("/v1/types").status_code == 200  # the API is where it was
+            paths = client.get("/openapi.json").json()["paths"]
+    assert "/metrics" not in paths  # the document describes the API's listener
+    assert "/v1/types" in paths
     assert public.status_code == 404
     assert public.headers["content-type"] == "application/problem+json"
     assert public.json()["code"] == "not_found"

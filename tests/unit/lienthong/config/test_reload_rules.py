@@ -68,6 +68,20 @@ def test_nothing_to_restart_for_members_policies_subscriptions(tmp_path: Path) -
     assert changes(old, old, registry, registry).nothing
 
 
+def test_a_change_of_the_limits_alone_is_a_change(tmp_path: Path) -> None:
+    path = written(tmp_path)
+    old, registry = load(path)
+    document = yaml.safe_load(path.read_text())
+    document["limits"] = {"publish": {"requests": 5, "per": "1m"}}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    new, new_registry = load(path)
+    assert restart_problems(old, new) == []
+    found = changes(old, new, registry, new_registry)
+    assert not found.nothing
+    assert found.limits_changed and found.as_dict()["limits_changed"] is True
+    assert found.summary() == "limits changed"
+
+
 def test_a_published_contract_version_cannot_change_or_go(tmp_path: Path) -> None:
     shipped = SchemaRegistry.load()
     assert contract_problems(shipped, shipped) == []
