@@ -36,7 +36,12 @@ def _key(kind: KeyKind, seed: bytes | None = None) -> PrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if seed is None:
         return ec.generate_private_key(ec.SECP256R1())
-    # a P-256 key from a seed: the same seed, the same key (for the demo CA only)
+    return seeded_ec_key(seed)
+
+
+def seeded_ec_key(seed: bytes) -> ec.EllipticCurvePrivateKey:
+    """A P-256 key from a seed: the same seed, the same key (for DEMO keys only: the demo CA,
+    the demo identity provider)."""
     scalar = int.from_bytes(hashlib.sha256(seed).digest(), "big") % (2**256 - 2**224 - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
 

@@ -1,9 +1,10 @@
 """Demo material, refused outside a demonstration: the DEMO certification authority among the
-certificates a connector trusts, and placeholder values in the secrets a configuration names
-(``replace-with-...`` in deploy/kubernetes/secret.yaml). Either lets anyone sign results the bus
+certificates a connector trusts, the DEMO identity provider's key among a trusted issuer's keys,
+and placeholder values in the secrets a configuration names (``replace-with-...`` in
+deploy/kubernetes/secret.yaml). Each lets anyone sign results or officials' tokens the bus
 believes, or key the audit log with a value printed in the repository.
 
-A configuration that says ``demo: true`` (examples/lienthong.yaml) is a demonstration: both are
+A configuration that says ``demo: true`` (examples/lienthong.yaml) is a demonstration: all are
 accepted there.
 """
 
@@ -18,11 +19,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from adapters.official_tokens import KeyFileError, VerificationKey, keys_of_file, keys_of_jwks
 from lienthong.config.problems import JsonPath, Problem
 
 # SHA-256 of the DEMO CA's SubjectPublicKeyInfo: its key comes from a public seed
 # (simulators/pki.py, demo_authority), so whatever certificate carries it proves nothing
 DEMO_CA_KEY_SHA256 = "49db0392b345e1a918052770cd5f77d31eb3f62d2b9ec8873441db36f77d91e2"
+# SHA-256 of the DEMO identity provider's SubjectPublicKeyInfo: its key comes from a public seed
+# too (simulators/identity.py), so anyone can mint the tokens it would verify
+DEMO_ISSUER_KEY_SHA256 = "ffa617a1b4ebd6962740fe35b74c9095564c6fb843983bde44673d0066d51864"
 PLACEHOLDER_PREFIXES = ("replace-with", "change-me", "changeme")
 CONSOLE_SECRET_ENV = "LIENTHONG_CONSOLE_SECRET"  # noqa: S105 (the name of the variable)
 _DEMO_FIX = "or, for a demonstration only, add 'demo: true' at the top of the file"
@@ -65,6 +70,27 @@ def is_demo_ca(path: Path) -> bool:
         == DEMO_CA_KEY_SHA256
         for c in certificates
     )
+
+
+def _spki_sha256(key: VerificationKey) -> str:
+    return hashlib.sha256(key.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def is_demo_issuer_key(entry: Mapping[str, Any], folder: Path) -> bool:
+    """Whether an issuer of ``officials.issuers`` trusts the DEMO identity provider's key (False
+    when its keys are unusable: reading them is the configuration's own check)."""
+    try:
+        if "jwks" in entry:
+            keys = keys_of_jwks(entry["jwks"])
+        else:
+            value = entry.get("jwks_file", entry.get("pem_file"))
+            if not isinstance(value, str):
+                return False
+            path = Path(value).expanduser()
+            keys = keys_of_file(path if path.is_absolute() else folder / path)
+    except (KeyFileError, OSError, AttributeError, TypeError):
+        return False
+    return any(_spki_sha256(key) == DEMO_ISSUER_KEY_SHA256 for key in keys)
 
 
 def _section(data: Mapping[str, Any], path: JsonPath) -> Mapping[str, Any] | None:
@@ -122,8 +148,21 @@ def _demo_anchors(data: Mapping[str, Any], folder: Path) -> Iterator[Problem]:
                 )
 
 
+def _demo_issuers(data: Mapping[str, Any], folder: Path) -> Iterator[Problem]:
+    section = data.get("officials")
+    issuers = section.get("issuers") if isinstance(section, Mapping) else None
+    for i, entry in enumerate(issuers if isinstance(issuers, list) else []):
+        if isinstance(entry, Mapping) and is_demo_issuer_key(entry, folder):
+            yield Problem(
+                ("officials", "issuers", i),
+                "this issuer trusts the DEMO identity provider's key, which is public: anyone could "
+                "sign a token naming any official",
+                f"give the public keys of the identity provider that really signs in the officials, {_DEMO_FIX}",
+            )
+
+
 def demo_material(data: Mapping[str, Any], folder: Path) -> list[Problem]:
     """The demo material of a configuration that is not a demonstration (none when it is)."""
     if data.get("demo") is True:
         return []
-    return [*_placeholder_secrets(data), *_demo_anchors(data, folder)]
+    return [*_placeholder_secrets(data), *_demo_anchors(data, folder), *_demo_issuers(data, folder)]

@@ -2,7 +2,9 @@
 licence, then for badges for its vehicles, at the province's one-stop shop.
 
 Everything goes through the running bus and the simulators as real servers: the one-stop system
-publishes with its demo API key (examples/demo-keys.env); what the scenario reports is read back
+publishes with its demo API key (examples/demo-keys.env), and its official and the citizen are named
+to the bus by tokens of the DEMO identity provider (simulators/identity.py), which the example
+configuration trusts; what the scenario reports is read back
 from the simulators (evidence received, the portal's records, the store's results, request
 counts) and from the bus's API (stats, access log), never assumed.
 """
@@ -29,13 +31,15 @@ from adapters.signer_files import read_signer
 from lienthong.config import Settings
 from lienthong.demo.narrator import Narrator, StepFailed
 from lienthong.demo.stage import Stage
+from simulators.identity import mint_token
 from simulators.onestop import mapping
-from simulators.onestop.client import OneStopClient
+from simulators.onestop.client import OneStopClient, Refused
 from simulators.registry_data import Enterprise, build
 
 LICENCE = ("1.002861", "Cấp Giấy phép kinh doanh vận tải bằng xe ô tô")
 BADGE = ("1.002856", "Cấp phù hiệu xe ô tô kinh doanh vận tải")
 WAIT_S = 30.0
+OFFICIAL = "canbo.motcua.01"  # the one-stop shop's official, as the DEMO sign-on names them
 T = TypeVar("T")
 
 
@@ -54,6 +58,9 @@ class Figures:
     result_code: str = ""
     result_stored: bool = False
     result_reused: bool = False
+    # how the bus knew the official and the citizen reading (official_basis of their audit records)
+    official_basis: str = ""
+    reader_basis: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         lags = self.sync_lags_ms
@@ -72,6 +79,8 @@ class Figures:
             "audit_entries": sum(self.audit.values()),
             "audit_entries_by_dataset": self.audit,
             "result": {"code": self.result_code, "stored": self.result_stored, "reused": self.result_reused},
+            "official_basis": self.official_basis,
+            "access_report_reader_basis": self.reader_basis,
         }
 
 
@@ -145,6 +154,7 @@ class Scenario:
         self.agency_name = member.member_name if member is not None else self.agency
         self.run_id = uuid.uuid4().hex[:8]
         self.client = OneStopClient(stage.bus_url, self.onestop, self.keys["motcua"])
+        self.portal = OneStopClient(stage.bus_url, self._system("dvcqg"), self.keys["dvcqg"])
         self.firm, self.plates = transport_company()
         state = self.settings.transport.path.parent if self.settings.transport.path else folder
         self.state_folder = state
@@ -214,6 +224,7 @@ class Scenario:
 
         say.heading("2. The province processes the dossier; every change reaches the national portal")
         self._move(licence, 2, 1, "accepted")
+        self._official_checks(licence)
         with say.step("an official records progress (dossier.progress.updated)") as step:
             at = dt.datetime.now(dt.UTC)
             self._publish(
@@ -267,7 +278,54 @@ class Scenario:
         self._move(badge, 2, 1, "accepted")
         self._move(badge, 9, 2, "processed")
         self._move(badge, 10, 9, "badges returned")
+
+        say.heading("5. The transport manager sees who accessed their data, at the national portal")
+        self._access_report(licence)
         return self.figures
+
+    def _official_checks(self, dossier: mapping.Dossier) -> None:
+        with self.say.step(
+            f"official {OFFICIAL}, signed in at the DEMO sign-on, opens the manager's identity record"
+        ) as step:
+            query = {
+                "dataset": "citizen.identity",
+                "subject": {"personal_id": self.firm.legal_representative},
+                "procedure": dossier.procedure,
+                "dossier": dossier.code,
+                "purpose": "dossier_processing",
+            }
+            try:
+                answer = self.client.query_evidence(query, mint_token(OFFICIAL))
+            except Refused as error:
+                raise StepFailed(f"the evidence query was refused: {error}") from None
+            step.note(
+                f"released by {answer['provenance']['provider']} (X-Official-Token verified by the bus)"
+            )
+
+    def _access_report(self, dossier: mapping.Dossier) -> None:
+        subject = self.firm.legal_representative
+        # the portal names the logged-in citizen by their sign-on's pseudonymous id, never the ID number
+        citizen = "vneid:" + hashlib.sha256(subject.encode()).hexdigest()[:16]
+        with self.say.step("the portal reads the access report with the citizen's identity token") as step:
+            try:
+                report = self.portal.access_log(subject, mint_token(citizen))
+            except Refused as error:
+                raise StepFailed(f"the access report was refused: {error}") from None
+            entries = report.get("entries", [])
+            ours = [e for e in entries if e.get("dossier") == dossier.code and e.get("official") == OFFICIAL]
+            if not ours:
+                raise StepFailed(f"the report does not show {OFFICIAL}'s reading for {dossier.code}")
+            self.figures.official_basis = str(ours[0].get("official_basis", ""))
+            if not self.figures.official_basis.startswith("verified:"):
+                raise StepFailed(f"{OFFICIAL} is recorded as {self.figures.official_basis or 'unnamed'}")
+            step.note(f"{len(entries)} entries; {OFFICIAL} recorded as {self.figures.official_basis}")
+        with self.say.step("the reading itself is in the report, the citizen verified too") as step:
+            again = self.portal.access_log(subject, mint_token(citizen)).get("entries", [])
+            reading = next((e for e in again if e.get("official") == citizen), None)
+            if reading is None:
+                raise StepFailed("the report does not show the citizen's own reading")
+            self.figures.reader_basis = str(reading.get("official_basis", ""))
+            step.note(f"{reading.get('purpose')}, recorded as {self.figures.reader_basis}")
 
     def _collected(self, dossier: mapping.Dossier, *, expect_reuse: bool) -> None:
         receiver = self._actor_url("onestop")
@@ -387,4 +445,5 @@ class Scenario:
 
     def close(self) -> None:
         self.client.close()
+        self.portal.close()
         self.http.close()

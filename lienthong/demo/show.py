@@ -33,6 +33,7 @@ def _summary(say: Narrator, figures: Figures, stage: Stage) -> None:
     say.say(f"  dossiers not yet synchronised (GET /v1/stats):        {f['portal_unsynced_dossiers']}")
     audited = ", ".join(f"{n} {d}" for d, n in sorted(f["audit_entries_by_dataset"].items()))
     say.say(f"  audit log records of personal-data access:            {f['audit_entries']} ({audited})")
+    say.say(f"  the official behind a query, as the audit log says:   {f['official_basis'] or 'not seen'}")
     result = f["result"]
     say.say(
         f"  licence {result['code']}: stored {'yes' if result['stored'] else 'no'}, "

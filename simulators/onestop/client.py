@@ -1,4 +1,6 @@
-"""A one-stop-shop system's client of the bus: it publishes its dossiers' events with its API key.
+"""A one-stop-shop system's client of the bus: it publishes its dossiers' events with its API key,
+and queries evidence or reads a citizen's access report for an official, whom it names with the
+official's signed identity token (``X-Official-Token``, e.g. from :mod:`simulators.identity`).
 
 The bus's side of a one-stop system is plain HTTP (``POST /v1/events``, CloudEvents in structured
 mode, ``Authorization: Bearer <key>``); this is the few lines an integrator writes, kept here so the
@@ -16,15 +18,20 @@ import httpx
 from simulators.onestop import mapping
 
 STRUCTURED = "application/cloudevents+json"
+OFFICIAL_TOKEN = "X-Official-Token"  # noqa: S105 (a header name, not a secret)
 
 
-class PublishRefused(Exception):
-    """The bus did not accept an event; the message is its problem+json code and detail."""
+class Refused(Exception):
+    """The bus refused a request; the message is its problem+json code and detail."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
+
+
+class PublishRefused(Refused):
+    """The bus did not accept an event."""
 
 
 class OneStopClient:
@@ -48,6 +55,20 @@ class OneStopClient:
         receipt: dict[str, Any] = reply.json()
         return receipt
 
+    def query_evidence(self, query: Mapping[str, Any], official_token: str) -> dict[str, Any]:
+        """One dataset about one subject (``POST /v1/evidence:query``) for the official the token
+        names; the answer's data and provenance. Raises :class:`Refused`."""
+        reply = self._http.post(
+            "/v1/evidence:query", json=dict(query), headers={OFFICIAL_TOKEN: official_token}
+        )
+        return _answer(reply)
+
+    def access_log(self, subject: str, official_token: str) -> dict[str, Any]:
+        """A citizen's access report (``GET /v1/subjects/{id}/access-log``), read for the person
+        the token names (a system granted ``read_access_log``). Raises :class:`Refused`."""
+        reply = self._http.get(f"/v1/subjects/{subject}/access-log", headers={OFFICIAL_TOKEN: official_token})
+        return _answer(reply)
+
     def close(self) -> None:
         self._http.close()
 
@@ -56,6 +77,14 @@ class OneStopClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _answer(reply: httpx.Response) -> dict[str, Any]:
+    if reply.status_code != 200:
+        problem = _problem(reply)
+        raise Refused(reply.status_code, str(problem.get("code", "")), str(problem.get("detail", "")))
+    answer: dict[str, Any] = reply.json()
+    return answer
 
 
 def _problem(reply: httpx.Response) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from lienthong.demo.scenario import demo_keys, transport_company
+from lienthong.demo.scenario import OFFICIAL, demo_keys, transport_company
+from simulators.identity import DEMO_ISSUER, mint_token
 from tests.support.demo import ROOT, copy_of_examples, demo_env, running_demo
 
 STATUSES = {"licence": {1, 2, 4, 9, 10}, "badge": {1, 2, 9, 10}}
@@ -83,17 +84,29 @@ def test_the_summary_tells_what_the_simulators_recorded(tmp_path: Path) -> None:
         ).stdout.splitlines()
         audited = [line.split("\t") for line in shown if line.split("\t")[7] in codes.values()]
         assert figures["audit_entries"] == len(audited) > 0
-        assert figures["audit_entries_by_dataset"]["citizen.identity"] == 1  # the transport manager
-        # the citizen's access report shows the manager's identity read for the licence
+        # the transport manager: collected by the bus, then opened by the one-stop shop's official
+        assert figures["audit_entries_by_dataset"]["citizen.identity"] == 2
+        verified = f"verified:{DEMO_ISSUER}"
+        assert figures["official_basis"] == figures["access_report_reader_basis"] == verified
+        # the citizen's access report shows the manager's identity read for the licence, the
+        # official's reading verified by the DEMO identity provider's token
         firm, _ = transport_company()
         keys = demo_keys(tmp_path / "examples")
+        access_log = f"{report['bus']}/v1/subjects/{firm.legal_representative}/access-log"
         reply = httpx.get(
-            f"{report['bus']}/v1/subjects/{firm.legal_representative}/access-log",
-            headers={"Authorization": f"Bearer {keys['dvcqg']}", "X-Official-Id": "citizen:self"},
+            access_log,
+            headers={"Authorization": f"Bearer {keys['dvcqg']}", "X-Official-Token": mint_token("citizen")},
         )
         assert reply.status_code == 200, reply.text
         entries = reply.json()["entries"]
-        assert [e["dossier"] for e in entries if e["dataset"] == "citizen.identity"] == [codes["licence"]]
+        identity = [e for e in entries if e["dataset"] == "citizen.identity"]
+        assert {e["dossier"] for e in identity} == {codes["licence"]}
+        assert [e["official_basis"] for e in identity if e["official"] == OFFICIAL] == [verified]
+        # the example trusts tokens only: the asserted header is refused for the portal
+        asserted = httpx.get(
+            access_log, headers={"Authorization": f"Bearer {keys['dvcqg']}", "X-Official-Id": "citizen"}
+        )
+        assert asserted.status_code == 403 and asserted.json()["code"] == "official_token_required"
         bus = report["bus"]
         for path in ("/docs", "/metrics", "/console"):
             assert httpx.get(bus + path).status_code < 400, path  # the console redirects to its sign-in

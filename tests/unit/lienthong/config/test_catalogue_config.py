@@ -21,6 +21,8 @@ EXAMPLE = ROOT / "examples" / "lienthong.yaml"
 def example() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text("utf-8"))
     data["transport"]["path"] = "bus.db"
+    for issuer in data.get("officials", {}).get("issuers", []):  # its keys stay beside the example
+        issuer["jwks_file"] = str(EXAMPLE.parent / issuer["jwks_file"])
     return data
 
 
