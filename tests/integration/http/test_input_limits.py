@@ -30,10 +30,8 @@ REPLAY = "/v1/subscriptions/portal/dead-letters/replay"
 
 
 @pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusProcess]:
-    config = BusConfig(tmp_path_factory.mktemp("bus")).subscribe("portal", "http://127.0.0.1:9/events")
-    with BusProcess(config) as running:
-        yield running
+def bus_config(tmp_path_factory: pytest.TempPathFactory) -> BusConfig:
+    return BusConfig(tmp_path_factory.mktemp("bus")).subscribe("portal", "http://127.0.0.1:9/events")
 
 
 def rss(bus: BusProcess) -> int:
