@@ -26,6 +26,7 @@ import orjson
 from router.audit import AccessRecord
 from router.envelope import attributes_of
 from router.evidence.catalogue import Dataset
+from router.officials import ASSERTED
 from router.ports import DeadLetter
 
 COLLECTED = "dossier.evidence.collected"
@@ -83,6 +84,8 @@ def inspection_records(
                 request_id=request_id,
                 requester=requester,
                 official=official,
+                # the X-Official-Id header of the reading system: no token is asked on this route
+                official_basis=ASSERTED if official else "",
                 dataset=name,
                 subject=_subject(dataset, item["key"], item.get("data")),
                 purpose=PURPOSE,

@@ -81,9 +81,10 @@ def test_each_released_personal_record_in_a_collection_is_an_access() -> None:
         ("removed.dataset", OTHER),  # no longer in the catalogue: recorded all the same
     ]
     first = made[0]
-    assert (first.requester, first.official, first.purpose, first.outcome) == (
+    assert (first.requester, first.official, first.official_basis, first.purpose, first.outcome) == (
         OPERATOR.id,
         "canbo.vanhanh",
+        "asserted",  # the reading system's X-Official-Id: the record says it was not verified
         "dead_letter_inspection",
         "released",
     )
