@@ -70,6 +70,8 @@ async def test_listing_dead_letters_of_collected_evidence_is_recorded_for_each_p
     readings = [line.split("\t") for line in shown.stdout.splitlines() if "dead_letter_inspection" in line]
     assert len(readings) == 1, shown.stdout
     [reading] = readings
-    assert reading[2].startswith(OPERATOR) and reading[3] == OFFICIAL
+    assert (
+        reading[2].startswith(OPERATOR) and reading[3] == f"{OFFICIAL} [asserted]"
+    )  # named by the system, not verified
     assert reading[4:] == ["citizen.identity", "dead_letter_inspection", "1.002861", code, "released"]
     assert any("dossier_processing" in line and ONESTOP in line for line in shown.stdout.splitlines())
