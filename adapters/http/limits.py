@@ -14,7 +14,8 @@ costly: the number of headers, the size of the body, and the API key of a route 
 Each refusal closes the connection (``Connection: close``), so that the rest of a body nobody
 reads is not received either. The hot routes (:mod:`adapters.http.direct`) authenticate first and
 read their body bounded themselves (:func:`adapters.http.body.read_bounded`), counting their
-refusals in the bus's metrics: the middleware leaves their bodies to them.
+refusals in the bus's metrics: the middleware leaves their bodies to them, and closes the
+connection after an answer they give before their body has arrived in full.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class InputLimits:
             return
         route = self._route(scope)
         if isinstance(route, DirectRoute):
-            await self.app(scope, receive, send)  # it authenticates, then reads its body bounded
+            await self._closing_if_unread(scope, receive, send)  # it authenticates, then reads bounded
             return
         if length is not None and length > self.max_body_bytes:
             too_large = PayloadTooLarge(f"the body is {length} bytes; the limit is {self.max_body_bytes}")
@@ -153,6 +154,31 @@ class InputLimits:
             await send(message)
 
         await self.app(scope, counted, guarded)
+
+    async def _closing_if_unread(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Runs a hot route; an answer it starts before its body has arrived in full (a refusal: no
+        key, a body too large) closes the connection, so the rest of a body nobody reads is not
+        received either (the server would otherwise drain it to reach the next request)."""
+        complete = False
+
+        async def tracked() -> Message:
+            nonlocal complete
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not complete:
+                kept = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"connection"
+                ]
+                message = {**message, "headers": [*kept, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, tracked, closing)
 
     async def _refuse(self, error: LienthongError, scope: Scope, receive: Receive, send: Send) -> None:
         await problems.from_error(error, scope["path"], dict(_CLOSE))(scope, receive, send)

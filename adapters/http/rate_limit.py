@@ -145,8 +145,11 @@ class RateLimitMiddleware:
                 await self.limiter.address(address, route)
         except RateLimited as refused:
             self.refusals.refused(route, refused.reason)
+            # the connection closes too: nothing more the refused caller sends is read
             answer = problems.from_error(
-                refused, scope["path"], {"Retry-After": retry_after(refused.retry_after_s)}
+                refused,
+                scope["path"],
+                {"Retry-After": retry_after(refused.retry_after_s), "Connection": "close"},
             )
             await answer(scope, receive, send)
             return

@@ -176,3 +176,37 @@ def test_a_request_within_the_limits_is_served(bus: BusProcess) -> None:
         reply = client.post(REPLAY, json={"all": True})
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"replayed": 0, "ids": []}
+
+
+def sent_after_the_answer(bus: BusProcess, head: bytes, pieces: Iterator[bytes]) -> tuple[Outcome, int]:
+    """Like ``attack``, then goes on sending: how much more the bus took before closing."""
+    with socket.create_connection(("127.0.0.1", bus.config.port), timeout=60) as connection:
+        connection.sendall(head)
+        sent, after, reply = 0, 0, b""
+        for piece in pieces:
+            if not reply and select.select([connection], [], [], 0)[0]:
+                reply = _read_reply(connection)
+            try:
+                connection.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if reply:
+                after += len(piece)
+            else:
+                sent += len(piece)
+        return Outcome(sent, reply), after
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/evidence:query"])
+def test_a_hot_route_refuses_a_body_without_a_key_and_closes(bus: BusProcess, path: str) -> None:
+    total = 64 * MiB
+    before = warm(bus)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    outcome, after = sent_after_the_answer(bus, head, chunked(total))
+    assert outcome.status == 401
+    assert outcome.sent < total, "the bus read the whole attack before answering"
+    assert after < 40 * MiB, "the bus went on reading the body it had refused"
+    assert rss(bus) - before < RSS_GROWTH_BOUND
