@@ -58,12 +58,17 @@ class ReplyTooLarge(Exception):
         self.limit = limit
 
 
-async def read_bounded(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_reply_bounded(reply: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body of ``reply``, read no further than ``limit`` bytes (counted as decoded): raises
-    :class:`ReplyTooLarge` beyond, before the rest arrives."""
-    if reply.content_length is not None and reply.content_length > limit:
+    :class:`ReplyTooLarge` beyond, before the rest arrives; the connection is then closed, never
+    reused with an unread body on it."""
+    size = reply.content_length
+    if size is not None and size > limit:
         reply.close()
         raise ReplyTooLarge(limit)
+    if size is not None and "Content-Encoding" not in reply.headers:
+        return await reply.read()  # at most ``limit`` bytes, in one go
+    # chunked, or compressed although asked for identity: counted as it is decoded
     body = bytearray()
     async for chunk in reply.content.iter_any():
         body += chunk

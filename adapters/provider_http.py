@@ -18,7 +18,7 @@ from typing import Protocol
 
 import aiohttp
 
-from adapters.aiohttp_session import LazySession
+from adapters.aiohttp_session import LazySession, ReplyTooLarge, read_reply_bounded
 from router.providers import InvalidProviderReply, ProviderTimeout, ProviderUnavailable
 
 # below the idle timeout of common servers (uvicorn's 5 s, nginx's 75 s): a connection is dropped
@@ -106,20 +106,9 @@ class AiohttpClient:
             async with session.request(
                 method, target, params=params, data=content, headers=headers, allow_redirects=False
             ) as reply:
-                size = reply.content_length
-                if size is not None and size > limit:
-                    reply.close()  # the rest is never read: the connection is not reused
-                    raise too_large(name, limit)
-                if size is not None and "Content-Encoding" not in reply.headers:
-                    return reply.status, await reply.read()  # at most ``limit`` bytes, in one go
-                # chunked, or compressed although the bus asks for identity: counted as decoded
-                body = bytearray()
-                async for chunk in reply.content.iter_any():
-                    body += chunk
-                    if len(body) > limit:
-                        reply.close()
-                        raise too_large(name, limit)
-                return reply.status, bytes(body)
+                return reply.status, await read_reply_bounded(reply, limit)
+        except ReplyTooLarge:
+            raise too_large(name, limit) from None
         except TimeoutError as error:
             raise ProviderTimeout(f"{name}: {type(error).__name__}") from None
         except (aiohttp.ClientError, OSError) as error:

@@ -43,7 +43,7 @@ import aiohttp
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Counter
 
-from adapters.aiohttp_session import LazySession
+from adapters.aiohttp_session import LazySession, ReplyTooLarge, read_reply_bounded
 from adapters.signatures import SIGNATURE_MEMBER, Reason, SignatureRejected, TrustAnchors
 
 log = logging.getLogger("lienthong.revocation")
@@ -231,16 +231,10 @@ class RevocationChecker:
                 if reply.status != 200:
                     log.warning("the CRL at %s: HTTP %s", url, reply.status)
                     return None
-                if reply.content_length is not None and reply.content_length > limit:
-                    log.warning("the CRL at %s is larger than %s bytes", url, limit)
-                    return None
-                body = bytearray()
-                async for chunk in reply.content.iter_any():
-                    body += chunk
-                    if len(body) > limit:
-                        log.warning("the CRL at %s is larger than %s bytes", url, limit)
-                        return None
-            return _load(bytes(body))
+                body = await read_reply_bounded(reply, limit)
+            return _load(body)
+        except ReplyTooLarge:
+            log.warning("the CRL at %s is larger than %s bytes", url, limit)
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             log.warning("the CRL at %s cannot be fetched: %s: %s", url, type(error).__name__, error)
         except ValueError as error:

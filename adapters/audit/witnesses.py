@@ -24,7 +24,7 @@ from typing import Protocol
 
 import aiohttp
 
-from adapters.aiohttp_session import LazySession, ReplyTooLarge, SessionClosed, read_bounded
+from adapters.aiohttp_session import LazySession, ReplyTooLarge, SessionClosed, read_reply_bounded
 from adapters.audit.checkpoints import Checkpoint
 from adapters.private_files import SHARED_WITH_GROUP, open_private
 
@@ -121,7 +121,7 @@ class WebhookWitness:
             ) as response:
                 if not 200 <= response.status < 300:
                     raise WitnessError(f"{self.url} answered {response.status}")
-                await read_bounded(response, MAX_REPLY_BYTES)
+                await read_reply_bounded(response, MAX_REPLY_BYTES)
         except ReplyTooLarge as error:
             raise WitnessError(f"{self.url}: {error}") from None
         except (aiohttp.ClientError, TimeoutError, SessionClosed) as error:
