@@ -50,6 +50,8 @@ from bench.soap_call import quantile, run
 from connectors.population.connector import connect as connect_population
 from router.directory import new_api_key
 from router.providers import CallPolicy
+from simulators.identity import ALGORITHM as DEMO_ALGORITHM
+from simulators.identity import DEMO_AUDIENCE, DEMO_ISSUER, demo_issuer_jwks, mint_token
 from simulators.registry_data import build
 
 SYSTEM = "000.00.00.H49/motcua"
@@ -61,6 +63,8 @@ SUBJECTS = {
     "citizen.identity": ("personal_id", [c.personal_id for c in REGISTRY.citizens]),
 }
 PROVIDER = {"business.registration": "business", "citizen.identity": "population"}
+# one token for the whole run, however many rounds it has
+TOKEN_LIFETIME_S = 3600
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lienthong.yaml"
 RESENT = [0]  # queries sent again after a dropped keep-alive connection
 
@@ -113,6 +117,19 @@ def write_config(folder: Path, port: int, dataset: str, provider_url: str, cache
             }
         ],
         "audit": {"path": "audit.db", "subject_key_env": "LIENTHONG_BENCH_AUDIT_KEY"},
+        # the official behind every query is proven by a signed token, verified on each query as
+        # a deployment does; the issuer is the demo's (simulators.identity), hence demo: true
+        "demo": True,
+        "officials": {
+            "issuers": [
+                {
+                    "issuer": DEMO_ISSUER,
+                    "audience": DEMO_AUDIENCE,
+                    "algorithms": [DEMO_ALGORITHM],
+                    "jwks": demo_issuer_jwks(),
+                }
+            ]
+        },
         # one system querying as fast as the bus answers: the limit is counted, never reached
         "limits": {"evidence": UNREACHED},
     }
@@ -184,7 +201,14 @@ async def bus_call(
     dataset: str, url: str, key: str, load_client: str
 ) -> tuple[Callable[[int], Awaitable[None]], LoadClient]:
     field, ids = SUBJECTS[dataset]
-    client = LoadClient(load_client, url, {"Authorization": f"Bearer {key}", "X-Official-Id": "bench"})
+    client = LoadClient(
+        load_client,
+        url,
+        {
+            "Authorization": f"Bearer {key}",
+            "X-Official-Token": mint_token("bench", lifetime_s=TOKEN_LIFETIME_S),
+        },
+    )
 
     async def query(index: int) -> None:
         body = {
