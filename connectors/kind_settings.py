@@ -61,6 +61,10 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "reconcile_every": "how often to reconcile with the portal",
             "reconcile_window": "how far back a reconciliation looks",
             "figures_every": "how often the scorecard figures are refreshed",
+            "share_path": "the share endpoint's path (catalogues)",
+            "catalogue_every": "how often serve syncs the procedure catalogue from the portal",
+            "catalogue_max_items": "the most items a catalogue reply may hold",
+            "catalogue_file": "the procedure catalogue's file",
         }
     ),
     "citizen_store": KindSettings(

@@ -42,6 +42,7 @@ from starlette.types import ASGIApp
 from connectors.portal import protocol
 from connectors.portal.mapping import MappingError, parse_portal_date
 from router.identifiers import is_agency_code, is_dossier_code, is_old_id, is_personal_id, is_procedure_code
+from simulators.portal_catalogue import SHARE_PATH, Catalogue
 from simulators.server import Faults, SimulatorState, simulator_app
 
 USERNAME = "lienthong"
@@ -312,6 +313,7 @@ class Portal:
     sessions: dict[str, float] = field(default_factory=dict)  # session -> expiry (monotonic)
     logins: int = 0
     clock: Callable[[], float] = time.monotonic
+    catalogue: Catalogue = field(default_factory=Catalogue)  # simulators.portal_catalogue
 
     # --- the portal's routes -----------------------------------------------------------------
 
@@ -343,6 +345,7 @@ class Portal:
             protocol.LOOKUP: self._lookup,
             protocol.SYNC: self._sync,
             protocol.PROGRESS: self._progress,
+            **self.catalogue.handlers(),
         }.get(operation if isinstance(operation, str) else "")
         if handler is None:
             return _reply(protocol.INVALID, f"service: không hỗ trợ {operation!r}")
@@ -478,6 +481,8 @@ class Portal:
         return [
             Route(protocol.LOGIN_PATH, self.login, methods=["POST"]),
             Route(protocol.SERVICE_PATH, self.service, methods=["POST"]),
+            Route(SHARE_PATH, self.service, methods=["POST"]),
+            *self.catalogue.routes(),
             Route("/_sim/portal", self.set_faults, methods=["PUT"]),
             Route("/_sim/portal", self.counts, methods=["GET"]),
             Route("/_sim/expire-sessions", self.expire_sessions, methods=["POST"]),
