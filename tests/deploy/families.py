@@ -39,6 +39,13 @@ KNOWN: dict[str, str] = {
     "lienthong_portal_online_submission_ratio": "gauge",
     "lienthong_portal_online_processing_ratio": "gauge",
     "lienthong_portal_on_time_ratio": "gauge",
+    "lienthong_portal_scorecard_received": "gauge",
+    "lienthong_portal_scorecard_finished": "gauge",
+    "lienthong_portal_scorecard_on_time_ratio": "gauge",
+    "lienthong_portal_scorecard_online_submission_ratio": "gauge",
+    "lienthong_portal_scorecard_online_services_ratio": "gauge",
+    "lienthong_portal_catalogue_procedures": "gauge",
+    "lienthong_portal_catalogue_syncs": "counter",
     # limits per caller (adapters/http/rate_limit.py, adapters/caller_metrics.py)
     "lienthong_failed_authentications": "counter",
     "lienthong_rate_limited": "counter",
