@@ -62,6 +62,8 @@ def instant_of(value: str | None, name: str) -> datetime | None:
         raise _invalid(name, "is neither a date (2024-05-01) nor a date-time") from None
     if instant.tzinfo is None:
         raise _invalid(name, "has no offset, e.g. 2024-05-01T00:00:00+07:00")
+    if not 1970 <= instant.year <= 9998:  # an instant every time zone can hold
+        raise _invalid(name, "is not between 1970 and 9998")
     return instant
 
 

@@ -387,6 +387,8 @@ BAD_QUERIES: list[tuple[dict[str, str], str]] = [
     ({"from": "2026-05-01T00:00:00"}, "/query/from"),
     ({"from": "2026-06-01", "to": "2026-05-01"}, "/query/to"),
     ({"procedure": "x" * 100}, "/query/procedure"),
+    ({"from": "0001-01-01"}, "/query/from"),
+    ({"to": "9999-12-31T23:59:59-12:00"}, "/query/to"),
 ]
 
 
