@@ -254,7 +254,13 @@ class PortalConnector:
 
     async def scorecard(self, query: Query) -> dict[str, Any]:
         """The 766 figures (:mod:`router.scorecard`) of the dossiers the bus sent the portal."""
-        since = None if query.start is None else query.start.timestamp()
+        return (await self.scorecards([query]))[0]
+
+    async def scorecards(self, queries: Sequence[Query]) -> list[dict[str, Any]]:
+        """Several scorecards from one read of the sync state, computed off the event loop."""
+        starts = [q.start.timestamp() for q in queries if q.start is not None]
+        # a dossier's latest event is at or after its reception and its end: a safe first cut
+        since = min(starts) if len(starts) == len(queries) else None
         histories = await self.sync.store.histories(since=since)
         offer = None
         durations: dict[str, timedelta | None] = {}
@@ -264,16 +270,19 @@ class PortalConnector:
             offer = offer_of(await self.catalogue.store.procedures())
             every = await self.catalogue.store.procedures(withdrawn=True)
             durations = {p.code: p.legal_maximum for p in every}
-        dossiers = [dossier_of(*row) for row in histories]
-        return await asyncio.to_thread(scorecard, dossiers, query, offer, durations.get)
+
+        def compute() -> list[dict[str, Any]]:
+            dossiers = [dossier_of(*row) for row in histories]
+            return [scorecard(dossiers, query, offer, durations.get) for query in queries]
+
+        return await asyncio.to_thread(compute)
 
     async def refresh_scorecard(self, now: float | None = None) -> None:
         """The scorecard gauges: the current month and quarter, per agency."""
         moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-        for period in PERIODS:
-            start, end = period_bounds(moment, period)
-            figures = await self.scorecard(Query(period=period, start=start, end=end))
-            self.metrics.scorecard(period, figures["agencies"])
+        queries = [Query(period, *period_bounds(moment, period)) for period in PERIODS]
+        for query, figures in zip(queries, await self.scorecards(queries), strict=True):
+            self.metrics.scorecard(query.period, figures["agencies"])
 
     async def figures(self, agencies: Sequence[str] | None = None) -> list[AgencyFigures]:
         rows = await self.sync.store.figures(agencies)

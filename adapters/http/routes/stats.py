@@ -56,8 +56,9 @@ def instant_of(value: str | None, name: str) -> datetime | None:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=PORTAL_TZ)
-        instant = datetime.fromisoformat(value)
+            instant = datetime(day.year, day.month, day.day, tzinfo=PORTAL_TZ)
+        else:
+            instant = datetime.fromisoformat(value)
     except ValueError:
         raise _invalid(name, "is neither a date (2024-05-01) nor a date-time") from None
     if instant.tzinfo is None:
