@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Query
@@ -48,23 +48,32 @@ class StatsSource(Protocol):
     async def scorecard(self, query: ScorecardQuery) -> Mapping[str, Any]: ...
 
 
+# the earliest and latest instants the scorecard reads: any time zone can hold them
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+_DATE_OR_DATE_TIME: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+
+
 def instant_of(value: str | None, name: str) -> datetime | None:
     """``from``/``to``: a date (the day's start in the portal's time zone) or a date-time with an
-    offset."""
+    offset; an instant before 1970 or after 9998 stands for the first or the last."""
     if value is None:
         return None
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            instant = datetime(day.year, day.month, day.day, tzinfo=PORTAL_TZ)
-        else:
-            instant = datetime.fromisoformat(value)
+            if not 1970 <= day.year <= 9998:
+                return EARLIEST if day.year < 1970 else LATEST
+            return datetime(day.year, day.month, day.day, tzinfo=PORTAL_TZ)
+        instant = datetime.fromisoformat(value)
     except ValueError:
         raise _invalid(name, "is neither a date (2024-05-01) nor a date-time") from None
     if instant.tzinfo is None:
         raise _invalid(name, "has no offset, e.g. 2024-05-01T00:00:00+07:00")
-    if not 1970 <= instant.year <= 9998:  # an instant every time zone can hold
-        raise _invalid(name, "is not between 1970 and 9998")
+    if not 1970 <= instant.year <= 9998:
+        return EARLIEST if instant.year < 1970 else LATEST
     return instant
 
 
@@ -88,10 +97,21 @@ def stats_router(sources: Sequence[StatsSource], is_admin: Callable[[str], bool]
         ] = "month",
         start: Annotated[
             str | None,
-            Query(alias="from", max_length=40, description="from this date or date-time (inclusive)"),
+            Query(
+                alias="from",
+                max_length=40,
+                description="from this date or date-time (inclusive)",
+                json_schema_extra=_DATE_OR_DATE_TIME,
+            ),
         ] = None,
         end: Annotated[
-            str | None, Query(alias="to", max_length=40, description="to this date or date-time (exclusive)")
+            str | None,
+            Query(
+                alias="to",
+                max_length=40,
+                description="to this date or date-time (exclusive; not after from: nothing is selected)",
+                json_schema_extra=_DATE_OR_DATE_TIME,
+            ),
         ] = None,
         procedure: Annotated[
             str | None, Query(max_length=64, description="only this procedure (MaTTHC)")
@@ -106,8 +126,6 @@ def stats_router(sources: Sequence[StatsSource], is_admin: Callable[[str], bool]
         if first is None:
             first = datetime(datetime.fromtimestamp(now, PORTAL_TZ).year, 1, 1, tzinfo=PORTAL_TZ)
         last = instant_of(end, "to")
-        if last is not None and last <= first:
-            raise _invalid("to", "is not after from")
         # the scorecard of one agency: the one asked for, or the caller's own ("" matches none)
         scoped = agency if admin else (caller.member if agencies else "")
         query = ScorecardQuery(period=period, start=first, end=last, procedure=procedure, agency=scoped)
