@@ -25,9 +25,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.portal import protocol
-
-SHARE_PATH = "/adapter/share"  # the share endpoint (catalogues), apart from the integration one
 PROCEDURES = 2150
 AGENCIES = 48
 FIELDS = 64
@@ -55,6 +52,7 @@ _SUBJECTS = (
 _UNITS = ("Ngày làm việc", "Ngày", "Giờ")
 
 Reply = tuple[int | str, str, dict[str, Any]]
+INVALID = "03"  # the simulator's refusal of a request that breaks a rule (simulators.portal)
 
 
 def agency_code(number: int) -> str:
@@ -160,18 +158,22 @@ class Catalogue:
 
     # --- the services -------------------------------------------------------------------------
 
-    def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Reply]]:
+    def handlers(self) -> dict[str, dict[str, Callable[[Mapping[str, Any]], Reply]]]:
+        """endpoint -> service -> handler: LayThuTuc on the integration endpoint, the lists on
+        the share endpoint (reference §1)."""
         return {
-            LIST: lambda _: self._answer(LIST, self.listed()),
-            AGENCY_LIST: lambda _: self._answer(AGENCY_LIST, self.agencies),
-            FIELD_LIST: lambda _: self._answer(FIELD_LIST, self.fields),
-            PROCEDURE: self._procedure,
+            "integration": {PROCEDURE: self._procedure},
+            "share": {
+                LIST: lambda _: self._answer(LIST, self.listed()),
+                AGENCY_LIST: lambda _: self._answer(AGENCY_LIST, self.agencies),
+                FIELD_LIST: lambda _: self._answer(FIELD_LIST, self.fields),
+            },
         }
 
     def _procedure(self, body: Mapping[str, Any]) -> Reply:
         code = body.get("maTTHC")
         if not isinstance(code, str) or not code:
-            return protocol.INVALID, f"maTTHC: mã thủ tục không hợp lệ {code!r}", {}
+            return INVALID, f"maTTHC: mã thủ tục không hợp lệ {code!r}", {}
         record = self.procedure(code)
         return self._answer(PROCEDURE, [] if record is None else [record])
 

@@ -1,9 +1,9 @@
 """The portal sync's metrics (names are relied on by the alert rules and the dashboard).
 
 - ``lienthong_portal_calls_total{operation,outcome}``: calls to the portal; operation is
-  ``login``, ``TraCuuHoSo``, ``DongBoHoSoMC`` or ``CapNhatTienDoHoSoMC``; outcome ``ok``,
-  ``not_found``, ``already_exists``, ``does_not_exist``, ``session_expired``, ``rejected``,
-  ``malformed``, ``unavailable``.
+  ``login`` or a service (``TraCuuHoSo``, ``DongBoHoSoMC``, ``CapNhatTienDoHoSoMC``, the
+  catalogues); outcome ``ok``, ``not_found`` (a lookup with an empty result),
+  ``already_exists``, ``session_expired``, ``rejected``, ``malformed``, ``unavailable``.
 - ``lienthong_portal_held_transitions_total{reason}``: events held and dead-lettered instead of
   forwarded (reasons in :data:`connectors.portal.status_machine.HOLD_REASONS`).
 - ``lienthong_portal_sync_lag_seconds``: histogram, from the event entering the bus to the

@@ -13,7 +13,9 @@ dossier keeps reconciliation from interleaving with them):
    exactly it, there is no call;
 4. otherwise the portal is brought up to it: ``TraCuuHoSo`` unless the portal is known to have
    the dossier, then ``DongBoHoSoMC`` create or update ("already exists" on create is answered by
-   an update; "does not exist" on update by a create); progress goes by ``CapNhatTienDoHoSoMC``.
+   an update; a refused update of a dossier the portal lacks by a create); progress goes by
+   ``CapNhatTienDoHoSoMC``. How the calls go on the wire (the portal's own envelope or a
+   provincial bridge's) is the client's envelope; this module does not depend on it.
 
 A failure leaves the saved record pending: the retry (or the next reconciliation) recomputes the
 same record and finds it not yet acknowledged, so every repeat is safe.
@@ -31,9 +33,10 @@ from typing import Any
 
 from connectors.portal import mapping, protocol
 from connectors.portal.metrics import PortalMetrics
-from connectors.portal.session import PortalClient, PortalError
+from connectors.portal.session import PortalClient, PortalError, Reply
 from connectors.portal.state import DossierState, SyncStateStore, digest
 from connectors.portal.status_machine import is_held, judge
+from router.errors import ConfigError
 
 log = logging.getLogger("lienthong.portal")
 
@@ -252,9 +255,12 @@ class PortalSync:
             await self._converge(state, None)  # the portal must have the dossier first
         reply = await self.client.call(protocol.PROGRESS, {"data": [fields]})
         if not reply.ok:
+            lost = state.record is not None and await self._on_portal(event.dossier) is False
+            if lost:  # the portal lost the dossier: the retry creates it again first
+                await self.store.save(replace(state, synced_digest=None))
             raise PortalError(
                 f"{protocol.PROGRESS} refused: error_code {reply.code}: {reply.message}",
-                retryable=reply.outcome == "does_not_exist",  # a race with a deletion: look up again
+                retryable=lost,
                 code=reply.code,
             )
         await self.store.mark_applied(event.id, event.dossier, time.time())
@@ -291,35 +297,60 @@ class PortalSync:
         self.pending.pop(dossier, None)
 
     async def _lookup(self, dossier: str) -> dict[str, Any] | None:
-        reply = await self.client.call(protocol.LOOKUP, {"mahoso": dossier})
-        if reply.outcome == "not_found" or (reply.ok and not reply.data):
+        """The portal's copy of the dossier: the first item of ``TraCuuHoSo``'s ``result``. The
+        portal has the dossier iff ``result`` is a non-empty array with a success code ("not
+        found" is an empty ``result``, not an error code). None too when the envelope offers no
+        lookup (a bridge without one): the bus then knows only what it sent."""
+        if not self.client.can_look_up:
             return None
+        reply = await self.client.call(protocol.LOOKUP, {protocol.LOOKUP_KEY: dossier})
         if not reply.ok:
             raise PortalError(
                 f"{protocol.LOOKUP} refused: error_code {reply.code}: {reply.message}",
                 retryable=False,
                 code=reply.code,
             )
-        if not isinstance(reply.data, dict):
+        result = reply.result
+        if result is None or result == []:
+            return None
+        if not isinstance(result, list):
             self.metrics.call(protocol.LOOKUP, "malformed")
-            raise PortalError(f"{protocol.LOOKUP}: the dossier in the reply is not an object", retryable=True)
-        return reply.data
+            raise PortalError(f"{protocol.LOOKUP}: the reply's result is not an array", retryable=True)
+        if not isinstance(result[0], dict):
+            self.metrics.call(protocol.LOOKUP, "malformed")
+            raise PortalError(
+                f"{protocol.LOOKUP}: the dossier in the result is not an object", retryable=True
+            )
+        return result[0]
+
+    async def _on_portal(self, dossier: str) -> bool | None:
+        """Whether the portal has the dossier; None when the envelope offers no lookup."""
+        if not self.client.can_look_up:
+            return None
+        return await self._lookup(dossier) is not None
 
     async def _push(self, record: dict[str, Any], *, known_on_portal: bool) -> None:
-        exists = known_on_portal or await self._lookup(record["MaHoSo"]) is not None
+        """Creates or updates the dossier. A create answered "already exists" is repeated as an
+        update; a refused update whose dossier the portal turns out to lack, as a create. Without
+        a lookup (a bridge that offers none) an unknown dossier is created first."""
+        dossier = record["MaHoSo"]
+        exists = known_on_portal or bool(await self._on_portal(dossier))
         reply = await self._sync(record, updating=exists)
-        if not reply.ok and reply.outcome == ("does_not_exist" if exists else "already_exists"):
-            reply = await self._sync(record, updating=not exists)
+        if not exists and reply.outcome == "already_exists":
+            reply = await self._sync(record, updating=True)
+        elif exists and not reply.ok and await self._on_portal(dossier) is False:
+            reply = await self._sync(record, updating=False)  # the portal lost it (or never had it)
         if not reply.ok:
             raise PortalError(
                 f"{protocol.SYNC} refused: error_code {reply.code}: {reply.message}",
-                retryable=reply.outcome in ("already_exists", "does_not_exist"),  # a race: look up again
+                retryable=reply.outcome == "already_exists",  # a race: look up again
                 code=reply.code,
             )
 
-    async def _sync(self, record: dict[str, Any], *, updating: bool) -> Any:
+    async def _sync(self, record: dict[str, Any], *, updating: bool) -> Reply:
         return await self.client.call(
-            protocol.SYNC, {"isUpdating": "True" if updating else "False", "data": [record]}
+            protocol.SYNC,
+            {protocol.UPDATING_KEY: protocol.TRUE if updating else protocol.FALSE, "data": [record]},
         )
 
     # --- reconciliation ------------------------------------------------------------------------
@@ -327,6 +358,11 @@ class PortalSync:
     async def reconcile(self, *, since: float | None = None, concurrency: int = 8) -> ReconcileReport:
         """Compares every dossier the bus knows (whose latest event is at or after ``since``)
         with the portal's ``TraCuuHoSo``, re-syncs the drift and reports."""
+        if not self.client.can_look_up:
+            raise ConfigError(
+                "reconciliation compares with the portal's TraCuuHoSo: the bridge envelope needs "
+                "bridge.lookup_url for it"
+            )
         report = ReconcileReport()
         slots = asyncio.Semaphore(concurrency)
         after = ""

@@ -110,12 +110,16 @@ def test_already_exists_on_create_is_answered_by_an_update(
         answered = 0
         for n in range(10):
             log = rig.portal.store.log[code(n)]
-            syncs = [(e["isUpdating"], e["error_code"]) for e in log if e["service"] == "DongBoHoSoMC"]
-            if syncs[0] == ("False", "02"):
-                assert syncs == [("False", "02"), ("True", "0")]  # no duplicate create
+            syncs = [
+                (e["isUpdating"], e["error_code"], e["written"])
+                for e in log
+                if e["service"] == "DongBoHoSoMC"
+            ]
+            if syncs[0] == ("False", "0", False):  # 0 with "đã tồn tại": not written
+                assert syncs == [("False", "0", False), ("True", "0", True)]  # no duplicate create
                 answered += 1
             else:
-                assert syncs == [("False", "0")]
+                assert syncs == [("False", "0", True)]
         assert answered == 5
         assert len(rig.portal.store.dossiers) == 10
 

@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 
 from connectors.portal import mapping
-from connectors.portal.session import Codes
 
 
 def submitted(**changes: Any) -> dict[str, Any]:
@@ -121,17 +120,3 @@ def test_progress_fields() -> None:
         "TrangThai": 4,
         "PhongBanXuLy": "Phòng Tư pháp",
     }
-
-
-def test_success_is_read_from_the_code_only() -> None:
-    codes = Codes()
-    assert [codes.outcome(c) for c in ("0", "00", "01", "02", "04", "99", "03", "7")] == [
-        "ok",
-        "ok",
-        "not_found",
-        "already_exists",
-        "does_not_exist",
-        "session_expired",
-        "rejected",
-        "rejected",
-    ]
