@@ -61,6 +61,14 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "reconcile_every": "how often to reconcile with the portal",
             "reconcile_window": "how far back a reconciliation looks",
             "figures_every": "how often the scorecard figures are refreshed",
+            "agency_names": "agency codes to the names the portal shows (DonViXuLy)",
+            "dataset_components": "dataset names to the dossier components their records stand for",
+            "data_store_datasets": "the datasets served by the citizen data store",
+            "fee_kind_codes": "the events' fee kinds to the portal's LoaiPhiLePhi codes",
+            "payment_method_codes": "the events' payment methods to the portal's HinhThucThu codes",
+            "result_codes": "procedure codes to their result codes (MaGiayToKetQua)",
+            "online_payment": "where dossiers are paid online: portal or gateway",
+            "text_limits": "portal fields to their length caps",
         }
     ),
     "citizen_store": KindSettings(
