@@ -381,7 +381,14 @@ def _is_status(text: str) -> bool:
 
 
 def _differences(expected: Mapping[str, Any], portal: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The fields the bus owns whose value on the portal differs (all of them if it is missing)."""
+    """The fields the bus owns whose value on the portal differs (all of them if it is missing).
+    An empty value the bus sent ("" or []) and a field the portal's copy leaves out are the same."""
     if portal is None:
         return tuple(sorted(expected))
-    return tuple(sorted(name for name, value in expected.items() if portal.get(name) != value))
+    return tuple(
+        sorted(
+            name
+            for name, value in expected.items()
+            if portal.get(name) != value and not (name not in portal and value in ("", []))
+        )
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from connectors.portal import mapping
 from connectors.portal.mapping import BodyOptions, Collected
+from connectors.portal.sync import _differences
 
 OPTIONS = BodyOptions(
     database_codes={"citizen.identity": "7"},
@@ -121,3 +122,11 @@ def test_collected_records_survive_the_sync_states_json() -> None:
     for item in (Collected("citizen.identity"), Collected("result.document", "1/GP")):
         assert Collected.of_json(item.as_json()) == item
     assert Collected.of_json("citizen.identity") == Collected("citizen.identity")
+
+
+def test_an_empty_value_and_a_field_the_portal_leaves_out_are_no_drift() -> None:
+    record = mapping.submitted_record(submitted([{"name": "Đơn", "componentCode": "DON"}]))
+    sparse = {name: value for name, value in record.items() if value not in ("", [])}
+    assert _differences(record, sparse) == ()
+    assert _differences(record, {**sparse, "SoBienNhan": "BN-1"}) == ("SoBienNhan",)
+    assert _differences(record, {**sparse, "TrangThaiHoSo": "4"}) == ("TrangThaiHoSo",)
