@@ -302,6 +302,12 @@ def submitted_record(data: Mapping[str, Any], options: BodyOptions = DEFAULT) ->
     return record
 
 
+def resubmitted(known: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record of a submission sent again over the one the bus knows: what the new one carries
+    replaces the known values, and what it leaves empty keeps them (later dates, results)."""
+    return {**known, **{name: value for name, value in record.items() if value not in ("", [])}}
+
+
 def _supplements(record: Mapping[str, Any], status: str, changed: str, data: Mapping[str, Any]) -> list[Any]:
     """DanhSachHoSoBoSung after a move: a request for documents (5) opens an item; the next move
     on (the documents received) closes the open one with its date and the new promised date."""

@@ -179,7 +179,7 @@ class PortalSync:
             record = mapping.submitted_record(data, self.body)
             self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
             if state.record is not None and state.status == int(record["TrangThaiHoSo"]):
-                record = {**state.record, **record}  # a re-sent submission keeps later fields
+                record = mapping.resubmitted(state.record, record)  # keeps later fields
             record = self._with_evidence(record, state)
             state = replace(state, agency=agency, channel=data.get("channel") or state.channel)
         elif event.type in (STATUS_CHANGED, RESULT_ISSUED):

@@ -261,6 +261,17 @@ def test_long_texts_are_cut_to_their_caps_on_a_character_boundary_and_counted() 
     assert mapping.cap("abc", 5) == "abc"
 
 
+def test_a_submission_sent_again_keeps_what_later_events_added() -> None:
+    record = mapping.submitted_record(submitted(dueAt="2024-05-10T10:00:00Z"))
+    issued = {"documents": [{"name": "Giấy khai sinh", "url": "https://x.vn/r1", "sha256": "0" * 64}]}
+    known = mapping.apply_result(record, issued)
+    again = mapping.submitted_record(submitted(summary="Đăng ký lại"))
+    merged = mapping.resubmitted(known, again)
+    assert merged["DanhSachGiayToKetQua"] == known["DanhSachGiayToKetQua"] != []  # not blanked
+    assert merged["NgayHenTra"] == "20240510170000"
+    assert merged["TrichYeuHoSo"] == "Đăng ký lại"
+
+
 def test_progress_fields() -> None:
     fields = mapping.progress_fields(
         {
