@@ -67,6 +67,14 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "already_exists_message": "the text of the portal's 'already exists' reply",
             "envelope": "portal (the portal's own) or bridge (a provincial bridge's)",
             "bridge": "the bridge's URLs, query parameters and token (envelope: bridge)",
+            "agency_names": "agency codes to the names the portal shows (DonViXuLy)",
+            "dataset_components": "dataset names to the dossier components their records stand for",
+            "data_store_datasets": "the datasets served by the citizen data store",
+            "fee_kind_codes": "the events' fee kinds to the portal's LoaiPhiLePhi codes",
+            "payment_method_codes": "the events' payment methods to the portal's HinhThucThu codes",
+            "result_codes": "procedure codes to their result codes (MaGiayToKetQua)",
+            "online_payment": "where dossiers are paid online: portal or gateway",
+            "text_limits": "portal fields to their length caps",
         }
     ),
     "citizen_store": KindSettings(

@@ -15,6 +15,7 @@
 - The scorecard, per agency: ``lienthong_portal_dossiers{agency}``,
   ``lienthong_portal_online_submission_ratio{agency}``,
   ``lienthong_portal_online_processing_ratio{agency}``, ``lienthong_portal_on_time_ratio{agency}``.
+- ``lienthong_portal_truncated_texts_total{field}``: texts cut to their length cap before sending.
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ class PortalMetrics:
             "lienthong_portal_on_time_ratio",
             "Share of processed dossiers that ended by their promised date (NgayHenTra).",
             ("agency",),
+            registry=registry,
+        )
+        self.truncated = Counter(
+            "lienthong_portal_truncated_texts",
+            "Texts cut to the portal's length cap (GhiChu, TrichYeuHoSo, TenGiayTo, TenTepDinhKem, NguoiXuLy).",
+            ("field",),
             registry=registry,
         )
 

@@ -127,12 +127,13 @@ class PortalSync:
         store: SyncStateStore,
         metrics: PortalMetrics,
         *,
-        database_codes: Mapping[str, str] = mapping.DATABASE_CODES,
+        body: mapping.BodyOptions = mapping.DEFAULT,
     ) -> None:
         self.client = client
         self.store = store
         self.metrics = metrics
-        self.database_codes = dict(database_codes)
+        # every text cut to its cap is counted, by field
+        self.body = replace(body, on_truncate=lambda name: metrics.truncated.labels(name).inc())
         self.pending: dict[str, float] = {}  # dossier -> since when the portal is behind
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -178,20 +179,20 @@ class PortalSync:
             await self._progress(state, event)
             return
         if event.type == SUBMITTED:
-            record = mapping.submitted_record(data)
+            record = mapping.submitted_record(data, self.body)
             self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
-            if state.record is not None and state.status == record["TrangThaiHoSo"]:
-                record = {**state.record, **record}  # a re-sent submission keeps later fields
+            if state.record is not None and state.status == int(record["TrangThaiHoSo"]):
+                record = mapping.resubmitted(state.record, record)  # keeps later fields
             record = self._with_evidence(record, state)
             state = replace(state, agency=agency, channel=data.get("channel") or state.channel)
         elif event.type in (STATUS_CHANGED, RESULT_ISSUED):
             state, base = await self._known(state, event)
             if event.type == STATUS_CHANGED:
                 self._check_move(state.status, int(data["status"]), event)
-                record = mapping.apply_status(base, data)
+                record = mapping.apply_status(base, data, self.body)
                 state = replace(state, return_method=data.get("returnMethod") or state.return_method)
             else:
-                record = mapping.apply_result(base, data)
+                record = mapping.apply_result(base, data, self.body)
         else:
             log.warning("%s: event type %s is not synchronised to the portal", event.dossier, event.type)
             await self.store.mark_applied(event.id, event.dossier, time.time())
@@ -223,13 +224,14 @@ class PortalSync:
         return known, reply
 
     def _with_evidence(self, record: dict[str, Any], state: DossierState) -> dict[str, Any]:
-        record = mapping.apply_datasets(record, state.datasets, self.database_codes)
-        return mapping.mark_documents(record, state.components)
+        return mapping.apply_evidence(record, state.collected, self.body)
 
     async def _evidence(self, state: DossierState, event: DossierEvent) -> None:
-        found = event.data.get("found") or ()
-        datasets = tuple(sorted({*state.datasets, *(str(item["dataset"]) for item in found)}))
-        state = replace(state, datasets=datasets)
+        """What the evidence broker collected for the dossier (once-only): kept in the state, so
+        a submission that arrives later carries it too, and put into the record."""
+        found = mapping.collected_of(event.data.get("found") or ())
+        collected = tuple(dict.fromkeys([*state.collected, *found]))
+        state = replace(state, collected=collected)
         if state.record is None:
             # the submission has not reached the portal sync yet: remembered for its record
             await self.store.save(
@@ -239,7 +241,7 @@ class PortalSync:
         await self._converge(state.with_record(self._with_evidence(state.record, state), event.time), event)
 
     async def _progress(self, state: DossierState, event: DossierEvent) -> None:
-        fields = mapping.progress_fields(event.data)
+        fields = mapping.progress_fields(event.data, self.body)
         if state.record is None:
             if await self._lookup(event.dossier) is None:
                 raise Held("unknown_dossier", "progress for a dossier neither the bus nor the portal knows")
@@ -415,7 +417,14 @@ def _is_status(text: str) -> bool:
 
 
 def _differences(expected: Mapping[str, Any], portal: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The fields the bus owns whose value on the portal differs (all of them if it is missing)."""
+    """The fields the bus owns whose value on the portal differs (all of them if it is missing).
+    An empty value the bus sent ("" or []) and a field the portal's copy leaves out are the same."""
     if portal is None:
         return tuple(sorted(expected))
-    return tuple(sorted(name for name, value in expected.items() if portal.get(name) != value))
+    return tuple(
+        sorted(
+            name
+            for name, value in expected.items()
+            if portal.get(name) != value and not (name not in portal and value in ("", []))
+        )
+    )
