@@ -61,6 +61,7 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "reconcile_every": "how often to reconcile with the portal",
             "reconcile_window": "how far back a reconciliation looks",
             "figures_every": "how often the scorecard figures are refreshed",
+            "status_policy": "forward (default) or strict: what to do with status moves the table does not list",
         }
     ),
     "citizen_store": KindSettings(

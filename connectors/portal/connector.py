@@ -14,6 +14,9 @@ Options (``connectors[].options`` in the configuration):
 - ``reconcile_every``: a duration; ``serve`` then reconciles that often (off by default);
   ``reconcile_window``: how far back each run looks (default 30d);
 - ``figures_every``: how often the scorecard gauges are refreshed (default 30s);
+- ``status_policy``: ``forward`` (default) sends every status move real clients send, counting
+  and listing those the status table does not list; ``strict`` holds them as dead letters until an
+  operator releases the dossier (``lienthong portal release``);
 - ``state_file``: the sync state's SQLite file (default ``portal-<name>.db`` in the bus's data
   folder).
 """
@@ -38,6 +41,7 @@ from connectors.portal.mapping import DATABASE_CODES
 from connectors.portal.metrics import PortalMetrics, portal_metrics
 from connectors.portal.session import Codes, Credentials, PortalClient, PortalError
 from connectors.portal.state import AgencyFigures, SyncStateStore
+from connectors.portal.status_machine import StatusPolicy
 from connectors.portal.sync import DossierEvent, Held, PortalSync, ReconcileReport
 from router.errors import ConfigError
 from router.identifiers import is_agency_code
@@ -276,6 +280,17 @@ def _codes(settings: ConnectorSettings) -> Codes:
     return Codes(**values)
 
 
+def _status_policy(settings: ConnectorSettings) -> StatusPolicy:
+    value = settings.options.get("status_policy", StatusPolicy.FORWARD.value)
+    try:
+        return StatusPolicy(value)
+    except ValueError:
+        choices = ", ".join(policy.value for policy in StatusPolicy)
+        raise ConfigError(
+            f"connector {settings.name!r} (portal): option 'status_policy' is one of {choices}, not {str(value)[:40]!r}"
+        ) from None
+
+
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalConnector:
     agency = _option_text(settings, "agency_code", required=True)
     if not is_agency_code(agency):
@@ -314,7 +329,11 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         service_path=_option_text(settings, "service_path", default=protocol.SERVICE_PATH),
     )
     sync = PortalSync(
-        client, SyncStateStore(state_file), metrics, database_codes={**DATABASE_CODES, **database_codes}
+        client,
+        SyncStateStore(state_file),
+        metrics,
+        database_codes={**DATABASE_CODES, **database_codes},
+        status_policy=_status_policy(settings),
     )
     return PortalConnector(
         settings.name,
