@@ -73,6 +73,8 @@ _COLUMNS = (
     "return_method, datasets, components"
 )
 
+_MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
+
 
 def digest(record: Mapping[str, Any]) -> str:
     """A record's digest, independent of key order."""
@@ -377,22 +379,28 @@ class SyncStateStore:
         return await self._run(write)
 
     async def unusual_moves(
-        self, *, after: int = 0, limit: int = 100, dossier: str | None = None
+        self, *, after: int = 0, limit: int = 100, dossier: str | None = None, latest: int | None = None
     ) -> list[UnusualMove]:
-        """The unusual moves forwarded, oldest first, a page at a time (``after`` a ``seq``)."""
+        """The unusual moves forwarded, oldest first, a page at a time (``after`` a ``seq``); or
+        with ``latest``, the latest that many, newest first."""
 
         def read() -> list[UnusualMove]:
+            if latest is not None:
+                rows = self.db.execute(
+                    f"SELECT {_MOVE_COLUMNS} FROM unusual_move ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                    (latest,),
+                ).fetchall()
+                return [_move(row) for row in rows]
             where = "seq > ?"
             args: list[object] = [after]
             if dossier is not None:
                 where += " AND code = ?"
                 args.append(dossier)
             rows = self.db.execute(
-                "SELECT seq, event_id, code, from_status, to_status, at, accepted FROM unusual_move "  # noqa: S608
-                f"WHERE {where} ORDER BY seq LIMIT ?",
+                f"SELECT {_MOVE_COLUMNS} FROM unusual_move WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
                 (*args, limit),
             ).fetchall()
-            return [UnusualMove(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+            return [_move(row) for row in rows]
 
         return await self._run(read)
 
@@ -423,6 +431,11 @@ class SyncStateStore:
             return [AgencyFigures(str(row[0]), *(int(v or 0) for v in row[1:])) for row in rows]
 
         return await self._run(read)
+
+
+def _move(row: Sequence[Any]) -> UnusualMove:
+    seq, event_id, code, old, new, at, accepted = row
+    return UnusualMove(seq, event_id, code, old, new, at, bool(accepted))
 
 
 def _state(row: Sequence[Any]) -> DossierState:

@@ -120,4 +120,3 @@ def decide(verdict: Verdict, policy: StatusPolicy, *, accepted: bool = False) ->
     if policy is StatusPolicy.FORWARD or accepted:
         return Decision.UNUSUAL
     return Decision.HOLD
-
