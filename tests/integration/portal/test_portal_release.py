@@ -151,6 +151,35 @@ def test_under_strict_a_held_dossier_waits_until_an_operator_releases_it_with_th
     assert audit_lines(rig.bus, "replay"), "the replay of the dossier's letters is audited as well"
 
 
+def test_under_strict_an_operator_releases_from_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with portal_rig(tmp_path, monkeypatch, options=STRICT) as rig:
+        rig.publish(life_events(0, (1, 2, 4, 6)))
+        wait_for(lambda: at_status(rig, 0, 6), 30, "the payment requested")
+        rig.publish([status_changed(0, 4, 9), status_changed(0, 5, 10)])  # TD's 6 -> 9, then returned
+        wait_for(lambda: len(waiting(rig)) == 2, 30, "the held move and the event behind it")
+        with httpx.Client(base_url=rig.bus.url, timeout=30) as browser:
+            signed = browser.post(
+                "/console/login", content=f"api_key={rig.bus.config.keys[OPERATOR]}", headers=FORM
+            )
+            assert signed.status_code == 303
+            found = re.search(r'name="csrf" value="([0-9a-f]+)"', browser.get("/console").text)
+            assert found is not None
+            form = {"csrf": found.group(1), "dossier": code(0), "reason": REASON}
+            forged = browser.post("/console/portal/release", data={**form, "csrf": "0" * 64})
+            assert forged.status_code == 403 and len(waiting(rig)) == 2
+            done = browser.post("/console/portal/release", data=form)
+            assert done.status_code == 303, done.text
+            page = browser.get(done.headers["location"]).text
+            assert f"Released dossier {code(0)}" in page
+        wait_for(lambda: at_status(rig, 0, 10), 30, "the released events")
+        assert statuses(rig, 0) == [1, 2, 4, 6, 9, 10]
+    [record] = audit_lines(rig.bus, "portal.release")
+    assert record[2].startswith(OPERATOR) and record[3] == "console" and record[7] == code(0)
+    assert "moves accepted 6->9" in record[5] and f"reason: {REASON}" in record[5]
+
+
 def test_under_strict_an_operator_releases_through_the_api_and_hostile_requests_change_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
