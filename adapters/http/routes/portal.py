@@ -29,6 +29,10 @@ from router.errors import Forbidden, NotFound
 from router.evidence.errors import OfficialRequired
 
 MAX_MOVES_PAGE = 1000
+ConnectorName = Annotated[
+    str | None,
+    Query(max_length=200, description="the portal connector (default: the configuration's only one)"),
+]
 
 
 class ReleaseBody(BaseModel):
@@ -99,9 +103,6 @@ def portal_router(
     release_errors: Sequence[ErrorClass],
 ) -> APIRouter:
     router = APIRouter(tags=["portal"])
-    connector_query = Query(
-        max_length=200, description="the portal connector (default: the configuration's only one)"
-    )
 
     @router.post(
         "/v1/portal/dossiers/{dossier}/release",
@@ -129,7 +130,7 @@ def portal_router(
         dossier: Annotated[str, Path(max_length=128, description="the dossier code (MaHoSo)")],
         body: ReleaseBody,
         who: Authenticated,
-        connector: Annotated[str | None, connector_query] = None,
+        connector: ConnectorName = None,
     ) -> dict[str, Any]:
         if not is_admin(who.id):
             raise Forbidden(f"'{who.id}' may not release dossiers: it needs the admin grant")
@@ -160,7 +161,7 @@ def portal_router(
         after: Annotated[int, Query(ge=0, description="moves numbered above this (`seq`)")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_MOVES_PAGE)] = 100,
         dossier: Annotated[str | None, Query(max_length=128)] = None,
-        connector: Annotated[str | None, connector_query] = None,
+        connector: ConnectorName = None,
     ) -> dict[str, Any]:
         if not is_admin(who.id):
             raise Forbidden(f"'{who.id}' may not list the portal sync's moves: it needs the admin grant")

@@ -77,7 +77,7 @@ def test_under_forward_the_moves_real_clients_send_reach_the_portal_and_are_repo
         assert rig.metric("lienthong_portal_held_transitions_total") == 0
 
         with rig.bus.client(OPERATOR) as operator:
-            listed = operator.get("/v1/portal/unusual-moves", params={"limit": 2})
+            listed = operator.get("/v1/portal/unusual-moves", params={"limit": 2, "connector": "portal"})
             assert listed.status_code == 200, listed.text
             page = listed.json()
             assert [(m["dossier"], m["from"], m["to"]) for m in page["moves"]] == [
@@ -88,6 +88,8 @@ def test_under_forward_the_moves_real_clients_send_reach_the_portal_and_are_repo
             rest = operator.get("/v1/portal/unusual-moves", params={"after": page["next_after"]}).json()
             assert [(m["from"], m["to"]) for m in rest["moves"]] == [(6, 9)]
             assert rest["next_after"] is None
+            elsewhere = operator.get("/v1/portal/unusual-moves", params={"connector": "another"})
+            assert (elsewhere.status_code, elsewhere.json()["code"]) == (404, "not_found")
         with rig.bus.client(ONESTOP) as onestop:
             refused = onestop.get("/v1/portal/unusual-moves")
             assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
