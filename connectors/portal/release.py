@@ -52,7 +52,7 @@ class DossierNotHeld(LienthongError):
 
 class DossierNotReleasable(LienthongError):
     """An event the dossier waits behind carries what no release accepts (a status code that is
-    not 1-10, or fields the portal's cannot hold): purge that dead letter, then release."""
+    not 1-10, or data that cannot be mapped to the portal's fields): purge that dead letter, then release."""
 
     code = "dossier_not_releasable"
     status = 409
