@@ -75,6 +75,7 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "result_codes": "procedure codes to their result codes (MaGiayToKetQua)",
             "online_payment": "where dossiers are paid online: portal or gateway",
             "text_limits": "portal fields to their length caps",
+            "status_policy": "forward (default) or strict: what to do with status moves the table does not list",
         }
     ),
     "citizen_store": KindSettings(

@@ -32,6 +32,9 @@ Options (``connectors[].options`` in the configuration):
 - ``reconcile_every``: a duration; ``serve`` then reconciles that often (off by default);
   ``reconcile_window``: how far back each run looks (default 30d);
 - ``figures_every``: how often the scorecard gauges are refreshed (default 30s);
+- ``status_policy``: ``forward`` (default) sends every status move real clients send, counting
+  and listing those the status table does not list; ``strict`` holds them as dead letters until an
+  operator releases the dossier (``lienthong portal release``);
 - ``state_file``: the sync state's SQLite file (default ``portal-<name>.db`` in the bus's data
   folder).
 """
@@ -64,6 +67,7 @@ from connectors.portal.mapping import PAID_ON_PORTAL, PAID_VIA_GATEWAY, TEXT_LIM
 from connectors.portal.metrics import PortalMetrics, portal_metrics
 from connectors.portal.session import Codes, PortalClient, PortalError
 from connectors.portal.state import AgencyFigures, SyncStateStore
+from connectors.portal.status_machine import StatusPolicy
 from connectors.portal.sync import DossierEvent, Held, PortalSync, ReconcileReport
 from router.errors import ConfigError
 from router.identifiers import is_agency_code
@@ -454,6 +458,17 @@ def _body_options(settings: ConnectorSettings) -> BodyOptions:
     )
 
 
+def _status_policy(settings: ConnectorSettings) -> StatusPolicy:
+    value = settings.options.get("status_policy", StatusPolicy.FORWARD.value)
+    try:
+        return StatusPolicy(value)
+    except ValueError:
+        choices = ", ".join(policy.value for policy in StatusPolicy)
+        raise ConfigError(
+            f"connector {settings.name!r} (portal): option 'status_policy' is one of {choices}, not {str(value)[:40]!r}"
+        ) from None
+
+
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalConnector:
     agency = _option_text(settings, "agency_code", required=True)
     if not is_agency_code(agency):
@@ -484,7 +499,13 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         max_session_age_s=_option_duration(settings, "session_max_age", protocol.DEFAULT_SESSION_MAX_AGE_S)
         or protocol.DEFAULT_SESSION_MAX_AGE_S,
     )
-    sync = PortalSync(client, SyncStateStore(state_file), metrics, body=body)
+    sync = PortalSync(
+        client,
+        SyncStateStore(state_file),
+        metrics,
+        body=body,
+        status_policy=_status_policy(settings),
+    )
     reconcile_every_s = _option_duration(settings, "reconcile_every", None)
     if reconcile_every_s is not None and not envelope.can_look_up:
         raise _problem(

@@ -49,12 +49,32 @@ CREATE TABLE IF NOT EXISTS dossier (
 );
 CREATE INDEX IF NOT EXISTS dossier_event_time ON dossier (event_time);
 CREATE TABLE IF NOT EXISTS applied (event_id TEXT PRIMARY KEY, code TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS accepted_move (
+    code TEXT NOT NULL,
+    from_status INTEGER NOT NULL,
+    to_status INTEGER NOT NULL,
+    at REAL NOT NULL,
+    official TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (code, from_status, to_status)
+);
+CREATE TABLE IF NOT EXISTS unusual_move (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    code TEXT NOT NULL,
+    from_status INTEGER NOT NULL,
+    to_status INTEGER NOT NULL,
+    at REAL NOT NULL,
+    accepted INTEGER NOT NULL
+);
 """
 
 _COLUMNS = (
     "code, agency, status, record, synced_digest, pending_since, event_time, version, channel, "
     "return_method, datasets, components"
 )
+
+_MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
 
 
 def digest(record: Mapping[str, Any]) -> str:
@@ -95,6 +115,31 @@ class DossierState:
             pending_since=pending,
             event_time=max(self.event_time, event_time),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UnusualMove:
+    """A status move the table does not list that the bus forwarded (``accepted``: under
+    ``strict``, after an operator released the dossier)."""
+
+    seq: int
+    event_id: str
+    dossier: str
+    from_status: int
+    to_status: int
+    at: float
+    accepted: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "dossier": self.dossier,
+            "from": self.from_status,
+            "to": self.to_status,
+            "at": self.at,
+            "accepted_by_release": self.accepted,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +336,75 @@ class SyncStateStore:
 
         await self._run(write)
 
+    # --- unusual moves and operators' releases --------------------------------------------------
+
+    async def accept_moves(
+        self, code: str, moves: Sequence[tuple[int, int]], *, official: str, reason: str
+    ) -> None:
+        """Records that an operator accepted these moves of the dossier (a release)."""
+
+        def write() -> None:
+            now = time.time()
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO accepted_move (code, from_status, to_status, at, official, reason) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(code, old, new, now, official, reason) for old, new in moves],
+                )
+
+        await self._run(write)
+
+    async def is_accepted(self, code: str, old: int, new: int) -> bool:
+        def read() -> bool:
+            row = self.db.execute(
+                "SELECT 1 FROM accepted_move WHERE code = ? AND from_status = ? AND to_status = ?",
+                (code, old, new),
+            ).fetchone()
+            return row is not None
+
+        return await self._run(read)
+
+    async def note_unusual(self, event_id: str, code: str, old: int, new: int, *, accepted: bool) -> bool:
+        """Lists an unusual move once per event; False when the event's move was listed already
+        (a retry of the same event)."""
+
+        def write() -> bool:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO unusual_move (event_id, code, from_status, to_status, at, accepted) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event_id, code, old, new, time.time(), int(accepted)),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(write)
+
+    async def unusual_moves(
+        self, *, after: int = 0, limit: int = 100, dossier: str | None = None, latest: int | None = None
+    ) -> list[UnusualMove]:
+        """The unusual moves forwarded, oldest first, a page at a time (``after`` a ``seq``); or
+        with ``latest``, the latest that many, newest first."""
+
+        def read() -> list[UnusualMove]:
+            if latest is not None:
+                rows = self.db.execute(
+                    f"SELECT {_MOVE_COLUMNS} FROM unusual_move ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                    (latest,),
+                ).fetchall()
+                return [_move(row) for row in rows]
+            where = "seq > ?"
+            args: list[object] = [after]
+            if dossier is not None:
+                where += " AND code = ?"
+                args.append(dossier)
+            rows = self.db.execute(
+                f"SELECT {_MOVE_COLUMNS} FROM unusual_move WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
+                (*args, limit),
+            ).fetchall()
+            return [_move(row) for row in rows]
+
+        return await self._run(read)
+
     # --- figures -------------------------------------------------------------------------------
 
     async def figures(self, agencies: Sequence[str] | None = None) -> list[AgencyFigures]:
@@ -318,6 +432,11 @@ class SyncStateStore:
             return [AgencyFigures(str(row[0]), *(int(v or 0) for v in row[1:])) for row in rows]
 
         return await self._run(read)
+
+
+def _move(row: Sequence[Any]) -> UnusualMove:
+    seq, event_id, code, old, new, at, accepted = row
+    return UnusualMove(seq, event_id, code, old, new, at, bool(accepted))
 
 
 def _state(row: Sequence[Any]) -> DossierState:

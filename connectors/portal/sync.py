@@ -6,9 +6,11 @@ dossier keeps reconciliation from interleaving with them):
 
 1. an event already applied (by id) makes no call;
 2. the event turns the dossier's known record into the new one; a status move the status
-   machine does not allow is *held*: counted, and raised as a non-retryable :class:`Held` so the
+   machine's table does not list is *unusual*: under ``status_policy: forward`` it is sent as real
+   clients send it, counted and listed; under ``strict`` it is *held* unless an operator accepted
+   it (``lienthong portal release``): counted, and raised as a non-retryable :class:`Held` so the
    delivery dead-letters it with the reason (and, with ``on_dead_letter: hold_subject``, holds
-   the dossier's later events);
+   the dossier's later events). A code that is not a status is held under both;
 3. the new record is saved as what the portal should hold; if the portal already acknowledged
    exactly it, there is no call;
 4. otherwise the portal is brought up to it: ``TraCuuHoSo`` unless the portal is known to have
@@ -35,7 +37,7 @@ from connectors.portal import mapping, protocol
 from connectors.portal.metrics import PortalMetrics
 from connectors.portal.session import PortalClient, PortalError, Reply
 from connectors.portal.state import DossierState, SyncStateStore, digest
-from connectors.portal.status_machine import is_held, judge
+from connectors.portal.status_machine import Decision, StatusPolicy, decide, judge
 from router.errors import ConfigError
 
 log = logging.getLogger("lienthong.portal")
@@ -55,6 +57,13 @@ class Held(Exception):
         super().__init__(f"held ({reason}): {detail}")
         self.reason = reason
         self.detail = f"held ({reason}): {detail}"
+
+    @staticmethod
+    def reason_in(error: str) -> str | None:
+        """The reason of a held event's dead letter, from its ``last_error`` (None: not held)."""
+        if not error.startswith("held (") or ")" not in error:
+            return None
+        return error[len("held (") : error.index(")")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +137,14 @@ class PortalSync:
         metrics: PortalMetrics,
         *,
         body: mapping.BodyOptions = mapping.DEFAULT,
+        status_policy: StatusPolicy = StatusPolicy.FORWARD,
     ) -> None:
         self.client = client
         self.store = store
         self.metrics = metrics
         # every text cut to its cap is counted, by field
         self.body = replace(body, on_truncate=lambda name: metrics.truncated.labels(name).inc())
+        self.status_policy = status_policy
         self.pending: dict[str, float] = {}  # dossier -> since when the portal is behind
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -180,7 +191,7 @@ class PortalSync:
             return
         if event.type == SUBMITTED:
             record = mapping.submitted_record(data, self.body)
-            self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
+            await self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
             if state.record is not None and state.status == int(record["TrangThaiHoSo"]):
                 record = mapping.resubmitted(state.record, record)  # keeps later fields
             record = self._with_evidence(record, state)
@@ -188,7 +199,7 @@ class PortalSync:
         elif event.type in (STATUS_CHANGED, RESULT_ISSUED):
             state, base = await self._known(state, event)
             if event.type == STATUS_CHANGED:
-                self._check_move(state.status, int(data["status"]), event)
+                await self._check_move(state.status, int(data["status"]), event)
                 record = mapping.apply_status(base, data, self.body)
                 state = replace(state, return_method=data.get("returnMethod") or state.return_method)
             else:
@@ -199,10 +210,29 @@ class PortalSync:
             return
         await self._converge(state.with_record(record, event.time), event)
 
-    def _check_move(self, current: int | None, new: int, event: DossierEvent) -> None:
+    async def _check_move(self, current: int | None, new: int, event: DossierEvent) -> None:
+        """Raises :class:`Held` for a move the policy holds; counts and lists an unusual one."""
         verdict = judge(current, new)
-        if is_held(verdict):
+        decision = decide(verdict, self.status_policy)
+        if (
+            decision is Decision.HOLD
+            and current is not None
+            and await self.store.is_accepted(event.dossier, current, new)
+        ):
+            decision = decide(verdict, self.status_policy, accepted=True)
+        if decision is Decision.HOLD:
             raise Held(verdict.value, f"status {current} -> {new} is not allowed (event {event.id})")
+        if decision is Decision.UNUSUAL and current is not None:
+            accepted = self.status_policy is StatusPolicy.STRICT
+            if await self.store.note_unusual(event.id, event.dossier, current, new, accepted=accepted):
+                self.metrics.unusual.labels(str(current), str(new)).inc()
+                log.info(
+                    "%s: unusual status move %s -> %s forwarded (event %s)",
+                    event.dossier,
+                    current,
+                    new,
+                    event.id,
+                )
 
     async def _known(self, state: DossierState, event: DossierEvent) -> tuple[DossierState, dict[str, Any]]:
         """The dossier's record as the bus knows it, or as the portal has it when the bus never

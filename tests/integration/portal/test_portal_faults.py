@@ -148,10 +148,10 @@ def test_garbled_replies_are_never_taken_for_success(tmp_path: Path, monkeypatch
             assert _dedup(synced_statuses(rig.portal.store.log[code(n)])) == [1, 2, 4, 9]
 
 
-def test_backward_and_impossible_moves_are_held_and_reported(
+def test_backward_and_impossible_moves_are_held_and_reported_under_strict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with portal_rig(tmp_path, monkeypatch) as rig:
+    with portal_rig(tmp_path, monkeypatch, options={"status_policy": "strict"}) as rig:
         backward, terminal, unknown = 0, 1, 2
         rig.publish([*life_events(backward, (1, 2, 4, 9)), *life_events(terminal, (1, 3))])
         wait_for(lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 6, 30, "the lives so far")
