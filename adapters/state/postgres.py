@@ -80,6 +80,8 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # the server shutting down or terminating the session (57P01...): it is going away
+    asyncpg.exceptions.OperatorInterventionError,
 )
 _UNHEALTHY: tuple[type[BaseException], ...] = (StateUnavailable, *UNREACHABLE)
 
