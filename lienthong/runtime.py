@@ -37,6 +37,7 @@ from adapters.metrics import PrometheusMetrics
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.state import PostgresStateStore
 from adapters.state.postgres_audit import PostgresAuditLog
+from adapters.state.postgres_dead_letters import PostgresDeadLetters
 from adapters.webhook import new_http_client, webhook_sink_factory
 from connectors.base import Connector, ConnectorDeps
 from lienthong.audit_wiring import audit_log, shared_audit_log
@@ -54,7 +55,7 @@ from router.dead_letter_reading import DeadLetterReading
 from router.delivery import SubscriptionDelivery
 from router.envelope import CloudEvent
 from router.errors import LienthongError, Unavailable
-from router.ports import StoredMessage, Transport
+from router.ports import DeadLetterStore, StoredMessage, Transport
 from router.publishing import INBOUND_TOPIC, Publisher
 from router.routing import INBOUND_DEAD_LETTERS, Router
 from schemas.registry import SchemaRegistry
@@ -129,7 +130,14 @@ class Runtime:
             durability=transport.durability,
         )
         self._transport: Transport = self._log if transport.kafka is None else KafkaTransport(transport.kafka)
-        self._dead_letters = EmbeddedDeadLetters(self._log)
+        # On Kafka with the shared state, the dead letters of every process in the database (listed
+        # and replayed through any process); else in the SQLite file, where the embedded log
+        # commits a letter with the offset that skips its message
+        self._dead_letters: DeadLetterStore = (
+            PostgresDeadLetters(self._state)
+            if self._state is not None and transport.kafka is not None
+            else EmbeddedDeadLetters(self._log)
+        )
         self._http_client = new_http_client()
         connector_deps = ConnectorDeps(
             self._metrics_registry, Path(transport.path).parent, rest_client=rest_client

@@ -60,6 +60,34 @@ VERSIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX access_records_subject ON access_records (subject_hash, seq);
         """,
     ),
+    (
+        2,
+        """
+        -- Delivery dead letters of every process, each with a copy of its message (the topic's
+        -- retention does not take them). Unique per (subscription, event, message position): a
+        -- worker that dead-letters again after a crash adds nothing.
+        CREATE TABLE dead_letters (
+            id bigserial PRIMARY KEY,
+            subscription text NOT NULL,
+            event_id text NOT NULL,
+            subject text NOT NULL,
+            reason text NOT NULL,
+            attempts integer NOT NULL,
+            last_error text NOT NULL,
+            failed_at_ms bigint NOT NULL,
+            replayed_at_ms bigint,
+            topic text NOT NULL,
+            partition_no integer NOT NULL,
+            offset_no bigint NOT NULL,
+            msg_key text NOT NULL,
+            msg_value bytea NOT NULL,
+            msg_headers bytea NOT NULL,
+            msg_ts bigint NOT NULL,
+            UNIQUE (subscription, event_id, topic, partition_no, offset_no)
+        );
+        CREATE INDEX dead_letters_held ON dead_letters (subscription, subject) WHERE replayed_at_ms IS NULL;
+        """,
+    ),
 )
 
 CURRENT = VERSIONS[-1][0]

@@ -17,11 +17,12 @@ import pytest
 
 from adapters.audit import Checkpointing, SqliteAuditLog
 from adapters.audit.keys import ChainKey, KeyRing
-from adapters.embedded import EmbeddedLog
+from adapters.embedded import EmbeddedDeadLetters, EmbeddedLog
 from adapters.kafka import KafkaOptions, KafkaTransport
 from adapters.state import PostgresStateStore, SqliteStateStore
 from adapters.state.postgres_audit import PostgresAuditLog
-from router.ports import Transport
+from adapters.state.postgres_dead_letters import PostgresDeadLetters
+from router.ports import DeadLetterStore, Transport
 from tests.support.kafka import kafka_bootstrap, unique
 from tests.support.postgres import fresh_database
 
@@ -135,5 +136,39 @@ class StateBackend:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def state(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateBackend]:
     opened = StateBackend(request.param, tmp_path)
+    yield opened
+    await opened.close_all()
+
+
+class DeadLetterBackend:
+    """Opens dead-letter stores of one kind on the same storage: the embedded log's file, or the
+    shared database (another process, or the same one restarted)."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self._path = tmp_path / "log.db"
+        self._dsn = fresh_database() if kind == "postgres" else ""
+        self._opened: list[EmbeddedLog | PostgresStateStore] = []
+
+    async def open(self) -> DeadLetterStore:
+        if self.kind == "postgres":
+            store = PostgresStateStore(self._dsn, pool_size=2)
+            await store.start()
+            self._opened.append(store)
+            return PostgresDeadLetters(store)
+        log = EmbeddedLog(self._path, durability="os")
+        await log.start()
+        self._opened.append(log)
+        return EmbeddedDeadLetters(log)
+
+    async def close_all(self) -> None:
+        for opened in self._opened:
+            await opened.close()
+        self._opened.clear()
+
+
+@pytest.fixture(params=["embedded", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def dead_letters(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeadLetterBackend]:
+    opened = DeadLetterBackend(request.param, tmp_path)
     yield opened
     await opened.close_all()

@@ -1,7 +1,7 @@
 """Two ``lienthong serve`` processes of one bus on Kafka, their shared state in PostgreSQL
 (``state.postgres``): the same publish sent to both is appended once, the audit records both write
-are one chain that ``lienthong audit verify`` passes, and a subject's access report is the same from
-each. With the database out of reach, a publish is answered 503 with Retry-After and /readyz says
+are one chain that ``lienthong audit verify`` passes, a subject's access report is the same from
+each, and a dead letter is listed and replayed through either. With the database out of reach, a publish is answered 503 with Retry-After and /readyz says
 so; when it is back, the bus goes on without a restart."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.bus import ONESTOP, PORTAL, BusConfig, BusProcess
+from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.cli import lienthong
 from tests.support.events import delivered, status_changed
 from tests.support.kafka import on_kafka, unique
 from tests.support.postgres import fresh_database
-from tests.support.receiver import Receiver
+from tests.support.receiver import Fault, Receiver
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -154,3 +154,34 @@ def test_the_database_out_of_reach_refuses_publishes_with_503_and_readyz_says_so
     wait_for(
         lambda: any(e["id"] == event["id"] for e in delivered(portal.received)), "delivered after the outage"
     )
+
+
+def test_dead_letters_are_listed_and_replayed_through_either_process(
+    two_buses: tuple[BusProcess, BusProcess, Receiver, TcpProxy],
+) -> None:
+    a, b, portal, _ = two_buses
+    event = status_changed(3, 1)
+    # binary mode: the id travels in ce-id
+    portal.fail_when(lambda received: received.headers.get("ce-id") == event["id"], Fault(status=503))
+    with a.client(ONESTOP) as client:
+        assert publish(client, event).status_code == 202
+
+    def letters(bus: BusProcess) -> list[dict[str, object]]:
+        with bus.client(PORTAL) as client:
+            reply = client.get("/v1/subscriptions/portal/dead-letters")
+        assert reply.status_code == 200, reply.text
+        return list(reply.json())
+
+    wait_for(lambda: letters(a), "the dead letter")
+    from_a, from_b = letters(a), letters(b)
+    assert [letter["event_id"] for letter in from_a] == [event["id"]]
+    assert from_a == from_b  # whichever process made it
+    portal.clear_faults()
+    with b.client(OPERATOR) as client:
+        replayed = client.post(
+            "/v1/subscriptions/portal/dead-letters/replay", json={"all": True}, headers=NAMED
+        )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["replayed"] == 1
+    wait_for(lambda: any(e["id"] == event["id"] for e in delivered(portal.received)), "the replayed event")
+    assert letters(a) == letters(b) == []
