@@ -68,7 +68,8 @@ def _start_cluster() -> str:
             f"{DSN_ENV} is not set and PostgreSQL's initdb is not installed (apt-get install postgresql)"
         )
         raise AssertionError("unreachable")
-    folder = Path(tempfile.mkdtemp(prefix="lienthong-pg-"))
+    # as root, in /tmp: the postgres user must reach it, whatever TMPDIR says
+    folder = Path(tempfile.mkdtemp(prefix="lienthong-pg-", dir="/tmp" if os.geteuid() == 0 else None))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     data, port = folder / "data", _free_port()
