@@ -70,6 +70,15 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "catalogue_every": "how often serve syncs the procedure catalogue from the portal",
             "catalogue_max_items": "the most items a catalogue reply may hold",
             "catalogue_file": "the procedure catalogue's file",
+            "agency_names": "agency codes to the names the portal shows (DonViXuLy)",
+            "dataset_components": "dataset names to the dossier components their records stand for",
+            "data_store_datasets": "the datasets served by the citizen data store",
+            "fee_kind_codes": "the events' fee kinds to the portal's LoaiPhiLePhi codes",
+            "payment_method_codes": "the events' payment methods to the portal's HinhThucThu codes",
+            "result_codes": "procedure codes to their result codes (MaGiayToKetQua)",
+            "online_payment": "where dossiers are paid online: portal or gateway",
+            "text_limits": "portal fields to their length caps",
+            "status_policy": "forward (default) or strict: what to do with status moves the table does not list",
         }
     ),
     "citizen_store": KindSettings(

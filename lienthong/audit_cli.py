@@ -19,7 +19,7 @@ from adapters.audit import Head
 from adapters.audit.queries import records
 from adapters.audit.subjects import SubjectHasher, subject_key_source
 from adapters.audit.tables import AuditFileError, connect
-from lienthong.audit_verify import CannotCheck, Request
+from lienthong.audit_verify import CannotCheck, Report, Request, verify_shared
 from lienthong.audit_verify import verify as run_verify
 from lienthong.audit_wiring import chain_keys, signer
 from lienthong.config import Settings, load_settings
@@ -71,12 +71,20 @@ def verify(
     ] = None,
 ) -> None:
     """Check the chain against its latest witnessed checkpoint: exit 1 naming every changed,
-    removed or inserted record, and every forged checkpoint."""
+    removed or inserted record, and every forged checkpoint. With state.postgres (and no --file),
+    the deployment's one chain in the state database."""
     try:
         expected = None if head is None else Head.parse(head)
     except ValueError as error:
         raise _fail(str(error)) from None
     settings = _settings(config)
+    if file is None and settings.state.postgres is not None:
+        try:
+            shared = verify_shared(settings, expected)
+        except CannotCheck as error:
+            raise _fail(str(error)) from None
+        _say(shared)
+        return
     path = file if file is not None else settings.audit.path
     if not path.is_file():
         raise _fail(f"no audit log at {path}")
@@ -92,6 +100,10 @@ def verify(
         report = run_verify(settings, request)
     except CannotCheck as error:
         raise _fail(str(error)) from None
+    _say(report)
+
+
+def _say(report: Report) -> None:
     for line in report.lines:
         typer.echo(line)
     if report.code == 0:

@@ -11,6 +11,7 @@ checkpoints: it is walked with SHA-256, and the report says what that cannot sho
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,11 @@ from adapters.audit.signing import PublicKey
 from adapters.audit.tables import V1, AuditFileError
 from adapters.audit.verify import Verification, log_id_of, verify_file
 from adapters.audit.witnesses import default_witness_file
+from adapters.state import PostgresStateStore
+from adapters.state.postgres_audit import PostgresAuditLog
 from lienthong.audit_wiring import chain_keys, signer
 from lienthong.config import Settings
+from router.audit import AuditUnavailable
 from router.errors import ConfigError
 
 SHOWN_PROBLEMS = 100
@@ -173,8 +177,38 @@ def _get(url: str, log_id: str) -> str:
         return body.decode(response.encoding or "utf-8", errors="replace")
 
 
+def verify_shared(settings: Settings, head: Head | None) -> Report:
+    """The deployment's one chain in the state database (``state.postgres``), walked with the
+    chain keys; against ``head`` when given. It has no checkpoints (docs/audit.md)."""
+    postgres = settings.state.postgres
+    assert postgres is not None
+    try:
+        keys = chain_keys(settings.audit, settings.audit.path, create=False)
+        keys()
+    except ConfigError as error:
+        raise CannotCheck(f"cannot check the chain without its keys: {error}") from None
+
+    async def walk() -> Verification:
+        store = PostgresStateStore(postgres.dsn, pool_size=1, timeout_s=postgres.timeout_s)
+        try:
+            log = PostgresAuditLog(store, b"", keys)
+            return await log.check([head_anchor(head)] if head is not None else [])
+        finally:
+            await store.close()
+
+    try:
+        result = asyncio.run(walk())
+    except AuditUnavailable as error:
+        raise CannotCheck(str(error.detail)) from None
+    note = (
+        "note: the shared log in PostgreSQL has no witnessed checkpoints yet: keep the head this "
+        "prints and give it to the next verify (--head) to show that nothing after it was removed"
+    )
+    return _report(f"the audit log in the state database ({postgres.dsn_env})", result, None, [], [note])
+
+
 def _report(
-    path: Path,
+    path: Path | str,
     result: Verification,
     latest: checkpoints.Witnessed | None,
     witness_problems: list[str],

@@ -10,6 +10,8 @@ from adapters.audit.keys import KeyRingSource, chain_key_source
 from adapters.audit.publisher import CheckpointPolicy
 from adapters.audit.signing import PublicKey, SignerSource, signing_key_source
 from adapters.audit.witnesses import FileWitness, WebhookWitness, Witness, default_witness_file
+from adapters.state import PostgresStateStore
+from adapters.state.postgres_audit import PostgresAuditLog
 from lienthong.config.settings import AuditSettings
 
 
@@ -55,5 +57,20 @@ def audit_log(audit: AuditSettings, metrics: AuditMetrics) -> SqliteAuditLog:
         subject_key_source(audit.path, audit.subject_key_env),
         chain_keys=chain_keys(audit, audit.path, create=True),
         checkpoints=checkpoints,
+        metrics=metrics,
+    )
+
+
+def shared_audit_log(
+    audit: AuditSettings, store: PostgresStateStore, metrics: AuditMetrics
+) -> PostgresAuditLog:
+    """The deployment's audit log in the state database (``state.postgres``). Its keys come from
+    the environment, as every process needs the same: a key file beside one process's
+    ``audit.path`` is read if present, never created (a key made by one process would be
+    another's mismatch)."""
+    return PostgresAuditLog(
+        store,
+        subject_key_source(audit.path, audit.subject_key_env, create=False),
+        chain_keys(audit, audit.path, create=False),
         metrics=metrics,
     )

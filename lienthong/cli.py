@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import orjson
 import typer
 
 from adapters.http.asyncapi import document as asyncapi_document
+from lienthong.api_client import KeyOption, UrlOption, api, fail, show
 from lienthong.audit_cli import audit_app
+from lienthong.db_cli import db_app
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
 from lienthong.logs import LogFormat
@@ -43,11 +44,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(results_app, name="results")
 app.add_typer(portal_app, name="portal")
 app.add_typer(audit_app, name="audit")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
+app.add_typer(db_app, name="db")
 
 
 @app.command()
@@ -64,7 +61,7 @@ def serve(
     try:
         run(config_file(config), host=host, port=port, log_format=log_format)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 @app.command()
@@ -86,7 +83,7 @@ def demo(
     try:
         status = run_demo(config_file(config), once=once, free_ports=free_ports, summary_json=summary_json)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(status)
@@ -99,7 +96,7 @@ def config_check(config: ConfigOption = None) -> None:
         path = config_file(config)
         settings, _ = load(path)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(
         f"{path}: valid ({len(settings.systems)} systems, {len(settings.subscriptions)} subscriptions)"
     )
@@ -115,32 +112,10 @@ def schemas_check(
     try:
         registry = SchemaRegistry.load(directory)
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     for info in registry.types():
         versions = ", ".join(str(v) for v in info.versions)
         typer.echo(f"{info.name}: versions {versions} ({info.compatibility}) ok")
-
-
-def _api(url: str, key: str | None) -> httpx.Client:
-    if not key:
-        raise _fail(
-            "give the API key of an operator or of the subscribing system: --key or LIENTHONG_API_KEY"
-        )
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-def _show(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        try:
-            problem = response.json()
-            raise _fail(f"{response.status_code} {problem.get('code')}: {problem.get('detail')}", 1)
-        except ValueError:
-            raise _fail(f"{response.status_code}: {response.text[:500]}", 1) from None
-    return response.json()
-
-
-UrlOption = Annotated[str, typer.Option(help="the bus's base URL", envvar="LIENTHONG_URL")]
-KeyOption = Annotated[str | None, typer.Option(help="API key", envvar="LIENTHONG_API_KEY")]
 
 
 @dlq_app.command("list")
@@ -160,7 +135,7 @@ def dlq_list(
 
     With --limit, when more letters follow, says on stderr which --after lists the next ones."""
     listed = 0
-    with _api(url, key) as client:
+    with api(url, key) as client:
         while True:
             params: dict[str, str | int | bool] = {
                 "limit": page_size if limit is None else min(page_size, limit - listed),
@@ -170,7 +145,7 @@ def dlq_list(
             if subject is not None:
                 params["subject"] = subject
             response = client.get(f"/v1/subscriptions/{subscription}/dead-letters", params=params)
-            for letter in _show(response):
+            for letter in show(response):
                 sys.stdout.write(orjson.dumps(letter).decode() + "\n")
                 listed += 1
             next_after = response.headers.get("X-Next-After")
@@ -200,9 +175,9 @@ def dlq_replay(
     letters named remain, but never replays more letters than were waiting when it began: a sink
     that still refuses makes new dead letters of the copies, which must not be replayed in a loop."""
     if not ids and subject is None and not everything:
-        raise _fail("name what to replay: --id N (repeatable), --subject S, or --all")
-    with _api(url, key) as client:
-        waiting = int(_show(client.get(f"/v1/subscriptions/{subscription}"))["dead_letters"])
+        raise fail("name what to replay: --id N (repeatable), --subject S, or --all")
+    with api(url, key) as client:
+        waiting = int(show(client.get(f"/v1/subscriptions/{subscription}"))["dead_letters"])
         replayed = rounds = 0
         more = waiting > 0
         while more and replayed < waiting:
@@ -212,7 +187,7 @@ def dlq_replay(
                 "all": everything,
                 "limit": min(round_size, waiting - replayed),
             }
-            reply = _show(client.post(f"/v1/subscriptions/{subscription}/dead-letters/replay", json=body))
+            reply = show(client.post(f"/v1/subscriptions/{subscription}/dead-letters/replay", json=body))
             more = bool(reply.get("more", False))
             if reply["replayed"] == 0:
                 break
@@ -243,16 +218,16 @@ def dlq_purge(
 ) -> None:
     """Delete dead letters for good (an operator's key; the bus audits it)."""
     if not ids and subject is None and not everything:
-        raise _fail("name what to purge: --id N (repeatable), --subject S, or --all")
+        raise fail("name what to purge: --id N (repeatable), --subject S, or --all")
     params: dict[str, str | list[int]] = {"all": "true"} if everything else {}
     if ids:
         params["id"] = ids
     if subject is not None:
         params["subject"] = subject
     purged = rounds = 0
-    with _api(url, key) as client:
+    with api(url, key) as client:
         while True:  # the bus purges at most MAX_REPLAY a call: a full round may leave more
-            reply = _show(client.delete(f"/v1/subscriptions/{subscription}/dead-letters", params=params))
+            reply = show(client.delete(f"/v1/subscriptions/{subscription}/dead-letters", params=params))
             purged, rounds = purged + reply["purged"], rounds + 1
             if reply["purged"] < MAX_REPLAY:
                 break
@@ -262,13 +237,13 @@ def dlq_purge(
 @app.command("reload")
 def reload_config(url: UrlOption = "http://127.0.0.1:8080", key: KeyOption = None) -> None:
     """Ask a running bus to read its configuration file again (POST /v1/admin/reload)."""
-    with _api(url, key) as client:
+    with api(url, key) as client:
         response = client.post("/v1/admin/reload")
     if response.status_code == 422:
         for problem in response.json().get("errors", []):
             typer.echo(problem.get("text") or problem.get("detail"), err=True)
-        raise _fail("the configuration was refused; the running one is unchanged", 1)
-    reply = _show(response)
+        raise fail("the configuration was refused; the running one is unchanged", 1)
+    reply = show(response)
     typer.echo(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode())
 
 
@@ -284,7 +259,7 @@ def docs_asyncapi(
     try:
         settings, registry = load(config_file(config))
     except ConfigError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     bus_url = url or f"http://{settings.http.host}:{settings.http.port}"
     document = asyncapi_document(registry, settings.subscriptions, bus_url=bus_url, policy=settings.policy)
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -296,7 +271,7 @@ def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000
     try:
         key, digest = new_api_key(system)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(f"key:  {key}\nhash: {digest}")
 
 
@@ -338,7 +313,7 @@ def simulate(
     try:
         server = simulator_server(system, host, port, faults, seed=seed, state=state)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(f"{system} simulator on http://{host}:{port}", err=True)
     server.run()
 

@@ -6,7 +6,7 @@ first data provider, added by a reload shows there after a restart)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -27,6 +27,7 @@ from adapters.http.routes.dead_letters import dead_letters_router
 from adapters.http.routes.events import events_router
 from adapters.http.routes.health import health_router
 from adapters.http.routes.metrics import metrics_router
+from adapters.http.routes.portal import portal_router
 from adapters.http.routes.portal_catalogue import portal_catalogue_router
 from adapters.http.routes.problem_codes import problem_codes_router
 from adapters.http.routes.stats import stats_router
@@ -36,10 +37,13 @@ from adapters.metrics import render
 from adapters.official_tokens import OfficialTokenVerifier
 from connectors.portal.connector import PortalConnector
 from lienthong.caller_limits import add_caller_limits, refused_reads
+from lienthong.portal_ops import RELEASE_ERRORS, PortalOperations
 from lienthong.reload_rules import ConfigInvalid
 from lienthong.runtime import Runtime
 from router.access_report import AccessReport
 from router.directory import System
+
+PORTAL_MOVES_SHOWN = 20
 
 
 def http_app(runtime: Runtime) -> FastAPI:
@@ -88,6 +92,7 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         runtime.evidence.router(officials),
         _admin(runtime),
         stats_router(_LivePortals(runtime), bus.is_admin),
+        portal_router(PortalOperations(runtime), officials, bus.is_admin, RELEASE_ERRORS),
         portal_catalogue_router(_LivePortals(runtime)),
     ]
 
@@ -154,11 +159,39 @@ def _console(runtime: Runtime) -> APIRouter:
         datasets = {name: dataset.provider for name, dataset in service.catalogue.datasets.items()}
         return provider_rows(runtime.metrics_registry, service.providers, datasets)
 
+    operations = PortalOperations(runtime)
+
+    async def portal_moves() -> list[dict[str, str | int | float | None]]:
+        """The latest unusual status moves of the portal sync, newest first."""
+        portal = operations.connector(None)
+        moves = await portal.sync.store.unusual_moves(latest=PORTAL_MOVES_SHOWN)
+        return [
+            {
+                "dossier": move.dossier,
+                "from": move.from_status,
+                "to": move.to_status,
+                "event": move.event_id,
+                "accepted by release": "yes" if move.accepted else "no",
+            }
+            for move in moves
+        ]
+
+    async def release(caller: System, dossier: str, reason: str, official: str) -> Mapping[str, Any]:
+        return await operations.release(
+            caller, dossier, reason, official=official, official_basis="", connector=None
+        )
+
     figures = FigureSources(
         runtime.bus,
         runtime.metrics_registry,
         audit=lambda: getattr(runtime, "audit", None),
         portal=portal_rows if _portals(runtime) else None,
         evidence=evidence_rows if runtime.evidence.service.providers else None,
+        portal_moves=portal_moves if _portals(runtime) else None,
     )
-    return console_router(runtime.bus, figures, console_secret())
+    return console_router(
+        runtime.bus,
+        figures,
+        console_secret(),
+        portal_release=release if _portals(runtime) else None,
+    )

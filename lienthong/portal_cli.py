@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 import typer
@@ -16,6 +17,7 @@ from connectors.base import ConnectorDeps
 from connectors.portal.catalogue import CatalogueError, NeedsReport, SyncReport
 from connectors.portal.connector import PortalConnector, from_settings
 from connectors.portal.sync import ReconcileReport
+from lienthong.api_client import KeyOption, UrlOption, api, show
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
 from router.errors import ConfigError
@@ -163,3 +165,48 @@ def reconcile(
                 typer.echo(f"{connector.name}: {line}" if not line.startswith(" ") else line)
     if any(report.failed for report in reports):
         raise typer.Exit(1)
+
+
+@portal_app.command("release")
+def release(
+    dossier: Annotated[str, typer.Argument(help="the held dossier's code (MaHoSo)")],
+    reason: Annotated[str, typer.Option(help="why it is released: one line, recorded in the audit log")],
+    official_token: Annotated[
+        str | None,
+        typer.Option(
+            help="the operator's signed identity token (X-Official-Token)", envvar="LIENTHONG_OFFICIAL_TOKEN"
+        ),
+    ] = None,
+    official: Annotated[
+        str | None,
+        typer.Option(help="the operator's id, where the system may assert it (X-Official-Id)"),
+    ] = None,
+    connector: Annotated[
+        str | None, typer.Option(help="the portal connector (default: the only one)")
+    ] = None,
+    url: UrlOption = "http://127.0.0.1:8080",
+    key: KeyOption = None,
+) -> None:
+    """Release a dossier the portal sync holds, through a running bus's API: the status moves its
+    waiting events make are accepted for it, and its dead letters replayed in order; audited with
+    the official and the reason. Exit 1 with the bus's problem when it refuses."""
+    headers = {}
+    if official_token is not None:
+        headers["X-Official-Token"] = official_token
+    if official is not None:
+        headers["X-Official-Id"] = official
+    params = {} if connector is None else {"connector": connector}
+    with api(url, key, headers) as client:
+        done = show(
+            client.post(
+                f"/v1/portal/dossiers/{quote(dossier, safe='')}/release",
+                json={"reason": reason},
+                params=params,
+            )
+        )
+    moves = ", ".join(f"{m['from']} -> {m['to']}" for m in done["accepted_moves"]) or "none"
+    replayed = sum(len(ids) for ids in done["replayed"].values())
+    typer.echo(
+        f"{done['connector']}: dossier {done['dossier']} released: moves accepted: {moves}; "
+        f"{replayed} dead letter(s) replayed in order"
+    )

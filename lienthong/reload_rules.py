@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.kafka.options import KafkaOptions
 from lienthong.config.problems import Problem, config_error
-from lienthong.config.settings import CheckpointSettings, Settings
+from lienthong.config.settings import CheckpointSettings, PostgresSettings, Settings
 from lienthong.config.source import SourceProblems, read_document
 from router.errors import ConfigError, LienthongError
 from schemas.registry import SchemaRegistry
@@ -44,6 +44,7 @@ RESTART_ONLY: Mapping[str, Mapping[str, str]] = {
         "trusted_proxies": "trusted_proxies",
         "metrics_listen": "metrics_listen",
     },
+    "state": {"postgres": "postgres"},
     "audit": {
         "path": "path",
         "subject_key_env": "subject_key_env",
@@ -132,6 +133,8 @@ def _shown(value: Any) -> str:
         return "the kafka settings loaded at start"
     if isinstance(value, CheckpointSettings):  # a witness's headers may carry credentials
         return "the checkpoint settings loaded at start"
+    if isinstance(value, PostgresSettings):  # its DSN may carry a password
+        return "the PostgreSQL settings loaded at start"
     return str(value) if isinstance(value, Path) else repr(value)
 
 

@@ -35,9 +35,12 @@ from adapters.embedded.log import EmbeddedLog
 from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
 from adapters.provider_http import AiohttpClient, ClientFactory
+from adapters.state import PostgresStateStore
+from adapters.state.postgres_audit import PostgresAuditLog
+from adapters.state.postgres_dead_letters import PostgresDeadLetters
 from adapters.webhook import new_http_client, webhook_sink_factory
 from connectors.base import Connector, ConnectorDeps
-from lienthong.audit_wiring import audit_log
+from lienthong.audit_wiring import audit_log, shared_audit_log
 from lienthong.config import Settings
 from lienthong.connectors import build_connectors
 from lienthong.deliveries import DeliveryBuilder
@@ -52,7 +55,7 @@ from router.dead_letter_reading import DeadLetterReading
 from router.delivery import SubscriptionDelivery
 from router.envelope import CloudEvent
 from router.errors import LienthongError, Unavailable
-from router.ports import StoredMessage, Transport
+from router.ports import DeadLetterStore, StoredMessage, Transport
 from router.publishing import INBOUND_TOPIC, Publisher
 from router.routing import INBOUND_DEAD_LETTERS, Router
 from schemas.registry import SchemaRegistry
@@ -99,7 +102,25 @@ class Runtime:
         self._tracer = tracer_of(settings.tracing)
         # The audit log (an AuditLog) before the parts that release personal data through it;
         # started first and closed last. A short key in the environment fails here (ConfigError).
-        self._audit = audit_log(settings.audit, AuditMetrics(self._metrics_registry))
+        # The shared state (state.postgres): the audit log's chain and the publish dedup of every
+        # process of the bus; without it, the process's own SQLite files.
+        postgres = settings.state.postgres
+        self._state = (
+            None
+            if postgres is None
+            else PostgresStateStore(
+                postgres.dsn,
+                retention_s=settings.transport.retention_s,
+                pool_size=postgres.pool_size,
+                timeout_s=postgres.timeout_s,
+            )
+        )
+        audit_metrics = AuditMetrics(self._metrics_registry)
+        self._audit: SqliteAuditLog | PostgresAuditLog = (
+            audit_log(settings.audit, audit_metrics)
+            if self._state is None
+            else shared_audit_log(settings.audit, self._state, audit_metrics)
+        )
         transport = settings.transport
         # The SQLite file: the embedded transport itself, or on Kafka the dead letters only.
         self._log = EmbeddedLog(
@@ -109,14 +130,27 @@ class Runtime:
             durability=transport.durability,
         )
         self._transport: Transport = self._log if transport.kafka is None else KafkaTransport(transport.kafka)
-        self._dead_letters = EmbeddedDeadLetters(self._log)
+        # On Kafka with the shared state, the dead letters of every process in the database (listed
+        # and replayed through any process); else in the SQLite file, where the embedded log
+        # commits a letter with the offset that skips its message
+        self._dead_letters: DeadLetterStore = (
+            PostgresDeadLetters(self._state)
+            if self._state is not None and transport.kafka is not None
+            else EmbeddedDeadLetters(self._log)
+        )
         self._http_client = new_http_client()
         connector_deps = ConnectorDeps(
             self._metrics_registry, Path(transport.path).parent, rest_client=rest_client
         )
         self._connectors: Mapping[str, Connector] = build_connectors(settings, connector_deps)
         publisher = Publisher(
-            self._registry, settings.policy, self._transport, self._metrics, tracer=self._tracer
+            self._registry,
+            settings.policy,
+            self._transport,
+            self._metrics,
+            tracer=self._tracer,
+            # the embedded log deduplicates in its own append; Kafka keeps no dedup ids
+            dedup=self._state.dedup if self._state is not None and transport.kafka is not None else None,
         )
         # the running deliveries by subscription: the bus reads one at a time (_delivery_of)
         self._deliveries: dict[str, SubscriptionDelivery] = {}
@@ -204,7 +238,7 @@ class Runtime:
         return self._evidence
 
     @property
-    def audit(self) -> SqliteAuditLog:
+    def audit(self) -> SqliteAuditLog | PostgresAuditLog:
         return self._audit
 
     @property
@@ -232,6 +266,8 @@ class Runtime:
         await self._router.handle(batches)
 
     async def start(self) -> None:
+        if self._state is not None:
+            await self._state.start()  # the schema migrated before anything uses it
         await self._audit.start()
         self._log.path.parent.mkdir(parents=True, exist_ok=True)
         await self._log.start()
@@ -295,6 +331,8 @@ class Runtime:
             await self._transport.close()  # the consumers leave their groups: others take over at once
         await self._log.close()
         await self._audit.close()
+        if self._state is not None:
+            await self._state.close()
         if self._tracer is not None:
             await self._tracer.close()  # the last spans, those of the drain, are sent
         log.info("lienthong stopped (%d loops drained, %d cancelled)", len(done), len(pending))
@@ -367,7 +405,7 @@ class Runtime:
 
     async def readiness(self) -> dict[str, bool]:
         """What /readyz reports: the transport, the workers, the circuit of every critical
-        subscription (``critical: true``), and the audit store."""
+        subscription (``critical: true``), the audit store and the shared state store."""
         checks = await self._bus.ready()
         tasks = [w.task for w in self._workers.running()] + ([self._lag_task] if self._lag_task else [])
         checks["workers"] = (
@@ -384,6 +422,8 @@ class Runtime:
         except Exception:  # a failing health check is a "no", never an error of /readyz
             log.warning("the audit store's health check failed", exc_info=True)
             checks["audit"] = False
+        if self._state is not None:
+            checks["state"] = await self._state.healthy()
         return checks
 
     @contextlib.asynccontextmanager

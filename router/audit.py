@@ -59,10 +59,19 @@ ADMIN_PREFIX = "admin."
 
 
 def admin_action(
-    request_id: str, requester: str, official: str, action: str, outcome: str, detail: str = ""
+    request_id: str,
+    requester: str,
+    official: str,
+    action: str,
+    outcome: str,
+    detail: str = "",
+    *,
+    official_basis: str = "",
+    dossier: str = "",
 ) -> AccessRecord:
     """The record of an operator's action, e.g. ``admin_action(rid, system, user, "replay",
-    "done", "subscription portal-dossiers: 12 dead letters")``; ``detail`` goes in ``purpose``."""
+    "done", "subscription portal-dossiers: 12 dead letters")``; ``detail`` goes in ``purpose``,
+    ``dossier`` names the dossier an action is about (a portal release)."""
     return AccessRecord(
         request_id=request_id,
         requester=requester,
@@ -71,8 +80,9 @@ def admin_action(
         subject="",
         purpose=detail,
         procedure="",
-        dossier="",
+        dossier=dossier,
         outcome=outcome,
+        official_basis=official_basis,
     )
 
 

@@ -173,14 +173,31 @@ class Bus:
         return caller
 
     async def admin_action(
-        self, caller: System, action: str, outcome: str, detail: str = "", *, official: str = ""
+        self,
+        caller: System,
+        action: str,
+        outcome: str,
+        detail: str = "",
+        *,
+        official: str = "",
+        official_basis: str = "",
+        dossier: str = "",
     ) -> None:
         """Records an operator's action in the audit log; raises
         :class:`router.audit.AuditUnavailable` when it cannot, and the action must then not be
         done (or, recording its result, is reported as not recorded)."""
         if self._audit is None:
             return
-        record = admin_action(uuid.uuid4().hex, caller.id, official, action, outcome, detail)
+        record = admin_action(
+            uuid.uuid4().hex,
+            caller.id,
+            official,
+            action,
+            outcome,
+            detail,
+            official_basis=official_basis,
+            dossier=dossier,
+        )
         await self._audit.record([record])
 
     # --- events --------------------------------------------------------------------------------

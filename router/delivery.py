@@ -178,6 +178,9 @@ class SubscriptionDelivery:
         self._hold = subscription.on_dead_letter is OnDeadLetter.HOLD_SUBJECT
         # held subject -> the replay that caused the hold (None when not caused by a replayed copy)
         self._held: dict[str, str | None] = {}
+        # partitions this delivery has handled a batch of: a partition first seen after the start
+        # may come from another process (a rebalance), whose holds are read again from the store
+        self._partitions_seen: set[int] = set()
         self._started = False
         self._stopping = asyncio.Event()
         # Set by drain(): calls in flight finish, but no back-off or circuit wait starts or goes on
@@ -215,6 +218,22 @@ class SubscriptionDelivery:
         self._metrics.dead_letters(self._name, await self._store.count(self._name))
         self._metrics.circuit(self._name, self._breaker.state)
         self._started = True
+
+    async def _holds_of_new_partitions(
+        self, partition_batches: Mapping[int, Sequence[StoredMessage]]
+    ) -> None:
+        """A partition handled for the first time after the first batch was another process's
+        until a rebalance: the subjects it held (in a dead-letter store the processes share) are
+        read again before its messages go out. The partitions of the first batch need no reading:
+        :meth:`start` has just read them."""
+        fresh = {
+            partition for partition, messages in partition_batches.items() if messages
+        } - self._partitions_seen
+        if not fresh:
+            return
+        if self._partitions_seen:
+            await self._load_holds()
+        self._partitions_seen |= fresh
 
     async def _load_holds(self) -> None:
         subjects = await self._store.held_subjects(self._name)
@@ -263,6 +282,8 @@ class SubscriptionDelivery:
         """Delivers or dead-letters every message given; raises if that could not be done."""
         self._check_running()
         await self.start()
+        if self._hold:
+            await self._holds_of_new_partitions(partition_batches)
         batches = [messages for messages in partition_batches.values() if messages]
         if len(batches) == 1:
             await self._partition(batches[0])

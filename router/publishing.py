@@ -7,6 +7,7 @@ released personal data names its recipient, the subject agrees with the data. A 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,8 +27,11 @@ from router.errors import (
     UnknownType,
 )
 from router.metrics import Metrics
-from router.ports import Transport, TransportError
+from router.ports import AppendResult, Message, Transport, TransportError
 from router.recipients import RECIPIENT
+from router.state import ClaimState, Placed, PublishDedup, StateUnavailable
+
+log = logging.getLogger(__name__)
 
 INBOUND_TOPIC = "inbound"
 # Bounds the error list of a rejected batch so a hostile batch cannot make a huge reply.
@@ -163,9 +167,13 @@ class Publisher:
         metrics: Metrics,
         topic: str = INBOUND_TOPIC,
         tracer: tracing.Tracer | None = None,
+        dedup: PublishDedup | None = None,
     ) -> None:
         self._checks = EventChecks(contracts, policy)
         self._transport = transport
+        # the shared dedup of a transport that keeps no dedup ids (Kafka): ``(source, id)`` is
+        # appended once whichever process of the bus it reaches
+        self._dedup = dedup
         self._metrics = metrics
         self._topic = topic
         self._tracer = tracer
@@ -185,8 +193,13 @@ class Publisher:
 
     async def accepted_before(self, source: str, event_id: str) -> bool:
         """Whether an event ``event_id`` from ``source`` was accepted within the retention window
-        (False where the transport keeps no dedup ids: the caller must not rely on it to skip
-        work that has to be done once)."""
+        (False where neither the transport nor a shared dedup store keeps dedup ids: the caller
+        must not rely on it to skip work that has to be done once)."""
+        if self._dedup is not None:
+            try:
+                return await self._dedup.seen(self._topic, dedup_id(source, event_id))
+            except StateUnavailable as error:
+                raise Unavailable(f"the shared state store is unavailable: {error.detail}") from None
         return await self._transport.seen(self._topic, dedup_id(source, event_id))
 
     async def publish(self, system_id: str, events: Sequence[CloudEvent], batch: bool) -> list[Accepted]:
@@ -254,15 +267,76 @@ class Publisher:
                 self._metrics.event_rejected(event.type, system_id, MalformedEvent.code)
                 raise _too_deep(index, batch) from None
             messages.append(to_message(event, data))
+        results = await self._append(messages) if self._dedup is None else await self._deduplicated(messages)
+        for event in events:
+            self._metrics.event_received(event.type, system_id)
+        return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]
+
+    async def _append(self, messages: Sequence[Message]) -> list[AppendResult]:
         try:
-            results = await self._transport.append(self._topic, messages)
+            return await self._transport.append(self._topic, messages)
         except TransportError as error:
             # The log is out of reach (a broker restarting, a full disk): nothing was acknowledged,
             # the publisher retries later.
             raise Unavailable(f"the event log is unavailable: {error}") from error
-        for event in events:
-            self._metrics.event_received(event.type, system_id)
-        return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]
+
+    async def _deduplicated(self, messages: Sequence[Message]) -> list[AppendResult]:
+        """Appends the messages whose dedup id this process claims in the shared store; the
+        others are answered as duplicates (appended already) or refused with 503 (another process
+        is appending the same event right now: the client's retry gets the duplicate)."""
+        assert self._dedup is not None
+        ids = list(dict.fromkeys(m.dedup_id for m in messages if m.dedup_id is not None))
+        try:
+            claims = await self._dedup.claim(self._topic, ids)
+        except StateUnavailable as error:
+            raise Unavailable(f"the shared state store is unavailable: {error.detail}") from None
+        mine = [dedup_id for dedup_id in ids if claims[dedup_id].state is ClaimState.MINE]
+        claimed = set(mine)
+        if any(claim.state is ClaimState.IN_FLIGHT for claim in claims.values()):
+            await self._give_back(mine)
+            raise Unavailable("the same event is being published through another process of the bus; retry")
+        first: set[str] = set()
+        sending: list[Message] = []
+        for message in messages:
+            if message.dedup_id is None or (message.dedup_id in claimed and message.dedup_id not in first):
+                sending.append(message)
+                if message.dedup_id is not None:
+                    first.add(message.dedup_id)
+        try:
+            sent = iter(await self._append(sending) if sending else [])
+        except Unavailable:
+            await self._give_back(mine)
+            raise
+        results: list[AppendResult] = []
+        placed: dict[str, AppendResult] = {}
+        for message in messages:
+            key = message.dedup_id
+            if key is not None and key in placed:  # a second copy in this call
+                results.append(AppendResult(placed[key].partition, placed[key].offset, duplicate=True))
+            elif key is not None and claims[key].state is ClaimState.DUPLICATE:
+                claim = claims[key]
+                results.append(AppendResult(claim.partition, claim.offset, duplicate=True))
+            else:
+                result = next(sent)
+                results.append(result)
+                if key is not None:
+                    placed[key] = result
+        try:
+            await self._dedup.settle(
+                self._topic, [Placed(key, result.partition, result.offset) for key, result in placed.items()]
+            )
+        except StateUnavailable:
+            # appended, so acknowledged; the claims stay unsettled until their lease ends, after
+            # which a re-sent publish is appended again (a redelivery receivers drop by id)
+            log.warning("dedup claims of %d appended events not settled", len(placed), exc_info=True)
+        return results
+
+    async def _give_back(self, claimed: Sequence[str]) -> None:
+        assert self._dedup is not None
+        try:
+            await self._dedup.release(self._topic, claimed)
+        except StateUnavailable:  # they expire with their lease
+            log.warning("dedup claims of %d events not released", len(claimed), exc_info=True)
 
 
 def _too_deep(index: int, batch: bool) -> MalformedEvent:

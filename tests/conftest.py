@@ -4,7 +4,8 @@
   a server, a broker or a browser, and so does every Kafka test; each is marked ``slow``, so that
   ``pytest -m "not slow"`` (``make test-fast``) runs the unit and contract tests alone. A unit test
   that is slow for another reason carries the mark itself.
-- With LIENTHONG_REQUIRE_KAFKA=1 (CI), a Kafka test that skips fails the run."""
+- With LIENTHONG_REQUIRE_KAFKA=1 (CI), a Kafka test that skips fails the run; with
+  LIENTHONG_REQUIRE_POSTGRES=1, a PostgreSQL test (marked ``postgres``) that skips does."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pytest
 from pluggy import Result
 
 from tests.support.kafka import REQUIRE_ENV, kafka_required
+from tests.support.postgres import REQUIRE_ENV as POSTGRES_REQUIRE_ENV
+from tests.support.postgres import postgres_required
 
 TESTS = Path(__file__).resolve().parent
 SLOW_FOLDERS = frozenset({"integration", "faults", "deploy"})
@@ -36,3 +39,6 @@ def pytest_runtest_makereport(
     if report.skipped and kafka_required() and item.get_closest_marker("kafka") is not None:
         report.outcome = "failed"
         report.longrepr = f"{REQUIRE_ENV}=1 but this Kafka test was skipped: {report.longrepr}"
+    if report.skipped and postgres_required() and item.get_closest_marker("postgres") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"{POSTGRES_REQUIRE_ENV}=1 but this PostgreSQL test was skipped: {report.longrepr}"

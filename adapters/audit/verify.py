@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.audit.chain import EMPTY, HASHED_FIELDS, Anchor, ChainWalk, Head, Link, link_v1
 from adapters.audit.keys import KeyRing
@@ -91,30 +92,57 @@ def verify_file(
             row = conn.execute(_LOG_ID).fetchone()
             result.log_id = "" if row is None else str(row[0])
             link, query, epochs = keys.link, _WALK.format(basis=official_basis_column(conn)), KeyEpochs()
-        walk = ChainWalk(anchors, link=link)
-
-        def note(problems: list[ChainProblem]) -> None:
-            result.problem_count += len(problems)
-            room = max_problems - len(result.problems)
-            if room > 0:
-                result.problems.extend(problems[:room])
-
+        check = RowCheck(result, link, epochs, anchors, max_problems)
         cursor = conn.execute(query)
         cursor.arraysize = 1000
         while rows := cursor.fetchmany():
-            for row in rows:
-                seq, *columns, previous_hash, stored_hash = row
-                # Each column as text, as the writer hashed it (see chain.as_text): a value
-                # rewritten with another type (2 for 1, NULL) no longer matches.
-                fields = [str(column) for column in columns]
-                if version != V1 and not fields[_BASIS]:
-                    del fields[_BASIS]  # no basis: encoded without it (chain.as_text)
-                if epochs is not None:
-                    note(epochs.step(int(seq), fields))
-                note(walk.step(int(seq), fields, str(previous_hash), str(stored_hash)))
-        note(walk.finish())
-        result.records = walk.records
-        result.head = walk.head
+            check.feed(rows)
+        check.finish()
         return result
     finally:
         conn.close()
+
+
+class RowCheck:
+    """The walk over a log's rows, fed a page at a time in the order of their numbers (from a
+    SQLite cursor, or a PostgreSQL one: :mod:`adapters.state.postgres_audit`), the problems
+    gathered in ``result``. A row is ``seq``, the hashed columns (``chain.as_text``'s order, the
+    official's basis and the key id included from format 2 on), ``previous_hash`` and ``hash``."""
+
+    def __init__(
+        self,
+        result: Verification,
+        link: Link,
+        epochs: KeyEpochs | None,
+        anchors: Sequence[Anchor] = (),
+        max_problems: int = MAX_PROBLEMS,
+    ) -> None:
+        self._result = result
+        self._epochs = epochs
+        self._walk = ChainWalk(anchors, link=link)
+        self._max_problems = max_problems
+
+    def _note(self, problems: list[ChainProblem]) -> None:
+        result = self._result
+        result.problem_count += len(problems)
+        room = self._max_problems - len(result.problems)
+        if room > 0:
+            result.problems.extend(problems[:room])
+
+    def feed(self, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            seq, *columns, previous_hash, stored_hash = row
+            # Each column as text, as the writer hashed it (see chain.as_text): a value
+            # rewritten with another type (2 for 1, NULL) no longer matches.
+            fields = [str(column) for column in columns]
+            if self._result.format != V1 and not fields[_BASIS]:
+                del fields[_BASIS]  # no basis: encoded without it (chain.as_text)
+            if self._epochs is not None:
+                self._note(self._epochs.step(int(seq), fields))
+            self._note(self._walk.step(int(seq), fields, str(previous_hash), str(stored_hash)))
+
+    def finish(self) -> Verification:
+        self._note(self._walk.finish())
+        self._result.records = self._walk.records
+        self._result.head = self._walk.head
+        return self._result

@@ -19,10 +19,22 @@ Options (``connectors[].options`` in the configuration):
   holds the portal session: ``bridge: {create_url, update_url, progress_url, lookup_url,
   create_params, update_params, progress_params, lookup_params, bearer_env}``; the bridge takes
   no ``username_env``/``password_env``);
-- ``database_codes``: dataset -> MaCSDL, added to the defaults, for DSKetNoiCSDL;
+- ``database_codes``: dataset -> MaCSDL (a numeric string of the portal's code book), for
+  DSKetNoiCSDL; empty by default, since the code book is not public;
+- the dossier body (docs/portal.md, Mapping): ``agency_names`` (agency code -> name, for
+  DonViXuLy), ``dataset_components`` (dataset -> the MaThanhPhanHoSo its record stands for),
+  ``data_store_datasets`` (datasets served by the citizen data store, default
+  [result.document]), ``fee_kind_codes`` and ``payment_method_codes`` (LoaiPhiLePhi and
+  HinhThucThu of the events' words), ``result_codes`` (procedure -> MaGiayToKetQua),
+  ``online_payment`` (``portal`` or ``gateway``: DuocThanhToanTrucTuyen 1 or 2) and
+  ``text_limits`` (field -> characters; defaults GhiChu 2000, TrichYeuHoSo 1000, TenGiayTo 2000,
+  TenTepDinhKem 4000, NguoiXuLy 50);
 - ``reconcile_every``: a duration; ``serve`` then reconciles that often (off by default);
   ``reconcile_window``: how far back each run looks (default 30d);
 - ``figures_every``: how often the scorecard gauges are refreshed (default 30s);
+- ``status_policy``: ``forward`` (default) sends every status move real clients send, counting
+  and listing those the status table does not list; ``strict`` holds them as dead letters until an
+  operator releases the dossier (``lienthong portal release``);
 - ``state_file``: the sync state's SQLite file (default ``portal-<name>.db`` in the bus's data
   folder);
 - ``catalogue_every``: a duration; ``serve`` then syncs the procedure catalogue from the portal
@@ -66,11 +78,12 @@ from connectors.portal.envelope import (
     Paths,
     PortalEnvelope,
 )
-from connectors.portal.mapping import DATABASE_CODES
+from connectors.portal.mapping import PAID_ON_PORTAL, PAID_VIA_GATEWAY, TEXT_LIMITS, BodyOptions
 from connectors.portal.metrics import PortalMetrics, portal_metrics
 from connectors.portal.scorecard_feed import dossier_of, offer_of
 from connectors.portal.session import Codes, PortalClient, PortalError
 from connectors.portal.state import AgencyFigures, SyncStateStore
+from connectors.portal.status_machine import StatusPolicy
 from connectors.portal.sync import DossierEvent, Held, PortalSync, ReconcileReport
 from router.errors import ConfigError
 from router.identifiers import is_agency_code
@@ -521,6 +534,62 @@ def _envelope(settings: ConnectorSettings, agency: str) -> tuple[Envelope, dict[
     return BridgeEnvelope(agency, create, update, progress, urls["lookup"]), envs
 
 
+def _text_map(settings: ConnectorSettings, key: str, *, digits: bool = False) -> dict[str, str]:
+    given: Any = settings.options.get(key, {})
+    if not isinstance(given, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v and (not digits or (v.isascii() and v.isdigit()))
+        for k, v in given.items()
+    ):
+        what = 'numeric strings, e.g. "7"' if digits else "non-empty strings"
+        raise ConfigError(f"connector {settings.name!r} (portal): option {key!r} maps names to {what}")
+    return dict(given)
+
+
+def _body_options(settings: ConnectorSettings) -> BodyOptions:
+    """The dossier body's configuration: the values the portal's reference leaves unknown."""
+    where = f"connector {settings.name!r} (portal)"
+    components: Any = settings.options.get("dataset_components", {})
+    if not isinstance(components, Mapping) or not all(
+        isinstance(v, list) and all(isinstance(c, str) and c for c in v) for v in components.values()
+    ):
+        raise ConfigError(f"{where}: option 'dataset_components' maps datasets to lists of component codes")
+    store: Any = settings.options.get("data_store_datasets", ["result.document"])
+    if not isinstance(store, list) or not all(isinstance(d, str) and d for d in store):
+        raise ConfigError(f"{where}: option 'data_store_datasets' is a list of dataset names")
+    payment = settings.options.get("online_payment", "portal")
+    if payment not in ("portal", "gateway"):
+        raise ConfigError(f"{where}: option 'online_payment' is portal or gateway")
+    limits: Any = settings.options.get("text_limits", {})
+    if not isinstance(limits, Mapping) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
+    ):
+        raise ConfigError(f"{where}: option 'text_limits' maps portal fields to positive lengths")
+    return BodyOptions(
+        agency_names=_text_map(settings, "agency_names"),
+        database_codes=_text_map(settings, "database_codes", digits=True),
+        dataset_components={k: tuple(v) for k, v in components.items()},
+        data_store_datasets=frozenset(store),
+        fee_kind_codes=_text_map(settings, "fee_kind_codes")
+        if "fee_kind_codes" in settings.options
+        else BodyOptions().fee_kind_codes,
+        payment_method_codes=_text_map(settings, "payment_method_codes"),
+        result_codes=_text_map(settings, "result_codes"),
+        online_payment=PAID_ON_PORTAL if payment == "portal" else PAID_VIA_GATEWAY,
+        text_limits={**TEXT_LIMITS, **limits},
+    )
+
+
+def _status_policy(settings: ConnectorSettings) -> StatusPolicy:
+    value = settings.options.get("status_policy", StatusPolicy.FORWARD.value)
+    try:
+        return StatusPolicy(value)
+    except ValueError:
+        choices = ", ".join(policy.value for policy in StatusPolicy)
+        raise ConfigError(
+            f"connector {settings.name!r} (portal): option 'status_policy' is one of {choices}, not {str(value)[:40]!r}"
+        ) from None
+
+
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalConnector:
     agency = _option_text(settings, "agency_code", required=True)
     if not is_agency_code(agency):
@@ -528,13 +597,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
             f"connector {settings.name!r} (portal): agency_code {agency!r} is not an agency code, e.g. 000.00.00.H49"
         )
     envelope, credential_envs = _envelope(settings, agency)
-    database_codes: Any = settings.options.get("database_codes", {})
-    if not isinstance(database_codes, Mapping) or not all(
-        isinstance(v, str) for v in database_codes.values()
-    ):
-        raise ConfigError(
-            f"connector {settings.name!r} (portal): database_codes maps dataset names to MaCSDL codes"
-        )
+    body = _body_options(settings)
     codes = _codes(settings)
     state_file = Path(
         _option_text(settings, "state_file", default=str(deps.data_dir / f"portal-{settings.name}.db"))
@@ -558,7 +621,11 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         or protocol.DEFAULT_SESSION_MAX_AGE_S,
     )
     sync = PortalSync(
-        client, SyncStateStore(state_file), metrics, database_codes={**DATABASE_CODES, **database_codes}
+        client,
+        SyncStateStore(state_file),
+        metrics,
+        body=body,
+        status_policy=_status_policy(settings),
     )
     catalogue_file = Path(
         _option_text(

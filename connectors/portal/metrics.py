@@ -6,6 +6,9 @@
   ``already_exists``, ``session_expired``, ``rejected``, ``malformed``, ``unavailable``.
 - ``lienthong_portal_held_transitions_total{reason}``: events held and dead-lettered instead of
   forwarded (reasons in :data:`connectors.portal.status_machine.HOLD_REASONS`).
+- ``lienthong_portal_unusual_moves_total{from,to}``: status moves the status machine's table does
+  not list that were forwarded (``status_policy: forward``, or accepted by an operator's release).
+- ``lienthong_portal_releases_total``: held dossiers released by an operator.
 - ``lienthong_portal_sync_lag_seconds``: histogram, from the event entering the bus to the
   portal acknowledging it.
 - ``lienthong_portal_unsynced_dossiers``: dossiers the portal is behind on; and
@@ -23,6 +26,7 @@
   ``lienthong_portal_scorecard_online_services_ratio{agency,period}``.
 - The catalogue: ``lienthong_portal_catalogue_procedures{state}`` (``listed``, ``withdrawn``,
   ``missing_needs``) and ``lienthong_portal_catalogue_syncs_total{outcome}`` (``ok``, ``failed``).
+- ``lienthong_portal_truncated_texts_total{field}``: texts cut to their length cap before sending.
 """
 
 from __future__ import annotations
@@ -71,6 +75,17 @@ class PortalMetrics:
         )
         for reason in HOLD_REASONS:
             self.held.labels(reason)
+        self.unusual = Counter(
+            "lienthong_portal_unusual_moves",
+            "Status moves the status table does not list, forwarded to the portal.",
+            ("from", "to"),
+            registry=registry,
+        )
+        self.releases = Counter(
+            "lienthong_portal_releases",
+            "Held dossiers released by an operator (lienthong portal release).",
+            registry=registry,
+        )
         self.lag = Histogram(
             "lienthong_portal_sync_lag_seconds",
             "From an event entering the bus to the portal acknowledging it.",
@@ -113,6 +128,12 @@ class PortalMetrics:
             "lienthong_portal_on_time_ratio",
             "Share of processed dossiers that ended by their promised date (NgayHenTra).",
             ("agency",),
+            registry=registry,
+        )
+        self.truncated = Counter(
+            "lienthong_portal_truncated_texts",
+            "Texts cut to the portal's length cap (GhiChu, TrichYeuHoSo, TenGiayTo, TenTepDinhKem, NguoiXuLy).",
+            ("field",),
             registry=registry,
         )
 

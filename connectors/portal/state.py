@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 
 from adapters.private_files import create_private
+from connectors.portal.mapping import Collected
 
 T = TypeVar("T")
 
@@ -52,12 +53,32 @@ CREATE TABLE IF NOT EXISTS step (
     event_id TEXT PRIMARY KEY, code TEXT NOT NULL, status INTEGER NOT NULL, at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS step_code ON step (code);
+CREATE TABLE IF NOT EXISTS accepted_move (
+    code TEXT NOT NULL,
+    from_status INTEGER NOT NULL,
+    to_status INTEGER NOT NULL,
+    at REAL NOT NULL,
+    official TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (code, from_status, to_status)
+);
+CREATE TABLE IF NOT EXISTS unusual_move (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    code TEXT NOT NULL,
+    from_status INTEGER NOT NULL,
+    to_status INTEGER NOT NULL,
+    at REAL NOT NULL,
+    accepted INTEGER NOT NULL
+);
 """
 
 _COLUMNS = (
     "code, agency, status, record, synced_digest, pending_since, event_time, version, channel, "
     "return_method, datasets, components"
 )
+
+_MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
 
 
 def digest(record: Mapping[str, Any]) -> str:
@@ -77,7 +98,7 @@ class DossierState:
     version: int = 0
     channel: str | None = None
     return_method: str | None = None
-    datasets: tuple[str, ...] = ()  # datasets the bus pulled for the dossier (once-only)
+    collected: tuple[Collected, ...] = ()  # records the bus collected for the dossier (once-only)
     components: tuple[str, ...] = ()  # dossier components those datasets stand for
 
     @property
@@ -98,6 +119,31 @@ class DossierState:
             pending_since=pending,
             event_time=max(self.event_time, event_time),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UnusualMove:
+    """A status move the table does not list that the bus forwarded (``accepted``: under
+    ``strict``, after an operator released the dossier)."""
+
+    seq: int
+    event_id: str
+    dossier: str
+    from_status: int
+    to_status: int
+    at: float
+    accepted: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "dossier": self.dossier,
+            "from": self.from_status,
+            "to": self.to_status,
+            "at": self.at,
+            "accepted_by_release": self.accepted,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +283,7 @@ class SyncStateStore:
                         saved.return_method,
                         record.get("NgayHenTra"),
                         record.get("NgayKetThucXuLy"),
-                        orjson.dumps(list(saved.datasets)),
+                        orjson.dumps([item.as_json() for item in saved.collected]),
                         orjson.dumps(list(saved.components)),
                     ),
                 )
@@ -333,6 +379,75 @@ class SyncStateStore:
 
         return await self._run(read)
 
+    # --- unusual moves and operators' releases --------------------------------------------------
+
+    async def accept_moves(
+        self, code: str, moves: Sequence[tuple[int, int]], *, official: str, reason: str
+    ) -> None:
+        """Records that an operator accepted these moves of the dossier (a release)."""
+
+        def write() -> None:
+            now = time.time()
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO accepted_move (code, from_status, to_status, at, official, reason) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(code, old, new, now, official, reason) for old, new in moves],
+                )
+
+        await self._run(write)
+
+    async def is_accepted(self, code: str, old: int, new: int) -> bool:
+        def read() -> bool:
+            row = self.db.execute(
+                "SELECT 1 FROM accepted_move WHERE code = ? AND from_status = ? AND to_status = ?",
+                (code, old, new),
+            ).fetchone()
+            return row is not None
+
+        return await self._run(read)
+
+    async def note_unusual(self, event_id: str, code: str, old: int, new: int, *, accepted: bool) -> bool:
+        """Lists an unusual move once per event; False when the event's move was listed already
+        (a retry of the same event)."""
+
+        def write() -> bool:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO unusual_move (event_id, code, from_status, to_status, at, accepted) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event_id, code, old, new, time.time(), int(accepted)),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(write)
+
+    async def unusual_moves(
+        self, *, after: int = 0, limit: int = 100, dossier: str | None = None, latest: int | None = None
+    ) -> list[UnusualMove]:
+        """The unusual moves forwarded, oldest first, a page at a time (``after`` a ``seq``); or
+        with ``latest``, the latest that many, newest first."""
+
+        def read() -> list[UnusualMove]:
+            if latest is not None:
+                rows = self.db.execute(
+                    f"SELECT {_MOVE_COLUMNS} FROM unusual_move ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                    (latest,),
+                ).fetchall()
+                return [_move(row) for row in rows]
+            where = "seq > ?"
+            args: list[object] = [after]
+            if dossier is not None:
+                where += " AND code = ?"
+                args.append(dossier)
+            rows = self.db.execute(
+                f"SELECT {_MOVE_COLUMNS} FROM unusual_move WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
+                (*args, limit),
+            ).fetchall()
+            return [_move(row) for row in rows]
+
+        return await self._run(read)
+
     # --- figures -------------------------------------------------------------------------------
 
     async def figures(self, agencies: Sequence[str] | None = None) -> list[AgencyFigures]:
@@ -362,6 +477,11 @@ class SyncStateStore:
         return await self._run(read)
 
 
+def _move(row: Sequence[Any]) -> UnusualMove:
+    seq, event_id, code, old, new, at, accepted = row
+    return UnusualMove(seq, event_id, code, old, new, at, bool(accepted))
+
+
 def _state(row: Sequence[Any]) -> DossierState:
     (
         code,
@@ -388,6 +508,6 @@ def _state(row: Sequence[Any]) -> DossierState:
         version=version,
         channel=channel,
         return_method=method,
-        datasets=tuple(orjson.loads(datasets or b"[]")),
+        collected=tuple(Collected.of_json(item) for item in orjson.loads(datasets or b"[]")),
         components=tuple(orjson.loads(components or b"[]")),
     )

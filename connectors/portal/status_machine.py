@@ -4,9 +4,14 @@ One table, :data:`ALLOWED`, derived from the portal's integration guide: a dossi
 (1), accepted (2) or refused (3); accepted dossiers are processed (4), may wait for documents (5)
 or payment (6) and go back to processing (4); processing ends processed (9), then the result is
 returned (10). The applicant may withdraw (7) and the agency may stop processing (8) while the
-dossier is open. 3, 7, 8 and 10 end a dossier. Anything else is a data error the bus holds and
-reports, never forwards: a move backwards (9 -> 4), a move out of an end state, or a skip the
-table does not know (1 -> 9).
+dossier is open. 3, 7, 8 and 10 end a dossier.
+
+Real clients send moves the table does not list (portal-dvcqg.md §2.11): 2 -> 10 when a result is
+returned on the spot, 5/6/8 rewritten as 9 (so 6 -> 9), 10 -> 1 and 2 -> 1 when an action is
+undone, 4 after 9 when processing resumes. Whether the portal refuses any of them is unknown, so
+what the bus does with such an *unusual* move is a policy (:class:`StatusPolicy`): ``forward``
+sends it as a real client does and reports it; ``strict`` holds it until an operator accepts it.
+A code that is not a status (not 1-10) is refused under both.
 
 Pure logic: no I/O, no framework.
 """
@@ -88,4 +93,30 @@ def judge(current: int | None, new: int) -> Verdict:
 
 
 def is_held(verdict: Verdict) -> bool:
+    """Whether the table lists no such move (under ``strict``, the move is held)."""
     return verdict not in (Verdict.MOVE, Verdict.SAME)
+
+
+class StatusPolicy(StrEnum):
+    """What the bus does with a move the table does not list (option ``status_policy``)."""
+
+    FORWARD = "forward"  # sent as real clients send it, counted and listed for operators
+    STRICT = "strict"  # held as a dead letter until an operator releases the dossier
+
+
+class Decision(StrEnum):
+    FORWARD = "forward"  # a move the table lists (or no move): sent
+    UNUSUAL = "unusual"  # a move the table does not list: sent, counted and listed
+    HOLD = "hold"  # not sent: dead-lettered with the verdict as its reason
+
+
+def decide(verdict: Verdict, policy: StatusPolicy, *, accepted: bool = False) -> Decision:
+    """What to do with a move judged ``verdict`` under ``policy``; ``accepted``: an operator
+    accepted this very move of the dossier (``lienthong portal release``)."""
+    if verdict is Verdict.UNKNOWN_STATUS:
+        return Decision.HOLD  # not a status: no policy or operator makes it one
+    if not is_held(verdict):
+        return Decision.FORWARD
+    if policy is StatusPolicy.FORWARD or accepted:
+        return Decision.UNUSUAL
+    return Decision.HOLD

@@ -6,9 +6,11 @@ dossier keeps reconciliation from interleaving with them):
 
 1. an event already applied (by id) makes no call;
 2. the event turns the dossier's known record into the new one; a status move the status
-   machine does not allow is *held*: counted, and raised as a non-retryable :class:`Held` so the
+   machine's table does not list is *unusual*: under ``status_policy: forward`` it is sent as real
+   clients send it, counted and listed; under ``strict`` it is *held* unless an operator accepted
+   it (``lienthong portal release``): counted, and raised as a non-retryable :class:`Held` so the
    delivery dead-letters it with the reason (and, with ``on_dead_letter: hold_subject``, holds
-   the dossier's later events);
+   the dossier's later events). A code that is not a status is held under both;
 3. the new record is saved as what the portal should hold; if the portal already acknowledged
    exactly it, there is no call;
 4. otherwise the portal is brought up to it: ``TraCuuHoSo`` unless the portal is known to have
@@ -35,7 +37,7 @@ from connectors.portal import mapping, protocol
 from connectors.portal.metrics import PortalMetrics
 from connectors.portal.session import PortalClient, PortalError, Reply
 from connectors.portal.state import DossierState, SyncStateStore, digest
-from connectors.portal.status_machine import is_held, judge
+from connectors.portal.status_machine import Decision, StatusPolicy, decide, judge
 from router.errors import ConfigError
 
 log = logging.getLogger("lienthong.portal")
@@ -55,6 +57,13 @@ class Held(Exception):
         super().__init__(f"held ({reason}): {detail}")
         self.reason = reason
         self.detail = f"held ({reason}): {detail}"
+
+    @staticmethod
+    def reason_in(error: str) -> str | None:
+        """The reason of a held event's dead letter, from its ``last_error`` (None: not held)."""
+        if not error.startswith("held (") or ")" not in error:
+            return None
+        return error[len("held (") : error.index(")")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +136,15 @@ class PortalSync:
         store: SyncStateStore,
         metrics: PortalMetrics,
         *,
-        database_codes: Mapping[str, str] = mapping.DATABASE_CODES,
+        body: mapping.BodyOptions = mapping.DEFAULT,
+        status_policy: StatusPolicy = StatusPolicy.FORWARD,
     ) -> None:
         self.client = client
         self.store = store
         self.metrics = metrics
-        self.database_codes = dict(database_codes)
+        # every text cut to its cap is counted, by field
+        self.body = replace(body, on_truncate=lambda name: metrics.truncated.labels(name).inc())
+        self.status_policy = status_policy
         self.pending: dict[str, float] = {}  # dossier -> since when the portal is behind
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -186,30 +198,49 @@ class PortalSync:
             await self._progress(state, event)
             return
         if event.type == SUBMITTED:
-            record = mapping.submitted_record(data)
-            self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
-            if state.record is not None and state.status == record["TrangThaiHoSo"]:
-                record = {**state.record, **record}  # a re-sent submission keeps later fields
+            record = mapping.submitted_record(data, self.body)
+            await self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
+            if state.record is not None and state.status == int(record["TrangThaiHoSo"]):
+                record = mapping.resubmitted(state.record, record)  # keeps later fields
             record = self._with_evidence(record, state)
             state = replace(state, agency=agency, channel=data.get("channel") or state.channel)
         elif event.type in (STATUS_CHANGED, RESULT_ISSUED):
             state, base = await self._known(state, event)
             if event.type == STATUS_CHANGED:
-                self._check_move(state.status, int(data["status"]), event)
-                record = mapping.apply_status(base, data)
+                await self._check_move(state.status, int(data["status"]), event)
+                record = mapping.apply_status(base, data, self.body)
                 state = replace(state, return_method=data.get("returnMethod") or state.return_method)
             else:
-                record = mapping.apply_result(base, data)
+                record = mapping.apply_result(base, data, self.body)
         else:
             log.warning("%s: event type %s is not synchronised to the portal", event.dossier, event.type)
             await self.store.mark_applied(event.id, event.dossier, time.time())
             return
         await self._converge(state.with_record(record, event.time), event)
 
-    def _check_move(self, current: int | None, new: int, event: DossierEvent) -> None:
+    async def _check_move(self, current: int | None, new: int, event: DossierEvent) -> None:
+        """Raises :class:`Held` for a move the policy holds; counts and lists an unusual one."""
         verdict = judge(current, new)
-        if is_held(verdict):
+        decision = decide(verdict, self.status_policy)
+        if (
+            decision is Decision.HOLD
+            and current is not None
+            and await self.store.is_accepted(event.dossier, current, new)
+        ):
+            decision = decide(verdict, self.status_policy, accepted=True)
+        if decision is Decision.HOLD:
             raise Held(verdict.value, f"status {current} -> {new} is not allowed (event {event.id})")
+        if decision is Decision.UNUSUAL and current is not None:
+            accepted = self.status_policy is StatusPolicy.STRICT
+            if await self.store.note_unusual(event.id, event.dossier, current, new, accepted=accepted):
+                self.metrics.unusual.labels(str(current), str(new)).inc()
+                log.info(
+                    "%s: unusual status move %s -> %s forwarded (event %s)",
+                    event.dossier,
+                    current,
+                    new,
+                    event.id,
+                )
 
     async def _known(self, state: DossierState, event: DossierEvent) -> tuple[DossierState, dict[str, Any]]:
         """The dossier's record as the bus knows it, or as the portal has it when the bus never
@@ -231,13 +262,14 @@ class PortalSync:
         return known, reply
 
     def _with_evidence(self, record: dict[str, Any], state: DossierState) -> dict[str, Any]:
-        record = mapping.apply_datasets(record, state.datasets, self.database_codes)
-        return mapping.mark_documents(record, state.components)
+        return mapping.apply_evidence(record, state.collected, self.body)
 
     async def _evidence(self, state: DossierState, event: DossierEvent) -> None:
-        found = event.data.get("found") or ()
-        datasets = tuple(sorted({*state.datasets, *(str(item["dataset"]) for item in found)}))
-        state = replace(state, datasets=datasets)
+        """What the evidence broker collected for the dossier (once-only): kept in the state, so
+        a submission that arrives later carries it too, and put into the record."""
+        found = mapping.collected_of(event.data.get("found") or ())
+        collected = tuple(dict.fromkeys([*state.collected, *found]))
+        state = replace(state, collected=collected)
         if state.record is None:
             # the submission has not reached the portal sync yet: remembered for its record
             await self.store.save(
@@ -247,7 +279,7 @@ class PortalSync:
         await self._converge(state.with_record(self._with_evidence(state.record, state), event.time), event)
 
     async def _progress(self, state: DossierState, event: DossierEvent) -> None:
-        fields = mapping.progress_fields(event.data)
+        fields = mapping.progress_fields(event.data, self.body)
         if state.record is None:
             if await self._lookup(event.dossier) is None:
                 raise Held("unknown_dossier", "progress for a dossier neither the bus nor the portal knows")
@@ -423,10 +455,17 @@ def _is_status(text: str) -> bool:
 
 
 def _differences(expected: Mapping[str, Any], portal: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The fields the bus owns whose value on the portal differs (all of them if it is missing)."""
+    """The fields the bus owns whose value on the portal differs (all of them if it is missing).
+    An empty value the bus sent ("" or []) and a field the portal's copy leaves out are the same."""
     if portal is None:
         return tuple(sorted(expected))
-    return tuple(sorted(name for name, value in expected.items() if portal.get(name) != value))
+    return tuple(
+        sorted(
+            name
+            for name, value in expected.items()
+            if portal.get(name) != value and not (name not in portal and value in ("", []))
+        )
+    )
 
 
 # the key of the time each event's status took effect, for the scorecard's history

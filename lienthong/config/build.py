@@ -38,8 +38,10 @@ from lienthong.config.settings import (
     CheckpointSettings,
     Compatibility,
     HttpSettings,
+    PostgresSettings,
     SchemaSettings,
     Settings,
+    StateSettings,
     TracingSettings,
     TransportSettings,
     WitnessSettings,
@@ -709,6 +711,36 @@ class _Builder:
             headers=tuple(sorted(spec["headers"].items())),
         )
 
+    def state(self) -> StateSettings:
+        section = self.data.get("state", {}).get("postgres")
+        if section is None:
+            return StateSettings()
+        at: JsonPath = ("state", "postgres")
+        defaults = PostgresSettings()
+        variable = section.get("dsn_env", defaults.dsn_env)
+        dsn = os.environ.get(variable, "").strip()
+        if not dsn:
+            self.problem(
+                (*at, "dsn_env") if "dsn_env" in section else at,
+                f"the environment variable {variable} is not set",
+                "set it to the PostgreSQL connection URL (postgresql://user:password@host:5432/database) "
+                "before starting the bus",
+            )
+        elif not dsn.startswith(("postgresql://", "postgres://")):
+            self.problem(
+                (*at, "dsn_env") if "dsn_env" in section else at,
+                f"the environment variable {variable} does not hold a postgresql:// URL",
+                "set it to postgresql://user:password@host:5432/database",
+            )
+        return StateSettings(
+            PostgresSettings(
+                dsn_env=variable,
+                dsn=dsn,
+                pool_size=int(section.get("pool_size", defaults.pool_size)),
+                timeout_s=self.duration(section, "timeout", at, defaults.timeout_s, 0.1, 10 * MINUTE),
+            )
+        )
+
     def tracing(self) -> TracingSettings | None:
         section = self.data.get("tracing")
         if section is None:
@@ -826,6 +858,7 @@ def build_settings(
     connectors = builder.connectors()
     subscriptions = builder.subscriptions(known, policy, {c.name: c.kind for c in connectors})
     audit = builder.audit()
+    state = builder.state()
     tracing = builder.tracing()
     officials = builder.officials()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
@@ -846,6 +879,7 @@ def build_settings(
         subscriptions=subscriptions,
         connectors=connectors,
         audit=audit,
+        state=state,
         tracing=tracing,
         catalogue=catalogue,
         officials=officials,

@@ -85,6 +85,25 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    """The shared state in PostgreSQL (``state.postgres``): the DSN is read from the environment
+    variable ``dsn_env`` when the file is loaded, never written in the file."""
+
+    dsn_env: str = "LIENTHONG_STATE_DSN"
+    dsn: str = field(default="", repr=False)  # the variable's value: may hold a password
+    pool_size: int = 10
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    """Where the deployment's shared state lives (``state:``): PostgreSQL when ``postgres`` is
+    set, else the SQLite files of the process (the audit log at ``audit.path``)."""
+
+    postgres: PostgresSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TracingSettings:
     """OpenTelemetry export of the bus's spans (``tracing:``); absent means off."""
 
@@ -107,6 +126,7 @@ class Settings:
     subscriptions: tuple[Subscription, ...]
     connectors: tuple[ConnectorSettings, ...] = ()
     audit: AuditSettings = AuditSettings()
+    state: StateSettings = StateSettings()
     tracing: TracingSettings | None = None
     # datasets and procedures of the once-only exchange (``datasets:``, ``procedures:``)
     catalogue: Catalogue = field(default_factory=Catalogue)

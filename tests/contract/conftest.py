@@ -1,4 +1,5 @@
-"""The transport contract suite runs against every transport: the embedded log and Kafka.
+"""The transport contract suite runs against every transport: the embedded log and Kafka; the
+state store contract suite against every state store: SQLite and PostgreSQL (``state``).
 
 ``backend`` opens transports of one kind; each call to ``backend.open()`` makes a new instance on
 the same storage (the same SQLite file, the same broker), so restarts can be tested. Topic and group
@@ -7,15 +8,26 @@ names are unique per test: the Kafka broker is shared by the whole run.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from adapters.embedded import EmbeddedLog
+from adapters.audit import Checkpointing, SqliteAuditLog
+from adapters.audit.keys import ChainKey, KeyRing
+from adapters.embedded import EmbeddedDeadLetters, EmbeddedLog
 from adapters.kafka import KafkaOptions, KafkaTransport
-from router.ports import Transport
+from adapters.state import PostgresStateStore, SqliteStateStore
+from adapters.state.postgres_audit import PostgresAuditLog
+from adapters.state.postgres_dead_letters import PostgresDeadLetters
+from router.ports import DeadLetterStore, Transport
 from tests.support.kafka import kafka_bootstrap, unique
+from tests.support.postgres import fresh_database
+
+SUBJECT_KEY = b"contract subject key, thirty-two bytes or more"
+CHAIN_KEYS = KeyRing(ChainKey(b"contract chain key, thirty-two bytes or more"))
 
 PARTITIONS = 4
 
@@ -51,5 +63,112 @@ class Backend:
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     opened = Backend(request.param, tmp_path)
+    yield opened
+    await opened.close_all()
+
+
+class StateBackend:
+    """Opens state stores of one kind on the same storage (the same SQLite file, the same
+    PostgreSQL database): each store stands for one process of a bus."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.dsn = fresh_database() if kind == "postgres" else ""
+        self.opened: list[SqliteStateStore | PostgresStateStore] = []
+        self.logs: list[SqliteAuditLog | PostgresAuditLog] = []
+
+    def store(self, *, retention_s: float = 3600.0) -> SqliteStateStore | PostgresStateStore:
+        """A store not started yet."""
+        store: SqliteStateStore | PostgresStateStore
+        if self.kind == "postgres":
+            store = PostgresStateStore(self.dsn, retention_s=retention_s, pool_size=4)
+        else:
+            store = SqliteStateStore(self.tmp_path / "state.db", retention_s=retention_s)
+        self.opened.append(store)
+        return store
+
+    async def started(self, *, retention_s: float = 3600.0) -> SqliteStateStore | PostgresStateStore:
+        store = self.store(retention_s=retention_s)
+        await store.start()
+        return store
+
+    async def audit_log(self, chain_keys: KeyRing = CHAIN_KEYS) -> SqliteAuditLog | PostgresAuditLog:
+        """A started audit log of this kind: one SQLite file, or the shared database."""
+        log: SqliteAuditLog | PostgresAuditLog
+        if self.kind == "postgres":
+            store = PostgresStateStore(self.dsn, pool_size=4)
+            self.opened.append(store)
+            await store.start()
+            log = PostgresAuditLog(store, SUBJECT_KEY, chain_keys)
+        else:
+            path = self.tmp_path / "audit.db"
+            log = SqliteAuditLog(
+                path, SUBJECT_KEY, chain_keys=chain_keys, checkpoints=Checkpointing.beside(path)
+            )
+        await log.start()
+        self.logs.append(log)
+        return log
+
+    async def tamper(self, sql: str) -> None:
+        """Runs ``sql`` on the storage behind the store's back, as whoever can write it."""
+        if self.kind == "postgres":
+            remote = await asyncpg.connect(self.dsn)
+            try:
+                await remote.execute(sql)
+            finally:
+                await remote.close()
+        else:
+            local = sqlite3.connect(self.tmp_path / "audit.db")
+            try:
+                with local:
+                    local.execute(sql)
+            finally:
+                local.close()
+
+    async def close_all(self) -> None:
+        for log in self.logs:
+            await log.close()
+        for store in self.opened:
+            await store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def state(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateBackend]:
+    opened = StateBackend(request.param, tmp_path)
+    yield opened
+    await opened.close_all()
+
+
+class DeadLetterBackend:
+    """Opens dead-letter stores of one kind on the same storage: the embedded log's file, or the
+    shared database (another process, or the same one restarted)."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self._path = tmp_path / "log.db"
+        self._dsn = fresh_database() if kind == "postgres" else ""
+        self._opened: list[EmbeddedLog | PostgresStateStore] = []
+
+    async def open(self) -> DeadLetterStore:
+        if self.kind == "postgres":
+            store = PostgresStateStore(self._dsn, pool_size=2)
+            await store.start()
+            self._opened.append(store)
+            return PostgresDeadLetters(store)
+        log = EmbeddedLog(self._path, durability="os")
+        await log.start()
+        self._opened.append(log)
+        return EmbeddedDeadLetters(log)
+
+    async def close_all(self) -> None:
+        for opened in self._opened:
+            await opened.close()
+        self._opened.clear()
+
+
+@pytest.fixture(params=["embedded", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def dead_letters(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeadLetterBackend]:
+    opened = DeadLetterBackend(request.param, tmp_path)
     yield opened
     await opened.close_all()

@@ -257,4 +257,4 @@ def portal_rig(
 
 def synced_statuses(log: Sequence[dict[str, Any]]) -> list[int]:
     """The statuses the portal accepted for a dossier, in the order it accepted them."""
-    return [entry["status"] for entry in log if entry["service"] == "DongBoHoSoMC" and entry["written"]]
+    return [int(entry["status"]) for entry in log if entry["service"] == "DongBoHoSoMC" and entry["written"]]

@@ -72,6 +72,8 @@ class Figures:
     portal: Section
     evidence: Section
     audit: AuditSection
+    # the portal sync's unusual status moves; configured: a held dossier can be released here
+    portal_moves: Section = Section(configured=False)
 
 
 def counter_totals(registry: CollectorRegistry, name: str, *labels: str) -> dict[tuple[str, ...], int]:
@@ -119,12 +121,14 @@ class FigureSources:
         audit: AuditSource | None = None,
         portal: StatusSource | None = None,
         evidence: StatusSource | None = None,
+        portal_moves: StatusSource | None = None,
     ) -> None:
         self.bus = bus
         self.metrics = metrics
         self.audit = audit
         self.portal = portal
         self.evidence = evidence
+        self.portal_moves = portal_moves
         self._rates = RateWindow()
 
     async def gather(self, operator: System) -> Figures:
@@ -143,6 +147,7 @@ class FigureSources:
             portal=await _section(self.portal, "portal sync"),
             evidence=await _section(self.evidence, "evidence providers"),
             audit=await self._audit(),
+            portal_moves=await _section(self.portal_moves, "portal sync's unusual moves"),
         )
 
     def _types(self) -> list[TypeFigures]:

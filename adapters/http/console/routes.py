@@ -15,6 +15,8 @@ Optional parts (audit log, portal sync, evidence providers) are given to
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
@@ -44,6 +46,11 @@ MAX_FORM_BYTES = 4096
 MAX_FORM_FIELDS = 20
 MAX_LETTER_ID = (1 << 63) - 1  # SQLite's largest integer: a dead letter's id is never above it
 FORM = "application/x-www-form-urlencoded"
+# the official a console action records: the console signs systems in, not officials
+CONSOLE_OFFICIAL = "console"
+
+# releases a held portal dossier: (operator, dossier, reason, official) -> what was done
+PortalRelease = Callable[[System, str, str, str], Awaitable[Mapping[str, Any]]]
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -67,11 +74,18 @@ def _see(location: str) -> Response:
 class Console:
     """The console's routes over one bus."""
 
-    def __init__(self, bus: Bus, figures: FigureSources, signer: SessionSigner) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        figures: FigureSources,
+        signer: SessionSigner,
+        portal_release: PortalRelease | None = None,
+    ) -> None:
         # the directory and the policy are the bus's of the moment: a reload changes them
         self.bus = bus
         self.figures = figures
         self.signer = signer
+        self.portal_release = portal_release
 
     # --- who is asking -------------------------------------------------------------------------
 
@@ -126,6 +140,9 @@ class Console:
             and name in {s.status.name for s in figures.subscriptions}
         ):
             notice = f"Replayed {replayed} dead letter{'s' if replayed != '1' else ''} of {name}."
+        released = request.query_params.get("released")
+        if released is not None and 0 < len(released) <= 128 and released.isprintable():
+            notice = f"Released dossier {released}: its events flow again, in order."
         return _html(view.page(figures, system.id, self.signer.csrf_token(session), notice))
 
     async def live(self, request: Request) -> Response:
@@ -187,7 +204,7 @@ class Console:
         ):
             raise NotFound(f"no dead letter '{letter[:40]}'")
         what = ReplayRequest(ids=(int(letter),)) if letter is not None else ReplayRequest(everything=True)
-        letters = await self.bus.replay(system, name, what, official="console")
+        letters = await self.bus.replay(system, name, what, official=CONSOLE_OFFICIAL)
         log.info(
             "console: %s replayed %d dead letters of %s: %s",
             system.id,
@@ -196,6 +213,18 @@ class Console:
             [d.id for d in letters],
         )
         return _see(f"{PREFIX}?{urlencode({'replayed': len(letters), 'subscription': name})}")
+
+    async def release(self, request: Request) -> Response:
+        """Releases a held portal dossier; a refusal answers as the API does (problem+json)."""
+        system, session = self.operator(request)
+        fields = await self.form(request, session)
+        if self.portal_release is None:
+            raise NotFound("no portal connector is configured")
+        done = await self.portal_release(
+            system, fields.get("dossier", "").strip(), fields.get("reason", ""), CONSOLE_OFFICIAL
+        )
+        log.info("console: %s released dossier %s: %s", system.id, done.get("dossier"), done)
+        return _see(f"{PREFIX}?{urlencode({'released': done.get('dossier', '')})}")
 
     async def static(self, name: str) -> Response:
         media_type = view.STATIC_FILES.get(name)
@@ -211,10 +240,12 @@ def console_router(
     secret: bytes,
     *,
     session_ttl_s: float = SESSION_TTL_S,
+    portal_release: PortalRelease | None = None,
 ) -> APIRouter:
     """The console's routes, for ``create_app(routers=...)``; ``secret`` signs the sessions
-    (adapters.http.console.sessions.console_secret)."""
-    console = Console(bus, figures, SessionSigner(secret, session_ttl_s))
+    (adapters.http.console.sessions.console_secret); ``portal_release`` releases a held portal
+    dossier (none without a portal connector)."""
+    console = Console(bus, figures, SessionSigner(secret, session_ttl_s), portal_release)
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     router.add_api_route("", console.page, methods=["GET"])
     router.add_api_route("/live", console.live, methods=["GET"])
@@ -222,5 +253,6 @@ def console_router(
     router.add_api_route("/login", console.login, methods=["POST"])
     router.add_api_route("/logout", console.logout, methods=["POST"])
     router.add_api_route("/replay", console.replay, methods=["POST"])
+    router.add_api_route("/portal/release", console.release, methods=["POST"])
     router.add_api_route("/static/{name}", console.static, methods=["GET"])
     return router

@@ -70,6 +70,27 @@ def _replay_form(csrf: str, subscription: str, letter: int | None, label: str) -
     )
 
 
+def _release_form(csrf: str) -> str:
+    """Release a dossier the portal sync holds (the same as ``lienthong portal release``)."""
+    return (
+        '<form method="post" action="/console/portal/release" class="release">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<label>Held dossier <input name="dossier" required maxlength="128"></label> '
+        '<label>Reason <input name="reason" required maxlength="500" size="50"></label> '
+        '<button type="submit">release</button></form>'
+    )
+
+
+def _portal_moves(figures: Figures, csrf: str) -> str:
+    if not figures.portal_moves.configured:
+        return ""
+    return (
+        "</section><section><h2>Portal sync: unusual status moves</h2>"
+        + _section("portal-moves", figures.portal_moves)
+        + _release_form(csrf)
+    )
+
+
 def _types(figures: Figures) -> str:
     rows = (
         [
@@ -208,6 +229,7 @@ def live(figures: Figures, csrf: str) -> str:
             _dead_letters(figures, csrf),
             "</section><section><h2>Portal sync</h2>",
             _section("portal", figures.portal),
+            _portal_moves(figures, csrf),
             "</section><section><h2>Evidence providers</h2>",
             _section("evidence", figures.evidence),
             "</section><section><h2>Latest audit entries</h2>",

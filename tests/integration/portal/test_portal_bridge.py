@@ -58,7 +58,7 @@ def test_dossier_lives_through_a_bridge_end_identical(
         rig.portal.bridge_token = TOKEN if "bearer_env" in bridge["bridge"] else None
         # a dossier the portal has already (an earlier system sent it): the create finds it there
         planted = submitted(dossiers)
-        rig.portal.store.put(code(dossiers), {"MaHoSo": code(dossiers), "TrangThaiHoSo": 1})
+        rig.portal.store.put(code(dossiers), {"MaHoSo": code(dossiers), "TrangThaiHoSo": "1"})
         for step in range(max(len(e) for e in events.values())):
             rig.publish([e[step] for e in events.values() if step < len(e)])
         rig.publish([planted, progress(0, 1, 10)])
@@ -66,7 +66,10 @@ def test_dossier_lives_through_a_bridge_end_identical(
         def done() -> bool:
             held = rig.portal.store.dossiers
             return (
-                all(held.get(code(n), {}).get("TrangThaiHoSo") == LIVES[n % len(LIVES)][-1] for n in events)
+                all(
+                    int(held.get(code(n), {}).get("TrangThaiHoSo", 0)) == LIVES[n % len(LIVES)][-1]
+                    for n in events
+                )
                 and held[code(dossiers)].get("MaTTHC") is not None
             )
 

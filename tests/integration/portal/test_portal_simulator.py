@@ -29,10 +29,10 @@ def record(**changes: Any) -> dict[str, Any]:
         "MaHoSo": DOSSIER,
         "MaTTHC": "1.000894",
         "ChuHoSo": "Nguyễn Văn A",
-        "LoaiDoiTuong": 1,
-        "TrangThaiHoSo": 1,
+        "LoaiDoiTuong": "1",
+        "TrangThaiHoSo": "1",
         "NgayNopHoSo": "20240502083000",
-        "DinhDanhCHS": [{"LoaiDinhDanh": 1, "SoDinhDanh": "022089000123"}],
+        "DinhDanhCHS": [{"LoaiDinhDanh": "1", "SoDinhDanh": "022089000123"}],
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}
@@ -73,15 +73,15 @@ def test_create_look_up_update_and_progress() -> None:
         duplicate = client.sync("False", record(ChuHoSo="Người Khác"))
         assert duplicate["error_code"] == "0" and "đã tồn tại" in duplicate["message"]
         assert httpx.get(f"{server.url}/_sim/dossiers/{DOSSIER}").json()["ChuHoSo"] == "Nguyễn Văn A"
-        assert client.sync("True", record(TrangThaiHoSo=2))["error_code"] == 0
+        assert client.sync("True", record(TrangThaiHoSo="2"))["error_code"] == 0
         (found,) = client.call(protocol.LOOKUP, mahoso=DOSSIER)["result"]
-        assert found["TrangThaiHoSo"] == 2
+        assert found["TrangThaiHoSo"] == "2"
         step = {
             "MaHoSo": DOSSIER,
             "NguoiXuLy": "B",
             "ThoiDiemXuLy": "20240502090000",
             "NoiDungXuLy": "x",
-            "TrangThai": 2,
+            "TrangThai": "2",
         }
         assert client.call(protocol.PROGRESS, data=[step])["error_code"] == 0
         other = dict(step, MaHoSo="000.00.00.H49-240502-0002")
@@ -102,13 +102,12 @@ def test_create_look_up_update_and_progress() -> None:
     [
         (record(NgayNopHoSo="2024-05-02T08:30:00"), "NgayNopHoSo"),
         (record(NgayHenTra="20240230083000"), "NgayHenTra"),  # 30 February
-        (record(TrangThaiHoSo=11), "TrangThaiHoSo"),
-        (record(TrangThaiHoSo="4"), "TrangThaiHoSo"),
-        (record(LoaiDoiTuong=5), "LoaiDoiTuong"),
+        (record(TrangThaiHoSo="11"), "TrangThaiHoSo"),
+        (record(TrangThaiHoSo=4), "TrangThaiHoSo"),  # a number: every real client sends "4"
+        (record(LoaiDoiTuong="5"), "LoaiDoiTuong"),
         (record(ChuHoSo=None), "ChuHoSo"),
-        (record(DinhDanhCHS=None), "DinhDanhCHS"),  # a citizen without an ID
-        (record(DinhDanhCHS=[{"LoaiDinhDanh": 1, "SoDinhDanh": "000000000000"}]), "DinhDanhCHS"),
-        (record(MaHoSo="HS-1"), "MaHoSo"),
+        (record(DinhDanhCHS=[{"LoaiDinhDanh": "1", "SoDinhDanh": "02208900012"}]), "DinhDanhCHS"),
+        (record(MaHoSo=" "), "MaHoSo"),
         (record(Unknown="x"), "Unknown"),
         (record(TaiLieuNop=[{"TenTepDinhKem": "a", "DuocSoHoa": True}]), "DuocSoHoa"),
     ],
@@ -198,13 +197,13 @@ def test_the_state_survives_a_restart(tmp_path: Path) -> None:
     with serving(app) as server:
         client = Client(server.url)
         assert client.sync("False", record())["error_code"] == 0
-        assert client.sync("True", record(TrangThaiHoSo=2))["error_code"] == 0
+        assert client.sync("True", record(TrangThaiHoSo="2"))["error_code"] == 0
     again, _ = create_app(state=state)
     with serving(again) as server:
-        assert httpx.get(f"{server.url}/_sim/dossiers/{DOSSIER}").json()["TrangThaiHoSo"] == 2
+        assert httpx.get(f"{server.url}/_sim/dossiers/{DOSSIER}").json()["TrangThaiHoSo"] == "2"
         assert len(httpx.get(f"{server.url}/_sim/log/{DOSSIER}").json()) == 2
         client = Client(server.url)  # sessions do not survive: a fresh login
-        assert client.sync("True", record(TrangThaiHoSo=4))["error_code"] == 0
+        assert client.sync("True", record(TrangThaiHoSo="4"))["error_code"] == 0
         assert [e["seq"] for e in httpx.get(f"{server.url}/_sim/log/{DOSSIER}").json()] == [1, 2, 3]
 
 

@@ -204,3 +204,13 @@ def test_sections_show_their_rows_errors_and_forms() -> None:
     # the replay forms: one letter, and the whole subscription
     assert html.count('name="csrf" value="c5rf"') == 2
     assert '<input type="hidden" name="id" value="7">' in html
+
+
+def test_the_portal_release_form_shows_with_the_unusual_moves_only() -> None:
+    assert "/console/portal/release" not in view.live(hostile_figures(), "c5rf")
+    moves = Section(configured=True, rows=[{"dossier": HOSTILE, "from": 2, "to": 10}])
+    html = view.live(dataclasses.replace(hostile_figures(), portal_moves=moves), "c5rf")
+    assert '<form method="post" action="/console/portal/release"' in html
+    assert html.count('name="csrf" value="c5rf"') == 3  # the two replay forms and the release
+    moves_table = html[html.index('data-table="portal-moves"') :]
+    assert "<script>alert" not in moves_table and "&lt;script&gt;" in moves_table

@@ -335,6 +335,19 @@ async def test_held_subjects_are_loaded_from_the_store_and_released_on_replay() 
     assert h.sink.delivered == ["b-0", "a-9"]
 
 
+async def test_holds_are_read_again_for_a_partition_taken_over_from_another_process() -> None:
+    store = MemoryDeadLetters()  # shared with the process that owned partition 1 before
+    h = harness(store=store, on_dead_letter=OnDeadLetter.HOLD_SUBJECT)
+    await h.delivery.handle({0: events("b", 1)})
+    # the other process dead-letters a-0 of partition 1 and holds "a", then goes away
+    failed = stored("a-0", "a", partition=1, offset=0)
+    await store.add([NewDeadLetter(NAME, "a-0", "a", REJECTED_BY_SINK, 1, "HTTP 400", failed)])
+    await h.delivery.handle({1: [stored("a-1", "a", partition=1, offset=1)]})
+    assert h.sink.delivered == ["b-0"]
+    assert h.letters()[-1] == ("a-1", HELD_SUBJECT, 0)
+    assert h.delivery.held_subjects == {"a"}
+
+
 async def test_a_replayed_copy_lifts_the_hold_but_a_copy_failing_again_holds_its_successors() -> None:
     replay = ((REPLAY_HEADER, b"r1"),)
     fails_once = fail_times({"a-0": 2}, rejected)  # rejected first time and on its first replay

@@ -1,14 +1,13 @@
-"""The dead-letter store in the log's file: add, list with filters, replay marks, held subjects."""
+"""What every dead-letter store promises (router.ports.DeadLetterStore): add, list with filters,
+replay marks, held subjects; checked on the embedded log's file and on the shared PostgreSQL
+database (``dead_letters``, tests/contract/conftest.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from adapters.embedded import EmbeddedDeadLetters, EmbeddedLog
 from router.ports import DeadLetterQuery, NewDeadLetter, StoredMessage
-
-MakeLog = Callable[..., Awaitable[EmbeddedLog]]
+from tests.contract.conftest import DeadLetterBackend
 
 
 def letter(
@@ -26,8 +25,8 @@ def letter(
     return NewDeadLetter(subscription, event_id, subject, "budget_exhausted", 7, "HTTP 503", message)
 
 
-async def test_add_then_list_round_trips_every_field(log: EmbeddedLog) -> None:
-    store = EmbeddedDeadLetters(log)
+async def test_add_then_list_round_trips_every_field(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
     before = int(time.time() * 1000)
     new = letter()
     await store.add([new])
@@ -40,8 +39,8 @@ async def test_add_then_list_round_trips_every_field(log: EmbeddedLog) -> None:
     assert stored.message == new.message
 
 
-async def test_adding_the_same_letter_twice_is_a_no_op(log: EmbeddedLog) -> None:
-    store = EmbeddedDeadLetters(log)
+async def test_adding_the_same_letter_twice_is_a_no_op(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
     await store.add([letter()])
     await store.add([letter(), letter()])
     assert await store.count("portal") == 1
@@ -52,8 +51,8 @@ async def test_adding_the_same_letter_twice_is_a_no_op(log: EmbeddedLog) -> None
     await store.add([])
 
 
-async def test_list_filters_and_paginates(log: EmbeddedLog) -> None:
-    store = EmbeddedDeadLetters(log)
+async def test_list_filters_and_paginates(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
     await store.add([letter(event_id=f"e{n}", subject=f"s{n % 3}", offset=n) for n in range(10)])
     await store.add([letter(subscription="other", event_id="x")])
     everything = await store.list(DeadLetterQuery(limit=100))
@@ -80,8 +79,8 @@ async def test_list_filters_and_paginates(log: EmbeddedLog) -> None:
     assert await store.list(DeadLetterQuery(limit=0)) == []
 
 
-async def test_replayed_letters_are_hidden_unless_asked_for(log: EmbeddedLog) -> None:
-    store = EmbeddedDeadLetters(log)
+async def test_replayed_letters_are_hidden_unless_asked_for(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
     await store.add([letter(event_id=f"e{n}", subject=f"s{n}", offset=n) for n in range(3)])
     first, second, _ = await store.list(DeadLetterQuery())
     await store.mark_replayed([first.id, second.id])
@@ -97,8 +96,8 @@ async def test_replayed_letters_are_hidden_unless_asked_for(log: EmbeddedLog) ->
     await store.mark_replayed([])
 
 
-async def test_held_subjects_and_count_ignore_replayed_letters(log: EmbeddedLog) -> None:
-    store = EmbeddedDeadLetters(log)
+async def test_held_subjects_and_count_ignore_replayed_letters(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
     assert await store.held_subjects("portal") == frozenset()
     assert await store.count("portal") == 0
     await store.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s1", offset=1)])
@@ -111,14 +110,12 @@ async def test_held_subjects_and_count_ignore_replayed_letters(log: EmbeddedLog)
     assert await store.count("portal") == 2
 
 
-async def test_letters_survive_reopen_and_ids_are_not_reused(make_log: MakeLog) -> None:
-    log = await make_log()
-    store = EmbeddedDeadLetters(log)
+async def test_letters_survive_reopen_and_ids_are_not_reused(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
     await store.add([letter(event_id="a"), letter(event_id="b", offset=1)])
     ids = [d.id for d in await store.list(DeadLetterQuery())]
-    await log.close()
-    log = await make_log()
-    store = EmbeddedDeadLetters(log)
+    await dead_letters.close_all()
+    store = await dead_letters.open()
     assert [d.id for d in await store.list(DeadLetterQuery())] == ids
     await store.add([letter(event_id="c", offset=2)])
     [newest] = await store.list(DeadLetterQuery(after_id=ids[-1]))

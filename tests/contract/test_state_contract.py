@@ -1,0 +1,148 @@
+"""What every state store promises (router.state and router.audit), checked on SQLite and PostgreSQL.
+
+Two stores on the same storage stand for two processes of one bus."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from adapters.audit.keys import ChainKey, KeyRing
+from router.audit import AccessRecord
+from router.state import Claim, ClaimState, Placed
+from tests.contract.conftest import CHAIN_KEYS, StateBackend
+
+TOPIC = "inbound"
+
+
+def access(n: int, subject: str = "001099012345") -> AccessRecord:
+    return AccessRecord(
+        request_id=f"request-{n}",
+        requester="000.00.00.H49/motcua",
+        official="canbo.01",
+        dataset="citizen.identity",
+        subject=subject,
+        purpose="dossier_processing",
+        procedure="1.001",
+        dossier=f"dossier-{n}",
+        outcome="released",
+    )
+
+
+async def test_a_claim_settled_is_a_duplicate_with_where_it_landed(state: StateBackend) -> None:
+    store = await state.started()
+    assert await store.dedup.claim(TOPIC, ["a/1", "a/2"]) == {
+        "a/1": Claim(ClaimState.MINE),
+        "a/2": Claim(ClaimState.MINE),
+    }
+    assert not await store.dedup.seen(TOPIC, "a/1")
+    await store.dedup.settle(TOPIC, [Placed("a/1", 3, 41), Placed("a/2", 5, None)])
+    again = await store.dedup.claim(TOPIC, ["a/1", "a/2", "a/3"])
+    assert again == {
+        "a/1": Claim(ClaimState.DUPLICATE, 3, 41),
+        "a/2": Claim(ClaimState.DUPLICATE, 5, None),
+        "a/3": Claim(ClaimState.MINE),
+    }
+    assert await store.dedup.seen(TOPIC, "a/1")
+    # another topic is another namespace
+    assert (await store.dedup.claim("elsewhere", ["a/1"]))["a/1"].state is ClaimState.MINE
+
+
+async def test_another_process_sees_a_claim_in_flight_until_it_is_released(state: StateBackend) -> None:
+    first, second = await state.started(), await state.started()
+    assert (await first.dedup.claim(TOPIC, ["b/1"]))["b/1"].state is ClaimState.MINE
+    assert (await second.dedup.claim(TOPIC, ["b/1"]))["b/1"].state is ClaimState.IN_FLIGHT
+    await first.dedup.release(TOPIC, ["b/1"])
+    assert (await second.dedup.claim(TOPIC, ["b/1"]))["b/1"].state is ClaimState.MINE
+    await second.dedup.settle(TOPIC, [Placed("b/1", 0, 7)])
+    assert (await first.dedup.claim(TOPIC, ["b/1"]))["b/1"] == Claim(ClaimState.DUPLICATE, 0, 7)
+
+
+async def test_a_claim_past_its_lease_is_taken_over(state: StateBackend) -> None:
+    gone, alive = await state.started(), await state.started()
+    assert (await gone.dedup.claim(TOPIC, ["c/1"]))["c/1"].state is ClaimState.MINE
+    alive.dedup.lease_s = 0.0  # every unsettled claim is past its lease
+    assert (await alive.dedup.claim(TOPIC, ["c/1"]))["c/1"].state is ClaimState.MINE
+
+
+async def test_a_settled_id_past_the_retention_window_is_new_again(state: StateBackend) -> None:
+    store = await state.started(retention_s=0.0)
+    await store.dedup.claim(TOPIC, ["d/1"])
+    await store.dedup.settle(TOPIC, [Placed("d/1", 0, 1)])
+    assert not await store.dedup.seen(TOPIC, "d/1")
+    assert (await store.dedup.claim(TOPIC, ["d/1"]))["d/1"].state is ClaimState.MINE
+
+
+async def test_concurrent_claims_of_one_id_give_it_to_exactly_one(state: StateBackend) -> None:
+    stores = [await state.started() for _ in range(4)]
+    ids = [f"e/{n}" for n in range(30)]
+    answers = await asyncio.gather(*(store.dedup.claim(TOPIC, ids) for store in stores))
+    for dedup_id in ids:
+        mine = [answer[dedup_id].state for answer in answers].count(ClaimState.MINE)
+        assert mine == 1, dedup_id
+
+
+async def test_migrations_apply_once_however_many_start_at_once(state: StateBackend) -> None:
+    stores = [state.store() for _ in range(4)]
+    applied = await asyncio.gather(*(store.migrate() for store in stores))
+    every = sorted(version for versions in applied for version in versions)
+    # each version applied once, by one of them, all of them from 1 on
+    assert every == list(range(1, len(every) + 1))
+    for store in stores:
+        assert await store.migrate() == []
+
+
+async def test_audit_records_read_back_by_subject_and_latest(state: StateBackend) -> None:
+    log = await state.audit_log()
+    await log.record([access(1), access(2, "001099099999")])
+    await log.record([access(3)])
+    mine = await log.for_subject("001099012345")
+    assert [record.request_id for record in mine] == ["request-3", "request-1"]
+    assert [record.request_id for record in await log.latest(2)] == ["request-3", "request-2"]
+    assert [record.request_id for record in await log.for_subject("001099012345", before=mine[0].seq)] == [
+        "request-1"
+    ]
+    assert await log.verify() == []
+
+
+async def test_a_changed_record_breaks_the_chain(state: StateBackend) -> None:
+    log = await state.audit_log()
+    await log.record([access(n) for n in range(5)])
+    await state.tamper("UPDATE access_records SET official = 'someone.else' WHERE seq = 3")
+    problems = await log.verify()
+    assert [problem.seq for problem in problems] == [3]
+
+
+async def test_a_new_chain_key_rotates_once(state: StateBackend) -> None:
+    log = await state.audit_log()
+    await log.record([access(1)])
+    await log.close()
+    new = KeyRing(ChainKey(b"the next contract chain key, 32 bytes+"), [CHAIN_KEYS.current])
+    rotated = await state.audit_log(new)
+    await rotated.record([access(2)])
+    datasets = [record.dataset for record in reversed(await rotated.latest(10))]
+    assert datasets == ["citizen.identity", "admin.rotate_chain_key", "citizen.identity"]
+    assert await rotated.verify() == []
+
+
+async def test_appends_from_several_processes_make_one_chain(state: StateBackend) -> None:
+    if state.kind == "sqlite":
+        pytest.skip("one process per SQLite audit file (its lock refuses a second): nothing is shared")
+    logs = [await state.audit_log() for _ in range(3)]
+
+    async def write(index: int) -> None:
+        for n in range(20):
+            await logs[index].record([access(index * 100 + n)])
+
+    await asyncio.gather(*(write(index) for index in range(3)))
+    records = await logs[0].latest(100)
+    assert [record.seq for record in records] == list(range(60, 0, -1))
+    assert {record.request_id for record in records} == {
+        f"request-{index * 100 + n}" for index in range(3) for n in range(20)
+    }
+    for log in logs:
+        assert await log.verify() == []
+    # a subject's report is the same from every process
+    reports = [await log.for_subject("001099012345") for log in logs]
+    assert reports[0] == reports[1] == reports[2]
