@@ -46,6 +46,9 @@ KNOWN: dict[str, str] = {
     "lienthong_portal_scorecard_online_services_ratio": "gauge",
     "lienthong_portal_catalogue_procedures": "gauge",
     "lienthong_portal_catalogue_syncs": "counter",
+    "lienthong_portal_unusual_moves": "counter",
+    "lienthong_portal_releases": "counter",
+    "lienthong_portal_truncated_texts": "counter",
     # limits per caller (adapters/http/rate_limit.py, adapters/caller_metrics.py)
     "lienthong_failed_authentications": "counter",
     "lienthong_rate_limited": "counter",
