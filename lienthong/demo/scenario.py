@@ -119,7 +119,7 @@ def next_sequences(folder: Path, today: dt.date, count: int) -> list[int]:
     except (OSError, ValueError):
         seen = {}
     start = int(seen.get("next", 1)) if seen.get("date") == today.isoformat() else 1
-    if start + count > 9999:
+    if start + count > mapping.MAX_SEQUENCE:
         start = 1
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"date": today.isoformat(), "next": start + count}), "utf-8")

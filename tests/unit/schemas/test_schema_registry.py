@@ -29,7 +29,9 @@ def test_types(registry: SchemaRegistry) -> None:
     assert status.compatibility == "BACKWARD"
     assert status.subject_pointer == "/dossierCode"
     assert "TrangThaiHoSo" in status.description
-    assert infos["dossier.submitted"].versions == (1, 2)  # v2: representative, vehicles
+    # v2: representative, vehicles; v3: a household business's personal ID as its tax code
+    assert infos["dossier.submitted"].versions == (1, 2, 3)
+    assert infos["dossier.result.issued"].versions == (1, 2, 3)
     assert [i.name for i in registry.types()] == sorted(infos)
 
 
