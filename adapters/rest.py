@@ -180,11 +180,15 @@ class RestProvider:
         xml: bool = False,
         deadline: float | None = None,
         traceparent: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One call; the reply body as data (``None`` when empty). ``deadline`` is absolute
-        ``time.monotonic()``; ``traceparent`` (W3C trace context) is passed on as a header."""
+        ``time.monotonic()``; ``traceparent`` (W3C trace context) is passed on as a header;
+        ``headers`` are the call's own (a connector's per-call routing or token header)."""
         method = method.upper()
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers = dict(headers or {})
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if traceparent is not None and tracing.parse(traceparent) is not None:
             headers[tracing.HEADER] = traceparent
         content = orjson.dumps(json) if json is not None else None

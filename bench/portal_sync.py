@@ -203,13 +203,13 @@ def run_sequential(portal_port: int, dossiers: int, changes: int) -> float:
     records: dict[str, dict[str, Any]] = {}
     with httpx.Client(base_url=f"http://127.0.0.1:{portal_port}", timeout=30) as http:
         started = time.perf_counter()
-        session = http.post(protocol.LOGIN_PATH, json={"username": USERNAME, "password": PASSWORD}).json()[
+        session = http.post(protocol.AUTH_PATH, json={"username": USERNAME, "password": PASSWORD}).json()[
             "session"
         ]
 
         def call(service: str, **fields: Any) -> dict[str, Any]:
             body = {"session": session, "madonvi": AGENCY, "service": service, **fields}
-            reply: dict[str, Any] = http.post(protocol.SERVICE_PATH, json=body).json()
+            reply: dict[str, Any] = http.post(protocol.INTEGRATION_PATH, json=body).json()
             return reply
 
         for event in ordered:
@@ -217,12 +217,12 @@ def run_sequential(portal_port: int, dossiers: int, changes: int) -> float:
             dossier = data["dossierCode"]
             if event["type"] == "dossier.submitted":
                 records[dossier] = mapping.submitted_record(data)
-                exists = call(protocol.LOOKUP, mahoso=dossier)["error_code"] not in (protocol.NOT_FOUND,)
+                exists = bool(call(protocol.LOOKUP, mahoso=dossier).get("result"))
             else:
                 records[dossier] = mapping.apply_status(records[dossier], data)
                 exists = True
             reply = call(protocol.SYNC, isUpdating="True" if exists else "False", data=[records[dossier]])
-            assert protocol.code_of(reply["error_code"]) in protocol.SUCCESS_CODES, reply
+            assert protocol.code_of(reply["error_code"]) in protocol.DEFAULT_SUCCESS, reply
         return len(events) / (time.perf_counter() - started)
 
 

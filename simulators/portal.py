@@ -1,21 +1,37 @@
-"""A simulator of the National Public Service Portal's adapter: a real HTTP server.
+"""A simulator of the National Public Service Portal's adapter: a real HTTP server, as strict as
+the real portal is known to be (``shared/reference/portal-dvcqg.md`` §1-2) and no stricter.
 
-``POST /auth/login`` ``{username, password}`` -> ``{session, error_code: 0}``; every other call
-is ``POST /adapter/service`` ``{session, madonvi, service, ...}`` with ``service`` one of
+Three endpoints (paths configurable, :class:`connectors.portal.envelope.Paths`): ``POST
+/auth/login`` ``{username, password}`` -> ``{session, error_code: 0}``; ``POST
+/adapter/service`` (integration) ``{session, madonvi, service, ...}`` with ``service`` one of
 ``TraCuuHoSo`` (``mahoso``), ``DongBoHoSoMC`` (``isUpdating`` "True"/"False", ``data: [...]``)
-and ``CapNhatTienDoHoSoMC`` (``data: [...]``). Replies are ``{error_code, message}`` (codes in
-:mod:`connectors.portal.protocol`); a request that breaks a rule (a missing or unknown field, a
-status outside 1-10, a date not ``yyyyMMddHHmmss``, a citizen without DinhDanhCHS) gets error
-``03`` naming the field, never a crash.
+and ``CapNhatTienDoHoSoMC`` (``data: [...]``); ``POST /adapter/share`` for the catalogue
+services (added by the catalogue simulator through :attr:`Portal.services`). Replies are
+``{error_code, message}``; reads put the found items in ``result`` (an array: empty when the
+dossier is not there, never an error code). A duplicate create is answered as the real portal
+answers it through a bridge, ``error_code`` 0 (configurable) with "…đã tồn tại", and writes
+nothing. A request that breaks a rule gets error ``03`` naming the field, never a crash; other
+refusals (credentials, an update of a dossier it lacks, a wrong ``dstcode``) ``-1``: the real
+portal's error codes are unknown, so these are the simulator's own. With ``dstcode`` set, the
+login and every service call must carry that header. ``madonvi`` only has to be present (its
+real format is unknown).
+
+A provincial bridge in front of the portal (no session: the bridge holds it), on the same
+store: bare JSON arrays posted to ``/bridge/DongBoHoSoMC?MaDinhDanhDV=…&isUpdating=True|False``
+(Hà Giang's form), ``/bridge/ThemMoi`` and ``/bridge/CapNhat`` (Thanh Hóa's create and update
+URLs), ``/bridge/CapNhatTienDoHoSoMC``, and ``GET /bridge/TraCuuHoSo?mahoso=``; with
+``bridge_token`` set they want it as a bearer token.
 
 State: the dossiers and each dossier's call log, in memory, and written through to a SQLite
 file when one is given (``lienthong simulate portal --state FILE``), so it survives a restart.
 
 Faults: the shared ones (:mod:`simulators.server`: 5xx, slow replies, an outage window) and
 the portal's own, set with ``PUT /_sim/portal`` ``{session_ttl_s, already_exists_next,
-malformed_next}``: sessions that expire, creates answered "already exists" (the dossier is
-stored anyway, as when an earlier create landed but its reply was lost), replies garbled after
-the operation was applied. ``POST /_sim/expire-sessions`` ends every session now.
+malformed_next, duplicate_code, expired_status, expired_body}``: sessions that expire, creates
+answered "already exists" (the dossier is stored anyway, as when an earlier create landed but
+its reply was lost), replies garbled after the operation was applied, the reply to an ended
+session (HTTP 401 by default). ``POST /_sim/expire-sessions`` ends every session now; its
+optional body ``{status, body}`` sets that reply.
 
 Control routes for tests: ``GET /_sim/log/{code}`` (the dossier's calls in order),
 ``GET /_sim/dossiers`` and ``/_sim/dossiers/{code}`` (what the portal holds),
@@ -40,187 +56,39 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from connectors.portal import protocol
-from connectors.portal.mapping import MappingError, parse_portal_date
-from router.identifiers import is_agency_code, is_dossier_code, is_old_id, is_personal_id, is_procedure_code
+from connectors.portal.envelope import Paths
+from simulators.portal_rules import Invalid, check_progress, check_record
 from simulators.server import Faults, SimulatorState, simulator_app
 
 USERNAME = "lienthong"
 PASSWORD = "demo-password"  # noqa: S105 - the simulator's demo credential
+INVALID = "03"  # the simulator's refusal of a request that breaks a rule (the message names it)
+REFUSED = "-1"  # its other refusals; the real portal's error codes are unknown
 
-_TEXT = (str,)
-# field -> (kind) of a DongBoHoSoMC record; kinds: text, int codes, date, flag, list
-RECORD_FIELDS: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "MaHoSo",
-            "MaTTHC",
-            "TenTTHC",
-            "MaLinhVuc",
-            "TenLinhVuc",
-            "SoBienNhan",
-            "ChuHoSo",
-            "MaDoiTuong",
-            "ThongTinKhac",
-            "Email",
-            "Fax",
-            "SoDienThoai",
-            "TrichYeuHoSo",
-            "ThongTinTra",
-            "DonViXuLy",
-            "GhiChu",
-            "SoGiayToChuHoSo",
-            "NoiNopHoSo",
-        ],
-        "text",
-    ),
-    **dict.fromkeys(
-        ["NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy", "NgayTuChoi", "NgayNopHoSo"], "date"
-    ),
-    **dict.fromkeys(
-        ["HoSoCoThanhPhanSoHoa", "TaiKhoanDuocXacThucVoiVNeID", "DuocThanhToanTrucTuyen"], "flag"
-    ),
-    "LoaiDoiTuong": "code:1-4",
-    "TrangThaiHoSo": "code:1-10",
-    "KenhThucHien": "code:1-3",
-    "HinhThuc": "code:1-3",
-    **dict.fromkeys(
-        [
-            "DinhDanhCHS",
-            "DSKetNoiCSDL",
-            "TaiLieuNop",
-            "DanhSachLePhi",
-            "DanhSachTepDinhKemKhac",
-            "DanhSachHoSoBoSung",
-            "DanhSachGiayToKetQua",
-        ],
-        "list",
-    ),
-}
-RECORD_REQUIRED = ("MaHoSo", "MaTTHC", "ChuHoSo", "LoaiDoiTuong", "TrangThaiHoSo")
-
-LIST_ITEMS: dict[str, dict[str, str]] = {
-    "DinhDanhCHS": {"LoaiDinhDanh": "code:1-2", "SoDinhDanh": "text"},
-    "DSKetNoiCSDL": {"MaCSDL": "text"},
-    "TaiLieuNop": {
-        "TepDinhKemId": "text",
-        "TenTepDinhKem": "text",
-        "IsDeleted": "flag",
-        "MaThanhPhanHoSo": "text",
-        "DuongDanTaiTepTin": "text",
-        "DuocSoHoa": "flag",
-        "DuocTaiSuDung": "flag",
-        "DuocLayTuKhoDMQG": "flag",
-        "MaKetQuaThayThe": "text",
-    },
-    "DanhSachLePhi": {
-        "TenPhiLePhi": "text",
-        "MaPhiLePhi": "text",
-        "HinhThucThu": "code:1-3",
-        "Gia": "amount",
-        "LoaiPhiLePhi": "code:1-2",
-    },
-    "DanhSachTepDinhKemKhac": {"TenGiayTo": "text", "DuongDanTepTin": "text"},
-    "DanhSachHoSoBoSung": {"MaHoSoBoSung": "text", "NgayBoSung": "date"},
-    "DanhSachGiayToKetQua": {
-        "TenGiayTo": "text",
-        "MaThanhPhanHoSo": "text",
-        "GiayToId": "text",
-        "DuongDanTepTinKetQua": "text",
-    },
-}
-
-PROGRESS_FIELDS: dict[str, str] = {
-    "MaHoSo": "text",
-    "NguoiXuLy": "text",
-    "ChucDanh": "text",
-    "ThoiDiemXuLy": "date",
-    "PhongBanXuLy": "text",
-    "NoiDungXuLy": "text",
-    "TrangThai": "code:1-10",
-    "NgayBatDau": "date",
-    "NgayKetThucTheoQuyDinh": "date",
-}
-PROGRESS_REQUIRED = ("MaHoSo", "NguoiXuLy", "ThoiDiemXuLy", "NoiDungXuLy", "TrangThai")
-
-
-class Invalid(ValueError):
-    """A request the portal refuses (error ``03``)."""
-
-
-def _check_value(where: str, kind: str, value: Any) -> None:
-    if kind == "text":
-        if not isinstance(value, str) or not value.strip() or len(value) > 4000:
-            raise Invalid(f"{where}: phải là chuỗi không rỗng (a non-empty string)")
-    elif kind == "date":
-        if not isinstance(value, str):
-            raise Invalid(f"{where}: ngày phải có dạng yyyyMMddHHmmss")
-        try:
-            parse_portal_date(value)
-        except MappingError:
-            raise Invalid(f"{where}: ngày phải có dạng yyyyMMddHHmmss, nhận {value!r}") from None
-    elif kind == "flag":
-        if value not in (0, 1) or isinstance(value, bool):
-            raise Invalid(f"{where}: phải là 0 hoặc 1")
-    elif kind == "amount":
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise Invalid(f"{where}: phải là số nguyên không âm")
-    elif kind.startswith("code:"):
-        low, high = (int(x) for x in kind[5:].split("-"))
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise Invalid(f"{where}: mã không hợp lệ {value!r} (phải từ {low} đến {high})")
-
-
-def _check_fields(where: str, item: Any, kinds: Mapping[str, str], required: tuple[str, ...]) -> None:
-    if not isinstance(item, dict):
-        raise Invalid(f"{where}: phải là một đối tượng JSON")
-    unknown = sorted(set(item) - set(kinds))
-    if unknown:
-        raise Invalid(f"{where}: trường không hợp lệ {unknown}")
-    for name in required:
-        if item.get(name) in (None, ""):
-            raise Invalid(f"{where}.{name}: thiếu trường bắt buộc")
-    for name, value in item.items():
-        if value is None:
-            continue
-        kind = kinds[name]
-        if kind == "list":
-            if not isinstance(value, list):
-                raise Invalid(f"{where}.{name}: phải là danh sách")
-            for index, entry in enumerate(value):
-                _check_fields(f"{where}.{name}[{index}]", entry, LIST_ITEMS[name], ())
-        else:
-            _check_value(f"{where}.{name}", kind, value)
-
-
-def check_record(record: Any, where: str = "data") -> dict[str, Any]:
-    _check_fields(where, record, RECORD_FIELDS, RECORD_REQUIRED)
-    if not is_dossier_code(record["MaHoSo"]):
-        raise Invalid(f"{where}.MaHoSo: mã hồ sơ không hợp lệ {record['MaHoSo']!r}")
-    if not is_procedure_code(record["MaTTHC"]):
-        raise Invalid(f"{where}.MaTTHC: mã thủ tục không hợp lệ {record['MaTTHC']!r}")
-    ids = record.get("DinhDanhCHS") or []
-    for index, entry in enumerate(ids):
-        number, kind = entry.get("SoDinhDanh", ""), entry.get("LoaiDinhDanh")
-        valid = is_personal_id(number) if kind == 1 else is_old_id(number) if kind == 2 else False
-        if not valid:
-            raise Invalid(f"{where}.DinhDanhCHS[{index}]: số định danh không hợp lệ {number!r}")
-    if record["LoaiDoiTuong"] == 1 and not ids:
-        raise Invalid(f"{where}.DinhDanhCHS: công dân phải có số định danh (a citizen needs an ID)")
-    return dict(record)
-
-
-def check_progress(item: Any, where: str = "data") -> dict[str, Any]:
-    _check_fields(where, item, PROGRESS_FIELDS, PROGRESS_REQUIRED)
-    return dict(item)
+BRIDGE_SYNC = "/bridge/DongBoHoSoMC"
+BRIDGE_CREATE = "/bridge/ThemMoi"
+BRIDGE_UPDATE = "/bridge/CapNhat"
+BRIDGE_PROGRESS = "/bridge/CapNhatTienDoHoSoMC"
+BRIDGE_LOOKUP = "/bridge/TraCuuHoSo"
+BRIDGE_POSTS = (BRIDGE_SYNC, BRIDGE_CREATE, BRIDGE_UPDATE, BRIDGE_PROGRESS)
 
 
 @dataclass
 class PortalFaults:
-    """The portal's own faults (the shared ones are in :class:`simulators.server.Faults`)."""
+    """The portal's own faults and replies (the shared faults are in :class:`simulators.server.Faults`)."""
 
     session_ttl_s: float = 3600.0
     already_exists_next: int = 0  # the next N creates are answered "already exists"
     malformed_next: int = 0  # the next N service replies are garbled (after the work is done)
+    duplicate_code: str = "0"  # the error_code of "already exists" (seen: "0", "3", "-3")
+    # the reply to a call with an unknown or expired session (the real one is unknown)
+    expired_status: int = 401
+    expired_body: dict[str, Any] = field(
+        default_factory=lambda: {
+            "error_code": REFUSED,
+            "message": "Phiên làm việc không hợp lệ hoặc đã hết hạn",
+        }
+    )
 
 
 class Store:
@@ -303,54 +171,84 @@ def _reply(code: str | int, message: str, **extra: Any) -> Response:
     return JSONResponse({"error_code": code, "message": message, **extra})
 
 
+# what a service handler answers: error_code, message, more top-level keys (``result``)
+Answer = tuple[str | int, str, dict[str, Any]]
+Handler = Callable[[Mapping[str, Any]], Answer]
+
+
 @dataclass
 class Portal:
     store: Store
     faults: PortalFaults = field(default_factory=PortalFaults)
     username: str = USERNAME
     password: str = PASSWORD
+    paths: Paths = field(default_factory=Paths)
+    dstcode: str | None = None  # when set, login and every service call must carry it
+    bridge_token: str | None = None  # when set, the bridge's routes want it as a bearer token
     sessions: dict[str, float] = field(default_factory=dict)  # session -> expiry (monotonic)
     logins: int = 0
     clock: Callable[[], float] = time.monotonic
+    # endpoint -> service -> handler; the catalogue simulator adds the share endpoint's services
+    services: dict[str, dict[str, Handler]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.services.setdefault("integration", {}).update(
+            {protocol.LOOKUP: self._lookup, protocol.SYNC: self._sync, protocol.PROGRESS: self._progress}
+        )
+        self.services.setdefault("share", {})
 
     # --- the portal's routes -----------------------------------------------------------------
+
+    def _wrong_dstcode(self, request: Request) -> Response | None:
+        if self.dstcode and request.headers.get("dstcode") != self.dstcode:
+            return _reply(REFUSED, "dstcode không hợp lệ")
+        return None
 
     async def login(self, request: Request) -> Response:
         body = await _json_body(request)
         if body is None:
-            return _reply(protocol.INVALID, "Yêu cầu không phải JSON hợp lệ")
+            return _reply(INVALID, "Yêu cầu không phải JSON hợp lệ")
+        if (wrong := self._wrong_dstcode(request)) is not None:
+            return wrong
         if body.get("username") != self.username or body.get("password") != self.password:
-            return _reply(protocol.BAD_CREDENTIALS, "Sai tên đăng nhập hoặc mật khẩu")
+            return _reply(REFUSED, "Sai tên đăng nhập hoặc mật khẩu")
         session = secrets.token_urlsafe(24)
         self.sessions[session] = self.clock() + self.faults.session_ttl_s
         self.logins += 1
         return _reply(0, "Thành công", session=session)
 
-    async def service(self, request: Request) -> Response:
+    async def integration(self, request: Request) -> Response:
+        return await self._service(request, "integration")
+
+    async def share(self, request: Request) -> Response:
+        return await self._service(request, "share")
+
+    async def _service(self, request: Request, endpoint: str) -> Response:
         body = await _json_body(request)
         if body is None:
-            return _reply(protocol.INVALID, "Yêu cầu không phải JSON hợp lệ")
+            return _reply(INVALID, "Yêu cầu không phải JSON hợp lệ")
+        if (wrong := self._wrong_dstcode(request)) is not None:
+            return wrong
         session = body.get("session")
         expiry = self.sessions.get(session) if isinstance(session, str) else None
         if expiry is None or self.clock() >= expiry:
-            self.sessions.pop(session, None) if isinstance(session, str) else None
-            return _reply(protocol.SESSION_EXPIRED, "Phiên làm việc không hợp lệ hoặc đã hết hạn")
+            if isinstance(session, str):
+                self.sessions.pop(session, None)
+            return JSONResponse(self.faults.expired_body, status_code=self.faults.expired_status)
         madonvi = body.get("madonvi")
-        if not isinstance(madonvi, str) or not is_agency_code(madonvi):
-            return _reply(protocol.INVALID, f"madonvi: mã đơn vị không hợp lệ {madonvi!r}")
+        if not isinstance(madonvi, str) or not madonvi.strip():  # its real format is unknown
+            return _reply(INVALID, f"madonvi: thiếu mã đơn vị {madonvi!r}")
         operation = body.get("service")
-        handler = {
-            protocol.LOOKUP: self._lookup,
-            protocol.SYNC: self._sync,
-            protocol.PROGRESS: self._progress,
-        }.get(operation if isinstance(operation, str) else "")
+        handler = self.services[endpoint].get(operation if isinstance(operation, str) else "")
         if handler is None:
-            return _reply(protocol.INVALID, f"service: không hỗ trợ {operation!r}")
+            return _reply(INVALID, f"service: không hỗ trợ {operation!r}")
+        return self._answer(handler, body)
+
+    def _answer(self, handler: Handler, body: Mapping[str, Any]) -> Response:
         try:
-            reply = handler(body)
+            code, message, extra = handler(body)
         except Invalid as error:
-            reply = (protocol.INVALID, str(error), {})
-        code, message, extra = reply
+            code, message, extra = INVALID, str(error), {}
         if self.faults.malformed_next > 0:
             self.faults.malformed_next -= 1
             # the work is done, but the client cannot read that it was
@@ -358,20 +256,20 @@ class Portal:
             return Response(garbled, media_type="application/json")
         return _reply(code, message, **extra)
 
-    def _lookup(self, body: Mapping[str, Any]) -> tuple[str | int, str, dict[str, Any]]:
-        code = body.get("mahoso")
-        if not isinstance(code, str) or not is_dossier_code(code):
-            raise Invalid(f"mahoso: mã hồ sơ không hợp lệ {code!r}")
+    def _lookup(self, body: Mapping[str, Any]) -> Answer:
+        code = body.get(protocol.LOOKUP_KEY)
+        if not isinstance(code, str) or not code.strip():
+            raise Invalid(f"{protocol.LOOKUP_KEY}: thiếu mã hồ sơ {code!r}")
         record = self.store.dossiers.get(code)
-        outcome = protocol.NOT_FOUND if record is None else "0"
-        self.store.record_call(code, {"service": protocol.LOOKUP, "error_code": outcome})
-        if record is None:
-            return protocol.NOT_FOUND, "Không tìm thấy hồ sơ", {}
-        return 0, "Thành công", {"data": record}
+        self.store.record_call(
+            code, {"service": protocol.LOOKUP, "error_code": "0", "found": record is not None}
+        )
+        # "not found" is an empty result, never an error code
+        return 0, "Thành công", {"result": [] if record is None else [record]}
 
-    def _sync(self, body: Mapping[str, Any]) -> tuple[str | int, str, dict[str, Any]]:
-        updating = body.get("isUpdating")
-        if updating not in ("True", "False"):
+    def _sync(self, body: Mapping[str, Any]) -> Answer:
+        updating = body.get(protocol.UPDATING_KEY)
+        if updating not in (protocol.TRUE, protocol.FALSE):
             raise Invalid(f'isUpdating: phải là "True" hoặc "False", nhận {updating!r}')
         items = body.get("data")
         if not isinstance(items, list) or not items:
@@ -380,22 +278,25 @@ class Portal:
         for record in records:  # all or nothing: check every record first
             code = record["MaHoSo"]
             exists = code in self.store.dossiers
-            if updating == "False" and self.faults.already_exists_next > 0:
+            if updating == protocol.FALSE and self.faults.already_exists_next > 0:
                 self.faults.already_exists_next -= 1
                 self.store.put(code, record)  # an earlier create landed; its reply was lost
                 exists = True
-            if updating == "False" and exists:
-                self._log_sync(code, updating, record, protocol.ALREADY_EXISTS)
-                return protocol.ALREADY_EXISTS, f"Hồ sơ {code} đã tồn tại", {}
-            if updating == "True" and not exists:
-                self._log_sync(code, updating, record, protocol.DOES_NOT_EXIST)
-                return protocol.DOES_NOT_EXIST, f"Hồ sơ {code} không tồn tại", {}
+            if updating == protocol.FALSE and exists:
+                # as a real portal answers through a bridge: a success code, nothing written
+                self._log_sync(code, updating, record, self.faults.duplicate_code, written=False)
+                return self.faults.duplicate_code, f"Hồ sơ {code} đã tồn tại", {}
+            if updating == protocol.TRUE and not exists:
+                self._log_sync(code, updating, record, REFUSED, written=False)
+                return REFUSED, f"Hồ sơ {code} không tồn tại", {}
         for record in records:
             self.store.put(record["MaHoSo"], record)
-            self._log_sync(record["MaHoSo"], updating, record, "0")
+            self._log_sync(record["MaHoSo"], updating, record, "0", written=True)
         return 0, "Thành công", {}
 
-    def _log_sync(self, code: str, updating: str, record: Mapping[str, Any], outcome: str) -> None:
+    def _log_sync(
+        self, code: str, updating: str, record: Mapping[str, Any], outcome: str, *, written: bool
+    ) -> None:
         self.store.record_call(
             code,
             {
@@ -403,26 +304,50 @@ class Portal:
                 "isUpdating": updating,
                 "status": record["TrangThaiHoSo"],
                 "error_code": outcome,
+                "written": written,
             },
         )
 
-    def _progress(self, body: Mapping[str, Any]) -> tuple[str | int, str, dict[str, Any]]:
+    def _progress(self, body: Mapping[str, Any]) -> Answer:
         items = body.get("data")
         if not isinstance(items, list) or not items:
             raise Invalid("data: phải là danh sách không rỗng")
         steps = [check_progress(item, f"data[{i}]") for i, item in enumerate(items)]
         for step in steps:
             if step["MaHoSo"] not in self.store.dossiers:
-                self.store.record_call(
-                    step["MaHoSo"], {"service": protocol.PROGRESS, "error_code": protocol.DOES_NOT_EXIST}
-                )
-                return protocol.DOES_NOT_EXIST, f"Hồ sơ {step['MaHoSo']} không tồn tại", {}
+                self.store.record_call(step["MaHoSo"], {"service": protocol.PROGRESS, "error_code": REFUSED})
+                return REFUSED, f"Hồ sơ {step['MaHoSo']} không tồn tại", {}
         for step in steps:
             self.store.add_progress(step["MaHoSo"], step)
             self.store.record_call(
                 step["MaHoSo"], {"service": protocol.PROGRESS, "status": step["TrangThai"], "error_code": "0"}
             )
         return 0, "Thành công", {}
+
+    # --- a provincial bridge in front of the portal ------------------------------------------
+
+    async def bridge(self, request: Request) -> Response:
+        """The bridge's routes: bare JSON arrays, no session (the bridge holds the portal's)."""
+        if self.bridge_token and request.headers.get("authorization") != f"Bearer {self.bridge_token}":
+            return JSONResponse({"error_code": REFUSED, "message": "Unauthorized"}, status_code=401)
+        route = request.url.path
+        if route == BRIDGE_LOOKUP:
+            return self._answer(self._lookup, {protocol.LOOKUP_KEY: request.query_params.get("mahoso")})
+        try:
+            items = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            items = None
+        if not isinstance(items, list):
+            return _reply(INVALID, "Dữ liệu phải là một mảng JSON")
+        if route == BRIDGE_PROGRESS:
+            return self._answer(self._progress, {"data": items})
+        if route == BRIDGE_SYNC:  # one URL, the agency and isUpdating as query parameters (HG)
+            if not request.query_params.get("MaDinhDanhDV"):
+                return _reply(INVALID, "MaDinhDanhDV: thiếu mã định danh đơn vị")
+            updating = request.query_params.get(protocol.UPDATING_KEY)
+        else:  # a create URL and an update URL (TD)
+            updating = protocol.TRUE if route == BRIDGE_UPDATE else protocol.FALSE
+        return self._answer(self._sync, {protocol.UPDATING_KEY: updating, "data": items})
 
     # --- control routes ----------------------------------------------------------------------
 
@@ -436,10 +361,22 @@ class Portal:
             return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse(asdict(self.faults))
 
-    async def expire_sessions(self, _: Request) -> Response:
+    async def expire_sessions(self, request: Request) -> Response:
+        """Ends every session now; an optional ``{status, body}`` sets the reply later calls
+        with an ended session get."""
+        given = await _json_body(request) if await request.body() else {}
+        if given is None or set(given) - {"status", "body"}:
+            return JSONResponse({"error": "an optional JSON object {status, body}"}, status_code=400)
+        status, body = (
+            given.get("status", self.faults.expired_status),
+            given.get("body", self.faults.expired_body),
+        )
+        if not isinstance(status, int) or not 200 <= status <= 599 or not isinstance(body, dict):
+            return JSONResponse({"error": "status: an HTTP status; body: a JSON object"}, status_code=400)
+        self.faults.expired_status, self.faults.expired_body = status, body
         count = len(self.sessions)
         self.sessions.clear()
-        return JSONResponse({"expired": count})
+        return JSONResponse({"expired": count, "status": status, "body": body})
 
     async def call_log(self, request: Request) -> Response:
         return JSONResponse(self.store.log.get(request.path_params["code"], []))
@@ -476,8 +413,11 @@ class Portal:
 
     def routes(self) -> list[Route]:
         return [
-            Route(protocol.LOGIN_PATH, self.login, methods=["POST"]),
-            Route(protocol.SERVICE_PATH, self.service, methods=["POST"]),
+            Route(self.paths.auth, self.login, methods=["POST"]),
+            Route(self.paths.integration, self.integration, methods=["POST"]),
+            Route(self.paths.share, self.share, methods=["POST"]),
+            Route(BRIDGE_LOOKUP, self.bridge, methods=["GET"]),
+            *(Route(path, self.bridge, methods=["POST"]) for path in BRIDGE_POSTS),
             Route("/_sim/portal", self.set_faults, methods=["PUT"]),
             Route("/_sim/portal", self.counts, methods=["GET"]),
             Route("/_sim/expire-sessions", self.expire_sessions, methods=["POST"]),
@@ -504,12 +444,22 @@ def create_app(
     seed: int = 0,
     state: Path | str | None = None,
     portal_faults: PortalFaults | None = None,
+    paths: Paths | None = None,
+    dstcode: str | None = None,
+    bridge_token: str | None = None,
 ) -> tuple[ASGIApp, SimulatorState]:
     """The portal simulator's ASGI app; ``state`` is the SQLite file that keeps the dossiers
-    across restarts (in memory only when None). ``seed`` is accepted for the CLI's sake: the
-    portal starts empty and has no seeded data."""
+    across restarts (in memory only when None); ``paths`` its three endpoints; ``dstcode`` the
+    header it then requires; ``bridge_token`` the bearer token its bridge routes then require.
+    ``seed`` is accepted for the CLI's sake: the portal starts empty and has no seeded data."""
     del seed
-    portal = Portal(Store(Path(state) if state is not None else None), portal_faults or PortalFaults())
+    portal = Portal(
+        Store(Path(state) if state is not None else None),
+        portal_faults or PortalFaults(),
+        paths=paths or Paths(),
+        dstcode=dstcode,
+        bridge_token=bridge_token,
+    )
     app, sim_state = simulator_app(portal.routes(), faults or Faults())
     sim_state.portal = portal  # type: ignore[attr-defined]  # tests reach the portal through it
     return app, sim_state

@@ -4,13 +4,31 @@ periodic reconciliation and the operators' figures.
 Options (``connectors[].options`` in the configuration):
 
 - ``agency_code`` (required): ``madonvi``, the province's agency code as the portal knows it;
-- ``username_env``, ``password_env`` (required): the names of the environment variables holding
+- ``username_env``, ``password_env`` (required with the portal's envelope): the names of the environment variables holding
   the portal account (read when the bus starts; never written in the file);
-- ``login_path``, ``service_path``: the adapter's paths (default ``/auth/login``,
-  ``/adapter/service``);
-- ``codes``: the portal's ``error_code`` values, e.g. ``{session_expired: ["99"], already_exists:
-  ["02"]}`` (keys: success, not_found, already_exists, does_not_exist, session_expired);
-- ``database_codes``: dataset -> MaCSDL, added to the defaults, for DSKetNoiCSDL;
+- ``auth_path``, ``integration_path``, ``share_path``: the portal's three endpoints, paths under
+  ``url`` or absolute URLs (default ``/auth/login``, ``/adapter/service``, ``/adapter/share``);
+- ``dstcode``: a ``dstcode`` header for the portal's gateway, on every service call and on the
+  login when not empty (off by default);
+- ``session_max_age``: a session older than this is renewed before the next call (default 10m);
+- ``codes``: how replies are judged, e.g. ``{success: ["0"], already_exists: ["0", "3", "-3"],
+  session_expired: ["99"]}`` (session_expired is empty by default: HTTP 401 always counts);
+  ``already_exists_message``: the text that, with one of those codes, says a create found the
+  dossier there already (default "đã tồn tại", compared case-insensitively);
+- ``envelope``: ``portal`` (default, the portal's own) or ``bridge`` (a provincial bridge that
+  holds the portal session: ``bridge: {create_url, update_url, progress_url, lookup_url,
+  create_params, update_params, progress_params, lookup_params, bearer_env}``; the bridge takes
+  no ``username_env``/``password_env``);
+- ``database_codes``: dataset -> MaCSDL (a numeric string of the portal's code book), for
+  DSKetNoiCSDL; empty by default, since the code book is not public;
+- the dossier body (docs/portal.md, Mapping): ``agency_names`` (agency code -> name, for
+  DonViXuLy), ``dataset_components`` (dataset -> the MaThanhPhanHoSo its record stands for),
+  ``data_store_datasets`` (datasets served by the citizen data store, default
+  [result.document]), ``fee_kind_codes`` and ``payment_method_codes`` (LoaiPhiLePhi and
+  HinhThucThu of the events' words), ``result_codes`` (procedure -> MaGiayToKetQua),
+  ``online_payment`` (``portal`` or ``gateway``: DuocThanhToanTrucTuyen 1 or 2) and
+  ``text_limits`` (field -> characters; defaults GhiChu 2000, TrichYeuHoSo 1000, TenGiayTo 2000,
+  TenTepDinhKem 4000, NguoiXuLy 50);
 - ``reconcile_every``: a duration; ``serve`` then reconciles that often (off by default);
   ``reconcile_window``: how far back each run looks (default 30d);
 - ``figures_every``: how often the scorecard gauges are refreshed (default 30s);
@@ -34,9 +52,17 @@ import orjson
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.portal import protocol
-from connectors.portal.mapping import DATABASE_CODES
+from connectors.portal.envelope import (
+    BridgeEnvelope,
+    BridgeUrl,
+    Credentials,
+    Envelope,
+    Paths,
+    PortalEnvelope,
+)
+from connectors.portal.mapping import PAID_ON_PORTAL, PAID_VIA_GATEWAY, TEXT_LIMITS, BodyOptions
 from connectors.portal.metrics import PortalMetrics, portal_metrics
-from connectors.portal.session import Codes, Credentials, PortalClient, PortalError
+from connectors.portal.session import Codes, PortalClient, PortalError
 from connectors.portal.state import AgencyFigures, SyncStateStore
 from connectors.portal.sync import DossierEvent, Held, PortalSync, ReconcileReport
 from router.errors import ConfigError
@@ -51,7 +77,22 @@ log = logging.getLogger("lienthong.portal")
 
 DEFAULT_WINDOW_S = 30 * 86400.0
 DEFAULT_FIGURES_EVERY_S = 30.0
-_CODE_KEYS = ("success", "not_found", "already_exists", "does_not_exist", "session_expired")
+_CODE_KEYS = ("success", "already_exists", "session_expired")
+ENVELOPES = ("portal", "bridge")
+# the options that only the portal's own envelope uses (a bridge holds the session itself)
+PORTAL_ONLY = (
+    "username_env",
+    "password_env",
+    "auth_path",
+    "integration_path",
+    "share_path",
+    "dstcode",
+    "session_max_age",
+)
+_BRIDGE_URLS = ("create", "update", "progress", "lookup")
+_BRIDGE_KEYS = frozenset(
+    {*(f"{n}_url" for n in _BRIDGE_URLS), *(f"{n}_params" for n in _BRIDGE_URLS), "bearer_env"}
+)
 
 
 def read_event(message: StoredMessage) -> DossierEvent:
@@ -106,7 +147,7 @@ class PortalConnector:
         name: str,
         sync: PortalSync,
         *,
-        credentials: tuple[str, str],
+        credentials: Mapping[str, str],
         reconcile_every_s: float | None = None,
         reconcile_window_s: float = DEFAULT_WINDOW_S,
         figures_every_s: float = DEFAULT_FIGURES_EVERY_S,
@@ -150,21 +191,19 @@ class PortalConnector:
         ConfigError (the command line) rather than a logged error (``serve``)."""
         if self._started:
             return
-        username_env, password_env = self._credential_envs
-        missing = [env for env in (username_env, password_env) if not os.environ.get(env)]
-        agency = self.sync.client.credentials.agency
+        missing = [env for env in self._credential_envs.values() if not os.environ.get(env)]
         if missing:
             problem = (
                 f"connector {self._name!r} (portal): set the environment variable(s) {', '.join(missing)} "
-                "to the portal account's user name and password"
+                "to the portal account's user name and password (or the bridge's token)"
             )
             if strict:
                 raise ConfigError(problem)
             log.error("%s; until then no call reaches the portal", problem)
-            self.sync.client.credentials = Credentials("", "", agency, missing=problem)
+            self.sync.client.credentials = Credentials(missing=problem)
         else:
             self.sync.client.credentials = Credentials(
-                os.environ[username_env], os.environ[password_env], agency
+                **{field: os.environ[env] for field, env in self._credential_envs.items()}
             )
         await self.sync.start()
         self._started = True
@@ -257,23 +296,162 @@ def _option_duration(settings: ConnectorSettings, key: str, default: float | Non
     return seconds
 
 
+def _problem(settings: ConnectorSettings, where: str, what: str) -> ConfigError:
+    return ConfigError(f"connector {settings.name!r} (portal): options.{where}: {what}")
+
+
+def _path_or_url(settings: ConnectorSettings, where: str, value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or not (value.startswith("/") or value.startswith(("http://", "https://")))
+        or any(c.isspace() for c in value)
+    ):
+        raise _problem(settings, where, f"{value!r} is not a path (starting with /) or an http(s) URL")
+    return value
+
+
+def _code_list(settings: ConnectorSettings, where: str, codes: object, *, empty: bool) -> frozenset[str]:
+    if (
+        not isinstance(codes, list)
+        or (not codes and not empty)
+        or not all(isinstance(code, str | int) and not isinstance(code, bool) for code in codes)
+    ):
+        needs = "a list of error codes" if empty else "a non-empty list of error codes"
+        raise _problem(settings, where, f'must be {needs}, e.g. ["0"]')
+    return frozenset(protocol.code_of(code) for code in codes)
+
+
 def _codes(settings: ConnectorSettings) -> Codes:
     given: Any = settings.options.get("codes", {})
-    if not isinstance(given, Mapping) or set(given) - set(_CODE_KEYS):
-        raise ConfigError(
-            f"connector {settings.name!r} (portal): option 'codes' maps some of {', '.join(_CODE_KEYS)} to lists of error codes"
-        )
+    if not isinstance(given, Mapping):
+        raise _problem(settings, "codes", f"maps some of {', '.join(_CODE_KEYS)} to lists of error codes")
+    for key in given:
+        if key not in _CODE_KEYS:
+            raise _problem(settings, f"codes.{key}", f"is not one of {', '.join(_CODE_KEYS)}")
     defaults = Codes()
-    values = {}
-    for key in _CODE_KEYS:
-        codes = given.get(key)
-        if codes is None:
-            values[key] = getattr(defaults, key)
-        elif isinstance(codes, list) and codes:
-            values[key] = frozenset(protocol.code_of(code) for code in codes)
-        else:
-            raise ConfigError(f"connector {settings.name!r} (portal): codes.{key} must be a non-empty list")
-    return Codes(**values)
+    values: dict[str, Any] = {
+        key: _code_list(settings, f"codes.{key}", given[key], empty=key != "success")
+        if key in given
+        else getattr(defaults, key)
+        for key in _CODE_KEYS
+    }
+    message = settings.options.get("already_exists_message", defaults.already_exists_message)
+    if not isinstance(message, str) or not message.strip():
+        raise _problem(settings, "already_exists_message", "must be a non-empty text, e.g. đã tồn tại")
+    return Codes(**values, already_exists_message=message)
+
+
+def _bridge_url(settings: ConnectorSettings, spec: Mapping[str, Any], name: str) -> BridgeUrl | None:
+    url = spec.get(f"{name}_url")
+    params: Any = spec.get(f"{name}_params", {})
+    if url is None:
+        if f"{name}_params" in spec:
+            raise _problem(settings, f"bridge.{name}_params", f"given without bridge.{name}_url")
+        return None
+    url = _path_or_url(settings, f"bridge.{name}_url", url)
+    if not isinstance(params, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool) for k, v in params.items()
+    ):
+        raise _problem(
+            settings,
+            f"bridge.{name}_params",
+            'maps query parameter names to text, e.g. {MaDinhDanhDV: "{agency}", isUpdating: "True"}',
+        )
+    return BridgeUrl(url, {k: str(v) for k, v in params.items()})
+
+
+def _envelope(settings: ConnectorSettings, agency: str) -> tuple[Envelope, dict[str, str]]:
+    """The envelope and the credentials' environment variables (field -> variable)."""
+    kind = settings.options.get("envelope", "portal")
+    if kind not in ENVELOPES:
+        raise _problem(settings, "envelope", f"{kind!r} is not one of {', '.join(ENVELOPES)}")
+    if kind == "portal":
+        if "bridge" in settings.options:
+            raise _problem(settings, "bridge", "is for envelope: bridge; remove it or set envelope: bridge")
+        paths = Paths(
+            **{
+                endpoint: _path_or_url(settings, f"{endpoint}_path", settings.options[f"{endpoint}_path"])
+                for endpoint in protocol.ENDPOINTS
+                if f"{endpoint}_path" in settings.options
+            }
+        )
+        dstcode = settings.options.get("dstcode")
+        if dstcode is not None and (not isinstance(dstcode, str) or any(c in dstcode for c in "\r\n")):
+            raise _problem(settings, "dstcode", "must be a text on one line")
+        envs = {
+            "username": _option_text(settings, "username_env", required=True),
+            "password": _option_text(settings, "password_env", required=True),
+        }
+        return PortalEnvelope(agency, paths, dstcode), envs
+    for key in PORTAL_ONLY:
+        if key in settings.options:
+            raise _problem(settings, key, "a bridge holds the portal's session: remove it")
+    spec: Any = settings.options.get("bridge")
+    if not isinstance(spec, Mapping):
+        raise _problem(
+            settings, "bridge", "envelope: bridge needs bridge: {create_url, update_url, progress_url}"
+        )
+    for key in spec:
+        if key not in _BRIDGE_KEYS:
+            raise _problem(settings, f"bridge.{key}", f"is not one of {', '.join(sorted(_BRIDGE_KEYS))}")
+    urls = {name: _bridge_url(settings, spec, name) for name in _BRIDGE_URLS}
+    for name in ("create", "update", "progress"):
+        if urls[name] is None:
+            raise _problem(settings, f"bridge.{name}_url", "is required with envelope: bridge")
+    envs = {}
+    if "bearer_env" in spec:
+        token_env = spec["bearer_env"]
+        if not isinstance(token_env, str) or not token_env:
+            raise _problem(settings, "bridge.bearer_env", "names the environment variable holding the token")
+        envs["token"] = token_env
+    create, update, progress = urls["create"], urls["update"], urls["progress"]
+    assert create is not None and update is not None and progress is not None
+    return BridgeEnvelope(agency, create, update, progress, urls["lookup"]), envs
+
+
+def _text_map(settings: ConnectorSettings, key: str, *, digits: bool = False) -> dict[str, str]:
+    given: Any = settings.options.get(key, {})
+    if not isinstance(given, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v and (not digits or (v.isascii() and v.isdigit()))
+        for k, v in given.items()
+    ):
+        what = 'numeric strings, e.g. "7"' if digits else "non-empty strings"
+        raise ConfigError(f"connector {settings.name!r} (portal): option {key!r} maps names to {what}")
+    return dict(given)
+
+
+def _body_options(settings: ConnectorSettings) -> BodyOptions:
+    """The dossier body's configuration: the values the portal's reference leaves unknown."""
+    where = f"connector {settings.name!r} (portal)"
+    components: Any = settings.options.get("dataset_components", {})
+    if not isinstance(components, Mapping) or not all(
+        isinstance(v, list) and all(isinstance(c, str) and c for c in v) for v in components.values()
+    ):
+        raise ConfigError(f"{where}: option 'dataset_components' maps datasets to lists of component codes")
+    store: Any = settings.options.get("data_store_datasets", ["result.document"])
+    if not isinstance(store, list) or not all(isinstance(d, str) and d for d in store):
+        raise ConfigError(f"{where}: option 'data_store_datasets' is a list of dataset names")
+    payment = settings.options.get("online_payment", "portal")
+    if payment not in ("portal", "gateway"):
+        raise ConfigError(f"{where}: option 'online_payment' is portal or gateway")
+    limits: Any = settings.options.get("text_limits", {})
+    if not isinstance(limits, Mapping) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
+    ):
+        raise ConfigError(f"{where}: option 'text_limits' maps portal fields to positive lengths")
+    return BodyOptions(
+        agency_names=_text_map(settings, "agency_names"),
+        database_codes=_text_map(settings, "database_codes", digits=True),
+        dataset_components={k: tuple(v) for k, v in components.items()},
+        data_store_datasets=frozenset(store),
+        fee_kind_codes=_text_map(settings, "fee_kind_codes")
+        if "fee_kind_codes" in settings.options
+        else BodyOptions().fee_kind_codes,
+        payment_method_codes=_text_map(settings, "payment_method_codes"),
+        result_codes=_text_map(settings, "result_codes"),
+        online_payment=PAID_ON_PORTAL if payment == "portal" else PAID_VIA_GATEWAY,
+        text_limits={**TEXT_LIMITS, **limits},
+    )
 
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalConnector:
@@ -282,15 +460,8 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         raise ConfigError(
             f"connector {settings.name!r} (portal): agency_code {agency!r} is not an agency code, e.g. 000.00.00.H49"
         )
-    username_env = _option_text(settings, "username_env", required=True)
-    password_env = _option_text(settings, "password_env", required=True)
-    database_codes: Any = settings.options.get("database_codes", {})
-    if not isinstance(database_codes, Mapping) or not all(
-        isinstance(v, str) for v in database_codes.values()
-    ):
-        raise ConfigError(
-            f"connector {settings.name!r} (portal): database_codes maps dataset names to MaCSDL codes"
-        )
+    envelope, credential_envs = _envelope(settings, agency)
+    body = _body_options(settings)
     codes = _codes(settings)
     state_file = Path(
         _option_text(settings, "state_file", default=str(deps.data_dir / f"portal-{settings.name}.db"))
@@ -307,20 +478,23 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
     )
     client = PortalClient(
         RestProvider(endpoint, deps.rest_client),
-        Credentials("", "", agency),
+        envelope,
         metrics,
         codes=codes,
-        login_path=_option_text(settings, "login_path", default=protocol.LOGIN_PATH),
-        service_path=_option_text(settings, "service_path", default=protocol.SERVICE_PATH),
+        max_session_age_s=_option_duration(settings, "session_max_age", protocol.DEFAULT_SESSION_MAX_AGE_S)
+        or protocol.DEFAULT_SESSION_MAX_AGE_S,
     )
-    sync = PortalSync(
-        client, SyncStateStore(state_file), metrics, database_codes={**DATABASE_CODES, **database_codes}
-    )
+    sync = PortalSync(client, SyncStateStore(state_file), metrics, body=body)
+    reconcile_every_s = _option_duration(settings, "reconcile_every", None)
+    if reconcile_every_s is not None and not envelope.can_look_up:
+        raise _problem(
+            settings, "reconcile_every", "reconciliation needs a lookup: give bridge.lookup_url, or remove it"
+        )
     return PortalConnector(
         settings.name,
         sync,
-        credentials=(username_env, password_env),
-        reconcile_every_s=_option_duration(settings, "reconcile_every", None),
+        credentials=credential_envs,
+        reconcile_every_s=reconcile_every_s,
         reconcile_window_s=_option_duration(settings, "reconcile_window", DEFAULT_WINDOW_S)
         or DEFAULT_WINDOW_S,
         figures_every_s=_option_duration(settings, "figures_every", DEFAULT_FIGURES_EVERY_S)

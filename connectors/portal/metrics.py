@@ -1,9 +1,9 @@
 """The portal sync's metrics (names are relied on by the alert rules and the dashboard).
 
 - ``lienthong_portal_calls_total{operation,outcome}``: calls to the portal; operation is
-  ``login``, ``TraCuuHoSo``, ``DongBoHoSoMC`` or ``CapNhatTienDoHoSoMC``; outcome ``ok``,
-  ``not_found``, ``already_exists``, ``does_not_exist``, ``session_expired``, ``rejected``,
-  ``malformed``, ``unavailable``.
+  ``login`` or a service (``TraCuuHoSo``, ``DongBoHoSoMC``, ``CapNhatTienDoHoSoMC``, the
+  catalogues); outcome ``ok``, ``not_found`` (a lookup with an empty result),
+  ``already_exists``, ``session_expired``, ``rejected``, ``malformed``, ``unavailable``.
 - ``lienthong_portal_held_transitions_total{reason}``: events held and dead-lettered instead of
   forwarded (reasons in :data:`connectors.portal.status_machine.HOLD_REASONS`).
 - ``lienthong_portal_sync_lag_seconds``: histogram, from the event entering the bus to the
@@ -15,6 +15,7 @@
 - The scorecard, per agency: ``lienthong_portal_dossiers{agency}``,
   ``lienthong_portal_online_submission_ratio{agency}``,
   ``lienthong_portal_online_processing_ratio{agency}``, ``lienthong_portal_on_time_ratio{agency}``.
+- ``lienthong_portal_truncated_texts_total{field}``: texts cut to their length cap before sending.
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ class PortalMetrics:
             "lienthong_portal_on_time_ratio",
             "Share of processed dossiers that ended by their promised date (NgayHenTra).",
             ("agency",),
+            registry=registry,
+        )
+        self.truncated = Counter(
+            "lienthong_portal_truncated_texts",
+            "Texts cut to the portal's length cap (GhiChu, TrichYeuHoSo, TenGiayTo, TenTepDinhKem, NguoiXuLy).",
+            ("field",),
             registry=registry,
         )
 

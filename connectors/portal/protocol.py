@@ -1,29 +1,44 @@
-"""The portal's JSON protocol as lienthong speaks it: paths, operations and reply codes.
+"""The portal's JSON protocol as its real clients speak it (``shared/reference/portal-dvcqg.md``
+§1-2): the services, the default paths of its three endpoints, and how a reply is read.
 
-The public guide gives the shape (POST JSON, ``{session, madonvi, service, ...}``, replies
-``{error_code, message}``, success ``0``/``"00"``) but not every code; the ones below are the
-simulator's, and the connector takes its codes from its options (defaults here), so a province
-whose portal adapter answers other codes configures them instead of changing code.
+Every call is a POST of JSON. Login goes to the *auth* endpoint; the dossier services and
+``LayThuTuc`` to the *integration* endpoint; the catalogues (``LayDanhSachTTHC``,
+``LayDanhMucCoQuan``, ``LayDanhMucLinhVuc``, ``TraCuuTechID``) to the *share* endpoint. A reply
+is ``{error_code, message, ...}``; the services that return data put it in ``result`` (an array).
+Success is ``error_code`` 0, sent as a number or as the string ``"0"``.
+
+What no public client shows is configuration, with the defaults below: the paths (each portal
+adapter has its own), the success codes, the codes that come with "already exists" (seen
+through a provincial bridge: ``"0"``, ``"3"``, ``"-3"``, always with a message saying "đã tồn
+tại"), and the reply to an expired session (unknown: HTTP 401 is always taken as one; codes
+are added by configuration).
 """
 
 from __future__ import annotations
 
-LOGIN_PATH = "/auth/login"
-SERVICE_PATH = "/adapter/service"
+import unicodedata
+from typing import Final
 
-LOOKUP = "TraCuuHoSo"
-SYNC = "DongBoHoSoMC"
-PROGRESS = "CapNhatTienDoHoSoMC"
-OPERATIONS = (LOOKUP, SYNC, PROGRESS)
+AUTH_PATH: Final = "/auth/login"
+INTEGRATION_PATH: Final = "/adapter/service"
+SHARE_PATH: Final = "/adapter/share"
+ENDPOINTS: Final = ("auth", "integration", "share")
 
-# error_code values
-SUCCESS_CODES = frozenset({"0", "00"})
-NOT_FOUND = "01"  # TraCuuHoSo: no such dossier
-ALREADY_EXISTS = "02"  # DongBoHoSoMC create: the dossier exists (đã tồn tại)
-INVALID = "03"  # the request breaks the portal's rules (fields, codes, dates)
-DOES_NOT_EXIST = "04"  # an update or progress for a dossier the portal does not have
-BAD_CREDENTIALS = "05"
-SESSION_EXPIRED = "99"  # the session is unknown or expired: log in again, repeat the call
+LOOKUP: Final = "TraCuuHoSo"
+SYNC: Final = "DongBoHoSoMC"
+PROGRESS: Final = "CapNhatTienDoHoSoMC"
+OPERATIONS: Final = (LOOKUP, SYNC, PROGRESS)
+
+# the request keys, spelled as the real clients spell them
+LOOKUP_KEY: Final = "mahoso"  # all lower-case
+UPDATING_KEY: Final = "isUpdating"  # "True" / "False", strings
+TRUE, FALSE = "True", "False"
+
+DEFAULT_SUCCESS: Final = frozenset({"0"})
+DEFAULT_ALREADY_EXISTS: Final = frozenset({"0", "3", "-3"})
+DEFAULT_ALREADY_EXISTS_MESSAGE: Final = "đã tồn tại"
+DEFAULT_SESSION_EXPIRED: Final = frozenset[str]()  # plus HTTP 401, always
+DEFAULT_SESSION_MAX_AGE_S: Final = 600.0  # OpenCPS reuses a session for 10 minutes
 
 
 def code_of(value: object) -> str:
@@ -33,5 +48,12 @@ def code_of(value: object) -> str:
     return str(value).strip()
 
 
-def succeeded(code: str) -> bool:
-    return code in SUCCESS_CODES
+def folded(text: str) -> str:
+    """Text for a case-insensitive comparison: NFC-normalised (a message may spell "ồ" as "ô"
+    plus a combining grave accent), then case-folded."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def says(message: str, fragment: str) -> bool:
+    """Whether ``message`` contains ``fragment`` (compared as :func:`folded` text)."""
+    return bool(fragment) and folded(fragment) in folded(message)

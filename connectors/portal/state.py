@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 
 from adapters.private_files import create_private
+from connectors.portal.mapping import Collected
 
 T = TypeVar("T")
 
@@ -73,7 +74,7 @@ class DossierState:
     version: int = 0
     channel: str | None = None
     return_method: str | None = None
-    datasets: tuple[str, ...] = ()  # datasets the bus pulled for the dossier (once-only)
+    collected: tuple[Collected, ...] = ()  # records the bus collected for the dossier (once-only)
     components: tuple[str, ...] = ()  # dossier components those datasets stand for
 
     @property
@@ -233,7 +234,7 @@ class SyncStateStore:
                         saved.return_method,
                         record.get("NgayHenTra"),
                         record.get("NgayKetThucXuLy"),
-                        orjson.dumps(list(saved.datasets)),
+                        orjson.dumps([item.as_json() for item in saved.collected]),
                         orjson.dumps(list(saved.components)),
                     ),
                 )
@@ -345,6 +346,6 @@ def _state(row: Sequence[Any]) -> DossierState:
         version=version,
         channel=channel,
         return_method=method,
-        datasets=tuple(orjson.loads(datasets or b"[]")),
+        collected=tuple(Collected.of_json(item) for item in orjson.loads(datasets or b"[]")),
         components=tuple(orjson.loads(components or b"[]")),
     )

@@ -13,7 +13,9 @@ dossier keeps reconciliation from interleaving with them):
    exactly it, there is no call;
 4. otherwise the portal is brought up to it: ``TraCuuHoSo`` unless the portal is known to have
    the dossier, then ``DongBoHoSoMC`` create or update ("already exists" on create is answered by
-   an update; "does not exist" on update by a create); progress goes by ``CapNhatTienDoHoSoMC``.
+   an update; a refused update of a dossier the portal lacks by a create); progress goes by
+   ``CapNhatTienDoHoSoMC``. How the calls go on the wire (the portal's own envelope or a
+   provincial bridge's) is the client's envelope; this module does not depend on it.
 
 A failure leaves the saved record pending: the retry (or the next reconciliation) recomputes the
 same record and finds it not yet acknowledged, so every repeat is safe.
@@ -31,9 +33,10 @@ from typing import Any
 
 from connectors.portal import mapping, protocol
 from connectors.portal.metrics import PortalMetrics
-from connectors.portal.session import PortalClient, PortalError
+from connectors.portal.session import PortalClient, PortalError, Reply
 from connectors.portal.state import DossierState, SyncStateStore, digest
 from connectors.portal.status_machine import is_held, judge
+from router.errors import ConfigError
 
 log = logging.getLogger("lienthong.portal")
 
@@ -124,12 +127,13 @@ class PortalSync:
         store: SyncStateStore,
         metrics: PortalMetrics,
         *,
-        database_codes: Mapping[str, str] = mapping.DATABASE_CODES,
+        body: mapping.BodyOptions = mapping.DEFAULT,
     ) -> None:
         self.client = client
         self.store = store
         self.metrics = metrics
-        self.database_codes = dict(database_codes)
+        # every text cut to its cap is counted, by field
+        self.body = replace(body, on_truncate=lambda name: metrics.truncated.labels(name).inc())
         self.pending: dict[str, float] = {}  # dossier -> since when the portal is behind
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -175,20 +179,20 @@ class PortalSync:
             await self._progress(state, event)
             return
         if event.type == SUBMITTED:
-            record = mapping.submitted_record(data)
+            record = mapping.submitted_record(data, self.body)
             self._check_move(state.status, int(record["TrangThaiHoSo"]), event)
-            if state.record is not None and state.status == record["TrangThaiHoSo"]:
-                record = {**state.record, **record}  # a re-sent submission keeps later fields
+            if state.record is not None and state.status == int(record["TrangThaiHoSo"]):
+                record = mapping.resubmitted(state.record, record)  # keeps later fields
             record = self._with_evidence(record, state)
             state = replace(state, agency=agency, channel=data.get("channel") or state.channel)
         elif event.type in (STATUS_CHANGED, RESULT_ISSUED):
             state, base = await self._known(state, event)
             if event.type == STATUS_CHANGED:
                 self._check_move(state.status, int(data["status"]), event)
-                record = mapping.apply_status(base, data)
+                record = mapping.apply_status(base, data, self.body)
                 state = replace(state, return_method=data.get("returnMethod") or state.return_method)
             else:
-                record = mapping.apply_result(base, data)
+                record = mapping.apply_result(base, data, self.body)
         else:
             log.warning("%s: event type %s is not synchronised to the portal", event.dossier, event.type)
             await self.store.mark_applied(event.id, event.dossier, time.time())
@@ -220,13 +224,14 @@ class PortalSync:
         return known, reply
 
     def _with_evidence(self, record: dict[str, Any], state: DossierState) -> dict[str, Any]:
-        record = mapping.apply_datasets(record, state.datasets, self.database_codes)
-        return mapping.mark_documents(record, state.components)
+        return mapping.apply_evidence(record, state.collected, self.body)
 
     async def _evidence(self, state: DossierState, event: DossierEvent) -> None:
-        found = event.data.get("found") or ()
-        datasets = tuple(sorted({*state.datasets, *(str(item["dataset"]) for item in found)}))
-        state = replace(state, datasets=datasets)
+        """What the evidence broker collected for the dossier (once-only): kept in the state, so
+        a submission that arrives later carries it too, and put into the record."""
+        found = mapping.collected_of(event.data.get("found") or ())
+        collected = tuple(dict.fromkeys([*state.collected, *found]))
+        state = replace(state, collected=collected)
         if state.record is None:
             # the submission has not reached the portal sync yet: remembered for its record
             await self.store.save(
@@ -236,7 +241,7 @@ class PortalSync:
         await self._converge(state.with_record(self._with_evidence(state.record, state), event.time), event)
 
     async def _progress(self, state: DossierState, event: DossierEvent) -> None:
-        fields = mapping.progress_fields(event.data)
+        fields = mapping.progress_fields(event.data, self.body)
         if state.record is None:
             if await self._lookup(event.dossier) is None:
                 raise Held("unknown_dossier", "progress for a dossier neither the bus nor the portal knows")
@@ -244,9 +249,12 @@ class PortalSync:
             await self._converge(state, None)  # the portal must have the dossier first
         reply = await self.client.call(protocol.PROGRESS, {"data": [fields]})
         if not reply.ok:
+            lost = state.record is not None and await self._on_portal(event.dossier) is False
+            if lost:  # the portal lost the dossier: the retry creates it again first
+                await self.store.save(replace(state, synced_digest=None))
             raise PortalError(
                 f"{protocol.PROGRESS} refused: error_code {reply.code}: {reply.message}",
-                retryable=reply.outcome == "does_not_exist",  # a race with a deletion: look up again
+                retryable=lost,
                 code=reply.code,
             )
         await self.store.mark_applied(event.id, event.dossier, time.time())
@@ -283,35 +291,60 @@ class PortalSync:
         self.pending.pop(dossier, None)
 
     async def _lookup(self, dossier: str) -> dict[str, Any] | None:
-        reply = await self.client.call(protocol.LOOKUP, {"mahoso": dossier})
-        if reply.outcome == "not_found" or (reply.ok and not reply.data):
+        """The portal's copy of the dossier: the first item of ``TraCuuHoSo``'s ``result``. The
+        portal has the dossier iff ``result`` is a non-empty array with a success code ("not
+        found" is an empty ``result``, not an error code). None too when the envelope offers no
+        lookup (a bridge without one): the bus then knows only what it sent."""
+        if not self.client.can_look_up:
             return None
+        reply = await self.client.call(protocol.LOOKUP, {protocol.LOOKUP_KEY: dossier})
         if not reply.ok:
             raise PortalError(
                 f"{protocol.LOOKUP} refused: error_code {reply.code}: {reply.message}",
                 retryable=False,
                 code=reply.code,
             )
-        if not isinstance(reply.data, dict):
+        result = reply.result
+        if result is None or result == []:
+            return None
+        if not isinstance(result, list):
             self.metrics.call(protocol.LOOKUP, "malformed")
-            raise PortalError(f"{protocol.LOOKUP}: the dossier in the reply is not an object", retryable=True)
-        return reply.data
+            raise PortalError(f"{protocol.LOOKUP}: the reply's result is not an array", retryable=True)
+        if not isinstance(result[0], dict):
+            self.metrics.call(protocol.LOOKUP, "malformed")
+            raise PortalError(
+                f"{protocol.LOOKUP}: the dossier in the result is not an object", retryable=True
+            )
+        return result[0]
+
+    async def _on_portal(self, dossier: str) -> bool | None:
+        """Whether the portal has the dossier; None when the envelope offers no lookup."""
+        if not self.client.can_look_up:
+            return None
+        return await self._lookup(dossier) is not None
 
     async def _push(self, record: dict[str, Any], *, known_on_portal: bool) -> None:
-        exists = known_on_portal or await self._lookup(record["MaHoSo"]) is not None
+        """Creates or updates the dossier. A create answered "already exists" is repeated as an
+        update; a refused update whose dossier the portal turns out to lack, as a create. Without
+        a lookup (a bridge that offers none) an unknown dossier is created first."""
+        dossier = record["MaHoSo"]
+        exists = known_on_portal or bool(await self._on_portal(dossier))
         reply = await self._sync(record, updating=exists)
-        if not reply.ok and reply.outcome == ("does_not_exist" if exists else "already_exists"):
-            reply = await self._sync(record, updating=not exists)
+        if not exists and reply.outcome == "already_exists":
+            reply = await self._sync(record, updating=True)
+        elif exists and not reply.ok and await self._on_portal(dossier) is False:
+            reply = await self._sync(record, updating=False)  # the portal lost it (or never had it)
         if not reply.ok:
             raise PortalError(
                 f"{protocol.SYNC} refused: error_code {reply.code}: {reply.message}",
-                retryable=reply.outcome in ("already_exists", "does_not_exist"),  # a race: look up again
+                retryable=reply.outcome == "already_exists",  # a race: look up again
                 code=reply.code,
             )
 
-    async def _sync(self, record: dict[str, Any], *, updating: bool) -> Any:
+    async def _sync(self, record: dict[str, Any], *, updating: bool) -> Reply:
         return await self.client.call(
-            protocol.SYNC, {"isUpdating": "True" if updating else "False", "data": [record]}
+            protocol.SYNC,
+            {protocol.UPDATING_KEY: protocol.TRUE if updating else protocol.FALSE, "data": [record]},
         )
 
     # --- reconciliation ------------------------------------------------------------------------
@@ -319,6 +352,11 @@ class PortalSync:
     async def reconcile(self, *, since: float | None = None, concurrency: int = 8) -> ReconcileReport:
         """Compares every dossier the bus knows (whose latest event is at or after ``since``)
         with the portal's ``TraCuuHoSo``, re-syncs the drift and reports."""
+        if not self.client.can_look_up:
+            raise ConfigError(
+                "reconciliation compares with the portal's TraCuuHoSo: the bridge envelope needs "
+                "bridge.lookup_url for it"
+            )
         report = ReconcileReport()
         slots = asyncio.Semaphore(concurrency)
         after = ""
@@ -379,7 +417,14 @@ def _is_status(text: str) -> bool:
 
 
 def _differences(expected: Mapping[str, Any], portal: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The fields the bus owns whose value on the portal differs (all of them if it is missing)."""
+    """The fields the bus owns whose value on the portal differs (all of them if it is missing).
+    An empty value the bus sent ("" or []) and a field the portal's copy leaves out are the same."""
     if portal is None:
         return tuple(sorted(expected))
-    return tuple(sorted(name for name, value in expected.items() if portal.get(name) != value))
+    return tuple(
+        sorted(
+            name
+            for name, value in expected.items()
+            if portal.get(name) != value and not (name not in portal and value in ("", []))
+        )
+    )

@@ -371,7 +371,8 @@ class Scenario:
             wait_for(
                 f"status {status} of {dossier.code} at the portal",
                 lambda: (
-                    (self._get(f"{portal}/_sim/dossiers/{dossier.code}") or {}).get("TrangThaiHoSo") == status
+                    (self._get(f"{portal}/_sim/dossiers/{dossier.code}") or {}).get("TrangThaiHoSo")
+                    == str(status)
                     or None
                 ),
             )

@@ -136,12 +136,16 @@ class PortalBusConfig(BusConfig):
                 "deadline": "2s",
                 "max_attempts": 1,
                 "circuit_breaker": {"failure_threshold": 1000, "reset_timeout": "200ms"},
-                "options": {
-                    "agency_code": AGENCY,
-                    "username_env": USER_ENV,
-                    "password_env": PASSWORD_ENV,
-                    "figures_every": "200ms",
-                    **self.portal_options,
+                "options": {  # an option given as None is left out
+                    name: value
+                    for name, value in {
+                        "agency_code": AGENCY,
+                        "username_env": USER_ENV,
+                        "password_env": PASSWORD_ENV,
+                        "figures_every": "200ms",
+                        **self.portal_options,
+                    }.items()
+                    if value is not None
                 },
             }
         )
@@ -253,6 +257,4 @@ def portal_rig(
 
 def synced_statuses(log: Sequence[dict[str, Any]]) -> list[int]:
     """The statuses the portal accepted for a dossier, in the order it accepted them."""
-    return [
-        entry["status"] for entry in log if entry["service"] == "DongBoHoSoMC" and entry["error_code"] == "0"
-    ]
+    return [int(entry["status"]) for entry in log if entry["service"] == "DongBoHoSoMC" and entry["written"]]

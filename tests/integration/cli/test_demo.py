@@ -57,7 +57,7 @@ def test_the_summary_tells_what_the_simulators_recorded(tmp_path: Path) -> None:
         portal = sims["portal"]
         synced = 0
         for which, code in codes.items():
-            assert httpx.get(f"{portal}/_sim/dossiers/{code}").json()["TrangThaiHoSo"] == 10
+            assert httpx.get(f"{portal}/_sim/dossiers/{code}").json()["TrangThaiHoSo"] == "10"
             seen = _statuses(httpx.get(f"{portal}/_sim/log/{code}").json())
             assert STATUSES[which] <= seen, (which, seen)
             synced += len(STATUSES[which])

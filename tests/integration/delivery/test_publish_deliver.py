@@ -66,7 +66,7 @@ async def test_single_and_batch_events_reach_the_subscriber_in_order(
     first = portal.received[0].headers
     assert first["ce-type"] == "dossier.status.changed"
     assert first["idempotency-key"] == first["ce-id"]
-    assert first["ce-dataschema"] == "urn:lienthong:schema:dossier.status.changed:2"
+    assert first["ce-dataschema"] == "urn:lienthong:schema:dossier.status.changed:3"
 
 
 async def test_binary_mode_publish_and_subject_derived_from_data(tmp_path: Path, portal: Receiver) -> None:

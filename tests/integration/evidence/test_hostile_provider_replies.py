@@ -99,16 +99,19 @@ PORTAL_REPLIES = [
     pytest.param(b"[]", "no error_code", True, id="an array"),
     pytest.param(b'{"message": "ok"}', "no error_code", True, id="no error_code"),
     pytest.param(b'{"error_code": {"0": 0}}', "error_code", False, id="error_code an object"),
-    pytest.param(b'{"error_code": "0", "data": "dossier"}', "not an object", True, id="data a string"),
-    pytest.param(b'{"error_code": "0", "data": [1, 2]}', "not an object", True, id="data an array"),
+    pytest.param(b'{"error_code": "0", "result": "dossier"}', "not an array", True, id="result a string"),
     pytest.param(
-        b'{"error_code": "0", "data": {"MaHoSo": "x", "TrangThaiHoSo": "four"}}',
+        b'{"error_code": "0", "result": {"MaHoSo": "x"}}', "not an array", True, id="result an object"
+    ),
+    pytest.param(b'{"error_code": "0", "result": [1, 2]}', "not an object", True, id="result of numbers"),
+    pytest.param(
+        b'{"error_code": "0", "result": [{"MaHoSo": "x", "TrangThaiHoSo": "four"}]}',
         "TrangThaiHoSo",
         False,
         id="status not a number",
     ),
     pytest.param(
-        b'{"error_code": "0", "data": {"MaHoSo": "x", "TrangThaiHoSo": [4]}}',
+        b'{"error_code": "0", "result": [{"MaHoSo": "x", "TrangThaiHoSo": [4]}]}',
         "TrangThaiHoSo",
         False,
         id="status a list",

@@ -221,7 +221,7 @@ def test_contracts_are_served(bus: BusProcess) -> None:
         } <= set(types)
         reply = client.get(types["dossier.status.changed"]["schema_url"])
         assert reply.headers["content-type"] == "application/schema+json"
-        assert reply.json()["$id"] == "urn:lienthong:schema:dossier.status.changed:2"
+        assert reply.json()["$id"] == "urn:lienthong:schema:dossier.status.changed:3"
     assert httpx.get(f"{bus.url}/v1/types").status_code == 401
 
 

@@ -61,7 +61,7 @@ def test_an_outage_of_the_portal_loses_nothing_and_keeps_order(
         rig.start_portal(port)
 
         def arrived() -> bool:
-            return all(rig.portal.store.dossiers[code(n)]["TrangThaiHoSo"] == 9 for n in range(dossiers))
+            return all(rig.portal.store.dossiers[code(n)]["TrangThaiHoSo"] == "9" for n in range(dossiers))
 
         wait_for(arrived, 90, "every status change after the outage", interval=0.5)
         wait_for(lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0, 30, "the backlog cleared")
@@ -86,7 +86,7 @@ def test_sessions_expiring_mid_stream_are_renewed_and_the_call_repeated(
         httpx.post(f"{rig.url}/_sim/expire-sessions", timeout=5).raise_for_status()
         rig.publish([status_changed(n, 1, 2) for n in range(20)])
         wait_for(
-            lambda: all(rig.portal.store.dossiers[code(n)]["TrangThaiHoSo"] == 2 for n in range(20)),
+            lambda: all(rig.portal.store.dossiers[code(n)]["TrangThaiHoSo"] == "2" for n in range(20)),
             30,
             "the changes after the expiry",
         )
@@ -110,12 +110,16 @@ def test_already_exists_on_create_is_answered_by_an_update(
         answered = 0
         for n in range(10):
             log = rig.portal.store.log[code(n)]
-            syncs = [(e["isUpdating"], e["error_code"]) for e in log if e["service"] == "DongBoHoSoMC"]
-            if syncs[0] == ("False", "02"):
-                assert syncs == [("False", "02"), ("True", "0")]  # no duplicate create
+            syncs = [
+                (e["isUpdating"], e["error_code"], e["written"])
+                for e in log
+                if e["service"] == "DongBoHoSoMC"
+            ]
+            if syncs[0] == ("False", "0", False):  # 0 with "đã tồn tại": not written
+                assert syncs == [("False", "0", False), ("True", "0", True)]  # no duplicate create
                 answered += 1
             else:
-                assert syncs == [("False", "0")]
+                assert syncs == [("False", "0", True)]
         assert answered == 5
         assert len(rig.portal.store.dossiers) == 10
 
@@ -126,7 +130,9 @@ def test_garbled_replies_are_never_taken_for_success(tmp_path: Path, monkeypatch
         for step in range(4):
             rig.publish([events[n][step] for n in events])
         wait_for(
-            lambda: all(rig.portal.store.dossiers.get(code(n), {}).get("TrangThaiHoSo") == 9 for n in events),
+            lambda: all(
+                rig.portal.store.dossiers.get(code(n), {}).get("TrangThaiHoSo") == "9" for n in events
+            ),
             30,
             "the dossiers processed",
         )
@@ -163,8 +169,8 @@ def test_backward_and_impossible_moves_are_held_and_reported(
         assert letters[f"{code(backward)}#11"]["reason"] == "held_subject"
         assert "held (from_terminal)" in letters[f"{code(terminal)}#10"]["last_error"]
         assert "held (unknown_dossier)" in letters[f"{code(unknown)}#1"]["last_error"]
-        assert rig.portal.store.dossiers[code(backward)]["TrangThaiHoSo"] == 9  # never forwarded
-        assert rig.portal.store.dossiers[code(terminal)]["TrangThaiHoSo"] == 3
+        assert rig.portal.store.dossiers[code(backward)]["TrangThaiHoSo"] == "9"  # never forwarded
+        assert rig.portal.store.dossiers[code(terminal)]["TrangThaiHoSo"] == "3"
         assert code(unknown) not in rig.portal.store.dossiers
         for reason in ("backward", "from_terminal", "unknown_dossier"):
             assert rig.metric("lienthong_portal_held_transitions_total", f'{{reason="{reason}"}}') == 1
@@ -181,7 +187,7 @@ def test_a_dossier_sent_again_in_the_same_state_makes_no_call(
         again = status_changed(0, 2, 2)  # a new event id, the same state
         again["data"]["changedAt"] = first[1]["data"]["changedAt"]
         rig.publish([again, status_changed(0, 3, 4)])
-        wait_for(lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == 4, 30, "the next change")
+        wait_for(lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == "4", 30, "the next change")
         assert synced_statuses(rig.portal.store.log[code(0)]) == [1, 2, 4]
         assert len(rig.portal.store.log[code(0)]) == calls + 1
 
@@ -193,7 +199,7 @@ def test_portal_errors_are_retried_in_order(tmp_path: Path, monkeypatch: pytest.
             rig.publish([events[n][step] for n in events])
         wait_for(
             lambda: all(
-                rig.portal.store.dossiers.get(code(n), {}).get("TrangThaiHoSo") == 10 for n in events
+                rig.portal.store.dossiers.get(code(n), {}).get("TrangThaiHoSo") == "10" for n in events
             ),
             60,
             "every dossier returned",

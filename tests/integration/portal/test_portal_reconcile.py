@@ -18,7 +18,7 @@ from tests.support.portal import AGENCY, code, life_events, portal_rig, status_c
 
 
 def _plant_drift(url: str) -> None:
-    httpx.put(f"{url}/_sim/dossiers/{code(0)}", json={"TrangThaiHoSo": 7}, timeout=5).raise_for_status()
+    httpx.put(f"{url}/_sim/dossiers/{code(0)}", json={"TrangThaiHoSo": "7"}, timeout=5).raise_for_status()
     httpx.put(
         f"{url}/_sim/dossiers/{code(1)}", json={"ChuHoSo": "Someone Else"}, timeout=5
     ).raise_for_status()
@@ -56,7 +56,7 @@ def test_reconcile_repairs_drift_planted_in_the_portal(
 
         # the bus goes on from the repaired state
         rig.publish([status_changed(0, 9, 10)])
-        wait_for(lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == 10, 30, "the next change")
+        wait_for(lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == "10", 30, "the next change")
 
 
 def test_serve_reconciles_periodically_when_configured(

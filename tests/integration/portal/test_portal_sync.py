@@ -25,7 +25,9 @@ def test_a_thousand_dossier_lives_end_identical_on_the_portal(
 
         def done() -> bool:
             held = rig.portal.store.dossiers
-            return all(held.get(code(n), {}).get("TrangThaiHoSo") == life[-1] for n, life in lives.items())
+            return all(
+                held.get(code(n), {}).get("TrangThaiHoSo") == str(life[-1]) for n, life in lives.items()
+            )
 
         wait_for(done, 90, "every dossier at its last status on the portal", interval=0.5)
         assert rig.dead_letters() == []
@@ -34,7 +36,7 @@ def test_a_thousand_dossier_lives_end_identical_on_the_portal(
             record = rig.portal.store.dossiers[dossier]
             last = events[number][-1]["data"]
             assert record["MaHoSo"] == dossier
-            assert record["DinhDanhCHS"] == [{"LoaiDinhDanh": 1, "SoDinhDanh": f"022089{number:06d}"}]
+            assert record["DinhDanhCHS"] == [{"LoaiDinhDanh": "1", "SoDinhDanh": f"022089{number:06d}"}]
             assert record["NgayNopHoSo"] == portal_date(events[number][0]["data"]["submittedAt"])
             if life[-1] == 10:
                 assert record["NgayTra"] == portal_date(last["changedAt"])

@@ -24,13 +24,14 @@ def registry() -> SchemaRegistry:
 def test_types(registry: SchemaRegistry) -> None:
     infos = {info.name: info for info in registry.types()}
     status = infos[STATUS]
-    assert status.versions == (1, 2)
-    assert status.latest == 2
+    assert status.versions == (1, 2, 3)
+    assert status.latest == 3
     assert status.compatibility == "BACKWARD"
     assert status.subject_pointer == "/dossierCode"
     assert "TrangThaiHoSo" in status.description
-    # v2: representative, vehicles; v3: a household business's personal ID as its tax code
-    assert infos["dossier.submitted"].versions == (1, 2, 3)
+    # v2: representative, vehicles; v3: the agency's name and the applicant's portal account;
+    # v4: a household business's personal ID as its tax code
+    assert infos["dossier.submitted"].versions == (1, 2, 3, 4)
     assert infos["dossier.result.issued"].versions == (1, 2, 3)
     assert [i.name for i in registry.types()] == sorted(infos)
 
@@ -47,13 +48,13 @@ def test_schema(registry: SchemaRegistry) -> None:
 def test_schema_of_unknown_type_or_version(registry: SchemaRegistry) -> None:
     with pytest.raises(UnknownType):
         registry.schema("dossier.unknown", 1)
-    with pytest.raises(NotFound, match="has no version 3"):
-        registry.schema(STATUS, 3)
+    with pytest.raises(NotFound, match="has no version 4"):
+        registry.schema(STATUS, 4)
 
 
 def test_resolve(registry: SchemaRegistry) -> None:
     latest = registry.resolve(STATUS, None)
-    assert latest == SchemaRef(STATUS, 2, "urn:lienthong:schema:dossier.status.changed:2")
+    assert latest == SchemaRef(STATUS, 3, "urn:lienthong:schema:dossier.status.changed:3")
     assert registry.resolve(STATUS, "urn:lienthong:schema:dossier.status.changed:1").version == 1
     with pytest.raises(UnknownType):
         registry.resolve("dossier.unknown", None)

@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 
 from connectors.portal import mapping
-from connectors.portal.session import Codes
 
 
 def submitted(**changes: Any) -> dict[str, Any]:
@@ -23,7 +22,7 @@ def submitted(**changes: Any) -> dict[str, Any]:
         "channel": "online",
         "documents": [{"name": "Tờ khai", "componentCode": "TK01", "digitised": True, "reused": True}],
         "fees": [{"name": "Lệ phí", "amount": 8000, "kind": "charge", "paymentMethod": "online"}],
-        "connectedDatabases": ["CSDLQGDC"],
+        "connectedDatabases": ["7"],
         "paidOnline": True,
     }
     data.update(changes)
@@ -40,32 +39,74 @@ def test_dates_are_portal_dates_in_ho_chi_minh_time() -> None:
     assert mapping.parse_portal_date("20240502083000").isoformat() == "2024-05-02T08:30:00+07:00"
 
 
-def test_a_submission_becomes_a_full_record() -> None:
+def test_a_submission_becomes_a_full_record_of_strings() -> None:
     record = mapping.submitted_record(submitted())
+    assert set(record) == set(mapping.RECORD_TEXTS) | set(mapping.RECORD_LISTS)  # nothing omitted
+    assert all(isinstance(record[name], str) for name in mapping.RECORD_TEXTS)
     assert record["MaHoSo"] == "000.00.00.H49-240502-0001"
-    assert record["TrangThaiHoSo"] == 1
+    assert record["TrangThaiHoSo"] == "1"
     assert record["NgayNopHoSo"] == "20240502083000"
-    assert record["LoaiDoiTuong"] == 1
+    assert record["LoaiDoiTuong"] == "1"
     assert record["DinhDanhCHS"] == [
-        {"LoaiDinhDanh": 1, "SoDinhDanh": "022089000123"},
-        {"LoaiDinhDanh": 2, "SoDinhDanh": "123456789"},
+        {"LoaiDinhDanh": "1", "SoDinhDanh": "022089000123"},
+        {"LoaiDinhDanh": "2", "SoDinhDanh": "123456789"},
     ]
-    assert record["SoGiayToChuHoSo"] == record["MaDoiTuong"] == "022089000123"
-    assert record["KenhThucHien"] == 2
-    assert record["TaiLieuNop"][0] | {} == {
-        "TenTepDinhKem": "Tờ khai",
-        "IsDeleted": 0,
-        "MaThanhPhanHoSo": "TK01",
-        "DuocSoHoa": 1,
-        "DuocTaiSuDung": 1,
-        "DuocLayTuKhoDMQG": 0,
-    }
+    assert record["SoGiayToChuHoSo"] == "022089000123"
+    assert record["MaDoiTuong"] == ""  # the portal account (TechID), never an ID number
+    assert record["ThongTinKhac"] == ""
+    assert record["KenhThucHien"] == "2"
+    assert record["HinhThuc"] == "0"
+    assert record["TaiLieuNop"] == [
+        {
+            "TepDinhKemId": "",
+            "TenTepDinhKem": "Tờ khai",
+            "IsDeleted": "False",
+            "MaThanhPhanHoSo": "TK01",
+            "DuongDanTaiTepTin": "",
+            "DuocSoHoa": "1",
+            "DuocTaiSuDung": "1",
+            "DuocLayTuKhoDMQG": "0",
+            "MaKetQuaThayThe": "",
+        }
+    ]
+    assert record["HoSoCoThanhPhanSoHoa"] == "1"
     assert record["DanhSachLePhi"] == [
-        {"TenPhiLePhi": "Lệ phí", "Gia": 8000, "LoaiPhiLePhi": 2, "HinhThucThu": 2}
+        {"TenPhiLePhi": "Lệ phí", "MaPhiLePhi": "", "HinhThucThu": "", "Gia": "8000", "LoaiPhiLePhi": "2"}
     ]
-    assert record["DSKetNoiCSDL"] == [{"MaCSDL": "CSDLQGDC"}]
-    assert record["DuocThanhToanTrucTuyen"] == 1
-    assert "NgayTiepNhan" not in record  # not received yet: nothing invented
+    assert record["DSKetNoiCSDL"] == [{"MaCSDL": "7"}]
+    assert record["DuocThanhToanTrucTuyen"] == "1"
+    assert record["TaiKhoanDuocXacThucVoiVNeID"] == "0"
+    assert (
+        record["DanhSachTepDinhKemKhac"]
+        == record["DanhSachHoSoBoSung"]
+        == record["DanhSachGiayToKetQua"]
+        == []
+    )
+    assert record["NgayTiepNhan"] == ""  # not received yet: nothing invented
+    assert record["DonViXuLy"] == ""  # the agency's name is not known: never its code
+
+
+def test_the_configuration_names_what_the_reference_leaves_open() -> None:
+    options = mapping.BodyOptions(
+        agency_names={"000.00.00.H49": "UBND tỉnh Thử Nghiệm"},
+        payment_method_codes={"online": "2"},
+        fee_kind_codes={"charge": "9"},
+        online_payment=mapping.PAID_VIA_GATEWAY,
+    )
+    record = mapping.submitted_record(
+        submitted(portalAccountId="tech-0001", vneidVerified=True, channel=None), options
+    )
+    assert record["DonViXuLy"] == "UBND tỉnh Thử Nghiệm"
+    assert (record["DanhSachLePhi"][0]["HinhThucThu"], record["DanhSachLePhi"][0]["LoaiPhiLePhi"]) == (
+        "2",
+        "9",
+    )
+    assert record["DuocThanhToanTrucTuyen"] == "2"
+    assert record["MaDoiTuong"] == "tech-0001"
+    assert record["TaiKhoanDuocXacThucVoiVNeID"] == "1"
+    assert record["KenhThucHien"] == "1"  # "1" when the channel is not given (766 §3.3)
+    named = mapping.submitted_record(submitted(agencyName="Sở Tư pháp"), options)
+    assert named["DonViXuLy"] == "Sở Tư pháp"  # the event's own name wins
 
 
 def test_a_citizen_without_an_id_is_refused_not_given_a_constant() -> None:
@@ -73,10 +114,17 @@ def test_a_citizen_without_an_id_is_refused_not_given_a_constant() -> None:
         mapping.submitted_record(submitted(applicant={"type": "citizen", "name": "A"}))
 
 
+def test_a_business_is_code_2_and_its_tax_code_is_not_maDoiTuong() -> None:
+    business = {"type": "business", "name": "Công ty A", "taxCode": "0101234567"}
+    record = mapping.submitted_record(submitted(applicant=business))
+    assert (record["LoaiDoiTuong"], record["MaDoiTuong"], record["DinhDanhCHS"]) == ("2", "", [])
+
+
 def test_status_changes_date_what_they_end() -> None:
     record = mapping.submitted_record(submitted())
     accepted = mapping.apply_status(record, {"status": 2, "changedAt": "2024-05-02T02:00:00Z"})
     assert accepted["NgayTiepNhan"] == "20240502090000"
+    assert accepted["TrangThaiHoSo"] == "2"
     processed = mapping.apply_status(accepted, {"status": 9, "changedAt": "2024-05-03T02:00:00Z"})
     assert processed["NgayKetThucXuLy"] == "20240503090000"
     returned = mapping.apply_status(
@@ -84,9 +132,13 @@ def test_status_changes_date_what_they_end() -> None:
     )
     assert (returned["NgayTra"], returned["HinhThuc"], returned["NgayKetThucXuLy"]) == (
         "20240504090000",
-        3,
+        "1",
         "20240503090000",
     )
+    at_counter = mapping.apply_status(
+        processed, {"status": 10, "changedAt": "2024-05-04T02:00:00Z", "returnMethod": "online"}
+    )
+    assert at_counter["HinhThuc"] == "0"  # "1" is the public postal service only
     refused = mapping.apply_status(
         record, {"status": 3, "changedAt": "2024-05-02T02:00:00Z", "reason": "thiếu"}
     )
@@ -94,12 +146,129 @@ def test_status_changes_date_what_they_end() -> None:
     assert mapping.apply_status(accepted, {"status": 2, "changedAt": "2024-05-02T02:00:00Z"}) == accepted
 
 
-def test_datasets_the_bus_pulled_are_counted_as_once_only() -> None:
-    record = mapping.submitted_record(submitted(connectedDatabases=[]))
-    pulled = mapping.apply_datasets(record, ["citizen.identity", "business.registration", "unknown.set"])
-    assert pulled["DSKetNoiCSDL"] == [{"MaCSDL": "CSDLQGDC"}, {"MaCSDL": "CSDLQGDKDN"}]
-    marked = mapping.mark_documents(pulled, ["TK01"])
-    assert (marked["TaiLieuNop"][0]["DuocTaiSuDung"], marked["TaiLieuNop"][0]["DuocLayTuKhoDMQG"]) == (1, 1)
+def test_the_handling_agency_is_named_never_coded() -> None:
+    options = mapping.BodyOptions(agency_names={"000.20.21.H49": "Sở Xây dựng"})
+    record = mapping.submitted_record(submitted(), options)
+    moved = {"status": 4, "changedAt": "2024-05-02T02:00:00Z", "handlingAgencyCode": "000.20.21.H49"}
+    assert mapping.apply_status(record, moved, options)["DonViXuLy"] == "Sở Xây dựng"
+    unknown = {**moved, "handlingAgencyCode": "000.30.21.H49"}
+    assert mapping.apply_status(record, unknown, options)["DonViXuLy"] == ""
+
+
+def test_a_supplement_episode_fills_danhSachHoSoBoSung() -> None:
+    record = mapping.submitted_record(submitted(dueAt="2024-05-10T10:00:00Z"))
+    asked = mapping.apply_status(
+        record, {"status": 5, "changedAt": "2024-05-03T02:00:00Z", "reason": "Thiếu bản sao sổ hộ khẩu"}
+    )
+    (item,) = asked["DanhSachHoSoBoSung"]
+    assert set(item) == {
+        "HoSoBoSungId",
+        "NguoiYeuCauBoSung",
+        "NoiDungBoSung",
+        "NgayBoSung",
+        "NguoiTiepNhanBoSung",
+        "ThongTinTiepNhan",
+        "NgayTiepNhanBoSung",
+        "TrangThaiBoSung",
+        "DanhSachGiayToBoSung",
+        "DanhSachLePhiBoSung",
+        "NgayHenTraTruoc",
+        "NgayHenTraMoi",
+    }
+    assert (item["NoiDungBoSung"], item["NgayBoSung"], item["NgayHenTraTruoc"]) == (
+        "Thiếu bản sao sổ hộ khẩu",
+        "20240503090000",
+        "20240510170000",
+    )
+    assert (item["NgayTiepNhanBoSung"], item["TrangThaiBoSung"]) == ("", "0")
+    resumed = mapping.apply_status(
+        asked, {"status": 4, "changedAt": "2024-05-04T02:00:00Z", "dueAt": "2024-05-11T10:00:00Z"}
+    )
+    (done,) = resumed["DanhSachHoSoBoSung"]
+    assert (done["NgayTiepNhanBoSung"], done["TrangThaiBoSung"], done["NgayHenTraMoi"]) == (
+        "20240504090000",
+        "1",
+        "20240511170000",
+    )
+    again = mapping.apply_status(resumed, {"status": 5, "changedAt": "2024-05-05T02:00:00Z"})
+    assert [i["HoSoBoSungId"] for i in again["DanhSachHoSoBoSung"]] == [
+        "000.00.00.H49-240502-0001-BS1",
+        "000.00.00.H49-240502-0001-BS2",
+    ]
+
+
+def test_a_payment_request_adds_the_fees_due() -> None:
+    record = mapping.submitted_record(submitted(fees=[]))
+    fee = {"name": "Phí thẩm định", "amount": 50000, "kind": "fee"}
+    asked = mapping.apply_status(record, {"status": 6, "changedAt": "2024-05-03T02:00:00Z", "fees": [fee]})
+    assert asked["DanhSachLePhi"] == [
+        {
+            "TenPhiLePhi": "Phí thẩm định",
+            "MaPhiLePhi": "",
+            "HinhThucThu": "",
+            "Gia": "50000",
+            "LoaiPhiLePhi": "1",
+        }
+    ]
+    again = mapping.apply_status(asked, {"status": 6, "changedAt": "2024-05-03T02:00:00Z", "fees": [fee]})
+    assert again["DanhSachLePhi"] == asked["DanhSachLePhi"]  # the same request re-sent
+
+
+def test_results_carry_the_procedures_result_code() -> None:
+    record = mapping.submitted_record(submitted())
+    issued = {
+        "procedureCode": "1.000894",
+        "issuingAgency": {"code": "000.00.00.H49", "name": "UBND xã A"},
+        "documents": [
+            {"id": "r1", "name": "Giấy khai sinh", "url": "https://x.vn/r1.pdf", "sha256": "0" * 64}
+        ],
+    }
+    options = mapping.BodyOptions(result_codes={"1.000894": "KQ.000894"})
+    result = mapping.apply_result(record, issued, options)
+    assert result["DanhSachGiayToKetQua"] == [
+        {
+            "TenGiayTo": "Giấy khai sinh",
+            "MaThanhPhanHoSo": "",
+            "GiayToId": "r1",
+            "DuongDanTepTinKetQua": "https://x.vn/r1.pdf",
+            "MaGiayToKetQua": "KQ.000894",
+        }
+    ]
+    assert result["DonViXuLy"] == "UBND xã A"  # the issuing agency's name, when none was known
+    assert mapping.apply_result(record, issued)["DanhSachGiayToKetQua"][0]["MaGiayToKetQua"] == ""
+
+
+def test_long_texts_are_cut_to_their_caps_on_a_character_boundary_and_counted() -> None:
+    cut: list[str] = []
+    options = mapping.BodyOptions(on_truncate=cut.append)
+    decomposed = "e\u0302\u0301" * 400  # ế written as e + two combining marks: 1200 code points
+    record = mapping.submitted_record(submitted(summary=decomposed, note="x" * 2500), options)
+    assert len(record["TrichYeuHoSo"]) <= 1000
+    assert record["TrichYeuHoSo"] == "e\u0302\u0301" * 333  # never a letter without its marks
+    assert record["GhiChu"] == "x" * 2000
+    step = {
+        "dossierCode": "000.00.00.H49-240502-0001",
+        "handler": "Nguyễn Thị Chuyên Viên Phòng Một Cửa Ủy Ban Nhân Dân Xã",
+        "handledAt": "2024-05-02T02:00:00Z",
+        "content": "x",
+        "status": 4,
+    }
+    assert len(mapping.progress_fields(step, options)["NguoiXuLy"]) == 50
+    assert cut == ["TrichYeuHoSo", "GhiChu", "NguoiXuLy"]
+    short = mapping.BodyOptions(text_limits={"GhiChu": 10})
+    assert mapping.submitted_record(submitted(note="x" * 20), short)["GhiChu"] == "x" * 10
+    assert mapping.cap("abc", 5) == "abc"
+
+
+def test_a_submission_sent_again_keeps_what_later_events_added() -> None:
+    record = mapping.submitted_record(submitted(dueAt="2024-05-10T10:00:00Z"))
+    issued = {"documents": [{"name": "Giấy khai sinh", "url": "https://x.vn/r1", "sha256": "0" * 64}]}
+    known = mapping.apply_result(record, issued)
+    again = mapping.submitted_record(submitted(summary="Đăng ký lại"))
+    merged = mapping.resubmitted(known, again)
+    assert merged["DanhSachGiayToKetQua"] == known["DanhSachGiayToKetQua"] != []  # not blanked
+    assert merged["NgayHenTra"] == "20240510170000"
+    assert merged["TrichYeuHoSo"] == "Đăng ký lại"
 
 
 def test_progress_fields() -> None:
@@ -116,22 +285,11 @@ def test_progress_fields() -> None:
     assert fields == {
         "MaHoSo": "000.00.00.H49-240502-0001",
         "NguoiXuLy": "B",
+        "ChucDanh": "",
         "ThoiDiemXuLy": "20240502090000",
-        "NoiDungXuLy": "thẩm định",
-        "TrangThai": 4,
         "PhongBanXuLy": "Phòng Tư pháp",
+        "NoiDungXuLy": "thẩm định",
+        "TrangThai": "4",
+        "NgayBatDau": "",
+        "NgayKetThucTheoQuyDinh": "",
     }
-
-
-def test_success_is_read_from_the_code_only() -> None:
-    codes = Codes()
-    assert [codes.outcome(c) for c in ("0", "00", "01", "02", "04", "99", "03", "7")] == [
-        "ok",
-        "ok",
-        "not_found",
-        "already_exists",
-        "does_not_exist",
-        "session_expired",
-        "rejected",
-        "rejected",
-    ]
