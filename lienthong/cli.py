@@ -122,7 +122,7 @@ def schemas_check(
         try:
             datasets = dataset_schemas.shipped()
         except ConfigError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         for name, found in sorted(datasets.versions.items()):
             versions = ", ".join(str(v) for v in found)
             typer.echo(f"dataset {name}: versions {versions} (BACKWARD) ok")
