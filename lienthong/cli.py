@@ -23,6 +23,7 @@ from lienthong.serving import serve as run
 from router.bus import MAX_PAGE, MAX_REPLAY
 from router.directory import new_api_key
 from router.errors import ConfigError
+from schemas import dataset_schemas
 from schemas.registry import SchemaRegistry
 
 app = typer.Typer(
@@ -108,7 +109,8 @@ def schemas_check(
         Path | None, typer.Option("--dir", help="contracts folder (default: packaged)")
     ] = None,
 ) -> None:
-    """Check every contract against the 2020-12 metaschema and its versions' compatibility."""
+    """Check every contract against the 2020-12 metaschema and its versions' compatibility, and
+    (for the packaged contracts) the datasets' response schemas."""
     try:
         registry = SchemaRegistry.load(directory)
     except ConfigError as error:
@@ -116,6 +118,14 @@ def schemas_check(
     for info in registry.types():
         versions = ", ".join(str(v) for v in info.versions)
         typer.echo(f"{info.name}: versions {versions} ({info.compatibility}) ok")
+    if directory is None:
+        try:
+            datasets = dataset_schemas.shipped()
+        except ConfigError as error:
+            raise fail(str(error)) from None
+        for name, found in sorted(datasets.versions.items()):
+            versions = ", ".join(str(v) for v in found)
+            typer.echo(f"dataset {name}: versions {versions} (BACKWARD) ok")
 
 
 @dlq_app.command("list")

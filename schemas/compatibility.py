@@ -15,8 +15,9 @@ it cannot prove is reported as a problem ("cannot prove ..."), never silently pa
 
 - ``$ref`` (followed through a ``referencing`` registry) and ``allOf`` (conjunctions);
 - ``type`` (``integer`` is a ``number``), ``enum``, ``const``; bounds on strings, numbers, arrays
-  and objects (``min*``/``max*``/``exclusive*``, ``multipleOf``); ``pattern`` and ``format`` (the
-  writer must have the same one); ``uniqueItems``; ``required``, ``dependentRequired``;
+  and objects (``min*``/``max*``/``exclusive*``, ``multipleOf``); ``pattern`` (the writer must
+  have the same one) and ``format`` (the same one, or one the reader's is wider than:
+  :data:`router.identifiers.WIDER_FORMATS`); ``uniqueItems``; ``required``, ``dependentRequired``;
 - ``properties``/``additionalProperties`` (so a new required property, a property removed from a
   closed model, or an optional property added to a closed model for FORWARD are all found);
 - ``items``/``prefixItems``; ``anyOf`` (each writer alternative must fit a reader alternative);
@@ -43,6 +44,7 @@ import referencing.exceptions
 from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
+from router.identifiers import WIDER_FORMATS
 from schemas.formats import format_checker
 
 if TYPE_CHECKING:
@@ -401,7 +403,12 @@ class _Prover:
             if any(_divides(value, w.get("multipleOf")) for w in ws):
                 return None
             return f"{self.r} requires multiples of {value}; {self.w} does not"
-        if keyword in ("pattern", "format"):
+        if keyword == "format":
+            narrower = WIDER_FORMATS.get(value, frozenset())
+            if any(w.get("format") == value or w.get("format") in narrower for w in ws):
+                return None
+            return f"{self.r} requires format {value!r}; {self.w} does not have it or a narrower one"
+        if keyword == "pattern":
             if any(w.get(keyword) == value for w in ws):
                 return None
             return f"{self.r} requires {keyword} {value!r}; {self.w} does not have the same {keyword}"

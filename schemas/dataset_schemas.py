@@ -6,19 +6,26 @@ Layout under ``schemas/datasets`` (as the event contracts, without ``type.json``
     _<name>/<version>.json     shared definitions, $id urn:lienthong:dataset:<name>:<version>
 
 Each file is checked as the event contracts are (:func:`schemas.loading.read_schema_file`) and
-compiled with the bus's identifier formats (:func:`schemas.validation.compile_all`). Any problem
-stops the load with a ``ConfigError`` naming every file, path and fault.
+compiled with the bus's identifier formats (:func:`schemas.validation.compile_all`). Replies are
+checked against a dataset's latest version, so each version must be BACKWARD-compatible with the
+one before (:func:`schemas.compatibility.check`): a record a provider built for an older version
+stays valid. Any problem stops the load with a ``ConfigError`` naming every file, path and fault.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import referencing
+from referencing.jsonschema import DRAFT202012
+
 from router.errors import ConfigError, FieldError, NotFound
+from schemas import compatibility
 from schemas.loading import TYPE_NAME, VERSION_FILE, Problem, read_schema_file
 from schemas.validation import CompiledSchema, compile_all
 
@@ -64,8 +71,9 @@ class DatasetSchemas:
         return () if schema.is_valid(data) else schema.errors(data, "", quote=False)
 
 
-# A person's identifier in a record: a property typed as the shared personal ID, or a date of birth.
-_PERSONAL_ID_REF = "/$defs/personalId"
+# A person's identifier in a record: a property typed as the shared personal ID, or as a tax code
+# that may be one (the tax code of individuals and household businesses), or a date of birth.
+_PERSONAL_ID_REFS = ("/$defs/personalId", "/$defs/taxCodeOrPersonalId")
 _PERSONAL_NAMES = frozenset({"dateOfBirth"})
 
 
@@ -74,7 +82,7 @@ def personal_paths(schema: Any, pointer: str = "") -> Iterator[str]:
     item of an array): what a dataset classed ``personal_data: none`` must not release."""
     if not isinstance(schema, dict):
         return
-    if str(schema.get("$ref", "")).endswith(_PERSONAL_ID_REF):
+    if str(schema.get("$ref", "")).endswith(_PERSONAL_ID_REFS):
         yield pointer or "/"
     for name, sub in schema.get("properties", {}).items():
         if name in _PERSONAL_NAMES:
@@ -112,6 +120,7 @@ def load(root: Path = DATASETS) -> DatasetSchemas:
                 documents[dataset_id(name, version)] = schema
                 if not shared:
                     versions.setdefault(name, []).append(version)
+    problems += _incompatible(root, documents, versions)
     ids = [dataset_id(name, v) for name, vs in versions.items() for v in vs]
     compiled: dict[str, CompiledSchema] = {}
     for uri, result in compile_all(documents, ids):
@@ -122,6 +131,34 @@ def load(root: Path = DATASETS) -> DatasetSchemas:
     if problems:
         raise ConfigError("invalid dataset schemas:\n" + "\n".join(str(p) for p in problems))
     return DatasetSchemas(documents, {k: tuple(sorted(v)) for k, v in versions.items()}, compiled)
+
+
+def _incompatible(
+    root: Path, documents: dict[str, dict[str, Any]], versions: dict[str, list[int]]
+) -> list[Problem]:
+    """Each pair of consecutive versions of a dataset that is not BACKWARD-compatible."""
+    registry: referencing.Registry[Any] = referencing.Registry().with_resources(
+        (uri, DRAFT202012.create_resource(doc)) for uri, doc in documents.items()
+    )
+    problems: list[Problem] = []
+    for name, found in versions.items():
+        for older, newer in itertools.pairwise(sorted(found)):
+            for problem in compatibility.check(
+                documents[dataset_id(name, older)],
+                documents[dataset_id(name, newer)],
+                compatibility.Mode.BACKWARD,
+                registry,
+                old_name=f"v{older}",
+                new_name=f"v{newer}",
+            ):
+                problems.append(
+                    Problem(
+                        root / name / f"{newer}.json",
+                        "$",
+                        f"not BACKWARD-compatible with v{older}: {problem}",
+                    )
+                )
+    return problems
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from connectors.business.contract import ENTERPRISES, OAUTH2
-from router.identifiers import is_tax_code
+from router.identifiers import is_personal_id, is_tax_code
 from simulators.population import address
 from simulators.registry_data import DEFAULT_SEED, Enterprise, Registry, build
 from simulators.server import Faults, SimulatorState, simulator_app
@@ -53,7 +53,7 @@ def enterprise_reply(registry: Registry, firm: Enterprise) -> dict[str, Any]:
         "nguoiDaiDienPhapLuat": {
             "hoVaTen": person.full_name,
             "soDinhDanh": person.personal_id,
-            "ngaySinh": person.date_of_birth.isoformat(),
+            "ngaySinh": person.date_of_birth,
         },
         "diaChiTruSo": address(firm.address),
         "nganhNghe": [
@@ -100,6 +100,10 @@ class BusinessRegistry:
         if not self._authorised(request):
             return problem(401, "unauthorized", "a valid bearer token is required")
         tax_code = request.path_params["tax_code"]
+        if is_personal_id(tax_code):  # a person's: not quoted back
+            return problem(
+                400, "invalid_tax_code", "a 12-digit personal ID is no enterprise's code: 10 or 13 digits"
+            )
         if not is_tax_code(tax_code):
             return problem(400, "invalid_tax_code", f"{tax_code!r} is not a valid tax code")
         firm = self.registry.enterprise(tax_code)

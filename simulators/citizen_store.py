@@ -90,7 +90,8 @@ def holder_key(record: dict[str, Any]) -> str | None:
     personal, tax = holder.get("soDinhDanh"), holder.get("maSoThue")
     if isinstance(personal, str) and is_personal_id(personal):
         return personal
-    if isinstance(tax, str) and is_tax_code(tax):
+    # a household business's tax code is its owner's personal ID (since 1 July 2025)
+    if isinstance(tax, str) and is_tax_code(tax, personal_id=True):
         return tax
     return None
 

@@ -22,7 +22,8 @@ from simulators.soap_service import build as element
 from simulators.soap_service import registry_record, required, soap_routes
 
 
-def address(value: Address) -> dict[str, str]:
+def address(value: Address) -> dict[str, str | None]:
+    """``DiaChi``; no ``QuanHuyen`` in an address of the two-level administration."""
     return {
         "SoNhaDuong": value.street,
         "PhuongXa": value.ward,
@@ -37,7 +38,7 @@ def citizen_reply(citizen: Citizen) -> dict[str, Any]:
         "SoDinhDanh": citizen.personal_id,
         "HoVaTen": {"Ho": citizen.ho, "ChuDem": citizen.chu_dem or None, "Ten": citizen.ten},
         "GioiTinh": "Nam" if citizen.sex == "M" else "Nữ",
-        "NgayThangNamSinh": citizen.date_of_birth.isoformat(),
+        "NgayThangNamSinh": citizen.date_of_birth,  # yyyy-mm-dd, or yyyy where only the year is known
         "ThuongTru": address(citizen.permanent),
         "NoiOHienTai": address(citizen.current),
     }
@@ -78,7 +79,7 @@ class PopulationService:
         mismatched = []
         if not _same_name(name, citizen.full_name):
             mismatched.append("HoVaTen")
-        expected = citizen.date_of_birth.isoformat()
+        expected = citizen.date_of_birth
         if born not in (expected, expected[:4]):
             mismatched.append("NgayThangNamSinh")
         reply = {

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 
 from connectors.vehicle.contract import NAMESPACE, PATH, WSDL, XSD
 from connectors.vehicle.mapping import PLATE
-from router.identifiers import is_tax_code
+from router.identifiers import is_tax_code_or_personal_id
 from simulators.registry_data import DEFAULT_SEED, Badge, Registry, TransportLicence, Vehicle, build
 from simulators.server import Faults, SimulatorState, simulator_app
 from simulators.soap_service import build as element
@@ -83,7 +83,11 @@ class TransportService:
         request_id = required(request, "MaYeuCau")
         tax_code = required(request, "MaSoThue")
         licence = registry_record(
-            "MaSoThue", tax_code, self.registry.licence, valid=is_tax_code, invalid="not a tax code"
+            "MaSoThue",
+            tax_code,
+            self.registry.licence,
+            valid=is_tax_code_or_personal_id,  # household businesses: the owner's personal ID
+            invalid="not a tax code",
         )
         reply = {"MaYeuCau": request_id, "GiayPhep": licence_reply(licence)}
         return element(NAMESPACE, "TraCuuGiayPhepKinhDoanhResponse", reply)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adapters.http.identifiers_doc import PERSON_OR_ENTERPRISE, PERSONAL_ID, PROCEDURE_CODE, TAX_CODE
+from adapters.http.identifiers_doc import PERSON_OR_ENTERPRISE, PERSONAL_ID, PROCEDURE_CODE, TAXPAYER_CODE
 from adapters.http.openapi import DocumentPart
 from router.evidence.catalogue import Catalogue, Dataset
 from router.evidence.service import MAX_KEY_VALUE
@@ -28,7 +28,7 @@ MAX_SUBJECT_KEYS = 8
 # (router.evidence.service), which a test holds to the same names
 KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "personal_id": PERSONAL_ID,
-    "tax_code": TAX_CODE,
+    "tax_code": TAXPAYER_CODE,
     "holder": PERSON_OR_ENTERPRISE,
     "procedure": PROCEDURE_CODE,
 }

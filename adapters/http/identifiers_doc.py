@@ -29,3 +29,9 @@ PERSON_OR_ENTERPRISE: dict[str, Any] = {
     "description": "a personal ID or a tax code",
     "anyOf": [PERSONAL_ID, TAX_CODE],
 }
+# any taxpayer's tax code: an enterprise's, or the 12-digit personal ID that is the tax code of an
+# individual or a household business since 1 July 2025 (docs/identifiers.md)
+TAXPAYER_CODE: dict[str, Any] = {
+    "description": DESCRIPTIONS["vn-tax-code-or-personal-id"],
+    "anyOf": [TAX_CODE, PERSONAL_ID],
+}

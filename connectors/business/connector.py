@@ -9,7 +9,7 @@ from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
 from connectors.business import mapping
 from connectors.business.contract import ENTERPRISES
 from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
-from router.identifiers import is_tax_code
+from router.identifiers import is_personal_id, is_tax_code
 from router.providers import (
     CallPolicy,
     DataRequest,
@@ -34,7 +34,14 @@ class BusinessConnector:
     async def business_registration(
         self, tax_code: str, context: RequestContext | None = None
     ) -> dict[str, Any]:
-        # checked before it becomes part of a URL path
+        # checked before it becomes part of a URL path. The registry holds enterprises, whose code
+        # is never 12 digits: a personal ID (the tax code of an individual or a household
+        # business) is refused, and not quoted back.
+        if is_personal_id(tax_code):
+            raise InvalidProviderRequest(
+                "a 12-digit personal ID is the tax code of an individual or a household business; "
+                "the business registry holds enterprises, whose code is 10 or 13 digits"
+            )
         if not is_tax_code(tax_code):
             raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
         context = context or RequestContext()

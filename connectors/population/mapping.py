@@ -1,7 +1,8 @@
 """The population database's shapes (``population.xsd``) to the bus's datasets: pure functions.
 
 Input is the reply as the SOAP adapter returns it (plain dicts; dates as ``datetime.date``, or
-ISO strings when read another way).
+ISO strings when read another way). A date of birth may be the year alone (``"1985"``): it is
+passed on as it is, never completed with an invented day.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ def iso_date(value: Any) -> str:
 
 
 def address(value: Mapping[str, Any]) -> dict[str, str]:
-    return {
+    """``DiaChi`` -> an address; the district only where the record has one (addresses of the
+    two-level administration, since 1 July 2025, have none)."""
+    out = {
         "street": value["SoNhaDuong"],
         "ward": value["PhuongXa"],
-        "district": value["QuanHuyen"],
         "province": value["TinhThanh"],
         "text": value["DiaChiDayDu"],
     }
+    if value.get("QuanHuyen"):
+        out["district"] = value["QuanHuyen"]
+    return out
 
 
 def citizen_identity(cong_dan: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,8 +42,12 @@ class VehicleConnector(SoapRegistryClient):
         return mapping.vehicle_registration(vehicle["PhuongTien"], badges.get("PhuHieu") or [])
 
     async def transport_licence(self, tax_code: str, context: RequestContext | None = None) -> dict[str, Any]:
-        if not is_tax_code(tax_code):
-            raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
+        # a household business's licence is under its owner's personal ID (since 1 July 2025):
+        # neither is quoted back, it may be a person's
+        if not is_tax_code(tax_code, personal_id=True):
+            raise InvalidProviderRequest(
+                "the tax code is not 10 digits with a check digit, 13 digits or a 12-digit personal ID"
+            )
         reply = await self.call(
             "TraCuuGiayPhepKinhDoanh", {"MaSoThue": tax_code}, context or RequestContext()
         )
@@ -62,7 +66,12 @@ class VehicleProvider(RegistryProvider[VehicleConnector]):
     datasets = frozenset({"vehicle.registration", "transport.licence"})
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
-        with registry_lookup(self.name, f"no {request.dataset} for {dict(request.key)}"):
+        missing = (
+            f"no {request.dataset} for {dict(request.key)}"
+            if request.dataset == "vehicle.registration"
+            else f"no {request.dataset} for the tax code given"  # perhaps a person's ID: not quoted
+        )
+        with registry_lookup(self.name, missing):
             if request.dataset == "vehicle.registration":
                 return await self.connector.vehicle_registration(
                     request.key.get("plate", ""), request.context

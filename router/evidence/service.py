@@ -30,7 +30,7 @@ from router.evidence.errors import (
 )
 from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
 from router.evidence.minimise import minimise
-from router.identifiers import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code
+from router.identifiers import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code_or_personal_id
 from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext
 
 log = logging.getLogger("lienthong.evidence")
@@ -45,8 +45,9 @@ Validate = Callable[[str, Any], tuple[FieldError, ...]]
 # provider's to judge).
 KEY_FORMATS: Mapping[str, tuple[Callable[[str], bool], str]] = {
     "personal_id": (is_personal_id, DESCRIPTIONS["vn-personal-id"]),
-    "tax_code": (is_tax_code, DESCRIPTIONS["vn-tax-code"]),
-    "holder": (lambda value: is_personal_id(value) or is_tax_code(value), "a personal ID or a tax code"),
+    # any taxpayer's: a provider whose registry holds enterprises only refuses the personal ID
+    "tax_code": (is_tax_code_or_personal_id, DESCRIPTIONS["vn-tax-code-or-personal-id"]),
+    "holder": (is_tax_code_or_personal_id, "a personal ID or a tax code"),
     "procedure": (is_procedure_code, DESCRIPTIONS["vn-procedure-code"]),
 }
 

@@ -26,10 +26,15 @@ def timestamp(at: dt.datetime) -> str:
 
 
 def dossier_code(agency: str, received: dt.date, sequence: int) -> str:
-    """TT 01/2018 Art. 19: the receiving agency, the date of receipt (yymmdd), a 4-digit number."""
-    if not 1 <= sequence <= 9999:
-        raise ValueError("a dossier's sequence number is 1 to 9999")
+    """TT 01/2018 Art. 19: the receiving agency, the date of receipt (yymmdd), the day's number
+    padded to at least 4 digits, as real one-stop systems write it (a busy agency passes 9999)."""
+    if not 1 <= sequence <= MAX_SEQUENCE:
+        raise ValueError(f"a dossier's sequence number is 1 to {MAX_SEQUENCE}")
     return f"{agency}-{received:%y%m%d}-{sequence:04d}"
+
+
+# router.identifiers: a daily sequence has at most 10 digits
+MAX_SEQUENCE = 9_999_999_999
 
 
 @dataclass(frozen=True)

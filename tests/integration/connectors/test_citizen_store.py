@@ -288,3 +288,33 @@ def test_the_store_keeps_one_result_per_agency_and_number(tmp_path: Path) -> Non
         assert store.codes() == ["41/GP-UBND"]
     finally:
         store.stop()
+
+
+async def test_a_household_business_result_is_stored_under_its_owners_personal_id(stage: Stage) -> None:
+    # since 1 July 2025 a household business's tax code is its owner's personal ID:
+    # dossier.result.issued v3 carries it as the holder's tax code, and the store keeps it
+    holder = {"taxCode": HOLDER_ID, "name": "Hộ kinh doanh Đỗ Ngọc Yến"}
+    data = stage.pki.signed(result(41, procedureCode="1.002861", holder=holder))
+    stage.publish(data)
+    wait_until(lambda: "41/GP-UBND" in stage.store.codes(), "the result in the store")
+    record = next(r for r in stage.store.records() if r["soHieuKetQua"] == "41/GP-UBND")
+    assert record["chuSoHuu"]["maSoThue"] == HOLDER_ID
+    connector = from_settings(
+        ConnectorSettings(
+            name=CONNECTOR,
+            kind="citizen_store",
+            url=stage.store.url,
+            options={"trust_anchors": str(stage.anchors)},
+        ),
+        ConnectorDeps(CollectorRegistry(), stage.anchors.parent),
+    )
+    try:
+        document = await connector.provider().fetch(
+            DataRequest("result.document", {"holder": HOLDER_ID, "procedure": "1.002861"})
+        )
+    finally:
+        await connector.aclose()
+    assert document["resultCode"] == "41/GP-UBND"
+    assert document["holder"] == holder
+    assert shipped().validate("result.document", document) == ()
+    assert shipped().validate("result.document", document, version=1) != ()  # v1: enterprises only

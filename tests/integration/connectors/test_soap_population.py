@@ -3,7 +3,6 @@ validation, WS-Security, and client faults that are not retried."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,12 +56,8 @@ async def test_verifies_an_identity_from_a_wsdl_file(population: SimulatorServer
     soap = provider(population, wsdl=str(WSDL), address=f"{population.url}{PATH}", wsdl_imports=False)
     request = {**HEADER, "SoDinhDanh": CITIZEN.personal_id, "HoVaTen": CITIZEN.full_name.upper()}
     try:
-        good = await soap.call(
-            "XacThucCongDan", {**request, "NgayThangNamSinh": CITIZEN.date_of_birth.isoformat()}
-        )
-        year = await soap.call(
-            "XacThucCongDan", {**request, "NgayThangNamSinh": str(CITIZEN.date_of_birth.year)}
-        )
+        good = await soap.call("XacThucCongDan", {**request, "NgayThangNamSinh": CITIZEN.date_of_birth})
+        year = await soap.call("XacThucCongDan", {**request, "NgayThangNamSinh": CITIZEN.date_of_birth[:4]})
         bad = await soap.call(
             "XacThucCongDan", {**request, "HoVaTen": "Nguyễn Văn Khác", "NgayThangNamSinh": "1900-01-01"}
         )
@@ -104,10 +99,11 @@ async def test_a_payload_that_does_not_fit_the_wsdl_is_refused_before_sending(
 async def test_a_reply_that_breaks_the_xsd_is_invalid(population: SimulatorServer, tmp_path: Path) -> None:
     # the simulator's reply checked against a stricter schema: the date of birth must be 1800s
     strict = XSD.read_text(encoding="utf-8").replace(
-        '<xs:element name="NgayThangNamSinh" type="xs:date"/>',
-        '<xs:element name="NgayThangNamSinh"><xs:simpleType><xs:restriction base="xs:date">'
-        '<xs:maxInclusive value="1899-12-31"/></xs:restriction></xs:simpleType></xs:element>',
+        '<xs:element name="NgayThangNamSinh" type="tns:NgaySinh"/>',
+        '<xs:element name="NgayThangNamSinh"><xs:simpleType><xs:restriction base="xs:string">'
+        '<xs:pattern value="18[0-9]{2}"/></xs:restriction></xs:simpleType></xs:element>',
     )
+    assert strict != XSD.read_text(encoding="utf-8")
     path = tmp_path / "strict.xsd"
     path.write_text(strict, encoding="utf-8")
     soap = provider(population, reply_xsd=str(path))
@@ -116,7 +112,7 @@ async def test_a_reply_that_breaks_the_xsd_is_invalid(population: SimulatorServe
             await soap.call("TraCuuCongDan", {**HEADER, "SoDinhDanh": CITIZEN.personal_id})
         # where, never the value: libxml2's own message quotes the date of birth
         assert "NgayThangNamSinh" in caught.value.detail
-        assert CITIZEN.date_of_birth.isoformat() not in caught.value.detail
+        assert CITIZEN.date_of_birth not in caught.value.detail
     finally:
         await soap.aclose()
 
@@ -138,4 +134,27 @@ async def test_ws_security_username_token() -> None:
 
 def test_the_data_is_deterministic() -> None:
     assert build().citizens[3] == CITIZEN
-    assert isinstance(CITIZEN.date_of_birth, datetime.date)
+    assert isinstance(CITIZEN.date_of_birth, str)
+
+
+async def test_a_year_only_date_of_birth_and_an_address_without_a_district(
+    population: SimulatorServer,
+) -> None:
+    # the law since 1 July 2025: the population database gives some dates of birth as the year
+    # alone, and addresses of the two-level administration have no district
+    citizen = next(
+        c
+        for c in build().citizens
+        if len(c.date_of_birth) == 4 and c.permanent.district is not None and c.current.district is None
+    )
+    soap = provider(population, reply_xsd=str(XSD))
+    try:
+        reply = await soap.call("TraCuuCongDan", {**HEADER, "SoDinhDanh": citizen.personal_id})
+    finally:
+        await soap.aclose()
+    person = reply["CongDan"]
+    assert person["NgayThangNamSinh"] == citizen.date_of_birth
+    assert len(person["NgayThangNamSinh"]) == 4 and person["NgayThangNamSinh"].isdigit()
+    assert person["ThuongTru"]["QuanHuyen"] == citizen.permanent.district
+    assert person["NoiOHienTai"].get("QuanHuyen") is None
+    assert person["NoiOHienTai"]["DiaChiDayDu"] == citizen.current.text()

@@ -112,7 +112,7 @@ def test_bad_request_gets_a_problem(
 def test_schema_violations_point_at_every_bad_field(bus: BusProcess) -> None:
     bad = event()
     bad["data"]["status"] = 11
-    bad["data"]["agencyCode"] = "H49"
+    bad["data"]["agencyCode"] = "UBND H49"
     del bad["data"]["changedAt"]
     body = problem_of(post(bus, dumps(bad), STRUCTURED), 422, "schema_violation")
     pointers = {e["pointer"] for e in body["errors"]}

@@ -38,11 +38,11 @@ def test_citizens() -> None:
 def test_a_citizen_as_the_soap_adapter_returns_it() -> None:
     # zeep gives dates as datetime.date and leaves out an absent ChuDem
     reply = citizen_reply(REGISTRY.citizens[0])
-    reply["NgayThangNamSinh"] = REGISTRY.citizens[0].date_of_birth
+    reply["NgayThangNamSinh"] = datetime.date.fromisoformat(REGISTRY.citizens[0].date_of_birth)
     reply["HoVaTen"] = {"Ho": "Lê", "ChuDem": None, "Ten": "An"}
     identity = valid("citizen.identity", citizen_identity(reply))
     assert identity["fullName"] == "Lê An" and "middleName" not in identity
-    assert identity["dateOfBirth"] == REGISTRY.citizens[0].date_of_birth.isoformat()
+    assert identity["dateOfBirth"] == REGISTRY.citizens[0].date_of_birth
 
 
 def test_verification() -> None:

@@ -144,6 +144,22 @@ def test_patterns_and_formats_must_stay_the_same() -> None:
     assert ok_in(STRING, {"type": "string", "format": "vn-tax-code"}) == {"FORWARD"}
 
 
+def test_a_format_may_widen_to_one_that_accepts_all_its_values() -> None:
+    # identifiers.WIDER_FORMATS: a tax code field that also takes the 12-digit personal ID of
+    # individuals and household businesses (1 July 2025) accepts every enterprise code
+    enterprise = {"type": "string", "format": "vn-tax-code"}
+    taxpayer = {"type": "string", "format": "vn-tax-code-or-personal-id"}
+    assert ok_in(enterprise, taxpayer) == {"BACKWARD"}
+    assert check(taxpayer, enterprise, "BACKWARD") == [
+        "BACKWARD: /: new requires format 'vn-tax-code'; old does not have it or a narrower one"
+    ]
+    assert ok_in({"type": "string", "format": "vn-personal-id"}, taxpayer) == {"BACKWARD"}
+    assert ok_in({"type": "string", "format": "date"}, {"type": "string", "format": "vn-date-of-birth"}) == {
+        "BACKWARD"
+    }
+    assert ok_in({"type": "string", "format": "vn-old-id"}, taxpayer) == set()
+
+
 def test_finite_values_are_checked_one_by_one() -> None:
     old = {"enum": ["0100109106", "0100233488"]}
     assert ok_in(old, {"type": "string", "format": "vn-tax-code", "maxLength": 10}) == {"BACKWARD"}

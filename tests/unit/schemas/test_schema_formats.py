@@ -32,6 +32,7 @@ def test_personal_ids(value: str) -> None:
     [
         "000090012345",  # province 000 does not exist
         "097090012345",  # nor 097
+        "003090012345",  # nor 003: no province had it
         "100090012345",
         "00109001234",  # 11 digits
         "0010900123456",  # 13 digits
@@ -92,7 +93,16 @@ def test_the_tax_code_check_digit_is_the_one_of_the_reference() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["000.00.00.H49", "000.00.18.G12", "000.00.53.H48", "000.00.00.H49.MC01", "000.00.00.H49.A.B.CDEF12"],
+    [
+        "000.00.00.H49",
+        "000.00.18.G12",
+        "000.00.53.H48",
+        "000.00.00.H49.MC01",
+        "000.00.00.H49.A.B.CDEF12",
+        "H56.14",
+        "G09.20",
+        "H49",
+    ],
 )
 def test_agency_codes(value: str) -> None:
     assert is_agency_code(value)
@@ -102,7 +112,8 @@ def test_agency_codes(value: str) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "H49",
+        "h49",
+        "H4",
         "000.00.00.h49",
         "00.00.00.H49",
         "000.00.00.H49.",
@@ -124,6 +135,9 @@ def test_not_agency_codes(value: str) -> None:
         "000.00.00.H49-000229-0001",  # so is 2000
         "000.00.00.H49-991231-9999",
         "000.00.00.H49.MC01-240502-0017",
+        "000.00.00.H49-220921-0000",
+        "000.00.00.H49-20220921-0099",
+        "H49-220921-0099",
     ],
 )
 def test_dossier_codes(value: str) -> None:
@@ -137,10 +151,9 @@ def test_dossier_codes(value: str) -> None:
         "000.00.00.H49-220931-0001",
         "000.00.00.H49-221301-0001",
         "000.00.00.H49-220900-0001",
-        "000.00.00.H49-220921-0000",  # daily sequences start at 0001
         "000.00.00.H49-220921-099",
-        "000.00.00.H49-20220921-0099",
-        "H49-220921-0099",
+        "000.00.00.H49-19990921-0099",
+        "H4-220921-0099",
         "000.00.00.H49220921-0099",
     ],
 )
@@ -148,13 +161,14 @@ def test_not_dossier_codes(value: str) -> None:
     assert not is_dossier_code(value)
 
 
-@pytest.mark.parametrize("value", ["1.000894", "2.002156", "1.003560.000.00.00.H56"])
+@pytest.mark.parametrize("value", ["1.000894", "2.002156", "1.003560.000.00.00.H56", "1.003560.H56"])
 def test_procedure_codes(value: str) -> None:
     assert is_procedure_code(value)
 
 
 @pytest.mark.parametrize(
-    "value", ["1.00089", "1.0008945", "0.000894", "1.003560.H56", "1.000894 ", "1.003560.000.00.00.H56.X1"]
+    "value",
+    ["1.00089", "1.0008945", "0.000894", "1.003560.h56", "1.000894 ", "1.003560.000.00.00.H56.X1.A.B.C"],
 )
 def test_not_procedure_codes(value: str) -> None:
     assert not is_procedure_code(value)
@@ -180,9 +194,14 @@ def _mutations(value: str) -> set[str]:
 SEEDS = {
     "vn-personal-id": ["001090012345", "096199999999", "183456789"],
     "vn-old-id": ["183456789"],
-    "vn-agency-code": ["000.00.00.H49", "000.00.00.H49.MC01.A.B"],
-    "vn-dossier-code": ["000.00.53.H48-220921-0099", "000.00.00.H49.X1-240229-0010"],
-    "vn-procedure-code": ["1.000894", "1.003560.000.00.00.H56"],
+    "vn-agency-code": ["000.00.00.H49", "000.00.00.H49.MC01.A.B", "H56.14", "G09.20"],
+    "vn-dossier-code": [
+        "000.00.53.H48-220921-0099",
+        "000.00.00.H49.X1-240229-0010",
+        "G09.20-20260609-0092637",
+        "H56.14-20240229-12345",
+    ],
+    "vn-procedure-code": ["1.000894", "1.003560.000.00.00.H56", "2.002621.H56"],
 }
 
 
@@ -202,12 +221,13 @@ def test_native_dossier_pattern_knows_the_calendar() -> None:
     for yy in range(100):
         for mm in range(14):
             for dd in range(33):
-                code = f"000.00.00.H49-{yy:02d}{mm:02d}{dd:02d}-0001"
-                assert native.is_valid(code) == is_dossier_code(code), code
+                for century in ("", "20", "19"):
+                    code = f"000.00.00.H49-{century}{yy:02d}{mm:02d}{dd:02d}-0001"
+                    assert native.is_valid(code) == is_dossier_code(code), code
 
 
-def test_only_the_tax_code_needs_python() -> None:
-    assert set(FORMATS) - set(PATTERNS) == {"vn-tax-code"}
+def test_only_the_tax_code_and_the_date_of_birth_need_python() -> None:
+    assert set(FORMATS) - set(PATTERNS) == {"vn-tax-code", "vn-tax-code-or-personal-id", "vn-date-of-birth"}
 
 
 # --- the reference validator's extras -----------------------------------------------------------------

@@ -56,7 +56,8 @@ def test_errors_of_a_lowered_format_name_the_format() -> None:
     assert compiled.errors({"id": "12"}, "/data") == (
         FieldError(
             "/data/id",
-            '"12" is not a 12-digit personal ID number: province code 001-096, century/sex digit, '
+            '"12" is not a 12-digit personal ID number: the code of the province (one of the 63 '
+            "before the 2025 mergers) or country of birth registration, century/sex digit, "
             "year of birth, 6 digits",
         ),
     )

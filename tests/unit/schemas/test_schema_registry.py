@@ -29,8 +29,10 @@ def test_types(registry: SchemaRegistry) -> None:
     assert status.compatibility == "BACKWARD"
     assert status.subject_pointer == "/dossierCode"
     assert "TrangThaiHoSo" in status.description
-    # v2: representative, vehicles; v3: the agency's name and the applicant's portal account
-    assert infos["dossier.submitted"].versions == (1, 2, 3)
+    # v2: representative, vehicles; v3: the agency's name and the applicant's portal account;
+    # v4: a household business's personal ID as its tax code
+    assert infos["dossier.submitted"].versions == (1, 2, 3, 4)
+    assert infos["dossier.result.issued"].versions == (1, 2, 3)
     assert [i.name for i in registry.types()] == sorted(infos)
 
 

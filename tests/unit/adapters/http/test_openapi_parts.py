@@ -42,6 +42,10 @@ def test_every_identifier_the_bus_checks_has_its_schema() -> None:
         ({"dataset": "citizen.identity", "subject": {"personal_id": "001099012345"}, "dossier": " "}, False),
         ({"dataset": "business.registration", "subject": {"tax_code": "0100109106"}}, True),
         ({"dataset": "business.registration", "subject": {"tax_code": "0100109107"}}, False),  # check digit
+        # a household business's tax code is its owner's personal ID: the key fits (the registry
+        # of enterprises then refuses it), a 12-digit non-ID does not
+        ({"dataset": "business.registration", "subject": {"tax_code": "038185000123"}}, True),
+        ({"dataset": "business.registration", "subject": {"tax_code": "003185000123"}}, False),
         ({"dataset": "vehicle.registration", "subject": {"plate": "73A-123.45"}, "dossier": "X"}, True),
         ({"dataset": "vehicle.registration", "subject": {"plate": ""}, "dossier": "X"}, False),
         ({"dataset": "land.parcel", "subject": {"parcel": "1"}}, False),  # not in the catalogue
