@@ -28,6 +28,7 @@ from adapters.http.routes.events import events_router
 from adapters.http.routes.health import health_router
 from adapters.http.routes.metrics import metrics_router
 from adapters.http.routes.portal import portal_router
+from adapters.http.routes.portal_catalogue import portal_catalogue_router
 from adapters.http.routes.problem_codes import problem_codes_router
 from adapters.http.routes.stats import stats_router
 from adapters.http.routes.subscriptions import subscriptions_router
@@ -64,6 +65,7 @@ def http_app(runtime: Runtime) -> FastAPI:
 def routers(runtime: Runtime) -> list[APIRouter]:
     """Every route of the API, in the order the OpenAPI document lists them."""
     bus = runtime.bus
+    _portals(runtime)  # gives the portal connectors the configuration before they start
     officials = _officials(runtime)
     refusals = refused_reads(runtime)
     return [
@@ -91,6 +93,7 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         _admin(runtime),
         stats_router(_LivePortals(runtime), bus.is_admin),
         portal_router(PortalOperations(runtime), officials, bus.is_admin, RELEASE_ERRORS),
+        portal_catalogue_router(_LivePortals(runtime)),
     ]
 
 
@@ -124,7 +127,10 @@ def _admin(runtime: Runtime) -> APIRouter:
 def _portals(runtime: Runtime) -> list[PortalConnector]:
     """The portal connectors of the running configuration: their figures go to GET /v1/stats and
     the console."""
-    return [c for c in runtime.connectors.values() if isinstance(c, PortalConnector)]
+    portals = [c for c in runtime.connectors.values() if isinstance(c, PortalConnector)]
+    for portal in portals:  # the catalogue's report reads the configuration of the moment
+        portal.configured_procedures = lambda: runtime.settings.catalogue.procedures
+    return portals
 
 
 class _LivePortals(Sequence[PortalConnector]):

@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
@@ -14,6 +14,7 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from connectors.base import ConnectorDeps
+from connectors.portal.catalogue import CatalogueError, NeedsReport, SyncReport
 from connectors.portal.connector import PortalConnector, from_settings
 from connectors.portal.sync import ReconcileReport
 from lienthong.api_client import KeyOption, UrlOption, api, show
@@ -51,6 +52,84 @@ async def _reconcile(connectors: list[PortalConnector], since: float | None) -> 
         finally:
             await connector.aclose()
     return reports
+
+
+catalogue_app = typer.Typer(no_args_is_help=True, help="The procedure catalogue read from the portal.")
+portal_app.add_typer(catalogue_app, name="catalogue")
+
+
+def _portal_connectors(config: Path | None) -> tuple[list[PortalConnector], frozenset[str]]:
+    """The configuration's portal connectors and the procedures whose needs it configures."""
+    try:
+        settings, _ = load(config_file(config))
+        deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
+        connectors = [from_settings(c, deps) for c in settings.connectors if c.kind == "portal"]
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    if not connectors:
+        typer.echo(f"{config}: no connector of kind portal", err=True)
+        raise typer.Exit(2)
+    return connectors, frozenset(settings.catalogue.procedures)
+
+
+async def _catalogue(
+    connectors: list[PortalConnector], configured: frozenset[str], *, sync: bool
+) -> list[tuple[SyncReport | None, NeedsReport]]:
+    out: list[tuple[SyncReport | None, NeedsReport]] = []
+    for connector in connectors:
+        connector.configured_procedures = lambda: configured
+        await connector.open()
+        try:
+            synced = await connector.sync_catalogue() if sync else None
+            out.append((synced, await connector.needs_report()))
+        finally:
+            await connector.aclose()
+    return out
+
+
+def _run_catalogue(config: Path | None, *, sync: bool, json: bool) -> None:
+    connectors, configured = _portal_connectors(config)
+    try:
+        results = asyncio.run(_catalogue(connectors, configured, sync=sync))
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    except CatalogueError as error:
+        typer.echo(f"catalogue sync failed, nothing changed: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    for connector, (synced, needs) in zip(connectors, results, strict=True):
+        if json:
+            document: dict[str, Any] = {"connector": connector.name, "needs": needs.as_dict()}
+            if synced is not None:
+                document["sync"] = synced.as_dict()
+            typer.echo(orjson.dumps(document).decode())
+            continue
+        for line in [*(synced.lines() if synced is not None else []), *needs.lines()]:
+            typer.echo(f"{connector.name}: {line}" if not line.startswith(" ") else line)
+    if any(synced is not None and synced.failed for synced, _ in results):
+        raise typer.Exit(1)
+
+
+@catalogue_app.command("sync")
+def catalogue_sync(
+    config: ConfigOption = None,
+    json: Annotated[bool, typer.Option("--json", help="print the reports as JSON")] = False,
+) -> None:
+    """Read the procedure catalogue from the portal (LayDanhSachTTHC, LayThuTuc, LayDanhMucCoQuan,
+    LayDanhMucLinhVuc) into the bus's; print what changed and the procedures whose evidence needs
+    are not configured yet. Exit 1 if the portal's catalogue could not be read (nothing changed)
+    or some procedures could not (they keep what was read before)."""
+    _run_catalogue(config, sync=True, json=json)
+
+
+@catalogue_app.command("report")
+def catalogue_report(
+    config: ConfigOption = None,
+    json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """List the imported procedures whose evidence needs are not configured (``procedures:``)."""
+    _run_catalogue(config, sync=False, json=json)
 
 
 @portal_app.command("reconcile")

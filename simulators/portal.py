@@ -57,6 +57,7 @@ from starlette.types import ASGIApp
 
 from connectors.portal import protocol
 from connectors.portal.envelope import Paths
+from simulators.portal_catalogue import Catalogue
 from simulators.portal_rules import Invalid, check_progress, check_record
 from simulators.server import Faults, SimulatorState, simulator_app
 
@@ -190,12 +191,15 @@ class Portal:
     clock: Callable[[], float] = time.monotonic
     # endpoint -> service -> handler; the catalogue simulator adds the share endpoint's services
     services: dict[str, dict[str, Handler]] = field(default_factory=dict)
+    catalogue: Catalogue = field(default_factory=Catalogue)  # simulators.portal_catalogue
 
     def __post_init__(self) -> None:
         self.services.setdefault("integration", {}).update(
             {protocol.LOOKUP: self._lookup, protocol.SYNC: self._sync, protocol.PROGRESS: self._progress}
         )
         self.services.setdefault("share", {})
+        for endpoint, handlers in self.catalogue.handlers().items():
+            self.services[endpoint].update(handlers)
 
     # --- the portal's routes -----------------------------------------------------------------
 
@@ -418,6 +422,7 @@ class Portal:
             Route(self.paths.share, self.share, methods=["POST"]),
             Route(BRIDGE_LOOKUP, self.bridge, methods=["GET"]),
             *(Route(path, self.bridge, methods=["POST"]) for path in BRIDGE_POSTS),
+            *self.catalogue.routes(),
             Route("/_sim/portal", self.set_faults, methods=["PUT"]),
             Route("/_sim/portal", self.counts, methods=["GET"]),
             Route("/_sim/expire-sessions", self.expire_sessions, methods=["POST"]),

@@ -36,7 +36,12 @@ Options (``connectors[].options`` in the configuration):
   and listing those the status table does not list; ``strict`` holds them as dead letters until an
   operator releases the dossier (``lienthong portal release``);
 - ``state_file``: the sync state's SQLite file (default ``portal-<name>.db`` in the bus's data
-  folder).
+  folder);
+- ``catalogue_every``: a duration; ``serve`` then syncs the procedure catalogue from the portal
+  that often, counted from the last sync (at once when it never synced; off by default: a sync
+  makes one call per procedure, some 2,000);
+  ``catalogue_max_items``: the most items a catalogue reply may hold (default 20000);
+  ``catalogue_file``: its SQLite file (default ``portal-<name>-catalogue.db``).
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +61,15 @@ import orjson
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.portal import protocol
+from connectors.portal.catalogue import (
+    DEFAULT_MAX_ITEMS,
+    CatalogueError,
+    CatalogueStore,
+    CatalogueSync,
+    NeedsReport,
+    SyncReport,
+)
+from connectors.portal.catalogue_calls import ClientCatalogueCalls
 from connectors.portal.envelope import (
     BridgeEnvelope,
     BridgeUrl,
@@ -65,6 +80,7 @@ from connectors.portal.envelope import (
 )
 from connectors.portal.mapping import PAID_ON_PORTAL, PAID_VIA_GATEWAY, TEXT_LIMITS, BodyOptions
 from connectors.portal.metrics import PortalMetrics, portal_metrics
+from connectors.portal.scorecard_feed import dossier_of, offer_of
 from connectors.portal.session import Codes, PortalClient, PortalError
 from connectors.portal.state import AgencyFigures, SyncStateStore
 from connectors.portal.status_machine import StatusPolicy
@@ -73,6 +89,7 @@ from router.errors import ConfigError
 from router.identifiers import is_agency_code
 from router.ports import StoredMessage
 from router.providers import DataProvider
+from router.scorecard import PERIODS, Query, period_bounds, scorecard
 from router.sinks import Sink, SinkError
 from router.subscriptions import SinkSpec
 from schemas.units import parse_duration
@@ -155,9 +172,16 @@ class PortalConnector:
         reconcile_every_s: float | None = None,
         reconcile_window_s: float = DEFAULT_WINDOW_S,
         figures_every_s: float = DEFAULT_FIGURES_EVERY_S,
+        catalogue: CatalogueSync | None = None,
+        catalogue_every_s: float | None = None,
     ) -> None:
         self._name = name
         self.sync = sync
+        self.catalogue = catalogue
+        self.catalogue_every_s = catalogue_every_s
+        # the procedure codes whose evidence needs are configured (``procedures:``); the bus
+        # sets it to read the configuration of the moment
+        self.configured_procedures: Callable[[], Collection[str]] = frozenset
         self._credential_envs = credentials
         self.reconcile_every_s = reconcile_every_s
         self.reconcile_window_s = reconcile_window_s
@@ -189,6 +213,10 @@ class PortalConnector:
             self._tasks.append(
                 asyncio.create_task(self._reconcile_periodically(), name=f"{self._name} reconcile")
             )
+        if self.catalogue is not None and self.catalogue_every_s is not None:
+            self._tasks.append(
+                asyncio.create_task(self._sync_catalogue_periodically(), name=f"{self._name} catalogue")
+            )
 
     async def open(self, *, strict: bool = True) -> None:
         """Reads the credentials and opens the sync state; ``strict``: missing credentials are a
@@ -210,10 +238,91 @@ class PortalConnector:
                 **{field: os.environ[env] for field, env in self._credential_envs.items()}
             )
         await self.sync.start()
+        if self.catalogue is not None:
+            await self.catalogue.store.open()
         self._started = True
 
     async def reconcile(self, *, since: float | None = None) -> ReconcileReport:
         return await self.sync.reconcile(since=since)
+
+    # --- the catalogue -------------------------------------------------------------------------
+
+    def _catalogue(self) -> CatalogueSync:
+        if self.catalogue is None:
+            raise CatalogueError(f"connector {self._name!r} has no catalogue")
+        return self.catalogue
+
+    async def sync_catalogue(self) -> SyncReport:
+        """Reads the portal's catalogue into the bus's (CatalogueError: nothing changed)."""
+        try:
+            report = await self._catalogue().sync()
+        except CatalogueError:
+            self.metrics.catalogue_syncs.labels("failed").inc()
+            raise
+        self.metrics.catalogue_syncs.labels("ok").inc()
+        await self.needs_report()
+        return report
+
+    async def needs_report(self) -> NeedsReport:
+        """The imported procedures whose evidence needs are not configured."""
+        catalogue = self._catalogue()
+        report = await catalogue.needs_report(self.configured_procedures())
+        counts = await catalogue.store.counts()
+        self.metrics.catalogue(counts["listed"], counts["withdrawn"], len(report.missing))
+        return report
+
+    async def _sync_catalogue_periodically(self) -> None:
+        """Syncs when the last sync is ``catalogue_every`` old (at once if never), so that a
+        restart does not cost the portal a sync."""
+        assert self.catalogue_every_s is not None
+        last = await self._catalogue().store.last_sync()
+        if last is not None:
+            await asyncio.sleep(max(0.0, last + self.catalogue_every_s - time.time()))
+        while True:
+            try:
+                report = await self.sync_catalogue()
+            except CatalogueError as error:
+                log.warning("%s: the catalogue sync failed: %s", self._name, error.detail)
+            except Exception:
+                log.warning("%s: the catalogue sync failed", self._name, exc_info=True)
+            else:
+                for line in report.lines():
+                    log.info("%s: catalogue: %s", self._name, line)
+            await asyncio.sleep(self.catalogue_every_s)
+
+    # --- the scorecard ----------------------------------------------------------------------------
+
+    async def scorecard(self, query: Query) -> dict[str, Any]:
+        """The 766 figures (:mod:`router.scorecard`) of the dossiers the bus sent the portal."""
+        return (await self.scorecards([query]))[0]
+
+    async def scorecards(self, queries: Sequence[Query]) -> list[dict[str, Any]]:
+        """Several scorecards from one read of the sync state, computed off the event loop."""
+        starts = [q.start.timestamp() for q in queries if q.start is not None]
+        # a dossier's latest event is at or after its reception and its end: a safe first cut
+        since = min(starts) if len(starts) == len(queries) else None
+        histories = await self.sync.store.histories(since=since)
+        offer = None
+        durations: dict[str, timedelta | None] = {}
+        if self.catalogue is not None:
+            # the procedures offered online are those the portal lists; a withdrawn one still
+            # gives its legal maximum to its dossiers
+            offer = offer_of(await self.catalogue.store.procedures())
+            every = await self.catalogue.store.procedures(withdrawn=True)
+            durations = {p.code: p.legal_maximum for p in every}
+
+        def compute() -> list[dict[str, Any]]:
+            dossiers = [dossier_of(*row) for row in histories]
+            return [scorecard(dossiers, query, offer, durations.get) for query in queries]
+
+        return await asyncio.to_thread(compute)
+
+    async def refresh_scorecard(self, now: float | None = None) -> None:
+        """The scorecard gauges: the current month and quarter, per agency."""
+        moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+        queries = [Query(period, *period_bounds(moment, period)) for period in PERIODS]
+        for query, figures in zip(queries, await self.scorecards(queries), strict=True):
+            self.metrics.scorecard(query.period, figures["agencies"])
 
     async def figures(self, agencies: Sequence[str] | None = None) -> list[AgencyFigures]:
         rows = await self.sync.store.figures(agencies)
@@ -247,6 +356,7 @@ class PortalConnector:
         while True:
             try:
                 await self.figures()
+                await self.refresh_scorecard()
             except Exception:  # the gauges keep their last values; the next round tries again
                 log.warning("%s: the scorecard figures were not refreshed", self._name, exc_info=True)
             await asyncio.sleep(self.figures_every_s)
@@ -273,6 +383,8 @@ class PortalConnector:
         self._tasks.clear()
         await self.sync.client.aclose()
         await self.sync.store.close()
+        if self.catalogue is not None:
+            await self.catalogue.store.close()
         self._started = False
 
 
@@ -298,6 +410,15 @@ def _option_duration(settings: ConnectorSettings, key: str, default: float | Non
     if seconds <= 0:
         raise ConfigError(f"connector {settings.name!r} (portal): option {key!r} must be positive")
     return seconds
+
+
+def _option_count(settings: ConnectorSettings, key: str, default: int = DEFAULT_MAX_ITEMS) -> int:
+    value = settings.options.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
+        raise ConfigError(
+            f"connector {settings.name!r} (portal): option {key!r} must be a whole number from 1 to 1000000"
+        )
+    return value
 
 
 def _problem(settings: ConnectorSettings, where: str, what: str) -> ConfigError:
@@ -506,6 +627,18 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         body=body,
         status_policy=_status_policy(settings),
     )
+    catalogue_file = Path(
+        _option_text(
+            settings, "catalogue_file", default=str(deps.data_dir / f"portal-{settings.name}-catalogue.db")
+        )
+    )
+    if not catalogue_file.is_absolute():
+        catalogue_file = deps.data_dir / catalogue_file
+    catalogue = CatalogueSync(
+        ClientCatalogueCalls(client),
+        CatalogueStore(catalogue_file),
+        max_items=_option_count(settings, "catalogue_max_items"),
+    )
     reconcile_every_s = _option_duration(settings, "reconcile_every", None)
     if reconcile_every_s is not None and not envelope.can_look_up:
         raise _problem(
@@ -520,4 +653,6 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         or DEFAULT_WINDOW_S,
         figures_every_s=_option_duration(settings, "figures_every", DEFAULT_FIGURES_EVERY_S)
         or DEFAULT_FIGURES_EVERY_S,
+        catalogue=catalogue,
+        catalogue_every_s=_option_duration(settings, "catalogue_every", None),
     )

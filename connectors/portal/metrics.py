@@ -18,14 +18,24 @@
 - The scorecard, per agency: ``lienthong_portal_dossiers{agency}``,
   ``lienthong_portal_online_submission_ratio{agency}``,
   ``lienthong_portal_online_processing_ratio{agency}``, ``lienthong_portal_on_time_ratio{agency}``.
+- The 766 scorecard (:mod:`router.scorecard`) of the current month and quarter, per agency
+  (``period`` is ``month`` or ``quarter``): ``lienthong_portal_scorecard_received{agency,period}``,
+  ``lienthong_portal_scorecard_finished{agency,period}``,
+  ``lienthong_portal_scorecard_on_time_ratio{agency,period}``,
+  ``lienthong_portal_scorecard_online_submission_ratio{agency,period}``,
+  ``lienthong_portal_scorecard_online_services_ratio{agency,period}``.
+- The catalogue: ``lienthong_portal_catalogue_procedures{state}`` (``listed``, ``withdrawn``,
+  ``missing_needs``) and ``lienthong_portal_catalogue_syncs_total{outcome}`` (``ok``, ``failed``).
 - ``lienthong_portal_truncated_texts_total{field}``: texts cut to their length cap before sending.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -126,6 +136,70 @@ class PortalMetrics:
             ("field",),
             registry=registry,
         )
+
+        self.scorecard_received = Gauge(
+            "lienthong_portal_scorecard_received",
+            "Dossiers received in the current period (766 scorecard).",
+            ("agency", "period"),
+            registry=registry,
+        )
+        self.scorecard_finished = Gauge(
+            "lienthong_portal_scorecard_finished",
+            "Dossiers whose processing ended in the current period (766 scorecard).",
+            ("agency", "period"),
+            registry=registry,
+        )
+        self.scorecard_on_time = Gauge(
+            "lienthong_portal_scorecard_on_time_ratio",
+            "Share of the dossiers ended in the period that ended on time, supplement time deducted (766 §2.1).",
+            ("agency", "period"),
+            registry=registry,
+        )
+        self.scorecard_online_submission = Gauge(
+            "lienthong_portal_scorecard_online_submission_ratio",
+            "Share of the dossiers received in the period that were submitted online (KenhThucHien 2).",
+            ("agency", "period"),
+            registry=registry,
+        )
+        self.scorecard_online_services = Gauge(
+            "lienthong_portal_scorecard_online_services_ratio",
+            "Share of the agency's procedures offered online that received an online dossier in the period.",
+            ("agency", "period"),
+            registry=registry,
+        )
+        self.catalogue_procedures = Gauge(
+            "lienthong_portal_catalogue_procedures",
+            "Procedures of the catalogue read from the portal: listed, withdrawn, listed without needs configured.",
+            ("state",),
+            registry=registry,
+        )
+        self.catalogue_syncs = Counter(
+            "lienthong_portal_catalogue_syncs",
+            "Catalogue syncs from the portal.",
+            ("outcome",),
+            registry=registry,
+        )
+        for outcome in ("ok", "failed"):
+            self.catalogue_syncs.labels(outcome)
+
+    def scorecard(self, period: str, agencies: Sequence[Mapping[str, Any]]) -> None:
+        """The gauges of one period from :func:`router.scorecard.scorecard`'s agency rows."""
+        for row in agencies:
+            agency = str(row["agency"])
+            self.scorecard_received.labels(agency, period).set(row["received"])
+            self.scorecard_finished.labels(agency, period).set(row["finished"])
+            for gauge, key in (
+                (self.scorecard_on_time, "on_time_rate"),
+                (self.scorecard_online_submission, "online_submission_rate"),
+                (self.scorecard_online_services, "online_services_rate"),
+            ):
+                value = row.get(key)  # NaN: no dossier to judge in the period so far
+                gauge.labels(agency, period).set(math.nan if value is None else value)
+
+    def catalogue(self, listed: int, withdrawn: int, missing_needs: int) -> None:
+        self.catalogue_procedures.labels("listed").set(listed)
+        self.catalogue_procedures.labels("withdrawn").set(withdrawn)
+        self.catalogue_procedures.labels("missing_needs").set(missing_needs)
 
     def watch_unsynced(self, pending: Callable[[], dict[str, float]]) -> None:
         """The two unsynced gauges read ``pending()`` (dossier -> since when) at each scrape."""

@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS dossier (
 );
 CREATE INDEX IF NOT EXISTS dossier_event_time ON dossier (event_time);
 CREATE TABLE IF NOT EXISTS applied (event_id TEXT PRIMARY KEY, code TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS step (
+    event_id TEXT PRIMARY KEY, code TEXT NOT NULL, status INTEGER NOT NULL, at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS step_code ON step (code);
 CREATE TABLE IF NOT EXISTS accepted_move (
     code TEXT NOT NULL,
     from_status INTEGER NOT NULL,
@@ -335,6 +339,45 @@ class SyncStateStore:
             )
 
         await self._run(write)
+
+    # --- the status history, for the scorecard ---------------------------------------------------
+
+    async def add_step(self, event_id: str, code: str, status: int, at: str) -> None:
+        """A status the bus sent the portal (record or progress), at ``at`` (yyyyMMddHHmmss);
+        once per event."""
+
+        def write() -> None:
+            self.db.execute(
+                "INSERT OR IGNORE INTO step (event_id, code, status, at) VALUES (?, ?, ?, ?)",
+                (event_id, code, status, at),
+            )
+
+        await self._run(write)
+
+    async def histories(
+        self, *, since: float | None = None
+    ) -> list[tuple[str, str, dict[str, Any], list[tuple[int, str]]]]:
+        """(code, agency, record, [(status, at)] in the order sent) of every dossier with a
+        record whose latest event is at or after ``since``."""
+
+        def read() -> list[tuple[str, str, dict[str, Any], list[tuple[int, str]]]]:
+            floor = since if since is not None else float("-inf")
+            steps: dict[str, list[tuple[int, str]]] = {}
+            for code, status, at in self.db.execute(
+                "SELECT s.code, s.status, s.at FROM step s JOIN dossier d ON d.code = s.code "
+                "WHERE d.event_time >= ? ORDER BY s.rowid",
+                (floor,),
+            ):
+                steps.setdefault(code, []).append((int(status), str(at)))
+            rows = self.db.execute(
+                "SELECT code, agency, record FROM dossier WHERE record IS NOT NULL AND event_time >= ?",
+                (floor,),
+            )
+            return [
+                (code, agency, orjson.loads(record), steps.get(code, [])) for code, agency, record in rows
+            ]
+
+        return await self._run(read)
 
     # --- unusual moves and operators' releases --------------------------------------------------
 

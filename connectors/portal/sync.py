@@ -167,6 +167,7 @@ class PortalSync:
         async with self._lock(event.dossier):
             applied, state = await self.store.load(event.dossier, event.id)
             if applied:
+                await self._record_step(event)  # a stop between the two writes leaves it out
                 return
             try:
                 await self._apply(event, state)
@@ -177,6 +178,13 @@ class PortalSync:
             except (mapping.MappingError, KeyError, TypeError, ValueError) as error:
                 self.metrics.held.labels("invalid_event").inc()
                 raise Held("invalid_event", f"cannot map the event to the portal's fields: {error}") from None
+            await self._record_step(event)
+
+    async def _record_step(self, event: DossierEvent) -> None:
+        """The status the event sent the portal, for the scorecard (:mod:`router.scorecard`)."""
+        step = step_of(event)
+        if step is not None:
+            await self.store.add_step(event.id, event.dossier, *step)
 
     async def _apply(self, event: DossierEvent, state: DossierState | None) -> None:
         data = event.data
@@ -458,3 +466,21 @@ def _differences(expected: Mapping[str, Any], portal: Mapping[str, Any] | None) 
             if portal.get(name) != value and not (name not in portal and value in ("", []))
         )
     )
+
+
+# the key of the time each event's status took effect, for the scorecard's history
+_STEP_TIME = {SUBMITTED: "receivedAt", STATUS_CHANGED: "changedAt", PROGRESS_UPDATED: "handledAt"}
+
+
+def step_of(event: DossierEvent) -> tuple[int, str] | None:
+    """The status an event sent the portal, and when (yyyyMMddHHmmss); None for other events."""
+    key = _STEP_TIME.get(event.type)
+    if key is None:
+        return None
+    data = event.data
+    when = data.get(key) or (data.get("submittedAt") if event.type == SUBMITTED else None)
+    try:
+        status = int(data.get("status", 1) if event.type == SUBMITTED else data["status"])
+        return status, mapping.portal_date(str(when))
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -106,6 +106,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/admin/reload", None),
     ("DELETE", "/v1/subscriptions/portal/dead-letters?all=true", None),
     ("GET", "/v1/stats", None),
+    ("GET", "/v1/portal/catalogue/report", None),
     ("GET", "/v1/asyncapi.json", None),
 ]
 
