@@ -105,10 +105,12 @@ class BusinessRegistry:
                 400, "invalid_tax_code", "a 12-digit personal ID is no enterprise's code: 10 or 13 digits"
             )
         if not is_tax_code(tax_code):
-            return problem(400, "invalid_tax_code", f"{tax_code!r} is not a valid tax code")
+            return problem(
+                400, "invalid_tax_code", "not a valid tax code: 10 digits, or 13 (10 and a branch)"
+            )
         firm = self.registry.enterprise(tax_code)
         if firm is None:
-            return problem(404, "not_found", f"no enterprise with tax code {tax_code}")
+            return problem(404, "not_found", "no enterprise with that tax code")
         return JSONResponse(enterprise_reply(self.registry, firm))
 
 

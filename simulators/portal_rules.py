@@ -164,7 +164,8 @@ def _check_value(where: str, name: str, kind: str, value: Any) -> None:
         raise Invalid(f"{where}: dài quá {limit} ký tự (longer than {limit} characters)")
     if kind == "key":
         if not value.strip() or len(value) > KEY_LIMIT or not value.isprintable():
-            raise Invalid(f"{where}: mã không hợp lệ {value[:KEY_LIMIT]!r}")
+            # the value is not quoted: a key may be a person's ID number (DinhDanhCHS.SoDinhDanh)
+            raise Invalid(f"{where}: mã không hợp lệ (an invalid code of {len(value)} characters)")
     elif kind == "date":
         if value == "":
             return

@@ -43,7 +43,8 @@ class BusinessConnector:
                 "the business registry holds enterprises, whose code is 10 or 13 digits"
             )
         if not is_tax_code(tax_code):
-            raise InvalidProviderRequest(f"{tax_code!r} is not a tax code")
+            # not quoted: a 10-digit code may be an individual's
+            raise InvalidProviderRequest("the key is not a tax code: 10 digits, or 13 (10 and a branch)")
         context = context or RequestContext()
         reply = await self.provider.get(
             f"{ENTERPRISES}/{tax_code}", deadline=context.deadline, traceparent=context.traceparent

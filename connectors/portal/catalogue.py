@@ -79,6 +79,13 @@ class ProcedureEntry:
     channels: tuple[int, ...]  # CACHTHUCTHUCHIEN[].KENH
     performers: tuple[str, ...]  # COQUANTHUCHIEN[].MADONVI
     max_hours: float | None  # the longest THOIGIANGIAIQUYET, in hours (the legal maximum)
+    results: tuple[str, ...] = ()  # KETQUATHUCHIEN[].MAKETQUA, the procedure's result codes
+
+    @property
+    def result_code(self) -> str | None:
+        """The procedure's one result code (MaGiayToKetQua); None when it has none or several,
+        since which of several a dossier got is not in the catalogue."""
+        return self.results[0] if len(self.results) == 1 else None
 
     @property
     def online(self) -> bool:
@@ -98,6 +105,7 @@ class ProcedureEntry:
             "channels": list(self.channels),
             "performers": list(self.performers),
             "max_hours": self.max_hours,
+            "results": list(self.results),
         }
 
 
@@ -197,6 +205,10 @@ def read_procedure(code: str, items: Sequence[Mapping[str, Any]], max_items: int
         _text(agency, "MADONVI", f"{where}.COQUANTHUCHIEN[{i}]", limit=MAX_CODE)
         for i, agency in enumerate(_objects(item.get("COQUANTHUCHIEN"), f"{where}.COQUANTHUCHIEN", max_items))
     ]
+    results = [
+        _text(result, "MAKETQUA", f"{where}.KETQUATHUCHIEN[{i}]", limit=MAX_CODE, required=False)
+        for i, result in enumerate(_objects(item.get("KETQUATHUCHIEN"), f"{where}.KETQUATHUCHIEN", max_items))
+    ]
     status = item.get("TRANGTHAI", 1)
     return ProcedureEntry(
         code=code,
@@ -207,6 +219,7 @@ def read_procedure(code: str, items: Sequence[Mapping[str, Any]], max_items: int
         channels=tuple(sorted(channels)),
         performers=tuple(dict.fromkeys(performers)),
         max_hours=longest,
+        results=tuple(dict.fromkeys(code for code in results if code)),
     )
 
 
@@ -324,6 +337,7 @@ def _entry(raw: bytes) -> ProcedureEntry:
         channels=tuple(data["channels"]),
         performers=tuple(data["performers"]),
         max_hours=data["max_hours"],
+        results=tuple(data.get("results", ())),
     )
 
 

@@ -52,6 +52,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,8 @@ class PortalConnector:
         # sets it to read the configuration of the moment
         self.configured_procedures: Callable[[], Collection[str]] = frozenset
         self._credential_envs = credentials
+        # MaGiayToKetQua per procedure as configured; the catalogue's fills the rest
+        self._configured_result_codes = dict(sync.body.result_codes)
         self.reconcile_every_s = reconcile_every_s
         self.reconcile_window_s = reconcile_window_s
         self.figures_every_s = figures_every_s
@@ -240,6 +243,7 @@ class PortalConnector:
         await self.sync.start()
         if self.catalogue is not None:
             await self.catalogue.store.open()
+            await self._take_result_codes()
         self._started = True
 
     async def reconcile(self, *, since: float | None = None) -> ReconcileReport:
@@ -259,9 +263,20 @@ class PortalConnector:
         except CatalogueError:
             self.metrics.catalogue_syncs.labels("failed").inc()
             raise
-        self.metrics.catalogue_syncs.labels("ok").inc()
+        await self._take_result_codes()
         await self.needs_report()
+        # counted once everything the sync feeds is in place: the gauges, the result codes
+        self.metrics.catalogue_syncs.labels("ok").inc()
         return report
+
+    async def _take_result_codes(self) -> None:
+        """MaGiayToKetQua from the catalogue: each procedure's one result code (KETQUATHUCHIEN),
+        under what ``result_codes`` configures, which wins."""
+        entries = await self._catalogue().store.procedures()
+        from_catalogue = {entry.code: code for entry in entries if (code := entry.result_code)}
+        self.sync.body = replace(
+            self.sync.body, result_codes={**from_catalogue, **self._configured_result_codes}
+        )
 
     async def needs_report(self) -> NeedsReport:
         """The imported procedures whose evidence needs are not configured."""

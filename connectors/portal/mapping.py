@@ -44,6 +44,9 @@ TRUE, FALSE = "1", "0"
 REUSED, REPLACED = "1", "2"  # DuocTaiSuDung: reused digitised data; replaced by an existing result
 PAID_ON_PORTAL, PAID_VIA_GATEWAY = "1", "2"  # DuocThanhToanTrucTuyen (766 §3.6)
 SUPPLEMENT_OPEN, SUPPLEMENT_RECEIVED = "0", "1"  # TrangThaiBoSung: the portal's values are [U]
+# moves after a request for documents that say nothing was supplied: back to registration or
+# acceptance (an undone action), refused, withdrawn, stopped; the request stays open, unreceived
+SUPPLEMENT_UNANSWERED = frozenset({"1", "2", "3", "7", "8"})
 
 # Text caps seen in real clients (§2.3 "Limits observed"): hints of the portal's own limits.
 TEXT_LIMITS: Mapping[str, int] = {
@@ -130,6 +133,9 @@ class BodyOptions:
     text_limits: Mapping[str, int] = field(default_factory=lambda: dict(TEXT_LIMITS))
     # called with the field's name each time a text is cut to its cap (the connector counts it)
     on_truncate: Callable[[str], None] = _ignore
+    # called each time a connected database is neither a MaCSDL nor in the code book: it is left
+    # out rather than sent, since the portal's code book is numeric and a dossier must not stop
+    on_unknown_database: Callable[[str], None] = _ignore
 
 
 DEFAULT = BodyOptions()
@@ -297,9 +303,24 @@ def submitted_record(data: Mapping[str, Any], options: BodyOptions = DEFAULT) ->
     record["HoSoCoThanhPhanSoHoa"] = _digitised(record["TaiLieuNop"])
     record["DanhSachLePhi"] = [_fee(item, options) for item in data.get("fees", ())]
     record["DSKetNoiCSDL"] = [
-        {"MaCSDL": str(code)} for code in dict.fromkeys(data.get("connectedDatabases", ()))
+        {"MaCSDL": code} for code in _database_codes(data.get("connectedDatabases", ()), options)
     ]
     return record
+
+
+def _database_codes(named: Iterable[Any], options: BodyOptions) -> list[str]:
+    """MaCSDL codes of the databases an event names: a numeric string is the portal's code as
+    is; a name goes through the code book (``database_codes``); anything else is left out and
+    reported, never sent (the portal's code book is numeric strings)."""
+    codes: dict[str, None] = {}
+    for name in named:
+        text = str(name).strip()
+        code = text if text.isascii() and text.isdigit() else options.database_codes.get(text)
+        if code is None:
+            options.on_unknown_database(text)
+        else:
+            codes[code] = None
+    return list(codes)
 
 
 def resubmitted(known: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,7 +331,9 @@ def resubmitted(known: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str
 
 def _supplements(record: Mapping[str, Any], status: str, changed: str, data: Mapping[str, Any]) -> list[Any]:
     """DanhSachHoSoBoSung after a move: a request for documents (5) opens an item; the next move
-    on (the documents received) closes the open one with its date and the new promised date."""
+    on to processing, payment or the end of processing (the documents received) closes the open
+    one with its date and the new promised date. A withdrawal, a stop or a refusal leaves it open:
+    nothing was supplied, and no receipt is invented."""
     items = [dict(item) for item in record.get("DanhSachHoSoBoSung", ())]
     open_items = [item for item in items if item.get("TrangThaiBoSung") == SUPPLEMENT_OPEN]
     if status == "5":
@@ -332,7 +355,7 @@ def _supplements(record: Mapping[str, Any], status: str, changed: str, data: Map
                 "NgayHenTraMoi": "",
             }
         )
-    elif open_items and status not in ("1", "2"):
+    elif open_items and status not in SUPPLEMENT_UNANSWERED:
         item = open_items[-1]
         item["NgayTiepNhanBoSung"] = changed
         item["TrangThaiBoSung"] = SUPPLEMENT_RECEIVED

@@ -27,6 +27,8 @@
 - The catalogue: ``lienthong_portal_catalogue_procedures{state}`` (``listed``, ``withdrawn``,
   ``missing_needs``) and ``lienthong_portal_catalogue_syncs_total{outcome}`` (``ok``, ``failed``).
 - ``lienthong_portal_truncated_texts_total{field}``: texts cut to their length cap before sending.
+- ``lienthong_portal_unknown_databases_total``: connected databases named by an event that are
+  neither a MaCSDL code nor in the ``database_codes`` code book, left out of DSKetNoiCSDL.
 """
 
 from __future__ import annotations
@@ -134,6 +136,11 @@ class PortalMetrics:
             "lienthong_portal_truncated_texts",
             "Texts cut to the portal's length cap (GhiChu, TrichYeuHoSo, TenGiayTo, TenTepDinhKem, NguoiXuLy).",
             ("field",),
+            registry=registry,
+        )
+        self.unknown_databases = Counter(
+            "lienthong_portal_unknown_databases",
+            "Connected databases left out of DSKetNoiCSDL: neither a MaCSDL code nor in the code book.",
             registry=registry,
         )
 

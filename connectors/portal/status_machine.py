@@ -1,6 +1,7 @@
 """The portal's dossier status codes (TrangThaiHoSo) and the moves allowed between them.
 
-One table, :data:`ALLOWED`, derived from the portal's integration guide: a dossier is registered
+One table, :data:`ALLOWED`, of the life the status names describe (portal-dvcqg.md §2.11, whose
+names the portal's scoring rules use): a dossier is registered
 (1), accepted (2) or refused (3); accepted dossiers are processed (4), may wait for documents (5)
 or payment (6) and go back to processing (4); processing ends processed (9), then the result is
 returned (10). The applicant may withdraw (7) and the agency may stop processing (8) while the

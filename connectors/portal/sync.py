@@ -143,7 +143,11 @@ class PortalSync:
         self.store = store
         self.metrics = metrics
         # every text cut to its cap is counted, by field
-        self.body = replace(body, on_truncate=lambda name: metrics.truncated.labels(name).inc())
+        self.body = replace(
+            body,
+            on_truncate=lambda name: metrics.truncated.labels(name).inc(),
+            on_unknown_database=lambda _: metrics.unknown_databases.inc(),
+        )
         self.status_policy = status_policy
         self.pending: dict[str, float] = {}  # dossier -> since when the portal is behind
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()

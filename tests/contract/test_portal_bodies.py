@@ -321,6 +321,14 @@ def test_bodies_no_client_sends_are_refused_naming_the_field(
     assert len(str(refused.value)) < 300  # a message, never the whole hostile value
 
 
+def test_a_malformed_id_number_is_refused_without_being_quoted() -> None:
+    malformed = "0010\x0799887766"  # an ID number with a control character
+    with pytest.raises(Invalid) as refused:
+        check_record(_with(TD_BODY, ("DinhDanhCHS", 0, "SoDinhDanh"), malformed))
+    assert "SoDinhDanh" in str(refused.value)
+    assert "99887766" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [

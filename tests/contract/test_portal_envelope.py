@@ -201,6 +201,45 @@ def test_oc_requests_are_taken(simulator: tuple[SimulatorServer, Any]) -> None:
     assert envelope_took(oc_call(url, progress))
 
 
+def oc_share_call(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = httpx.post(
+        f"{url}{Paths().share}",
+        content=orjson.dumps(body),
+        headers={**OC_HEADERS, "dstcode": "QNH"},
+        timeout=5,
+    )
+    assert reply.status_code == 200
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+def test_oc_catalogue_requests_are_answered_as_section_2_6_and_2_7_say(
+    simulator: tuple[SimulatorServer, Any],
+) -> None:
+    """The catalogue calls as OpenCPS makes them (§1, §2.6, §2.7): the lists on the share
+    endpoint, LayThuTuc with camel-case maTTHC on the integration endpoint; every reply a
+    ``result`` array with the upper-case keys the reference names."""
+    url = simulator[0].url
+    envelope = {"session": login(url), "madonvi": AGENCY}
+    listed = oc_share_call(url, {**envelope, "service": "LayDanhSachTTHC"})
+    assert protocol.code_of(listed["error_code"]) == "0"
+    assert listed["result"] and all({"MATTHC", "TENTTHC"} <= set(item) for item in listed["result"])
+    agencies = oc_share_call(url, {**envelope, "service": "LayDanhMucCoQuan"})["result"]
+    assert agencies and all({"MADONVI", "TENDONVI", "CAPDONVI"} <= set(item) for item in agencies)
+    fields = oc_share_call(url, {**envelope, "service": "LayDanhMucLinhVuc"})["result"]
+    assert fields and all({"MALINHVUC", "TENLINHVUC", "MANGANH"} <= set(item) for item in fields)
+    code = listed["result"][0]["MATTHC"]
+    (procedure,) = oc_call(url, {**envelope, "service": "LayThuTuc", "maTTHC": code})["result"]
+    assert procedure["MATTHC"] == code
+    assert {"TENTTHC", "LINHVUCTHUCHIEN", "CACHTHUCTHUCHIEN", "KETQUATHUCHIEN", "COQUANTHUCHIEN"} <= set(
+        procedure
+    )
+    kenh = [way["KENH"] for way in procedure["CACHTHUCTHUCHIEN"]]
+    assert kenh and all(k in (1, 2, 3) for k in kenh)  # KENH is a number in LayThuTuc (§2.6)
+    unknown = oc_call(url, {**envelope, "service": "LayThuTuc", "maTTHC": "9.999999"})
+    assert unknown["result"] == []  # not found is an empty result, never an error code
+
+
 def test_a_short_agency_code_as_madonvi_is_taken(simulator: tuple[SimulatorServer, Any]) -> None:
     url = simulator[0].url
     body = {

@@ -49,6 +49,7 @@ KNOWN: dict[str, str] = {
     "lienthong_portal_unusual_moves": "counter",
     "lienthong_portal_releases": "counter",
     "lienthong_portal_truncated_texts": "counter",
+    "lienthong_portal_unknown_databases": "counter",
     # limits per caller (adapters/http/rate_limit.py, adapters/caller_metrics.py)
     "lienthong_failed_authentications": "counter",
     "lienthong_rate_limited": "counter",

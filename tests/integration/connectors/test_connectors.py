@@ -83,6 +83,9 @@ async def test_bad_keys_are_refused_before_any_call(servers: dict[str, Simulator
             await population.citizen_identity("12345")
         with pytest.raises(InvalidProviderRequest):
             await business.business_registration("../../_sim/reset")
+        with pytest.raises(InvalidProviderRequest) as refused:
+            await business.business_registration("8012345678")  # a check digit that fails
+        assert "8012345678" not in str(refused.value)  # may be an individual's code: not quoted
         with pytest.raises(InvalidProviderRequest):
             await vehicle.vehicle_registration("29A-123.45<x/>")
         with pytest.raises(InvalidProviderRequest):

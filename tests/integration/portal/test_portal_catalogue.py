@@ -15,7 +15,12 @@ import httpx
 import orjson
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
+from connectors.base import ConnectorDeps, ConnectorSettings
+from connectors.portal import mapping
+from connectors.portal.connector import PortalConnector
+from connectors.portal.connector import from_settings as portal_from_settings
 from simulators.portal import create_app
 from simulators.portal_catalogue import PROCEDURES, Catalogue
 from simulators.server import SimulatorServer
@@ -180,3 +185,41 @@ def test_serve_syncs_the_catalogue_and_answers_the_report(
             PROCEDURES,
             PROCEDURES,
         )
+
+
+async def test_the_catalogues_result_codes_fill_maGiayToKetQua_under_the_configured_ones(
+    tmp_path: Path, portal: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """766 counts an electronic result only with its result code: after a sync, a result of a
+    procedure with one result in the catalogue (KETQUATHUCHIEN) carries that code, and a code
+    configured in ``result_codes`` wins over the catalogue's."""
+    monkeypatch.setenv("LIENTHONG_PORTAL_USER", "lienthong")
+    monkeypatch.setenv("LIENTHONG_PORTAL_PASSWORD", "demo-password")
+    expected = Catalogue()
+    first, second = sorted(expected.procedures)[:2]
+    settings = ConnectorSettings(
+        name="portal",
+        kind="portal",
+        url=portal.url,
+        options={
+            "agency_code": "000.00.00.H49",
+            "username_env": "LIENTHONG_PORTAL_USER",
+            "password_env": "LIENTHONG_PORTAL_PASSWORD",
+            "result_codes": {second: "KQ-TINH-01"},
+        },
+    )
+    connector = portal_from_settings(settings, ConnectorDeps(CollectorRegistry(), tmp_path))
+    assert isinstance(connector, PortalConnector)
+    await connector.open()
+    try:
+        assert connector.sync.body.result_codes == {second: "KQ-TINH-01"}  # before any sync
+        await connector.sync_catalogue()
+        listed = expected.procedure(first)
+        assert listed is not None
+        (result,) = listed["KETQUATHUCHIEN"]
+        issued = {"documents": [{"name": "Giấy chứng nhận", "url": "https://kq.example/1.pdf"}]}
+        for procedure, code in ((first, result["MAKETQUA"]), (second, "KQ-TINH-01")):
+            record = mapping.apply_result({"MaTTHC": procedure}, issued, connector.sync.body)
+            assert record["DanhSachGiayToKetQua"][0]["MaGiayToKetQua"] == code
+    finally:
+        await connector.aclose()

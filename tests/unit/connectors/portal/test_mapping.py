@@ -197,6 +197,25 @@ def test_a_supplement_episode_fills_danhSachHoSoBoSung() -> None:
     ]
 
 
+@pytest.mark.parametrize("ending", [7, 8, 3])
+def test_a_request_for_documents_never_answered_stays_unreceived(ending: int) -> None:
+    record = mapping.submitted_record(submitted(dueAt="2024-05-10T10:00:00Z"))
+    asked = mapping.apply_status(record, {"status": 5, "changedAt": "2024-05-03T02:00:00Z"})
+    ended = mapping.apply_status(asked, {"status": ending, "changedAt": "2024-05-06T02:00:00Z"})
+    (item,) = ended["DanhSachHoSoBoSung"]
+    assert (item["NgayTiepNhanBoSung"], item["TrangThaiBoSung"]) == ("", "0")
+
+
+def test_connected_databases_are_codes_or_go_through_the_code_book() -> None:
+    unknown: list[str] = []
+    options = mapping.BodyOptions(database_codes={"CSDLQGDC": "7"}, on_unknown_database=unknown.append)
+    record = mapping.submitted_record(
+        submitted(connectedDatabases=["1", "CSDLQGDC", "invented", "7"]), options
+    )
+    assert record["DSKetNoiCSDL"] == [{"MaCSDL": "1"}, {"MaCSDL": "7"}]
+    assert unknown == ["invented"]
+
+
 def test_a_payment_request_adds_the_fees_due() -> None:
     record = mapping.submitted_record(submitted(fees=[]))
     fee = {"name": "Phí thẩm định", "amount": 50000, "kind": "fee"}
