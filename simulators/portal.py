@@ -57,7 +57,7 @@ from starlette.types import ASGIApp
 
 from connectors.portal import protocol
 from connectors.portal.envelope import Paths
-from simulators.portal_catalogue import Catalogue
+from simulators.portal_catalogue import PROCEDURES, Catalogue
 from simulators.portal_rules import Invalid, check_progress, check_record
 from simulators.server import Faults, SimulatorState, simulator_app
 
@@ -452,10 +452,12 @@ def create_app(
     paths: Paths | None = None,
     dstcode: str | None = None,
     bridge_token: str | None = None,
+    catalogue_size: int = PROCEDURES,
 ) -> tuple[ASGIApp, SimulatorState]:
     """The portal simulator's ASGI app; ``state`` is the SQLite file that keeps the dossiers
     across restarts (in memory only when None); ``paths`` its three endpoints; ``dstcode`` the
-    header it then requires; ``bridge_token`` the bearer token its bridge routes then require.
+    header it then requires; ``bridge_token`` the bearer token its bridge routes then require;
+    ``catalogue_size`` how many procedures its catalogue lists (the real portal's ~2,000 by default).
     ``seed`` is accepted for the CLI's sake: the portal starts empty and has no seeded data."""
     del seed
     portal = Portal(
@@ -464,6 +466,7 @@ def create_app(
         paths=paths or Paths(),
         dstcode=dstcode,
         bridge_token=bridge_token,
+        catalogue=Catalogue(size=catalogue_size),
     )
     app, sim_state = simulator_app(portal.routes(), faults or Faults())
     sim_state.portal = portal  # type: ignore[attr-defined]  # tests reach the portal through it
