@@ -108,22 +108,32 @@ class KafkaPipeline:
     """Two hops through aiokafka: inbound topic -> delivery topic -> the webhook."""
 
     def __init__(self, bootstrap: str, batch: int) -> None:
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
         run = uuid.uuid4().hex[:8]
         self.inbound, self.delivery = f"bare-{run}.inbound", f"bare-{run}.delivery"
         self.batch = batch
         self.bootstrap = bootstrap
 
+    async def start(self) -> None:
+        """Creates the two topics and starts the clients (aiokafka's want the running loop)."""
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (self.inbound, self.delivery)])
+        finally:
+            await admin.close()
+
         def producer() -> AIOKafkaProducer:
             return AIOKafkaProducer(
-                bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=0
+                bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", linger_ms=0
             )
 
         def consumer(topic: str) -> AIOKafkaConsumer:
             return AIOKafkaConsumer(
                 topic,
-                bootstrap_servers=bootstrap,
+                bootstrap_servers=self.bootstrap,
                 group_id=f"{topic}.bare",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -131,18 +141,6 @@ class KafkaPipeline:
 
         self.producer, self.router = producer(), producer()
         self.routing, self.delivering = consumer(self.inbound), consumer(self.delivery)
-
-    async def start(self) -> None:
-        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics(
-                [NewTopic(topic, PARTITIONS, 1) for topic in (self.inbound, self.delivery)]
-            )
-        finally:
-            await admin.close()
         for client in (self.producer, self.router, self.routing, self.delivering):
             await client.start()
 
