@@ -40,10 +40,10 @@ class Verdict:
         return self.ratio >= self.target if self.op == AT_LEAST else self.ratio <= self.target
 
     def line(self) -> str:
-        spread = f"({self.low:.2f} - {self.high:.2f})" if self.low != self.high else ""
+        spread = f"({self.low:.3f} - {self.high:.3f})" if self.low != self.high else ""
         outcome = "PASS" if self.passed else "FAIL"
         return (
-            f"RATIO {self.bench:<20} {self.row:<46} {self.ratio:6.2f} {spread:<15} "
+            f"RATIO {self.bench:<20} {self.row:<46} {self.ratio:6.3f} {spread:<17} "
             f"{self.op} {self.target:<5g} {outcome}"
         )
 
@@ -80,9 +80,9 @@ def exit_code(strict: bool) -> int:
 
 def summary(verdicts: Sequence[Verdict]) -> str:
     """One table of every verdict, in the order given."""
-    lines = [f"{'bench':<22}{'row':<48}{'ratio':>7}  {'rounds':<15}{'target':<10}verdict"]
+    lines = [f"{'bench':<22}{'row':<48}{'ratio':>7}  {'rounds':<17}{'target':<10}verdict"]
     for v in verdicts:
-        spread = f"{v.low:.2f} - {v.high:.2f}"
+        spread = f"{v.low:.3f} - {v.high:.3f}"
         outcome = "PASS" if v.passed else "FAIL"
-        lines.append(f"{v.bench:<22}{v.row:<48}{v.ratio:>7.2f}  {spread:<15}{v.op} {v.target:<7g}{outcome}")
+        lines.append(f"{v.bench:<22}{v.row:<48}{v.ratio:>7.3f}  {spread:<17}{v.op} {v.target:<7g}{outcome}")
     return "\n".join(lines)
