@@ -51,6 +51,23 @@ class CircuitOpen(ProviderUnavailable):
     retryable = False
 
 
+class ProviderAuthUnavailable(ProviderUnavailable):
+    """The token endpoint of the provider (or of the integration platform in front of it) could not
+    be reached or answered 502/503/504: no call was made to the provider."""
+
+    code = "provider_auth_unavailable"
+    title = "The data provider's token endpoint is unavailable"
+
+
+class ProviderAuthFailed(ProviderError):
+    """The bus could not authenticate to the provider: its token endpoint refused the client
+    credentials or answered something that is not a token, or the provider refused a fresh token."""
+
+    code = "provider_auth_failed"
+    status = 502
+    title = "The bus could not authenticate to the data provider"
+
+
 class ProviderTimeout(ProviderError):
     """The provider did not answer within the call's timeout or deadline."""
 
