@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from adapters import reply_sizes
 from adapters.outbound_auth import OAuth2Auth, OAuth2ClientCredentials, OutboundAuth, combine
 from adapters.provider_http import AiohttpClient, ClientFactory, HttpSettings, ProviderHttp
 from adapters.tls import client_tls
@@ -167,9 +168,11 @@ class RestProvider:
         content: bytes | None,
         headers: dict[str, str],
     ) -> tuple[int, bytes]:
-        return await self._http.exchange(
+        status, body = await self._http.exchange(
             method, path, params=params, content=content, headers=headers, limit=self.endpoint.max_reply_bytes
         )
+        reply_sizes.note(len(body))
+        return status, body
 
     def _read(self, status: int, body: bytes, schema: CompiledSchema | None, xml: bool) -> Any:
         name = self.endpoint.name

@@ -40,6 +40,7 @@ from zeep.wsdl import Document
 from zeep.wsdl.utils import etree_to_string
 from zeep.wsse.username import UsernameToken
 
+from adapters import reply_sizes
 from adapters.outbound_auth import OutboundAuth
 from adapters.tls import client_tls
 from adapters.xml import DTD_FORBIDDEN, TOO_LARGE, XmlRejected, has_doctype, safe_parser, zeep_settings
@@ -147,6 +148,7 @@ class _Transport(AsyncTransport):
                 body += chunk
                 if len(body) > self._max:
                     raise XmlRejected(TOO_LARGE, f"the reply is larger than {self._max} bytes")
+        reply_sizes.note(len(body))
         if has_doctype(bytes(body)):
             raise XmlRejected(DTD_FORBIDDEN, "documents with a DOCTYPE are refused")
         response = Response()

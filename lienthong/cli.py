@@ -13,6 +13,7 @@ import typer
 from adapters.http.asyncapi import document as asyncapi_document
 from lienthong.api_client import KeyOption, UrlOption, api, fail, show
 from lienthong.audit_cli import audit_app
+from lienthong.datasets_cli import datasets_app
 from lienthong.db_cli import db_app
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
@@ -46,6 +47,7 @@ app.add_typer(results_app, name="results")
 app.add_typer(portal_app, name="portal")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(datasets_app, name="datasets")
 
 
 @app.command()
