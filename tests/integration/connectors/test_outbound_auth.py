@@ -12,21 +12,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from adapters.outbound_auth import OAuth2Auth, OAuth2ClientCredentials, ws_security
 from adapters.rest import RestEndpoint, RestProvider
 from adapters.soap import SoapProvider
-from connectors.base import ConnectorSettings, PlatformSettings
+from connectors.base import ConnectorDeps, ConnectorSettings, PlatformSettings, TlsFiles
+from connectors.business.connector import from_settings as business_from_settings
 from connectors.client_auth import outbound_auth
 from connectors.population.contract import PATH, WSDL, XSD
 from connectors.provider_connector import registry_endpoint
 from router.errors import ConfigError
-from router.providers import CallPolicy, ProviderAuthFailed, ProviderAuthUnavailable, ProviderFault
+from router.providers import (
+    CallPolicy,
+    DataRequest,
+    ProviderAuthFailed,
+    ProviderAuthUnavailable,
+    ProviderFault,
+)
 from simulators import business, population
 from simulators.gateway import Gateway, create_gateway
 from simulators.registry_data import build
-from simulators.server import SimulatorServer
+from simulators.server import ServerTls, SimulatorServer
 from tests.support.simulators import HeaderLog, serving
+from tests.support.tls import new_authority
 
 REGISTRY = build()
 FIRM = REGISTRY.enterprises[1]
@@ -254,3 +263,65 @@ def test_a_missing_secret_names_the_variable_or_the_file_never_a_value(
     with pytest.raises(ConfigError) as caught:
         outbound_auth(settings({}, platform=platform))
     assert "LGSP_SECRET_NOT_SET" in str(caught.value) and "the-key-value" not in str(caught.value)
+
+
+async def test_a_platform_over_mutual_tls_with_a_private_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway on HTTPS asks for a client certificate from the private CA: the connector
+    built with the platform's TLS gets its token and its record; without the certificate the
+    token endpoint is out of reach (provider_auth_unavailable) and nothing reaches the registry."""
+    ca = new_authority(tmp_path, "platform test CA")
+    server_files = ca.issue(tmp_path, "gateway", server=True)
+    bus = ca.issue(tmp_path, "bus", server=False)
+    monkeypatch.setenv("LGSP_KEY", KEY)
+    monkeypatch.setenv("LGSP_SECRET", SECRET)
+    with serving(business.create_app()[0]) as registry:
+        state = Gateway(
+            services={"business": ("/dkdn/1.0", registry.url)}, consumer_key=KEY, consumer_secret=SECRET
+        )
+        tls = ServerTls(str(server_files.cert), str(server_files.key), client_ca=str(ca.cert))
+        gateway = SimulatorServer(create_gateway(state)[0], tls=tls).start()
+        try:
+            platform = PlatformSettings(
+                name="lgsp",
+                service="business",
+                token_url=f"{gateway.url}/token",
+                consumer_key={"env": "LGSP_KEY"},
+                consumer_secret={"env": "LGSP_SECRET"},
+            )
+            records: list[object] = []
+            for files in (
+                TlsFiles(ca_file=str(ca.cert), client_cert=(str(bus.cert), str(bus.key))),
+                TlsFiles(ca_file=str(ca.cert)),
+            ):
+                connector = business_from_settings(
+                    ConnectorSettings(
+                        name="business",
+                        kind="business",
+                        url=f"{gateway.url}/dkdn/1.0",
+                        call_policy=CallPolicy(max_attempts=1),
+                        tls=files,
+                        platform=platform,
+                    ),
+                    ConnectorDeps(CollectorRegistry(), tmp_path),
+                )
+                provider = connector.provider()
+                assert provider is not None
+                try:
+                    records.append(
+                        await provider.fetch(
+                            DataRequest("business.registration", {"tax_code": FIRM.tax_code})
+                        )
+                    )
+                except ProviderAuthUnavailable as error:
+                    records.append(error)
+                finally:
+                    await connector.aclose()
+        finally:
+            gateway.stop()
+    first = records[0]
+    assert isinstance(first, dict) and first["taxCode"] == FIRM.tax_code
+    assert isinstance(records[1], ProviderAuthUnavailable)
+    assert state.record.tokens_issued == 1
+    assert [call.status for call in state.record.calls] == [200]
