@@ -12,7 +12,8 @@ read from the environment or from files. The kinds:
   concurrency; after a 401 the token is replaced once, and every caller refused with the same
   token shares that one replacement;
 - :class:`PlatformHeaders`: the tracing/identity metadata an integration platform (LGSP/NGSP)
-  asks of each request, fixed or made per request (``{uuid}``, ``{timestamp}``);
+  asks of each request, fixed or made per request (``{request_id}``, ``{procedure}``,
+  ``{uuid}``, ``{timestamp}``);
 - :class:`CombinedAuth`: several of these at once (a platform's token and its metadata, plus the
   service's own UsernameToken).
 
@@ -46,6 +47,7 @@ from router.providers import (
     ProviderAuthUnavailable,
     ProviderTimeout,
     ProviderUnavailable,
+    current_request,
 )
 
 # a token is renewed this long before the provider says it expires (clock skew, slow calls), or a
@@ -123,18 +125,29 @@ def ws_security(username: str, password: str) -> HeaderAuth:
 
 
 class PlatformHeaders:
-    """An integration platform's metadata headers: each value fixed, or with ``{uuid}`` (a new
-    random id per request) and ``{timestamp}`` (the request's UTC time, ISO 8601) filled in."""
+    """An integration platform's metadata headers: each value fixed, or with placeholders filled
+    in per request: ``{request_id}`` (the bus's id of the lookup, as in its audit log and
+    provenance), ``{procedure}`` (the procedure code the data is for), ``{uuid}`` (a new random
+    id) and ``{timestamp}`` (the request's UTC time, ISO 8601)."""
 
     def __init__(self, templates: Mapping[str, str]) -> None:
         self._templates = dict(templates)
 
     async def headers(self) -> Mapping[str, str]:
+        lookup = current_request.get()
+        fill = {
+            "{request_id}": lookup.request_id if lookup is not None else uuid.uuid4().hex,
+            "{procedure}": lookup.procedure if lookup is not None else "",
+            "{timestamp}": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
         values = {}
-        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         for name, template in self._templates.items():
-            value = template.replace("{uuid}", uuid.uuid4().hex) if "{uuid}" in template else template
-            values[name] = value.replace("{timestamp}", now)
+            value = template
+            if "{" in value:
+                value = value.replace("{uuid}", uuid.uuid4().hex)
+                for placeholder, filled in fill.items():
+                    value = value.replace(placeholder, filled)
+            values[name] = value
         return values
 
     async def refresh_after_unauthorized(self) -> bool:

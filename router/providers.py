@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -164,6 +165,11 @@ class RequestContext:
     def soap_header(self, agency_code: str) -> dict[str, str]:
         """The request header fields shared by the population and transport registries."""
         return {"MaYeuCau": self.request_id, "MaDVC": self.procedure, "MaDonVi": agency_code}
+
+
+# The lookup in progress (set by the evidence service around a provider's fetch): what the
+# adapters may add to its calls, such as an integration platform's request id header.
+current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
 
 
 @dataclass(frozen=True, slots=True)

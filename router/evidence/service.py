@@ -31,7 +31,7 @@ from router.evidence.errors import (
 from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
 from router.evidence.minimise import minimise
 from router.identifiers import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code_or_personal_id
-from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext
+from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext, current_request
 
 log = logging.getLogger("lienthong.evidence")
 
@@ -242,9 +242,11 @@ class EvidenceService:
         if provider is None or dataset.name not in provider.datasets:
             raise NoProvider(f"{dataset.name}: its provider {dataset.provider!r} is not configured for it")
         started = self._clock()
+        lookup = current_request.set(context)
         try:
             record = await provider.fetch(DataRequest(dataset.name, dict(key), context))
         finally:
+            current_request.reset(lookup)
             self.metrics.provider_latency(dataset.provider, self._clock() - started)
         problems = self.validate(dataset.name, record)
         if problems:

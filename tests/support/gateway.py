@@ -15,7 +15,11 @@ from tests.support.simulators import serving
 PLATFORM = "lgsp-test"
 KEY_ENV, SECRET_ENV = "LIENTHONG_TEST_LGSP_KEY", "LIENTHONG_TEST_LGSP_SECRET"
 CONSUMER_KEY, CONSUMER_SECRET = "bus-consumer-key", "bus-consumer-secret-not-for-messages"
-METADATA = {"X-Request-ID": "{uuid}", "X-Consumer-System": "000.00.00.H49/lienthong"}
+METADATA = {
+    "X-Request-ID": "{uuid}",
+    "X-Correlation-ID": "lienthong-{request_id}",
+    "X-Consumer-System": "000.00.00.H49/lienthong",
+}
 
 
 @contextmanager

@@ -98,6 +98,10 @@ def test_the_builtin_datasets_come_through_the_gateway_with_its_token_and_metada
     assert all(set(call.headers) == set(METADATA) for call in record.calls)
     assert all(re.fullmatch(r"[0-9a-f]{32}", call.headers["X-Request-ID"]) for call in record.calls)
     assert len({call.headers["X-Request-ID"] for call in record.calls}) == len(record.calls)
+    # the bus's id of each lookup, as in its provenance (and audit log), goes with the call
+    correlations = [call.headers["X-Correlation-ID"] for call in record.calls]
+    for reply in (identity, firm):
+        assert f"lienthong-{reply.json()['provenance']['request_id']}" in correlations
     assert set(record.token_client_auth) <= {"basic"}
 
 
