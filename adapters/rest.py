@@ -5,7 +5,8 @@ One :class:`RestProvider` per endpoint (one connection pool, one circuit breaker
 retried (:mod:`router.provider_calls`) only when repeating them is harmless: idempotent methods
 (GET, HEAD, PUT, DELETE, OPTIONS) or calls carrying an ``Idempotency-Key``. Authentication: an
 API key header, a fixed bearer token, OAuth2 client credentials (the token is cached, refreshed
-shortly before it expires, and once more on a 401), or a TLS client certificate.
+shortly before it expires, and once more on a 401: :mod:`adapters.outbound_auth`), any other
+:class:`~adapters.outbound_auth.OutboundAuth`, or a TLS client certificate.
 
 Replies are JSON, checked against a JSON Schema when the call gives one; a provider that answers
 XML can be read as JSON (``xml=True``) through the hardened parser.
@@ -16,17 +17,15 @@ Status codes: 2xx ok; 408 -> ``ProviderTimeout``; 429, 502, 503, 504 -> ``Provid
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import jsonschema_rs
 import orjson
 
+from adapters import reply_sizes
+from adapters.outbound_auth import OAuth2Auth, OAuth2ClientCredentials, OutboundAuth, combine
 from adapters.provider_http import AiohttpClient, ClientFactory, HttpSettings, ProviderHttp
 from adapters.tls import client_tls
 from adapters.xml import XmlLimits, XmlRejected, element_to_data, parse_xml
@@ -35,6 +34,7 @@ from router.provider_calls import GuardedCalls
 from router.providers import (
     CallPolicy,
     InvalidProviderReply,
+    ProviderAuthFailed,
     ProviderError,
     ProviderFault,
     ProviderTimeout,
@@ -45,16 +45,6 @@ from schemas.validation import CompiledSchema, lower
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 UNAVAILABLE = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
-# a token is renewed this long before the provider says it expires (clock skew, slow calls)
-TOKEN_MARGIN_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class OAuth2ClientCredentials:
-    token_url: str
-    client_id: str
-    client_secret: str
-    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,71 +55,11 @@ class RestEndpoint:
     api_key: tuple[str, str] | None = None  # (header name, key)
     bearer: str | None = None
     oauth2: OAuth2ClientCredentials | None = None
+    # any other credentials (adapters.outbound_auth), on top of the ones above
+    auth: OutboundAuth | None = None
     client_cert: tuple[str, str] | None = None  # (certificate file, key file)
     ca_file: str | None = None
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
-
-
-class _Token:
-    """An OAuth2 access token, fetched once for all concurrent callers and renewed when due."""
-
-    def __init__(self, http: ProviderHttp, grant: OAuth2ClientCredentials, name: str, limit: int) -> None:
-        self._http = http
-        self._limit = limit
-        self._grant = grant
-        self._name = name
-        self._value: str | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-        self.fetched = 0
-
-    async def get(self, *, stale: str | None = None) -> str:
-        """The current token; ``stale`` names one the provider refused, to be replaced."""
-        async with self._lock:
-            due = self._value is None or time.monotonic() >= self._expires - TOKEN_MARGIN_S
-            if due or (stale is not None and stale == self._value):
-                await self._fetch()
-            assert self._value is not None
-            return self._value
-
-    async def _fetch(self) -> None:
-        grant = self._grant
-        form = {"grant_type": "client_credentials"}
-        if grant.scope:
-            form["scope"] = grant.scope
-        credentials = base64.b64encode(f"{grant.client_id}:{grant.client_secret}".encode()).decode()
-        headers = {
-            "Authorization": f"Basic {credentials}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        try:
-            status, content = await self._http.exchange(
-                "POST",
-                grant.token_url,
-                params=None,
-                content=urlencode(form).encode(),
-                headers=headers,
-                limit=self._limit,
-            )
-        except ProviderTimeout:
-            raise ProviderTimeout(f"{self._name}: the token endpoint did not answer") from None
-        except ProviderUnavailable as error:
-            cause = error.detail.removeprefix(f"{self._name}: ")
-            raise ProviderUnavailable(f"{self._name}: token endpoint: {cause}") from None
-        if status in UNAVAILABLE:
-            raise ProviderUnavailable(f"{self._name}: token endpoint HTTP {status}")
-        if status != 200:
-            raise ProviderFault(str(status), "the token endpoint refused the client credentials")
-        try:
-            body = orjson.loads(content)
-            value, lifetime = str(body["access_token"]), float(body.get("expires_in", 300))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise InvalidProviderReply(
-                f"{self._name}: the token endpoint's reply has no access_token"
-            ) from None
-        self._value = value
-        self._expires = time.monotonic() + lifetime
-        self.fetched += 1
 
 
 def compile_schema(schema: Mapping[str, Any]) -> CompiledSchema:
@@ -158,11 +88,11 @@ class RestProvider:
                 headers=headers,
             )
         )
+        # the token endpoint is called with the provider's own client (its TLS settings)
         self.token = (
-            _Token(self._http, endpoint.oauth2, endpoint.name, endpoint.max_reply_bytes)
-            if endpoint.oauth2
-            else None
+            OAuth2Auth(endpoint.oauth2, name=endpoint.name, http=self._http) if endpoint.oauth2 else None
         )
+        self.auth = combine([self.token, endpoint.auth])
 
     @property
     def circuit_state(self) -> str:
@@ -213,12 +143,21 @@ class RestProvider:
         content: bytes | None,
         headers: dict[str, str],
     ) -> tuple[int, bytes]:
-        token = await self.token.get() if self.token else None
-        status, body = await self._exchange(method, path, params, content, headers, token)
-        if status == 401 and self.token is not None:
+        auth = self.auth
+        if auth is None:
+            return await self._exchange(method, path, params, content, headers)
+        status, body = await self._exchange(
+            method, path, params, content, {**headers, **await auth.headers()}
+        )
+        if status == 401 and await auth.refresh_after_unauthorized():
             # the provider may have revoked the token early: one fresh token, one more try
-            token = await self.token.get(stale=token)
-            status, body = await self._exchange(method, path, params, content, headers, token)
+            status, body = await self._exchange(
+                method, path, params, content, {**headers, **await auth.headers()}
+            )
+            if status == 401:
+                raise ProviderAuthFailed(
+                    f"{self.endpoint.name}: the provider refused a fresh token (HTTP 401)"
+                )
         return status, body
 
     async def _exchange(
@@ -228,13 +167,12 @@ class RestProvider:
         params: Mapping[str, str] | None,
         content: bytes | None,
         headers: dict[str, str],
-        token: str | None,
     ) -> tuple[int, bytes]:
-        if token is not None:
-            headers = {**headers, "Authorization": f"Bearer {token}"}
-        return await self._http.exchange(
+        status, body = await self._http.exchange(
             method, path, params=params, content=content, headers=headers, limit=self.endpoint.max_reply_bytes
         )
+        reply_sizes.note(len(body))
+        return status, body
 
     def _read(self, status: int, body: bytes, schema: CompiledSchema | None, xml: bool) -> Any:
         name = self.endpoint.name
@@ -265,6 +203,8 @@ class RestProvider:
         return data
 
     async def aclose(self) -> None:
+        if self.auth is not None:
+            await self.auth.aclose()
         await self._http.aclose()
 
 

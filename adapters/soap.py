@@ -40,6 +40,8 @@ from zeep.wsdl import Document
 from zeep.wsdl.utils import etree_to_string
 from zeep.wsse.username import UsernameToken
 
+from adapters import reply_sizes
+from adapters.outbound_auth import OutboundAuth
 from adapters.tls import client_tls
 from adapters.xml import DTD_FORBIDDEN, TOO_LARGE, XmlRejected, has_doctype, safe_parser, zeep_settings
 from router import tracing
@@ -48,6 +50,7 @@ from router.providers import (
     CallPolicy,
     InvalidProviderReply,
     InvalidProviderRequest,
+    ProviderAuthFailed,
     ProviderError,
     ProviderFault,
     ProviderTimeout,
@@ -79,6 +82,9 @@ class SoapEndpoint:
     retryable_faults: frozenset[str] = frozenset()
     username: str | None = None  # WS-Security UsernameToken
     password: str | None = None
+    # any other credentials (adapters.outbound_auth): headers on each request, a token renewed
+    # after a 401, a UsernameToken
+    auth: OutboundAuth | None = None
     client_cert: tuple[str, str] | None = None  # (certificate file, key file) for mutual TLS
     ca_file: str | None = None
     reply_xsd: str | None = None  # validate each reply's body element against this schema
@@ -103,23 +109,46 @@ def _load_wsdl(location: str, transport: Any, imports: bool) -> Any:
 
 
 class _Transport(AsyncTransport):
-    """zeep's httpx transport, reading at most ``max_reply_bytes`` of a reply."""
+    """zeep's httpx transport, reading at most ``max_reply_bytes`` of a reply, with the
+    endpoint's credentials' headers on each request (and one more try after a 401 with a
+    renewed token)."""
 
-    def __init__(self, client: httpx.AsyncClient, wsdl_client: httpx.Client, max_reply_bytes: int) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        wsdl_client: httpx.Client,
+        max_reply_bytes: int,
+        auth: OutboundAuth | None = None,
+        name: str = "",
+    ) -> None:
         super().__init__(client=client, wsdl_client=wsdl_client)
         self._max = max_reply_bytes
+        self._auth = auth
+        self._name = name
 
     async def post_xml(self, address: str, envelope: etree._Element, headers: Mapping[str, str]) -> Response:
         message = etree_to_string(envelope)
         traceparent = _traceparent.get()
         if traceparent is not None:
             headers = {**headers, tracing.HEADER: traceparent}
+        auth = self._auth
+        if auth is None:
+            return await self._post(address, message, headers)
+        response = await self._post(address, message, {**headers, **await auth.headers()})
+        if response.status_code == 401 and await auth.refresh_after_unauthorized():
+            response = await self._post(address, message, {**headers, **await auth.headers()})
+            if response.status_code == 401:
+                raise ProviderAuthFailed(f"{self._name}: the provider refused a fresh token (HTTP 401)")
+        return response
+
+    async def _post(self, address: str, message: bytes, headers: Mapping[str, str]) -> Response:
         async with self.client.stream("POST", address, content=message, headers=headers) as reply:
             body = bytearray()
             async for chunk in reply.aiter_bytes():
                 body += chunk
                 if len(body) > self._max:
                     raise XmlRejected(TOO_LARGE, f"the reply is larger than {self._max} bytes")
+        reply_sizes.note(len(body))
         if has_doctype(bytes(body)):
             raise XmlRejected(DTD_FORBIDDEN, "documents with a DOCTYPE are refused")
         response = Response()
@@ -176,7 +205,9 @@ class SoapProvider:
         self._wsdl_http = httpx.Client(
             verify=verify, timeout=timeout, trust_env=False, follow_redirects=False
         )
-        self._transport = _Transport(self._http, self._wsdl_http, endpoint.max_reply_bytes)
+        self._transport = _Transport(
+            self._http, self._wsdl_http, endpoint.max_reply_bytes, endpoint.auth, endpoint.name
+        )
         self._service: Any = None
 
     @property
@@ -197,7 +228,9 @@ class SoapProvider:
                 f"{endpoint.name}: cannot load the WSDL {endpoint.wsdl}: {error}"
             ) from error
         plugins = [_XsdCheck(load_xsd(endpoint.reply_xsd))] if endpoint.reply_xsd else []
-        wsse = UsernameToken(endpoint.username, endpoint.password) if endpoint.username is not None else None
+        wsse = endpoint.auth.soap_security() if endpoint.auth is not None else None
+        if wsse is None and endpoint.username is not None:
+            wsse = UsernameToken(endpoint.username, endpoint.password)
         client = zeep.AsyncClient(
             document, transport=self._transport, settings=zeep_settings(), wsse=wsse, plugins=plugins
         )
@@ -279,6 +312,8 @@ class SoapProvider:
         )
 
     async def aclose(self) -> None:
+        if self.endpoint.auth is not None:
+            await self.endpoint.auth.aclose()
         await self._http.aclose()
         self._wsdl_http.close()
 

@@ -34,6 +34,22 @@ class TlsFiles:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformSettings:
+    """The integration platform (LGSP/NGSP gateway, ``platforms:``) a connector is reached through:
+    its token endpoint (absolute), the consumer key and secret (``{env: ...}`` or ``{file: ...}``
+    with absolute paths), the metadata headers each request carries, and the service's name."""
+
+    name: str
+    service: str
+    token_url: str
+    consumer_key: Mapping[str, str]
+    consumer_secret: Mapping[str, str]
+    client_auth: Literal["basic", "form"] = "basic"
+    scope: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectorSettings:
     """An outside system the bus calls. ``options`` are the kind's own settings, checked by the
     kind's builder."""
@@ -48,6 +64,9 @@ class ConnectorSettings:
     # how the bus authenticates to the system (``auth:``: api_key or oauth2, secrets by environment
     # variable name); only the kinds that declare it take it (connectors.kind_settings)
     auth: Mapping[str, Any] = field(default_factory=dict)
+    # the platform the system is reached through (``platform:`` and ``service:``): ``url`` and
+    # ``tls`` are then the platform's, the platform's token and metadata go with every call
+    platform: PlatformSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)

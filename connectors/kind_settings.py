@@ -30,6 +30,8 @@ COMMON: Final = frozenset(
         "options",
     }
 )
+# a registry reached directly (url, auth) or through an integration platform (platform, service)
+THROUGH_PLATFORM: Final = frozenset({"auth", "platform", "service"})
 AGENCY_CODE = {"agency_code": "the bus's own agency code as the system knows it"}
 
 
@@ -45,9 +47,9 @@ class KindSettings:
 
 
 SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
-    "population": KindSettings(options=AGENCY_CODE),
-    "business": KindSettings(),
-    "vehicle": KindSettings(options=AGENCY_CODE),
+    "population": KindSettings(keys=COMMON | THROUGH_PLATFORM, options=AGENCY_CODE),
+    "business": KindSettings(keys=COMMON | THROUGH_PLATFORM),
+    "vehicle": KindSettings(keys=COMMON | THROUGH_PLATFORM, options=AGENCY_CODE),
     "portal": KindSettings(
         options={
             **AGENCY_CODE,

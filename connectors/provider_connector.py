@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
+from adapters.outbound_auth import OutboundAuth
 from adapters.soap import SoapEndpoint, SoapProvider
 from router.errors import ConfigError
 from router.identifiers import is_agency_code
@@ -82,6 +83,7 @@ def registry_endpoint(
     policy: CallPolicy | None = None,
     client_cert: tuple[str, str] | None = None,
     ca_file: str | None = None,
+    auth: OutboundAuth | None = None,
 ) -> SoapEndpoint:
     """A SOAP registry at ``base_url``: described by the WSDL shipped with its connector, served at
     ``path``, replies checked by its XSD; ``client_cert`` and ``ca_file`` for (mutual) TLS."""
@@ -93,6 +95,7 @@ def registry_endpoint(
         policy=policy or CallPolicy(),
         client_cert=client_cert,
         ca_file=ca_file,
+        auth=auth,
     )
 
 
@@ -117,9 +120,18 @@ class SoapRegistryClient:
         self.agency_code = agency_code
 
     @classmethod
-    def from_settings(cls, settings: ConnectorSettings, *, wsdl: Path, xsd: Path, path: str) -> Self:
+    def from_settings(
+        cls,
+        settings: ConnectorSettings,
+        *,
+        wsdl: Path,
+        xsd: Path,
+        path: str,
+        auth: OutboundAuth | None = None,
+    ) -> Self:
         """The client of a ``connectors:`` entry ``{url, options: {agency_code}}``, with its call
-        policy and TLS; ``wsdl``, ``xsd`` and ``path`` as for :func:`registry_endpoint`."""
+        policy, TLS and credentials (``auth``, :mod:`connectors.client_auth`); ``wsdl``, ``xsd``
+        and ``path`` as for :func:`registry_endpoint`."""
         check_options(settings.options, {"agency_code": "the bus's own agency code, sent as MaDonVi"})
         endpoint = registry_endpoint(
             settings.name,
@@ -130,6 +142,7 @@ class SoapRegistryClient:
             policy=settings.call_policy,
             client_cert=settings.tls.client_cert,
             ca_file=settings.tls.ca_file,
+            auth=auth,
         )
         return cls(SoapProvider(endpoint), agency_code(settings.options))
 

@@ -12,6 +12,7 @@ import typer
 
 from lienthong.api_client import KeyOption, UrlOption, api, fail, show
 from lienthong.audit_cli import audit_app
+from lienthong.datasets_cli import datasets_app
 from lienthong.db_cli import db_app
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
@@ -44,6 +45,7 @@ app.add_typer(results_app, name="results")
 app.add_typer(portal_app, name="portal")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(datasets_app, name="datasets")
 
 
 @app.command()
@@ -289,7 +291,7 @@ def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000
 
 # simulators.systems.SYSTEMS' names (a test checks them), written out so that the CLI does not load
 # the simulators to list them
-SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store"
+SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store, gateway"
 
 
 @app.command()

@@ -51,7 +51,7 @@ def providers_of(
     return providers
 
 
-class _Validator:
+class DatasetValidator:
     """Checks a record against its dataset's response schema, when the dataset has one."""
 
     def __init__(self, schemas: DatasetSchemas) -> None:
@@ -86,7 +86,7 @@ class EvidenceWiring:
             providers_of(settings, connectors, tracer),
             settings.policy,
             audit,
-            validate=_Validator(schemas),
+            validate=DatasetValidator(schemas),
             metrics=self.metrics,
         )
         self.publisher = publisher

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -49,6 +50,23 @@ class CircuitOpen(ProviderUnavailable):
     code = "provider_circuit_open"
     # The call was never made: retrying within the same call cannot help.
     retryable = False
+
+
+class ProviderAuthUnavailable(ProviderUnavailable):
+    """The token endpoint of the provider (or of the integration platform in front of it) could not
+    be reached or answered 502/503/504: no call was made to the provider."""
+
+    code = "provider_auth_unavailable"
+    title = "The data provider's token endpoint is unavailable"
+
+
+class ProviderAuthFailed(ProviderError):
+    """The bus could not authenticate to the provider: its token endpoint refused the client
+    credentials or answered something that is not a token, or the provider refused a fresh token."""
+
+    code = "provider_auth_failed"
+    status = 502
+    title = "The bus could not authenticate to the data provider"
 
 
 class ProviderTimeout(ProviderError):
@@ -147,6 +165,11 @@ class RequestContext:
     def soap_header(self, agency_code: str) -> dict[str, str]:
         """The request header fields shared by the population and transport registries."""
         return {"MaYeuCau": self.request_id, "MaDVC": self.procedure, "MaDonVi": agency_code}
+
+
+# The lookup in progress (set by the evidence service around a provider's fetch): what the
+# adapters may add to its calls, such as an integration platform's request id header.
+current_request: ContextVar[RequestContext | None] = ContextVar("current_request", default=None)
 
 
 @dataclass(frozen=True, slots=True)

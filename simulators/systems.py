@@ -7,11 +7,13 @@ from typing import Final, Literal, Protocol, cast
 
 from starlette.types import ASGIApp
 
-from simulators import business, citizen_store, population, portal, vehicle
+from simulators import business, citizen_store, gateway, population, portal, vehicle
 from simulators.onestop import receiver
 from simulators.server import Faults, SimulatorState
 
-SimulatedSystem = Literal["population", "business", "vehicle", "onestop", "portal", "citizen_store"]
+SimulatedSystem = Literal[
+    "population", "business", "vehicle", "onestop", "portal", "citizen_store", "gateway"
+]
 
 
 class AppFactory(Protocol):
@@ -27,6 +29,7 @@ SYSTEMS: Final[Mapping[SimulatedSystem, AppFactory]] = {
     "onestop": receiver.create_app,
     "portal": portal.create_app,
     "citizen_store": citizen_store.create_app,
+    "gateway": gateway.create_app,
 }
 
 

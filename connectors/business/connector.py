@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from adapters.outbound_auth import OAuth2ClientCredentials, OutboundAuth
 from adapters.provider_http import AiohttpClient, ClientFactory
-from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider
+from adapters.rest import RestEndpoint, RestProvider
 from connectors.business import mapping
 from connectors.business.contract import ENTERPRISES
+from connectors.client_auth import outbound_auth
 from connectors.provider_connector import ProviderConnector, RegistryProvider, check_options
 from router.identifiers import is_personal_id, is_tax_code
 from router.providers import (
@@ -64,6 +66,7 @@ def connect(
     client_cert: tuple[str, str] | None = None,
     ca_file: str | None = None,
     client: ClientFactory = AiohttpClient,
+    auth: OutboundAuth | None = None,
 ) -> BusinessConnector:
     """``client_cert`` (certificate file, key file) for mutual TLS; ``ca_file`` a private CA."""
     endpoint = RestEndpoint(
@@ -73,6 +76,7 @@ def connect(
         oauth2=oauth2,
         client_cert=client_cert,
         ca_file=ca_file,
+        auth=auth,
     )
     return BusinessConnector(RestProvider(endpoint, client))
 
@@ -108,6 +112,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderC
                 client_cert=settings.tls.client_cert,
                 ca_file=settings.tls.ca_file,
                 client=deps.rest_client,
+                auth=outbound_auth(settings, deps.metrics_registry),
             ),
             settings.name,
         )

@@ -38,7 +38,7 @@ from adapters.signatures import Reason, SignatureRejected, TrustAnchors, Verifie
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.citizen_store import mapping
 from connectors.citizen_store.contract import RESULTS
-from connectors.client_auth import client_auth
+from connectors.client_auth import outbound_auth
 from connectors.kind_settings import SUPPORTED
 from router.errors import ConfigError
 from router.identifiers import is_personal_id, is_tax_code
@@ -245,7 +245,7 @@ class CitizenStoreConnector:
         self.settings = settings
         self._client = client
         self.verifier = ResultVerifier(anchors, revocation)
-        self.auth = client_auth(settings.name, settings.auth)
+        outbound_auth(settings)  # a missing secret fails the build, not the first call
         self._provider: ResultProvider | None = None
 
     @property
@@ -278,8 +278,7 @@ class CitizenStoreConnector:
             name=self.name,
             base_url=self.settings.url,
             policy=policy,
-            api_key=self.auth.api_key,
-            oauth2=self.auth.oauth2,
+            auth=outbound_auth(self.settings),
             client_cert=tls.client_cert,
             ca_file=tls.ca_file,
         )

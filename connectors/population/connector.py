@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapProvider
+from connectors.client_auth import outbound_auth
 from connectors.population import mapping
 from connectors.population.contract import PATH, WSDL, XSD
 from connectors.provider_connector import (
@@ -79,5 +80,7 @@ class PopulationProvider(RegistryProvider[PopulationConnector]):
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
     """``connectors: [{kind: population, url, options: {agency_code}}]``."""
-    connector = PopulationConnector.from_settings(settings, wsdl=WSDL, xsd=XSD, path=PATH)
+    connector = PopulationConnector.from_settings(
+        settings, wsdl=WSDL, xsd=XSD, path=PATH, auth=outbound_auth(settings, deps.metrics_registry)
+    )
     return ProviderConnector(PopulationProvider(connector, settings.name))

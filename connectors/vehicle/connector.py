@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapProvider
+from connectors.client_auth import outbound_auth
 from connectors.provider_connector import (
     ProviderConnector,
     RegistryProvider,
@@ -85,5 +86,7 @@ class VehicleProvider(RegistryProvider[VehicleConnector]):
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
     """``connectors: [{kind: vehicle, url, options: {agency_code}}]``."""
-    connector = VehicleConnector.from_settings(settings, wsdl=WSDL, xsd=XSD, path=PATH)
+    connector = VehicleConnector.from_settings(
+        settings, wsdl=WSDL, xsd=XSD, path=PATH, auth=outbound_auth(settings, deps.metrics_registry)
+    )
     return ProviderConnector(VehicleProvider(connector, settings.name))

@@ -31,6 +31,7 @@ from connectors.base import ConnectorSettings, TlsFiles
 from lienthong.config.connector_kinds import unsupported_settings
 from lienthong.config.demo_material import demo_material
 from lienthong.config.limits import build_limits
+from lienthong.config.platforms import auth_files, auth_problems, platforms, reached
 from lienthong.config.problems import JsonPath, Problem
 from lienthong.config.recipients import recipient_problems
 from lienthong.config.settings import (
@@ -468,6 +469,7 @@ class _Builder:
     def connectors(self) -> tuple[ConnectorSettings, ...]:
         result: list[ConnectorSettings] = []
         names: dict[str, int] = {}
+        known_platforms = platforms(self, self.data.get("platforms", []))
         for i, entry in enumerate(self.data.get("connectors", [])):
             at: JsonPath = ("connectors", i)
             name = entry["name"]
@@ -495,16 +497,19 @@ class _Builder:
                 max_attempts=int(entry.get("max_attempts", defaults.max_attempts)),
                 breaker=self.breaker((*at, "circuit_breaker"), entry.get("circuit_breaker", {})),
             )
+            where = reached(self, at, entry, known_platforms)
+            auth_problems(self, (*at, "auth"), entry.get("auth", {}))
             result.append(
                 ConnectorSettings(
                     name=name,
                     kind=entry["kind"],
-                    url=entry["url"],
+                    url=where.url,
                     call_policy=policy,
                     options=dict(entry.get("options", {})),
                     description=entry.get("description", ""),
-                    tls=self.tls_files((*at, "tls"), entry.get("tls", {})),
-                    auth=dict(entry.get("auth", {})),
+                    tls=where.tls,
+                    auth=auth_files(self, entry.get("auth", {})),
+                    platform=where.platform,
                 )
             )
         return tuple(result)

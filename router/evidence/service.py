@@ -31,7 +31,7 @@ from router.evidence.errors import (
 from router.evidence.metrics import EvidenceMetrics, NoEvidenceMetrics
 from router.evidence.minimise import minimise
 from router.identifiers import DESCRIPTIONS, is_personal_id, is_procedure_code, is_tax_code_or_personal_id
-from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext
+from router.providers import DataProvider, DataRequest, InvalidProviderReply, RequestContext, current_request
 
 log = logging.getLogger("lienthong.evidence")
 
@@ -212,19 +212,41 @@ class EvidenceService:
                 return cached.record, cached.provider, cached.retrieved_at, True
         # a reload that drops this dataset's records while the lookup runs must win (cache.forget)
         generation = self.cache.generation
-        provider = self.providers.get(dataset.provider)
-        if provider is None or dataset.name not in provider.datasets:
-            raise NoProvider(f"{dataset.name}: its provider {dataset.provider!r} is not configured for it")
         context = RequestContext(
             procedure=query.procedure,
             request_id=query.request_id,
             deadline=query.deadline,
             traceparent=query.traceparent,
         )
+        record = await self._fetch(dataset, query.key, context)
+        retrieved_at = self._wall()
+        if dataset.cacheable and dataset.cache_ttl_s is not None:
+            self.cache.put(
+                key, record, dataset.provider, retrieved_at, dataset.cache_ttl_s, generation=generation
+            )
+        return record, dataset.provider, retrieved_at, False
+
+    async def lookup(self, name: str, key: Mapping[str, str], context: RequestContext) -> dict[str, Any]:
+        """The whole record of the dataset ``name`` for ``key``, from its provider and checked
+        against the dataset's schema, with no policy, minimisation, cache or audit: the lookup of
+        ``lienthong datasets try``, which an integrator runs to see a dataset work."""
+        dataset = self.dataset(name)
+        self._check_key(dataset, key)
+        return await self._fetch(dataset, key, context)
+
+    async def _fetch(
+        self, dataset: Dataset, key: Mapping[str, str], context: RequestContext
+    ) -> dict[str, Any]:
+        """The provider's record, checked against the dataset's schema."""
+        provider = self.providers.get(dataset.provider)
+        if provider is None or dataset.name not in provider.datasets:
+            raise NoProvider(f"{dataset.name}: its provider {dataset.provider!r} is not configured for it")
         started = self._clock()
+        lookup = current_request.set(context)
         try:
-            record = await provider.fetch(DataRequest(dataset.name, dict(query.key), context))
+            record = await provider.fetch(DataRequest(dataset.name, dict(key), context))
         finally:
+            current_request.reset(lookup)
             self.metrics.provider_latency(dataset.provider, self._clock() - started)
         problems = self.validate(dataset.name, record)
         if problems:
@@ -234,12 +256,7 @@ class EvidenceService:
                 f"{first.pointer or '/'}: {first.message}",
                 provider=dataset.provider,
             )
-        retrieved_at = self._wall()
-        if dataset.cacheable and dataset.cache_ttl_s is not None:
-            self.cache.put(
-                key, record, dataset.provider, retrieved_at, dataset.cache_ttl_s, generation=generation
-            )
-        return record, dataset.provider, retrieved_at, False
+        return record
 
     def _check_key(self, dataset: Dataset, key: Mapping[str, str]) -> None:
         problems = [

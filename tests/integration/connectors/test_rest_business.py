@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.rest import OAuth2ClientCredentials, RestEndpoint, RestProvider, compile_schema
+from adapters.outbound_auth import OAuth2ClientCredentials
+from adapters.rest import RestEndpoint, RestProvider, compile_schema
 from router.metrics import CircuitState
 from router.providers import CallPolicy, CircuitOpen, InvalidProviderReply, ProviderFault, ProviderUnavailable
 from router.subscriptions import BreakerPolicy

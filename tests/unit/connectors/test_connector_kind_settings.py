@@ -31,10 +31,10 @@ members:
 
 CONNECTORS = """\
 connectors:
-  - name: population
-    kind: population
-    url: https://127.0.0.1:9201
-    auth: {api_key: {env: LIENTHONG_POPULATION_KEY}}
+  - name: portal
+    kind: portal
+    url: https://127.0.0.1:9204
+    auth: {api_key: {env: LIENTHONG_PORTAL_KEY}}
     options: {agency_code: 000.00.00.H49}
   - name: business
     kind: business
@@ -77,7 +77,7 @@ def test_a_setting_the_kind_does_not_take_is_refused_where_it_is(tmp_path: Path)
         base + 5,
         5,
         "/connectors/0/auth",
-        "a population connector does not take 'auth'",
+        "a portal connector does not take 'auth'",
         "Fix: remove it",
     )
     expect(
@@ -99,7 +99,7 @@ def test_config_check_refuses_it(tmp_path: Path) -> None:
     assert "/connectors/0/auth" in outcome.output
 
 
-@pytest.mark.parametrize("kind", ["citizen_store"])
+@pytest.mark.parametrize("kind", ["citizen_store", "population", "business", "vehicle"])
 def test_a_kind_that_takes_auth_is_not_refused_for_it(kind: ConnectorKind) -> None:
     assert "auth" in SUPPORTED[kind].keys
 

@@ -1,0 +1,132 @@
+"""``lienthong datasets try``: one lookup of a dataset through its configured connector, to see a
+new dataset (its connection, credentials, platform, mapping and schema) work before any system
+uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from prometheus_client import CollectorRegistry
+
+from adapters import reply_sizes
+from connectors.base import ConnectorDeps
+from connectors.kinds import builder
+from lienthong.api_client import fail
+from lienthong.config.settings import Settings
+from lienthong.default_config import ConfigOption, config_file
+from lienthong.evidence import DatasetValidator
+from lienthong.loading import load
+from router.errors import ConfigError, LienthongError
+from router.evidence.service import EvidenceService
+from router.providers import RequestContext
+from schemas.dataset_schemas import shipped
+
+datasets_app = typer.Typer(
+    no_args_is_help=True, help="The dataset catalogue (datasets: in the configuration)."
+)
+
+
+class _NoPolicy:
+    """``datasets try`` asks as the operator at the console: no system's policy applies."""
+
+    def may_request(self, system_id: str, dataset: str, procedure: str, purpose: str) -> bool:
+        return True
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one try gave: the record or the error, the replies' sizes and the time taken."""
+
+    record: dict[str, Any] | None = None
+    error: LienthongError | None = None
+    replies: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def subject_key(settings: Settings, dataset: str, subjects: list[str]) -> dict[str, str]:
+    """The key of the lookup: ``field=value`` pairs, or one bare value for a dataset keyed by
+    one field. A ConfigError says what the dataset is keyed by."""
+    entry = settings.catalogue.datasets.get(dataset)
+    if entry is None:
+        known = ", ".join(sorted(settings.catalogue.datasets)) or "none"
+        raise ConfigError(f"no dataset {dataset!r} in the catalogue of {settings.source}; known: {known}")
+    key: dict[str, str] = {}
+    for subject in subjects:
+        name, given, value = subject.partition("=")
+        if not given:
+            if len(entry.key) != 1:
+                raise ConfigError(
+                    f"{dataset} is keyed by {', '.join(entry.key)}: give each as --subject NAME=VALUE"
+                )
+            name, value = entry.key[0], subject
+        key[name] = value
+    return key
+
+
+async def try_dataset(
+    settings: Settings, dataset: str, key: dict[str, str], procedure: str, deps: ConnectorDeps
+) -> Outcome:
+    """One lookup of ``dataset`` through its provider's connector, as the evidence service makes
+    it (key check, provider, the dataset's schema), without policy, minimisation, cache or audit."""
+    entry = settings.catalogue.datasets[dataset]
+    connectors = {c.name: c for c in settings.connectors}
+    connector = builder(connectors[entry.provider].kind)(connectors[entry.provider], deps)
+    outcome = Outcome()
+    await connector.start()
+    try:
+        provider = connector.provider()
+        providers = {entry.provider: provider} if provider is not None else {}
+        service = EvidenceService(
+            settings.catalogue, providers, _NoPolicy(), None, validate=DatasetValidator(shipped())
+        )
+        started = time.monotonic()
+        with reply_sizes.measured() as outcome.replies:
+            try:
+                outcome.record = await service.lookup(dataset, key, RequestContext(procedure=procedure))
+            except LienthongError as error:
+                outcome.error = error
+        outcome.seconds = time.monotonic() - started
+    finally:
+        await connector.aclose()
+    return outcome
+
+
+@datasets_app.command("try")
+def try_command(
+    name: Annotated[str, typer.Argument(help="the dataset, e.g. business.registration")],
+    subject: Annotated[
+        list[str],
+        typer.Option(help="the subject's identifier (NAME=VALUE for a dataset keyed by several fields)"),
+    ],
+    procedure: Annotated[str, typer.Option(help="the procedure code the registry is told (MaDVC)")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Look a dataset up once through its configured connector and print the mapped record, the
+    raw reply's size and the time taken, or the error with its stable code (exit 1).
+
+    The lookup takes the whole path of an evidence query (the connector with its credentials and
+    platform, the key check, the mapping, the dataset's schema) but policy aside: no system's
+    policy, no minimisation, no cache, and it is not recorded in the audit log. Use test subjects."""
+    try:
+        path = config_file(config)
+        settings, _ = load(path)
+        key = subject_key(settings, name, subject)
+        deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
+        outcome = asyncio.run(try_dataset(settings, name, key, procedure, deps))
+    except ConfigError as error:
+        raise fail(str(error)) from None
+    replies = outcome.replies
+    size = f"{sum(replies)} bytes in {len(replies)} {'reply' if len(replies) == 1 else 'replies'}"
+    took = f"{outcome.seconds * 1000:.0f} ms"
+    refused = outcome.error
+    if refused is not None:
+        raise fail(f"{name}: {refused.code}: {refused.detail} ({size}, {took})", 1)
+    typer.echo(orjson.dumps(outcome.record, option=orjson.OPT_INDENT_2).decode())
+    provider = settings.catalogue.datasets[name].provider
+    typer.echo(f"{name} from {provider}: {size}, {took}", err=True)
