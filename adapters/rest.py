@@ -70,7 +70,7 @@ class RestEndpoint:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
 
 
-class _Token:
+class OAuth2Token:
     """An OAuth2 access token, fetched once for all concurrent callers and renewed when due."""
 
     def __init__(self, http: ProviderHttp, grant: OAuth2ClientCredentials, name: str, limit: int) -> None:
@@ -159,7 +159,7 @@ class RestProvider:
             )
         )
         self.token = (
-            _Token(self._http, endpoint.oauth2, endpoint.name, endpoint.max_reply_bytes)
+            OAuth2Token(self._http, endpoint.oauth2, endpoint.name, endpoint.max_reply_bytes)
             if endpoint.oauth2
             else None
         )

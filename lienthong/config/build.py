@@ -479,7 +479,7 @@ class _Builder:
                 )
                 continue
             names[name] = i
-            self.problems.extend(unsupported_settings(at, entry))
+            self.problems.extend(unsupported_settings(at, entry, self.folder))
             defaults = CallPolicy()
             timeout = self.duration(entry, "timeout", at, defaults.timeout_s, 0.001, 10 * MINUTE)
             deadline = self.duration(entry, "deadline", at, defaults.deadline_s, 0.001, HOUR)

@@ -220,6 +220,9 @@ class EvidenceService:
             request_id=query.request_id,
             deadline=query.deadline,
             traceparent=query.traceparent,
+            dossier=query.dossier,
+            official=query.official,
+            requester=query.requester,
         )
         started = self._clock()
         try:
