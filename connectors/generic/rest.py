@@ -5,20 +5,27 @@ or body, a list reply read a page at a time up to a hard cap."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+import orjson
+
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.generic.auth import OutboundAuth, outbound_auth
+from connectors.generic.openapi import OpenApiDocument, Operation, parse, read_file
 from connectors.generic.problems import SpecProblems
 from connectors.generic.records import check, record_of, record_schemas
 from connectors.generic.replies import at, map_record
-from connectors.generic.spec import DatasetSpec, ServiceSpec, rest_spec
+from connectors.generic.spec import DatasetSpec, ServiceSpec, is_url, rest_spec
 from connectors.generic.templates import fill, values_of
 from connectors.provider_connector import ProviderConnector
 from router.providers import (
     DataRequest,
+    InvalidProviderContract,
     InvalidProviderReply,
     InvalidProviderRequest,
     ProviderFault,
@@ -27,6 +34,21 @@ from router.providers import (
 
 if TYPE_CHECKING:
     from connectors.base import ConnectorDeps, ConnectorSettings
+    from schemas.validation import CompiledSchema
+
+_PATH_PARAMETER = re.compile(r"\{([^{}/]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request, ready to send: what a dataset's mapping and the query make of it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    schema: CompiledSchema | None = None  # the OpenAPI operation's reply schema
 
 
 class RestDatasets:
@@ -39,10 +61,36 @@ class RestDatasets:
         self.auth = auth
         self.schemas = record_schemas(spec.datasets)
         self.datasets = frozenset(spec.datasets)
+        self._contract: OpenApiDocument | None = None
+        self._contract_lock = asyncio.Lock()
 
     @property
     def name(self) -> str:
         return self._name
+
+    async def contract(self) -> OpenApiDocument:
+        """The OpenAPI document, read once: from its file, or from the connector's own host."""
+        async with self._contract_lock:
+            if self._contract is None:
+                location = self.spec.document
+                assert location is not None  # only datasets by operationId ask
+                if is_url(location):
+                    data = await self.rest.get(location)
+                    self._contract = parse(orjson.dumps(data))
+                else:
+                    self._contract = parse(await asyncio.to_thread(read_file, location))
+            return self._contract
+
+    async def check_contract(self) -> None:
+        """Each dataset's operation is in the document, with the parameters it is given and all
+        those it requires."""
+        for spec in self.spec.datasets.values():
+            if spec.operation:
+                _arguments(spec, (await self.contract()).operation(spec.operation), {})
+
+    async def start(self) -> None:
+        if self.spec.document is not None and not is_url(self.spec.document):
+            await self.check_contract()
 
     @property
     def circuit_state(self) -> str:
@@ -54,17 +102,12 @@ class RestDatasets:
             raise InvalidProviderRequest(
                 f"{self.name} does not provide {request.dataset}", provider=self.name
             )
-        values = values_of(request)
-        segments = {name: quote(value, safe="") for name, value in values.items()}
-        path = fill(spec.path, segments)
-        query = {str(k): str(v) for k, v in (fill(spec.query, values) or {}).items() if v not in (None, "")}
-        headers = {str(k): str(v) for k, v in (fill(spec.headers, values) or {}).items()}
-        body = fill(spec.body, values) if spec.body is not None else None
+        call = await self._prepare(spec, values_of(request))
         try:
             if spec.items is None:
-                reply = await self._call(spec, path, query, headers, body, request)
+                reply = await self._call(call, request)
                 return record_of(spec, reply, self.schemas.get(spec.name), self.name)
-            return await self._list(spec, path, query, headers, body, request)
+            return await self._list(spec, call, request)
         except ProviderFault as fault:
             if fault.fault_code.isdigit() and spec.not_found.status(int(fault.fault_code)):
                 raise SubjectNotFound(
@@ -72,25 +115,35 @@ class RestDatasets:
                 ) from None
             raise
 
-    async def _list(
-        self,
-        spec: DatasetSpec,
-        path: str,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: Any,
-        request: DataRequest,
-    ) -> dict[str, Any]:
+    async def _prepare(self, spec: DatasetSpec, values: Mapping[str, str]) -> Call:
+        headers = {str(k): str(v) for k, v in (fill(spec.headers, values) or {}).items()}
+        body = fill(spec.body, values) if spec.body is not None else None
+        if spec.operation:
+            contract = await self.contract()
+            operation = contract.operation(spec.operation)
+            path, query, named = _arguments(spec, operation, values)
+            return Call(
+                operation.method, path, query, {**headers, **named}, body, contract.reply_schema(operation)
+            )
+        # each value is one path segment: a '/' or '..' in a subject's identifier stays inside it
+        segments = {name: quote(value, safe="") for name, value in values.items()}
+        query = {str(k): str(v) for k, v in (fill(spec.query, values) or {}).items() if v not in (None, "")}
+        return Call(spec.method, fill(spec.path, segments), query, headers, body)
+
+    async def _list(self, spec: DatasetSpec, call: Call, request: DataRequest) -> dict[str, Any]:
         """A list reply: one record per item, under ``items`` of the dataset's record."""
         assert spec.items is not None
         records: list[Any] = []
         pages = spec.pages
         limit = pages.max_pages if pages is not None else 1
-        target = path
+        target, query = call.path, call.query
+        full = 0  # the size of a full page: the first page's
         for page in range(1, limit + 1):
             if pages is not None and pages.page_param is not None:
                 query = {**query, pages.page_param: str(page)}
-            reply = await self._call(spec, target, query, headers, body, request)
+            reply = await self._call(
+                Call(call.method, target, query, call.headers, call.body, call.schema), request
+            )
             found = at(reply, spec.items)
             if not isinstance(found, list):
                 raise InvalidProviderReply(
@@ -101,6 +154,9 @@ class RestDatasets:
             records.extend(map_record(spec.reply, item) for item in found)
             if pages is None:
                 break
+            full = full or len(found)
+            if pages.page_param is not None and len(found) < full:
+                break  # a short page is the last
             if pages.next is not None:
                 link = at(reply, pages.next)
                 if not isinstance(link, str) or not link:
@@ -132,25 +188,18 @@ class RestDatasets:
             )
         return link
 
-    async def _call(
-        self,
-        spec: DatasetSpec,
-        path: str,
-        query: Mapping[str, str],
-        headers: Mapping[str, str],
-        body: Any,
-        request: DataRequest,
-    ) -> Any:
+    async def _call(self, call: Call, request: DataRequest) -> Any:
         context = request.context
         for attempt in (1, 2):
             auth = await self.auth.headers()
             try:
                 return await self.rest.request(
-                    spec.method,
-                    path,
-                    params=query or None,
-                    json=body,
-                    headers={**headers, **auth},
+                    call.method,
+                    call.path,
+                    params=call.query or None,
+                    json=call.body,
+                    schema=call.schema,
+                    headers={**call.headers, **auth},
                     deadline=context.deadline,
                     traceparent=context.traceparent,
                 )
@@ -168,7 +217,38 @@ class RestDatasets:
         await self.auth.aclose()
 
 
-def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderConnector:
+def _arguments(
+    spec: DatasetSpec, operation: Operation, values: Mapping[str, str]
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The path, query and headers of an OpenAPI operation from the dataset's ``parameters``."""
+    given = fill(spec.parameters, values) or {}
+    unknown = sorted(set(given) - set(operation.parameters))
+    missing = sorted(n for n, p in operation.parameters.items() if p.required and n not in given)
+    if unknown or missing:
+        known = ", ".join(sorted(operation.parameters)) or "none"
+        raise InvalidProviderContract(
+            f"{spec.name}: operation {operation.operation_id} "
+            + (f"has no parameter {', '.join(unknown)}" if unknown else f"requires {', '.join(missing)}")
+            + f"; its parameters: {known}"
+        )
+    located = {name: operation.parameters[name].where for name in given}
+    query = {n: str(v) for n, v in given.items() if located[n] == "query" and v not in (None, "")}
+    headers = {n: str(v) for n, v in given.items() if located[n] == "header"}
+    segments = {n: quote(str(v), safe="") for n, v in given.items() if located[n] == "path"}
+    path = _PATH_PARAMETER.sub(lambda m: segments.get(m.group(1), m.group(0)), operation.path)
+    return path, query, headers
+
+
+class RestConnector(ProviderConnector):
+    def __init__(self, provider: RestDatasets) -> None:
+        super().__init__(provider)
+        self.datasets_provider = provider
+
+    async def start(self) -> None:
+        await self.datasets_provider.start()
+
+
+def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> RestConnector:
     """``connectors: [{kind: rest, url, auth?, tls?, options: {openapi?, datasets}}]``."""
     folder = deps.config_dir or deps.data_dir
     spec, problems = rest_spec(settings.options, folder, settings.url)
@@ -182,6 +262,4 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> ProviderC
         ca_file=settings.tls.ca_file,
     )
     auth = outbound_auth(settings.name, settings.auth, settings.call_policy.timeout_s)
-    return ProviderConnector(
-        RestDatasets(settings.name, spec, RestProvider(endpoint, deps.rest_client), auth)
-    )
+    return RestConnector(RestDatasets(settings.name, spec, RestProvider(endpoint, deps.rest_client), auth))

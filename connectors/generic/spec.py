@@ -45,6 +45,7 @@ REST_OPTIONS = {
 _SOAP_DATASET = {"operation", "request", "reply", "not_found", "schema"}
 _REST_DATASET = {
     "operation",
+    "parameters",
     "method",
     "path",
     "query",
@@ -82,6 +83,7 @@ class DatasetSpec:
     path: Template = None
     query: Template = None
     headers: Template = None
+    parameters: Template = None  # by the OpenAPI operation's parameter names (path, query, header)
     body: Template = None
     items: str | None = None  # a list reply: the pointer of its items (one record per item)
     pages: Pages | None = None
@@ -283,6 +285,20 @@ def rest_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
                     "write operation: getParcel, or path: /parcels/{subject.parcel_id}",
                 )
             )
+        if operation is not None and ("path" in entry or "method" in entry):
+            problems.append(
+                SpecProblem(
+                    here, "an operationId gives the method and path", "keep operation, or method and path"
+                )
+            )
+        if "parameters" in entry and operation is None:
+            problems.append(
+                SpecProblem(
+                    (*here, "parameters"),
+                    "parameters are an OpenAPI operation's",
+                    "use path and query without an operationId",
+                )
+            )
         if operation is not None and document is None:
             problems.append(
                 SpecProblem(
@@ -306,6 +322,7 @@ def rest_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
             method=method,
             path=compile_template(path_template, (*here, "path"), None, problems) if path_template else None,
             query=compile_template(entry.get("query", {}), (*here, "query"), None, problems),
+            parameters=compile_template(entry.get("parameters", {}), (*here, "parameters"), None, problems),
             headers=compile_template(entry.get("headers", {}), (*here, "headers"), None, problems),
             body=compile_template(entry["body"], (*here, "body"), None, problems)
             if "body" in entry
