@@ -287,7 +287,7 @@ def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000
 
 # simulators.systems.SYSTEMS' names (a test checks them), written out so that the CLI does not load
 # the simulators to list them
-SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store"
+SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store, land, insurance"
 
 
 @app.command()

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from simulators.registry_data import Registry, build
+from simulators.registry_data import DEFAULT_SEED, Registry, build
 from simulators.server import Faults, SimulatorState, simulator_app
 
 BASE = "/api/v1/insured"
@@ -170,6 +170,11 @@ def _problem(status: int, title: str) -> Response:
         status_code=status,
         media_type="application/problem+json",
     )
+
+
+def serve(faults: Faults | None = None, *, seed: int = DEFAULT_SEED) -> tuple[ASGIApp, SimulatorState]:
+    """The simulator as ``lienthong simulate insurance`` runs it."""
+    return create_app(InsuranceRegistry(build(seed)), faults)
 
 
 def create_app(

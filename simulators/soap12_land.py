@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from adapters.xml import XmlLimits, XmlRejected, parse_xml
-from simulators.registry_data import Registry, build
+from simulators.registry_data import DEFAULT_SEED, Registry, build
 from simulators.server import Faults, SimulatorState, simulator_app
 from simulators.soap_service import ADDRESS_PLACEHOLDER
 
@@ -124,6 +124,11 @@ def fault_envelope(fault: Soap12Fault) -> bytes:
     if fault.detail is not None:
         etree.SubElement(element, etree.QName(SOAP12, "Detail")).append(fault.detail)
     return envelope(element)
+
+
+def serve(faults: Faults | None = None, *, seed: int = DEFAULT_SEED) -> tuple[ASGIApp, SimulatorState]:
+    """The simulator as ``lienthong simulate land`` runs it."""
+    return create_app(LandRegistry(build(seed)), faults)
 
 
 def create_app(

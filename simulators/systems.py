@@ -7,11 +7,21 @@ from typing import Final, Literal, Protocol, cast
 
 from starlette.types import ASGIApp
 
-from simulators import business, citizen_store, population, portal, vehicle
+from simulators import (
+    business,
+    citizen_store,
+    population,
+    portal,
+    rest_openapi_insurance,
+    soap12_land,
+    vehicle,
+)
 from simulators.onestop import receiver
 from simulators.server import Faults, SimulatorState
 
-SimulatedSystem = Literal["population", "business", "vehicle", "onestop", "portal", "citizen_store"]
+SimulatedSystem = Literal[
+    "population", "business", "vehicle", "onestop", "portal", "citizen_store", "land", "insurance"
+]
 
 
 class AppFactory(Protocol):
@@ -27,6 +37,8 @@ SYSTEMS: Final[Mapping[SimulatedSystem, AppFactory]] = {
     "onestop": receiver.create_app,
     "portal": portal.create_app,
     "citizen_store": citizen_store.create_app,
+    "land": soap12_land.serve,
+    "insurance": rest_openapi_insurance.serve,
 }
 
 

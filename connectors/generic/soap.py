@@ -14,7 +14,7 @@ from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.generic.auth import OutboundAuth, outbound_auth
 from connectors.generic.problems import SpecProblems
 from connectors.generic.records import not_found_fault, record_of, record_schemas
-from connectors.generic.spec import ServiceSpec, soap_spec
+from connectors.generic.spec import ServiceSpec, is_url, soap_spec
 from connectors.generic.templates import fill, values_of
 from connectors.provider_connector import ProviderConnector
 from router.providers import (
@@ -133,7 +133,10 @@ class SoapConnector(ProviderConnector):
         self.datasets_provider = provider
 
     async def start(self) -> None:
-        await self.datasets_provider.check_contract()
+        """A WSDL file is checked now (a mistake stops the start); one served by the registry is
+        loaded on the first lookup, so that a registry down at start delays only its datasets."""
+        if not is_url(self.datasets_provider.spec.document or ""):
+            await self.datasets_provider.check_contract()
 
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConnector:
