@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from router.errors import ConfigError
 
@@ -32,3 +33,10 @@ class SpecProblems(Exception):
                 for p in self.problems
             )
         )
+
+
+@runtime_checkable
+class ChecksContract(Protocol):
+    """A connector whose configuration ``config check`` compares with the provider's document."""
+
+    async def contract_problems(self) -> list[SpecProblem]: ...

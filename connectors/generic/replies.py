@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connectors.generic.problems import SpecPath, SpecProblem
@@ -91,6 +91,7 @@ class Node:
 
     where: str  # the record field's pointer, for messages
     optional: bool
+    origin: SpecPath = field(default=(), kw_only=True)  # where the configuration says it
 
     def read(self, data: Any) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -255,6 +256,11 @@ def compile_fields(raw: Any, path: SpecPath, problems: list[SpecProblem], where:
 
 
 def compile_node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> Node:
+    """One field's spec (see the module's doc), remembering where it is written."""
+    return replace(_node(raw, path, problems, where), origin=path)
+
+
+def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> Node:
     if isinstance(raw, str):
         return PathNode(where, False, _pointer(raw, path, problems))
     if not isinstance(raw, Mapping):
@@ -358,15 +364,16 @@ def _pointer(raw: Any, path: SpecPath, problems: list[SpecProblem]) -> str:
     return str(raw)
 
 
-def pointers_of(node: Node, base: str = "") -> list[tuple[str, str]]:
-    """Every (reply pointer, record field) a mapping reads, pointers of list items after the list's
-    pointer and ``/*``: what ``config check`` looks up in the document's types."""
+def pointers_of(node: Node, base: str = "") -> list[tuple[str, SpecPath]]:
+    """Every reply pointer a mapping reads, with where the configuration says it; pointers of list
+    items follow the list's pointer and ``/*``: what ``config check`` looks up in the document's
+    types."""
     if isinstance(node, PathNode):
-        return [(base + node.pointer, node.where)]
+        return [(base + node.pointer, node.origin)]
     if isinstance(node, JoinNode):
-        return [(base + p, node.where) for p in node.pointers]
+        return [(base + p, node.origin) for p in node.pointers]
     if isinstance(node, EachNode):
-        return [(base + node.pointer, node.where), *pointers_of(node.item, f"{base}{node.pointer}/*")]
+        return [(base + node.pointer, node.origin), *pointers_of(node.item, f"{base}{node.pointer}/*")]
     if isinstance(node, ObjectNode):
         return [pair for child in node.fields.values() for pair in pointers_of(child, base)]
     return []
@@ -423,7 +430,3 @@ def compile_not_found(raw: Any, path: SpecPath, problems: list[SpecProblem]) -> 
         else:
             problems.append(SpecProblem(here, "not a not-found rule", fix))
     return NotFoundRules(frozenset(faults), frozenset(statuses), tuple(empty), tuple(equals))
-
-
-def describe(rules: NotFoundRules) -> Sequence[str]:
-    return [*sorted(rules.faults), *map(str, sorted(rules.statuses))]

@@ -16,8 +16,9 @@ import orjson
 
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.generic.auth import OutboundAuth, outbound_auth
+from connectors.generic.contract_check import rest_problems
 from connectors.generic.openapi import OpenApiDocument, Operation, parse, read_file
-from connectors.generic.problems import SpecProblems
+from connectors.generic.problems import SpecProblem, SpecProblems
 from connectors.generic.records import check, record_of, record_schemas
 from connectors.generic.replies import at, map_record
 from connectors.generic.spec import DatasetSpec, ServiceSpec, is_url, rest_spec
@@ -28,7 +29,10 @@ from router.providers import (
     InvalidProviderContract,
     InvalidProviderReply,
     InvalidProviderRequest,
+    ProviderError,
     ProviderFault,
+    ProviderTimeout,
+    ProviderUnavailable,
     SubjectNotFound,
 )
 
@@ -246,6 +250,30 @@ class RestConnector(ProviderConnector):
 
     async def start(self) -> None:
         await self.datasets_provider.start()
+
+    async def contract_problems(self) -> list[SpecProblem]:
+        """What ``config check`` finds against the OpenAPI document (from its file or URL)."""
+        provider = self.datasets_provider
+        if provider.spec.document is None:
+            return []
+        try:
+            contract = await provider.contract()
+        except (ProviderUnavailable, ProviderTimeout):
+            raise  # not the configuration's fault: the caller says it could not check
+        except ProviderError as error:
+            return [
+                SpecProblem(
+                    ("openapi",),
+                    f"the OpenAPI document cannot be used: {error.detail}",
+                    "fix the document or its location",
+                )
+            ]
+        return [
+            problem
+            for name, spec in provider.spec.datasets.items()
+            if spec.operation
+            for problem in rest_problems(("datasets", name), spec, contract)
+        ]
 
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> RestConnector:

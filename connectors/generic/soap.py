@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.generic.auth import OutboundAuth, outbound_auth
-from connectors.generic.problems import SpecProblems
+from connectors.generic.contract_check import soap_problems
+from connectors.generic.problems import SpecProblem, SpecProblems
 from connectors.generic.records import not_found_fault, record_of, record_schemas
 from connectors.generic.spec import ServiceSpec, is_url, soap_spec
 from connectors.generic.templates import fill, values_of
@@ -21,7 +22,10 @@ from router.providers import (
     DataRequest,
     InvalidProviderContract,
     InvalidProviderRequest,
+    ProviderError,
     ProviderFault,
+    ProviderTimeout,
+    ProviderUnavailable,
     SubjectNotFound,
 )
 
@@ -137,6 +141,25 @@ class SoapConnector(ProviderConnector):
         loaded on the first lookup, so that a registry down at start delays only its datasets."""
         if not is_url(self.datasets_provider.spec.document or ""):
             await self.datasets_provider.check_contract()
+
+    async def contract_problems(self) -> list[SpecProblem]:
+        """What ``config check`` finds against the WSDL (loaded from its file or URL)."""
+        provider = self.datasets_provider
+        try:
+            operations = await provider.soap.operations()
+        except (ProviderUnavailable, ProviderTimeout):
+            raise  # not the configuration's fault: the caller says it could not check
+        except ProviderError as error:
+            return [
+                SpecProblem(
+                    ("wsdl",), f"the WSDL cannot be used: {error.detail}", "fix the WSDL or its location"
+                )
+            ]
+        return [
+            problem
+            for name, spec in provider.spec.datasets.items()
+            for problem in soap_problems(("datasets", name), spec, operations)
+        ]
 
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConnector:
