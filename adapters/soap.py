@@ -67,6 +67,11 @@ DEFAULT_MAX_CONTRACT_BYTES = 4 * 1024 * 1024
 _call_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
     "soap_headers", default=None
 )
+# where the call in progress keeps its reply's Body element, when its caller asks for it (a list:
+# an attempt runs in a copy of the caller's context, and appends to the same list)
+_kept_replies: contextvars.ContextVar[list[etree._Element] | None] = contextvars.ContextVar(
+    "soap_kept_replies", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +243,19 @@ class _XsdCheck(Plugin):
         return envelope, http_headers
 
 
+class _KeepReply(Plugin):
+    """Keeps each reply's Body element for a caller that reads it with XPath."""
+
+    def ingress(self, envelope: etree._Element, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        kept = _kept_replies.get()
+        if kept is not None:
+            body = next(
+                (e for e in envelope if isinstance(e.tag, str) and etree.QName(e).localname == "Body"), None
+            )
+            kept.append(body if body is not None else envelope)
+        return envelope, http_headers
+
+
 def load_xsd(path: str | Path) -> etree.XMLSchema:
     """An XSD of the repository (trusted, local), parsed without network access."""
     return etree.XMLSchema(etree.parse(str(path), safe_parser()))
@@ -286,7 +304,9 @@ class SoapProvider:
             raise ProviderUnavailable(
                 f"{endpoint.name}: cannot load the WSDL {endpoint.wsdl}: {error}"
             ) from error
-        plugins = [_XsdCheck(load_xsd(endpoint.reply_xsd))] if endpoint.reply_xsd else []
+        plugins: list[Plugin] = [_KeepReply()]
+        if endpoint.reply_xsd:
+            plugins.append(_XsdCheck(load_xsd(endpoint.reply_xsd)))
         wsse = endpoint.wsse
         if wsse is None and endpoint.username is not None:
             wsse = UsernameToken(endpoint.username, endpoint.password)
@@ -340,20 +360,24 @@ class SoapProvider:
         deadline: float | None = None,
         traceparent: str | None = None,
         headers: Mapping[str, str] | None = None,
+        keep_reply: list[etree._Element] | None = None,
     ) -> Any:
         """Calls ``operation`` with ``payload`` (the request element's fields) and returns the
         reply as plain data. ``deadline`` is an absolute ``time.monotonic()`` value;
         ``traceparent`` (W3C trace context) is passed on as an HTTP header, and so are
-        ``headers`` (credentials)."""
+        ``headers`` (credentials); ``keep_reply`` receives the reply's SOAP Body element (the
+        last one is the answer's, after retries), for XPath."""
         # zeep has no per-call HTTP headers: the transport reads those of the call from a context
         # variable, reset afterwards so they do not leak into the caller's context
         extra = dict(headers or {})
         if traceparent is not None and tracing.parse(traceparent) is not None:
             extra[tracing.HEADER] = traceparent
         token = _call_headers.set(extra)
+        kept = _kept_replies.set(keep_reply)
         try:
             return await self._call(operation, payload, deadline)
         finally:
+            _kept_replies.reset(kept)
             _call_headers.reset(token)
 
     async def _call(self, operation: str, payload: Mapping[str, Any], deadline: float | None) -> Any:

@@ -52,12 +52,15 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def record_of(spec: DatasetSpec, reply: Any, schema: CompiledSchema | None, provider: str) -> dict[str, Any]:
-    """The dataset's record from a reply that is not "not found"; ``SubjectNotFound`` if it is."""
+def record_of(
+    spec: DatasetSpec, reply: Any, schema: CompiledSchema | None, provider: str, element: Any = None
+) -> dict[str, Any]:
+    """The dataset's record from a reply (and its XML reply ``element``, for a mapping with
+    XPath) that is not "not found"; ``SubjectNotFound`` if it is."""
     if spec.not_found.reply(reply):
         raise SubjectNotFound(f"{provider} holds no record for this {spec.name} request", provider=provider)
     try:
-        record = map_record(spec.reply, reply)
+        record = map_record(spec.reply, reply, element)
     except InvalidProviderReply as error:
         raise InvalidProviderReply(f"{provider}: {error.detail}", provider=provider) from None
     check(spec.name, record, schema, provider)

@@ -11,7 +11,10 @@ call. A field of the record is one of (in YAML):
 - ``{join: [/Ho, /ChuDem, /Ten], separator: " "}``: the values found, empty ones skipped;
 - ``{each: /PhuHieu, fields: {...}}`` or ``{each: /NganhNghe, item: /maNganh}``: a list, one item
   per element of the array there, its paths relative to the element;
-- ``{fields: {...}}``: a nested object; ``{value: x}``: a fixed value.
+- ``{fields: {...}}``: a nested object; ``{value: x}``: a fixed value;
+- for a SOAP reply, ``{xpath: l:ThuaDat/l:DienTich}`` (with the options of ``path``) and
+  ``{each: {xpath: ...}, fields: {...}}``: XPath on the reply element, with the connector's
+  namespace prefixes.
 
 A "not found" rule: ``{fault: KHONG_TIM_THAY}`` (a SOAP fault's code or string), ``{status: 404}``
 (a REST status), ``{empty: /CongDan}`` (nothing, null, an empty list or text there), or
@@ -28,6 +31,8 @@ import decimal
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from lxml import etree
 
 from connectors.generic.problems import SpecPath, SpecProblem
 from router.providers import InvalidProviderReply
@@ -86,6 +91,42 @@ class MappingFailed(InvalidProviderReply):
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A reply as the mapping reads it: as data (JSON pointers) and, for a SOAP reply whose
+    mapping uses XPath, as its XML reply element."""
+
+    data: Any
+    element: Any = None
+
+
+def _data(data: Any) -> Any:
+    return data.data if isinstance(data, Source) else data
+
+
+def _element(data: Any) -> Any:
+    return data.element if isinstance(data, Source) else data
+
+
+def _xpath_value(xpath: Any, element: Any, where: str) -> Any:
+    """The first node or value an XPath selects, a node as its text; ``_ABSENT`` for none."""
+    if not isinstance(element, etree._Element):
+        raise MappingFailed(f"{where} reads the reply with XPath, but there is no XML to read")
+    try:
+        result = xpath(element)
+    except etree.XPathError:
+        raise MappingFailed(f"the XPath of {where} cannot be evaluated on the reply") from None
+    if isinstance(result, list):
+        if not result:
+            return _ABSENT
+        result = result[0]
+    if isinstance(result, etree._Element):
+        return (result.text or "").strip()
+    if isinstance(result, float) and result == int(result):
+        return int(result)
+    return result if result != "" else _ABSENT
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """One field of the record: how its value is read from the reply (or from an item)."""
 
@@ -102,24 +143,32 @@ class PathNode(Node):
     pointer: str
     kind: str | None = None
     values: Mapping[str, Any] | None = None
+    # instead of the pointer: an XPath (compiled, with the connector's namespaces) into the XML
+    xpath: Any = field(default=None, kw_only=True)
+    expression: str = field(default="", kw_only=True)
 
     def read(self, data: Any) -> Any:
-        value = at(data, self.pointer)
+        if self.xpath is not None:
+            value = _xpath_value(self.xpath, _element(data), self.where)
+        else:
+            value = at(_data(data), self.pointer)
         if value is _ABSENT:
             return self._absent()
         if self.values is not None:
             text = _text(value)
             if text not in self.values:
-                raise MappingFailed(
-                    f"the value at {self.pointer or '/'} is none that the map of {self.where} lists"
-                )
+                raise MappingFailed(f"the value at {self._place} is none that the map of {self.where} lists")
             return self.values[text]
-        return _convert(value, self.kind, self.pointer, self.where)
+        return _convert(value, self.kind, self._place, self.where)
+
+    @property
+    def _place(self) -> str:
+        return self.expression or self.pointer or "/"
 
     def _absent(self) -> Any:
         if self.optional:
             return _ABSENT
-        raise MappingFailed(f"the reply has nothing at {self.pointer or '/'} (mapped to {self.where})")
+        raise MappingFailed(f"the reply has nothing at {self._place} (mapped to {self.where})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +177,7 @@ class JoinNode(Node):
     separator: str = " "
 
     def read(self, data: Any) -> Any:
-        found = [at(data, p) for p in self.pointers]
+        found = [at(_data(data), p) for p in self.pointers]
         parts = [_text(v) for v in found if v is not _ABSENT and _text(v).strip()]
         if not parts:
             if self.optional:
@@ -143,9 +192,23 @@ class JoinNode(Node):
 class EachNode(Node):
     pointer: str
     item: Node
+    xpath: Any = field(default=None, kw_only=True)  # selects the elements instead of the pointer
 
     def read(self, data: Any) -> Any:
-        found = at(data, self.pointer)
+        if self.xpath is not None:
+            element = _element(data)
+            if not isinstance(element, etree._Element):
+                raise MappingFailed(f"{self.where} reads the reply with XPath, but there is no XML to read")
+            try:
+                selected = self.xpath(element)
+            except etree.XPathError:
+                raise MappingFailed(f"the XPath of {self.where} cannot be evaluated on the reply") from None
+            elements = (
+                [e for e in selected if isinstance(e, etree._Element)] if isinstance(selected, list) else []
+            )
+            found: Any = elements or _ABSENT
+        else:
+            found = at(_data(data), self.pointer)
         if found is _ABSENT:
             if self.optional:
                 return []
@@ -180,9 +243,10 @@ class ValueNode(Node):
         return self.value
 
 
-def map_record(root: ObjectNode, reply: Any) -> dict[str, Any]:
-    """The dataset's record from ``reply``; :class:`MappingFailed` when the reply lacks a path."""
-    record: dict[str, Any] = root.read(reply)
+def map_record(root: ObjectNode, reply: Any, element: Any = None) -> dict[str, Any]:
+    """The dataset's record from ``reply`` (and its XML reply ``element``, for XPath);
+    :class:`MappingFailed` when the reply lacks what the mapping reads."""
+    record: dict[str, Any] = root.read(Source(reply, element))
     return record
 
 
@@ -228,9 +292,10 @@ def _convert(value: Any, kind: str | None, pointer: str, where: str) -> Any:
 
 # --- compiling the configuration --------------------------------------------------------------
 
-_NODE_KEYS = ("path", "join", "each", "fields", "value")
+_NODE_KEYS = ("path", "xpath", "join", "each", "fields", "value")
 _OPTIONS = {
     "path": {"path", "map", "type", "optional"},
+    "xpath": {"xpath", "map", "type", "optional"},
     "join": {"join", "separator", "optional"},
     "each": {"each", "fields", "item", "optional"},
     "fields": {"fields", "optional"},
@@ -238,7 +303,12 @@ _OPTIONS = {
 }
 
 
-def compile_fields(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str = "") -> ObjectNode:
+Namespaces = Mapping[str, str] | None  # XPath prefixes (SOAP); None where XPath has no XML to read
+
+
+def compile_fields(
+    raw: Any, path: SpecPath, problems: list[SpecProblem], where: str = "", namespaces: Namespaces = None
+) -> ObjectNode:
     """The record's mapping (``reply:``): field names to their specs."""
     if not isinstance(raw, Mapping) or not raw:
         problems.append(
@@ -251,16 +321,18 @@ def compile_fields(raw: Any, path: SpecPath, problems: list[SpecProblem], where:
         return ObjectNode(where or "/", False, {})
     fields = {}
     for name, spec in raw.items():
-        fields[str(name)] = compile_node(spec, (*path, str(name)), problems, f"{where}/{name}")
+        fields[str(name)] = compile_node(spec, (*path, str(name)), problems, f"{where}/{name}", namespaces)
     return ObjectNode(where or "/", False, fields)
 
 
-def compile_node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> Node:
+def compile_node(
+    raw: Any, path: SpecPath, problems: list[SpecProblem], where: str, namespaces: Namespaces = None
+) -> Node:
     """One field's spec (see the module's doc), remembering where it is written."""
-    return replace(_node(raw, path, problems, where), origin=path)
+    return replace(_node(raw, path, problems, where, namespaces), origin=path)
 
 
-def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> Node:
+def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str, namespaces: Namespaces) -> Node:
     if isinstance(raw, str):
         return PathNode(where, False, _pointer(raw, path, problems))
     if not isinstance(raw, Mapping):
@@ -301,7 +373,7 @@ def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> 
     if shape == "value":
         return ValueNode(where, False, raw["value"])
     if shape == "fields":
-        nested = compile_fields(raw["fields"], (*path, "fields"), problems, where)
+        nested = compile_fields(raw["fields"], (*path, "fields"), problems, where, namespaces)
         return ObjectNode(where, optional, nested.fields)
     if shape == "join":
         parts = raw["join"]
@@ -319,16 +391,23 @@ def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> 
         pointers = tuple(_pointer(p, (*path, "join", i), problems) for i, p in enumerate(parts))
         return JoinNode(where, optional, pointers, separator)
     if shape == "each":
-        pointer = _pointer(raw["each"], (*path, "each"), problems)
+        select = None
+        if isinstance(raw["each"], Mapping) and set(raw["each"]) == {"xpath"}:
+            select = _xpath(raw["each"]["xpath"], (*path, "each", "xpath"), problems, namespaces)
+            pointer = ""
+        else:
+            pointer = _pointer(raw["each"], (*path, "each"), problems)
         if "fields" in raw and "item" in raw:
             problems.append(SpecProblem(path, "each takes fields or item, not both", "keep one"))
         if "fields" in raw:
-            item: Node = compile_fields(raw["fields"], (*path, "fields"), problems, f"{where}/*")
+            item: Node = compile_fields(raw["fields"], (*path, "fields"), problems, f"{where}/*", namespaces)
         elif "item" in raw:
-            item = compile_node(raw["item"], (*path, "item"), problems, f"{where}/*")
+            item = compile_node(raw["item"], (*path, "item"), problems, f"{where}/*", namespaces)
+        elif select is not None:
+            item = PathNode(f"{where}/*", False, "", xpath=etree.XPath("."), expression=".")
         else:
             item = PathNode(f"{where}/*", False, "")
-        return EachNode(where, optional, pointer, item)
+        return EachNode(where, optional, pointer, item, xpath=select)
     kind = raw.get("type")
     if kind is not None and kind not in TYPES:
         problems.append(
@@ -348,7 +427,34 @@ def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str) -> 
             values = None
         else:
             values = {_text(k): v for k, v in values.items()}
+    if shape == "xpath":
+        expression = str(raw["xpath"])
+        compiled = _xpath(raw["xpath"], (*path, "xpath"), problems, namespaces)
+        return PathNode(where, optional, "", kind, values, xpath=compiled, expression=expression)
     return PathNode(where, optional, _pointer(raw["path"], (*path, "path"), problems), kind, values)
+
+
+def _xpath(raw: Any, path: SpecPath, problems: list[SpecProblem], namespaces: Namespaces) -> Any:
+    if namespaces is None:
+        problems.append(
+            SpecProblem(
+                path, "XPath reads the XML of a SOAP reply; this reply is JSON", "write a JSON pointer"
+            )
+        )
+        return None
+    try:
+        compiled = etree.XPath(str(raw), namespaces=dict(namespaces))
+        compiled(etree.Element("probe"))  # an undeclared prefix shows only when evaluated
+        return compiled
+    except etree.XPathError as error:
+        problems.append(
+            SpecProblem(
+                path,
+                f"{str(raw)[:80]!r} is not an XPath expression ({error})",
+                "write an XPath with the prefixes of options.namespaces, e.g. land:ThuaDat/land:DienTich",
+            )
+        )
+        return None
 
 
 def _pointer(raw: Any, path: SpecPath, problems: list[SpecProblem]) -> str:
@@ -369,10 +475,12 @@ def pointers_of(node: Node, base: str = "") -> list[tuple[str, SpecPath]]:
     items follow the list's pointer and ``/*``: what ``config check`` looks up in the document's
     types."""
     if isinstance(node, PathNode):
-        return [(base + node.pointer, node.origin)]
+        return [(base + node.pointer, node.origin)] if node.xpath is None else []
     if isinstance(node, JoinNode):
         return [(base + p, node.origin) for p in node.pointers]
     if isinstance(node, EachNode):
+        if node.xpath is not None:
+            return []
         return [(base + node.pointer, node.origin), *pointers_of(node.item, f"{base}{node.pointer}/*")]
     if isinstance(node, ObjectNode):
         return [pair for child in node.fields.values() for pair in pointers_of(child, base)]
@@ -430,3 +538,14 @@ def compile_not_found(raw: Any, path: SpecPath, problems: list[SpecProblem]) -> 
         else:
             problems.append(SpecProblem(here, "not a not-found rule", fix))
     return NotFoundRules(frozenset(faults), frozenset(statuses), tuple(empty), tuple(equals))
+
+
+def uses_xpath(node: Node) -> bool:
+    """Whether a mapping reads the reply's XML (so the SOAP kind keeps it)."""
+    if isinstance(node, PathNode | EachNode) and node.xpath is not None:
+        return True
+    if isinstance(node, EachNode):
+        return uses_xpath(node.item)
+    if isinstance(node, ObjectNode):
+        return any(uses_xpath(child) for child in node.fields.values())
+    return False

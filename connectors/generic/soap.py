@@ -62,8 +62,9 @@ class SoapDatasets:
             )
         payload = fill(spec.request, values_of(request))
         context = request.context
+        kept: list[Any] | None = [] if spec.xml else None
         try:
-            reply = await self._call(spec.operation, payload, context.deadline, context.traceparent)
+            reply = await self._call(spec.operation, payload, context.deadline, context.traceparent, kept)
         except ProviderFault as fault:
             if not_found_fault(spec.not_found, fault):
                 raise SubjectNotFound(
@@ -77,23 +78,37 @@ class SoapDatasets:
         child = self._unwrapped.get(spec.operation)
         if child is not None:
             reply = {child: reply}
-        return record_of(spec, reply, self.schemas.get(spec.name), self.name)
+        # XPath reads the reply element: the first element in the last reply's SOAP Body
+        element = next((e for e in kept[-1] if isinstance(e.tag, str)), None) if kept else None
+        return record_of(spec, reply, self.schemas.get(spec.name), self.name, element)
 
     async def _call(
-        self, operation: str, payload: Any, deadline: float | None, traceparent: str | None
+        self,
+        operation: str,
+        payload: Any,
+        deadline: float | None,
+        traceparent: str | None,
+        kept: list[Any] | None = None,
     ) -> Any:
-        headers = await self.auth.headers()
-        try:
-            return await self.soap.call(
-                operation, payload, deadline=deadline, traceparent=traceparent, headers=headers
-            )
-        except ProviderFault as fault:
-            if fault.fault_code != "401" or not await self.auth.refresh_after_unauthorized():
-                raise
-        headers = await self.auth.headers()
-        return await self.soap.call(
-            operation, payload, deadline=deadline, traceparent=traceparent, headers=headers
-        )
+        for attempt in (1, 2):
+            headers = await self.auth.headers()
+            try:
+                return await self.soap.call(
+                    operation,
+                    payload,
+                    deadline=deadline,
+                    traceparent=traceparent,
+                    headers=headers,
+                    keep_reply=kept,
+                )
+            except ProviderFault as fault:
+                if (
+                    fault.fault_code != "401"
+                    or attempt == 2
+                    or not await self.auth.refresh_after_unauthorized()
+                ):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def check_contract(self) -> None:
         """Loads the WSDL and checks that each dataset's operation is in the bound port."""

@@ -23,6 +23,7 @@ from connectors.generic.replies import (
     ObjectNode,
     compile_fields,
     compile_not_found,
+    uses_xpath,
     valid_pointer,
 )
 from connectors.generic.templates import Template, compile_template
@@ -36,6 +37,7 @@ SOAP_OPTIONS = {
     "service": "the WSDL's service, when it has several",
     "port": "the service's port, when it has several (SOAP 1.1 or 1.2 binding)",
     "retryable_faults": "fault codes or strings that are worth trying again (the provider's 'busy')",
+    "namespaces": "XPath prefixes to namespace URIs, for replies read with xpath",
     "datasets": "by dataset name: operation, request, reply, not_found, schema",
 }
 REST_OPTIONS = {
@@ -87,6 +89,7 @@ class DatasetSpec:
     body: Template = None
     items: str | None = None  # a list reply: the pointer of its items (one record per item)
     pages: Pages | None = None
+    xml: bool = False  # the reply mapping reads the XML reply element with XPath (SOAP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +235,12 @@ def soap_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
             )
         )
         faults = []
+    namespaces = _namespaces(options.get("namespaces", {}), problems)
     datasets = {}
     for name, entry, here in _datasets(options.get("datasets"), problems):
         _unknown(entry, _SOAP_DATASET, here, "SOAP dataset", problems)
         operation = _string(entry, "operation", here, problems)
+        reply = compile_fields(entry.get("reply"), (*here, "reply"), problems, namespaces=namespaces)
         if operation is None:
             problems.append(
                 SpecProblem(
@@ -248,9 +253,10 @@ def soap_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
             name=name,
             operation=operation or "",
             request=compile_template(entry.get("request", {}), (*here, "request"), None, problems),
-            reply=compile_fields(entry.get("reply"), (*here, "reply"), problems),
+            reply=reply,
             not_found=compile_not_found(entry.get("not_found"), (*here, "not_found"), problems),
             schema=_schema(entry, here, folder, problems),
+            xml=uses_xpath(reply),
         )
     spec = ServiceSpec(
         document,
@@ -260,6 +266,22 @@ def soap_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
         retryable_faults=frozenset(faults),
     )
     return spec, problems
+
+
+def _namespaces(raw: Any, problems: list[SpecProblem]) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", k) and isinstance(v, str) and v
+        for k, v in raw.items()
+    ):
+        problems.append(
+            SpecProblem(
+                ("namespaces",),
+                "namespaces maps prefixes to namespace URIs",
+                "write namespaces: {land: urn:...}",
+            )
+        )
+        return {}
+    return dict(raw)
 
 
 def rest_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[ServiceSpec, list[SpecProblem]]:
