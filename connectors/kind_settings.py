@@ -16,18 +16,18 @@ from typing import Any, Final
 
 from connectors.base import ConnectorKind
 from connectors.generic.problems import SpecProblem
-from connectors.generic.spec import REST_OPTIONS, SOAP_OPTIONS, rest_spec, soap_spec
+from connectors.generic.spec import REST_OPTIONS, SOAP_OPTIONS, DatasetKeys, rest_spec, soap_spec
 
 # A kind's check of its options' values at load: (options, the configuration's folder, the
-# connector's url) -> the problems, at paths under ``options``
-OptionsCheck = Callable[[Mapping[str, Any], Path, str], Sequence[SpecProblem]]
+# connector's url, the catalogue's dataset keys) -> the problems, at paths under ``options``
+OptionsCheck = Callable[[Mapping[str, Any], Path, str, DatasetKeys], Sequence[SpecProblem]]
 
 
 def _problems_of(
-    read: Callable[[Mapping[str, Any], Path, str], tuple[Any, list[SpecProblem]]],
+    read: Callable[[Mapping[str, Any], Path, str, DatasetKeys], tuple[Any, list[SpecProblem]]],
 ) -> OptionsCheck:
-    def check(options: Mapping[str, Any], folder: Path, url: str) -> Sequence[SpecProblem]:
-        return read(options, folder, url)[1]
+    def check(options: Mapping[str, Any], folder: Path, url: str, keys: DatasetKeys) -> Sequence[SpecProblem]:
+        return read(options, folder, url, keys)[1]
 
     return check
 

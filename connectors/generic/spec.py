@@ -222,7 +222,14 @@ def _unknown(
             )
 
 
-def soap_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[ServiceSpec, list[SpecProblem]]:
+# The key names of the catalogue's datasets, by name: a placeholder {subject.<key>} must name one
+# of its dataset's (None where the catalogue is not known: any key name is taken)
+DatasetKeys = Mapping[str, tuple[str, ...]] | None
+
+
+def soap_spec(
+    options: Mapping[str, Any], folder: Path, url: str, keys: DatasetKeys = None
+) -> tuple[ServiceSpec, list[SpecProblem]]:
     problems: list[SpecProblem] = []
     document = _document(options.get("wsdl"), "wsdl", folder, url, problems, required=True)
     faults = options.get("retryable_faults", [])
@@ -238,6 +245,7 @@ def soap_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
     namespaces = _namespaces(options.get("namespaces", {}), problems)
     datasets = {}
     for name, entry, here in _datasets(options.get("datasets"), problems):
+        known = keys.get(name) if keys is not None else None
         _unknown(entry, _SOAP_DATASET, here, "SOAP dataset", problems)
         operation = _string(entry, "operation", here, problems)
         reply = compile_fields(entry.get("reply"), (*here, "reply"), problems, namespaces=namespaces)
@@ -252,7 +260,7 @@ def soap_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
         datasets[name] = DatasetSpec(
             name=name,
             operation=operation or "",
-            request=compile_template(entry.get("request", {}), (*here, "request"), None, problems),
+            request=compile_template(entry.get("request", {}), (*here, "request"), known, problems),
             reply=reply,
             not_found=compile_not_found(entry.get("not_found"), (*here, "not_found"), problems),
             schema=_schema(entry, here, folder, problems),
@@ -284,11 +292,14 @@ def _namespaces(raw: Any, problems: list[SpecProblem]) -> dict[str, str]:
     return dict(raw)
 
 
-def rest_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[ServiceSpec, list[SpecProblem]]:
+def rest_spec(
+    options: Mapping[str, Any], folder: Path, url: str, keys: DatasetKeys = None
+) -> tuple[ServiceSpec, list[SpecProblem]]:
     problems: list[SpecProblem] = []
     document = _document(options.get("openapi"), "openapi", folder, url, problems, required=False)
     datasets = {}
     for name, entry, here in _datasets(options.get("datasets"), problems):
+        known = keys.get(name) if keys is not None else None
         _unknown(entry, _REST_DATASET, here, "REST dataset", problems)
         operation = _string(entry, "operation", here, problems)
         method = str(entry.get("method", "GET")).upper()
@@ -342,11 +353,11 @@ def rest_spec(options: Mapping[str, Any], folder: Path, url: str) -> tuple[Servi
             name=name,
             operation=operation or "",
             method=method,
-            path=compile_template(path_template, (*here, "path"), None, problems) if path_template else None,
-            query=compile_template(entry.get("query", {}), (*here, "query"), None, problems),
-            parameters=compile_template(entry.get("parameters", {}), (*here, "parameters"), None, problems),
-            headers=compile_template(entry.get("headers", {}), (*here, "headers"), None, problems),
-            body=compile_template(entry["body"], (*here, "body"), None, problems)
+            path=compile_template(path_template, (*here, "path"), known, problems) if path_template else None,
+            query=compile_template(entry.get("query", {}), (*here, "query"), known, problems),
+            parameters=compile_template(entry.get("parameters", {}), (*here, "parameters"), known, problems),
+            headers=compile_template(entry.get("headers", {}), (*here, "headers"), known, problems),
+            body=compile_template(entry["body"], (*here, "body"), known, problems)
             if "body" in entry
             else None,
             reply=compile_fields(entry.get("reply"), (*here, "reply"), problems),

@@ -61,3 +61,22 @@ def test_a_missing_wsdl_file_is_reported(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"/connectors/0/options/wsdl: 'land.wsdl' is not a file"):
         load_settings(path)
+
+
+def test_a_subject_placeholder_names_a_key_of_its_dataset(tmp_path: Path) -> None:
+    (tmp_path / "land.wsdl").write_text("<definitions/>", "utf-8")
+    text = BASE.replace('"{officer}"', '"{official}"').replace("ThuaDat/MaThuaDat", "/ThuaDat/MaThuaDat")
+    text += """\
+datasets:
+  - name: land.parcel
+    provider: land
+    key: [parcel_id]
+    personal_data: personal
+    fields: {dossier_processing: "*"}
+"""
+    path = tmp_path / "bus.yaml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    lines = [line for line in str(raised.value).splitlines() if "/request/MaThuaDat" in line]
+    assert lines and "no value called 'subject.parcel'" in lines[0] and "{subject.parcel_id}" in lines[0]
