@@ -10,6 +10,8 @@ registry is busy: worth trying again). ``requests`` keeps the request elements' 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,15 @@ class LandRegistry:
     registry: Registry = field(default_factory=build)
     busy_next: int = 0
     requests: list[dict[str, str]] = field(default_factory=list)
+    # bearer tokens accepted (token -> expiry, time.monotonic()), e.g. an OAuth2 server's; None: no
+    # token asked. A call without a valid one is answered HTTP 401, as a gateway in front would.
+    accepted_tokens: Mapping[str, float] | None = None
+
+    def authorised(self, header: str) -> bool:
+        if self.accepted_tokens is None:
+            return True
+        expires = self.accepted_tokens.get(header.removeprefix("Bearer "))
+        return header.startswith("Bearer ") and expires is not None and time.monotonic() < expires
 
     def __post_init__(self) -> None:
         self.parcels = parcels(self.registry)
@@ -143,6 +154,8 @@ def create_app(
                 return Response("add ?wsdl", status_code=404)
             address = str(request.url.replace(query=""))
             return Response(wsdl_text.replace(ADDRESS_PLACEHOLDER + "land", address), media_type=MEDIA_TYPE)
+        if not land.authorised(request.headers.get("authorization", "")):
+            return Response("a valid bearer token is required", status_code=401)
         try:
             content = _dispatch(await request.body(), land)
         except Soap12Fault as fault:

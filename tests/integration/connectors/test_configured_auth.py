@@ -1,4 +1,4 @@
-"""A configured REST dataset behind OAuth2 client credentials, against the business registry
+"""Configured datasets behind OAuth2 client credentials, against the business registry
 simulator: the registry's ``business.registration`` written as configuration gives the record the
 hand-written mapping gives, and a token the registry stops accepting mid-test is renewed once on
 the 401 and the call tried again (the kinds' ``OutboundAuth`` interface)."""
@@ -16,7 +16,7 @@ from connectors.base import Connector, ConnectorDeps, ConnectorSettings
 from connectors.business.mapping import business_registration
 from connectors.kinds import builder
 from router.providers import CallPolicy, DataRequest, RequestContext
-from simulators import business
+from simulators import business, soap12_land
 from simulators.registry_data import build
 from simulators.server import SimulatorServer
 from tests.support.simulators import requests_seen, serving
@@ -127,3 +127,55 @@ async def test_a_refused_token_is_renewed_once_and_the_call_tried_again(
     assert record["taxCode"] == firm.tax_code
     assert SERVICE.tokens_issued == issued + 1
     assert requests_seen(registry.url) - before == 3  # the 401, the token, the call again
+
+
+async def test_a_soap_registry_behind_the_same_token_renews_once_on_401(
+    registry: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    land = soap12_land.LandRegistry(REGISTRY, accepted_tokens=SERVICE.tokens)
+    monkeypatch.setenv(ID_ENV, SERVICE.client_id)
+    monkeypatch.setenv(SECRET_ENV, SERVICE.client_secret)
+    with serving(soap12_land.create_app(land)[0]) as server:
+        settings = ConnectorSettings(
+            name="land",
+            kind="soap",
+            url=f"{server.url}{soap12_land.PATH}",
+            call_policy=CallPolicy(max_attempts=1),
+            options={
+                "wsdl": str(soap12_land.WSDL),
+                "datasets": {
+                    "land.parcel": {
+                        "operation": "TraCuuThuaDat",
+                        "request": {
+                            "MaYeuCau": "{request_id}",
+                            "MaDVC": "{procedure}",
+                            "MaHoSo": "{dossier}",
+                            "CanBo": "{official}",
+                            "MaThuaDat": "{subject.parcel_id}",
+                        },
+                        "reply": {"parcelId": "/ThuaDat/MaThuaDat"},
+                    }
+                },
+            },
+            auth={
+                "oauth2": {
+                    "token_url": f"{registry.url}/oauth/token",
+                    "client_id_env": ID_ENV,
+                    "client_secret_env": SECRET_ENV,
+                }
+            },
+        )
+        built = builder("soap")(settings, ConnectorDeps(CollectorRegistry(), tmp_path, tmp_path))
+        provider = built.provider()
+        assert provider is not None
+        parcel = next(iter(land.parcels))
+        request = DataRequest("land.parcel", {"parcel_id": parcel}, RequestContext())
+        try:
+            assert (await provider.fetch(request))["parcelId"] == parcel
+            issued, before = SERVICE.tokens_issued, requests_seen(server.url)
+            SERVICE.revoke_tokens()
+            assert (await provider.fetch(request))["parcelId"] == parcel
+            assert SERVICE.tokens_issued == issued + 1
+            assert requests_seen(server.url) - before == 2  # the 401, then the call with the new token
+        finally:
+            await built.aclose()
