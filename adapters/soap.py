@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import zeep
@@ -48,6 +50,7 @@ from router import tracing
 from router.provider_calls import GuardedCalls
 from router.providers import (
     CallPolicy,
+    InvalidProviderContract,
     InvalidProviderReply,
     InvalidProviderRequest,
     ProviderAuthFailed,
@@ -61,8 +64,17 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # SOAP 1.1 "Client" and SOAP 1.2 "Sender": the request is at fault, so sending it again cannot help.
 _CLIENT_FAULTS = frozenset({"client", "sender"})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
-# the W3C trace context of the call in progress (see SoapProvider.call)
-_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
+# a WSDL and each document it imports, at most (a hostile document may be huge)
+DEFAULT_MAX_CONTRACT_BYTES = 4 * 1024 * 1024
+# the HTTP headers of the call in progress: its trace context and credentials (see SoapProvider.call)
+_call_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "soap_headers", default=None
+)
+# where the call in progress keeps its reply's Body element, when its caller asks for it (a list:
+# an attempt runs in a copy of the caller's context, and appends to the same list)
+_kept_replies: contextvars.ContextVar[list[etree._Element] | None] = contextvars.ContextVar(
+    "soap_kept_replies", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +83,13 @@ class SoapEndpoint:
 
     ``wsdl`` is a file path or an http(s) URL; ``address`` overrides the WSDL's ``soap:address``
     (a WSDL file describes the service, the configuration says where it runs). ``binding`` picks
-    the binding (a QName, ``{namespace}name``) when the WSDL has several.
+    the binding (a QName, ``{namespace}name``) when the WSDL has several; ``service`` and
+    ``port`` pick a service's port by name instead.
+
+    ``guarded_contract``: the WSDL comes from outside the repository (a configured connector's):
+    it and each document it imports must come from the WSDL's own folder (a file) or its own
+    host (a URL), are refused past ``max_contract_bytes`` or with a DTD, and a refusal is an
+    ``InvalidProviderContract``.
     """
 
     name: str
@@ -91,6 +109,10 @@ class SoapEndpoint:
     # let a WSDL served over http(s) fetch the XSDs it imports (only from the WSDL's loading)
     wsdl_imports: bool = False
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    service: str | None = None
+    port: str | None = None
+    guarded_contract: bool = False
+    max_contract_bytes: int = DEFAULT_MAX_CONTRACT_BYTES
 
 
 # WSDL documents by location: parsing a big WSDL takes long, and every provider of one
@@ -108,6 +130,41 @@ def _load_wsdl(location: str, transport: Any, imports: bool) -> Any:
         return document
 
 
+class ContractSources:
+    """Where the documents of a configured WSDL may come from: the WSDL's folder when it is a
+    file, its scheme, host and port when it is a URL; each at most ``limit`` bytes, none with a
+    DTD."""
+
+    def __init__(self, location: str, limit: int) -> None:
+        self.limit = limit
+        parts = urlsplit(location)
+        self.origin = (
+            (parts.scheme, parts.hostname, parts.port) if parts.scheme in ("http", "https") else None
+        )
+        self.folder = None if self.origin is not None else Path(location).resolve().parent
+
+    def check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https"):
+            if (parts.scheme, parts.hostname, parts.port) != self.origin:
+                raise InvalidProviderContract(
+                    f"the WSDL imports a document from {parts.hostname}, which is not the service's host"
+                )
+            return
+        if self.folder is None:
+            raise InvalidProviderContract("the WSDL, served by URL, imports a local file")
+        path = Path(parts.path if parts.scheme == "file" else url).resolve()
+        if not path.is_relative_to(self.folder):
+            raise InvalidProviderContract("the WSDL imports a file from outside its own folder")
+
+    def check_content(self, content: bytes) -> bytes:
+        if len(content) > self.limit:
+            raise InvalidProviderContract(f"a document of the WSDL is larger than {self.limit} bytes")
+        if has_doctype(content):
+            raise InvalidProviderContract("a document of the WSDL has a DTD (DOCTYPE), which is refused")
+        return content
+
+
 class _Transport(AsyncTransport):
     """zeep's httpx transport, reading at most ``max_reply_bytes`` of a reply, with the
     endpoint's credentials' headers on each request (and one more try after a 401 with a
@@ -120,17 +177,42 @@ class _Transport(AsyncTransport):
         max_reply_bytes: int,
         auth: OutboundAuth | None = None,
         name: str = "",
+        sources: ContractSources | None = None,
     ) -> None:
         super().__init__(client=client, wsdl_client=wsdl_client)
         self._max = max_reply_bytes
         self._auth = auth
         self._name = name
+        self._sources = sources
+
+    def load(self, url: str) -> bytes:
+        """A document of the WSDL (the WSDL, an imported XSD), from where it may come."""
+        sources = self._sources
+        if sources is None:
+            content: bytes = super().load(url)
+            return content
+        sources.check_url(url)
+        if urlsplit(url).scheme in ("http", "https"):
+            body = bytearray()
+            with self.wsdl_client.stream("GET", url) as reply:
+                if reply.status_code != 200:
+                    raise InvalidProviderContract(
+                        f"the WSDL's document {url} answered HTTP {reply.status_code}"
+                    )
+                for chunk in reply.iter_bytes():
+                    body += chunk
+                    if len(body) > sources.limit:
+                        break
+            return sources.check_content(bytes(body))
+        path = urlsplit(url).path if url.startswith("file:") else url
+        if os.path.getsize(path) > sources.limit:
+            raise InvalidProviderContract(f"a document of the WSDL is larger than {sources.limit} bytes")
+        with open(path, "rb") as file:
+            return sources.check_content(file.read())
 
     async def post_xml(self, address: str, envelope: etree._Element, headers: Mapping[str, str]) -> Response:
         message = etree_to_string(envelope)
-        traceparent = _traceparent.get()
-        if traceparent is not None:
-            headers = {**headers, tracing.HEADER: traceparent}
+        headers = {**headers, **(_call_headers.get() or {})}
         auth = self._auth
         if auth is None:
             return await self._post(address, message, headers)
@@ -184,6 +266,19 @@ class _XsdCheck(Plugin):
         return envelope, http_headers
 
 
+class _KeepReply(Plugin):
+    """Keeps each reply's Body element for a caller that reads it with XPath."""
+
+    def ingress(self, envelope: etree._Element, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        kept = _kept_replies.get()
+        if kept is not None:
+            body = next(
+                (e for e in envelope if isinstance(e.tag, str) and etree.QName(e).localname == "Body"), None
+            )
+            kept.append(body if body is not None else envelope)
+        return envelope, http_headers
+
+
 def load_xsd(path: str | Path) -> etree.XMLSchema:
     """An XSD of the repository (trusted, local), parsed without network access."""
     return etree.XMLSchema(etree.parse(str(path), safe_parser()))
@@ -205,8 +300,11 @@ class SoapProvider:
         self._wsdl_http = httpx.Client(
             verify=verify, timeout=timeout, trust_env=False, follow_redirects=False
         )
+        sources = (
+            ContractSources(endpoint.wsdl, endpoint.max_contract_bytes) if endpoint.guarded_contract else None
+        )
         self._transport = _Transport(
-            self._http, self._wsdl_http, endpoint.max_reply_bytes, endpoint.auth, endpoint.name
+            self._http, self._wsdl_http, endpoint.max_reply_bytes, endpoint.auth, endpoint.name, sources
         )
         self._service: Any = None
 
@@ -221,19 +319,28 @@ class SoapProvider:
         endpoint = self.endpoint
         try:
             document = await asyncio.to_thread(
-                _load_wsdl, endpoint.wsdl, self._transport, endpoint.wsdl_imports
+                _load_wsdl, endpoint.wsdl, self._transport, endpoint.wsdl_imports or endpoint.guarded_contract
             )
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as error:
+            raise InvalidProviderContract(
+                f"{endpoint.name}: the WSDL has a DTD or entities ({error})"
+            ) from None
         except (zeep.exceptions.Error, httpx.HTTPError, OSError, etree.XMLSyntaxError) as error:
             raise ProviderUnavailable(
                 f"{endpoint.name}: cannot load the WSDL {endpoint.wsdl}: {error}"
             ) from error
-        plugins = [_XsdCheck(load_xsd(endpoint.reply_xsd))] if endpoint.reply_xsd else []
+        plugins: list[Plugin] = [_KeepReply()]
+        if endpoint.reply_xsd:
+            plugins.append(_XsdCheck(load_xsd(endpoint.reply_xsd)))
         wsse = endpoint.auth.soap_security() if endpoint.auth is not None else None
         if wsse is None and endpoint.username is not None:
             wsse = UsernameToken(endpoint.username, endpoint.password)
         client = zeep.AsyncClient(
             document, transport=self._transport, settings=zeep_settings(), wsse=wsse, plugins=plugins
         )
+        if endpoint.service is not None or endpoint.port is not None:
+            self._service = self._port(client, document)
+            return
         if endpoint.binding is None and endpoint.address is None:
             self._service = client.service
             return
@@ -243,6 +350,33 @@ class SoapProvider:
         address = endpoint.address or client.bind()._binding_options["address"]
         self._service = AsyncServiceProxy(client, document.bindings[binding], address=address)
 
+    def _port(self, client: Any, document: Any) -> Any:
+        """The proxy of the configured service and port (the only one of each, when not named)."""
+        endpoint = self.endpoint
+        services = document.services
+        service = services.get(endpoint.service) if endpoint.service else None
+        if service is None:
+            if endpoint.service is not None or len(services) != 1:
+                raise InvalidProviderContract(
+                    f"{endpoint.name}: the WSDL has no service {endpoint.service!r}; it has {', '.join(services) or 'none'}"
+                )
+            service = next(iter(services.values()))
+        ports = service.ports
+        port = ports.get(endpoint.port) if endpoint.port else None
+        if port is None:
+            if endpoint.port is not None or len(ports) != 1:
+                raise InvalidProviderContract(
+                    f"{endpoint.name}: the service {service.name} has no port {endpoint.port!r}; it has {', '.join(ports)}"
+                )
+            port = next(iter(ports.values()))
+        address = endpoint.address or port.binding_options["address"]
+        return AsyncServiceProxy(client, port.binding, address=address)
+
+    async def operations(self) -> dict[str, Any]:
+        """The operations of the bound port, by name (zeep's operation objects), the WSDL loaded."""
+        await self.open()
+        return dict(self._service._binding._operations)
+
     async def call(
         self,
         operation: str,
@@ -250,18 +384,24 @@ class SoapProvider:
         *,
         deadline: float | None = None,
         traceparent: str | None = None,
+        keep_reply: list[etree._Element] | None = None,
     ) -> Any:
         """Calls ``operation`` with ``payload`` (the request element's fields) and returns the
         reply as plain data. ``deadline`` is an absolute ``time.monotonic()`` value;
-        ``traceparent`` (W3C trace context) is passed on as an HTTP header."""
-        # zeep has no per-call HTTP headers: the transport reads the trace context of the call
-        # from a context variable, reset afterwards so it does not leak into the caller's context
-        valid = traceparent if traceparent is not None and tracing.parse(traceparent) is not None else None
-        token = _traceparent.set(valid)
+        ``traceparent`` (W3C trace context) is passed on as an HTTP header; ``keep_reply`` receives the reply's SOAP Body element (the
+        last one is the answer's, after retries), for XPath."""
+        # zeep has no per-call HTTP headers: the transport reads those of the call from a context
+        # variable, reset afterwards so they do not leak into the caller's context
+        extra: dict[str, str] = {}
+        if traceparent is not None and tracing.parse(traceparent) is not None:
+            extra[tracing.HEADER] = traceparent
+        token = _call_headers.set(extra)
+        kept = _kept_replies.set(keep_reply)
         try:
             return await self._call(operation, payload, deadline)
         finally:
-            _traceparent.reset(token)
+            _kept_replies.reset(kept)
+            _call_headers.reset(token)
 
     async def _call(self, operation: str, payload: Mapping[str, Any], deadline: float | None) -> Any:
         await self.open()
@@ -298,17 +438,19 @@ class SoapProvider:
         return zeep.helpers.serialize_object(result, dict)
 
     def _fault(self, fault: zeep.exceptions.Fault) -> ProviderFault:
-        code = str(fault.code or "Server")
-        local = code.rsplit(":", 1)[-1].rsplit("}", 1)[-1]
+        local = _local(fault.code or "Server")
         message = str(fault.message or "")
         detail = None
         if fault.detail is not None:
             detail = etree.tostring(fault.detail, encoding="unicode")
         client_fault = local.lower() in _CLIENT_FAULTS
+        # SOAP 1.2: the subcode says which fault it is (the code only whose: Sender or Receiver)
+        subcodes = [_local(c) for c in fault.subcodes or ()]
+        code = subcodes[-1] if subcodes else local
         configured = self.endpoint.retryable_faults
-        retryable = not client_fault and (local in configured or message.strip() in configured)
+        retryable = not client_fault and bool({local, code, message.strip()} & configured)
         return ProviderFault(
-            local, message, fault_detail=detail, retryable=retryable, provider=self.endpoint.name
+            code, message, fault_detail=detail, retryable=retryable, provider=self.endpoint.name
         )
 
     async def aclose(self) -> None:
@@ -316,6 +458,12 @@ class SoapProvider:
             await self.endpoint.auth.aclose()
         await self._http.aclose()
         self._wsdl_http.close()
+
+
+def _local(code: object) -> str:
+    """The local name of a fault code (``soap:Client``, ``{ns}Sender``, a QName)."""
+    text = code.localname if isinstance(code, etree.QName) else str(code)
+    return text.rsplit(":", 1)[-1].rsplit("}", 1)[-1]
 
 
 def _transport_error(name: str, error: zeep.exceptions.TransportError) -> ProviderError:

@@ -9,11 +9,28 @@ the kind's list (``lienthong.config.connector_kinds``). Each kind's builder chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 from connectors.base import ConnectorKind
+from connectors.generic.problems import SpecProblem
+from connectors.generic.spec import REST_OPTIONS, SOAP_OPTIONS, DatasetKeys, rest_spec, soap_spec
+
+# A kind's check of its options' values at load: (options, the configuration's folder, the
+# connector's url, the catalogue's dataset keys) -> the problems, at paths under ``options``
+OptionsCheck = Callable[[Mapping[str, Any], Path, str, DatasetKeys], Sequence[SpecProblem]]
+
+
+def _problems_of(
+    read: Callable[[Mapping[str, Any], Path, str, DatasetKeys], tuple[Any, list[SpecProblem]]],
+) -> OptionsCheck:
+    def check(options: Mapping[str, Any], folder: Path, url: str, keys: DatasetKeys) -> Sequence[SpecProblem]:
+        return read(options, folder, url, keys)[1]
+
+    return check
+
 
 # What every kind takes: who it is, where it is, how calls to it behave and how they are secured.
 COMMON: Final = frozenset(
@@ -44,6 +61,7 @@ class KindSettings:
     # the system holds personal data: calls to it must authenticate (tls.client_cert or auth),
     # except on loopback (a demo, a test)
     authenticated: bool = False
+    check: OptionsCheck | None = None
 
 
 SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
@@ -91,4 +109,6 @@ SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
             "revocation": "how revocation of signing certificates is checked (mode, crl_files, crl_urls, ...)",
         },
     ),
+    "soap": KindSettings(keys=COMMON | THROUGH_PLATFORM, options=SOAP_OPTIONS, check=_problems_of(soap_spec)),
+    "rest": KindSettings(keys=COMMON | THROUGH_PLATFORM, options=REST_OPTIONS, check=_problems_of(rest_spec)),
 }

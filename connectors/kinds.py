@@ -43,12 +43,26 @@ def _citizen_store(settings: ConnectorSettings, deps: ConnectorDeps) -> Connecto
     return from_settings(settings, deps)
 
 
+def _soap(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.generic.soap import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
+def _rest(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
+    from connectors.generic.rest import from_settings  # noqa: PLC0415 (loaded when configured)
+
+    return from_settings(settings, deps)
+
+
 BUILDERS: Final[Mapping[ConnectorKind, ConnectorBuilder]] = {
     "population": _population,
     "business": _business,
     "vehicle": _vehicle,
     "portal": _portal,
     "citizen_store": _citizen_store,
+    "soap": _soap,
+    "rest": _rest,
 }
 
 

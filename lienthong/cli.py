@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -94,12 +95,18 @@ def demo(
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
-    """Validate a configuration file; exit 2 with every problem if it is invalid."""
+    """Validate a configuration file; exit 2 with every problem if it is invalid. Configured
+    datasets (kind: soap, rest) are compared with their WSDL or OpenAPI document."""
+    from lienthong.config.contracts import check_contracts  # noqa: PLC0415 (zeep, only when checking)
+
     try:
         path = config_file(config)
         settings, _ = load(path)
+        unchecked = asyncio.run(check_contracts(path, settings))
     except ConfigError as error:
         raise fail(str(error)) from None
+    for note in unchecked:
+        typer.echo(f"{path}: warning: {note}", err=True)
     typer.echo(
         f"{path}: valid ({len(settings.systems)} systems, {len(settings.subscriptions)} subscriptions)"
     )
@@ -291,7 +298,7 @@ def keys_new(system: Annotated[str, typer.Argument(help="the system id, e.g. 000
 
 # simulators.systems.SYSTEMS' names (a test checks them), written out so that the CLI does not load
 # the simulators to list them
-SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store, gateway"
+SIMULATED_SYSTEMS = "population, business, vehicle, onestop, portal, citizen_store, gateway, land, insurance"
 
 
 @app.command()

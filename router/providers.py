@@ -111,6 +111,16 @@ class InvalidProviderReply(ProviderError):
     title = "The data provider's reply is invalid"
 
 
+class InvalidProviderContract(ProviderError):
+    """The provider's own description (a configured WSDL or OpenAPI document) cannot be used: it
+    is hostile (a DTD, a document from another host, too large) or lacks what the configuration
+    names (a service, a port, an operation)."""
+
+    code = "invalid_provider_contract"
+    status = 502
+    title = "The data provider's contract cannot be used"
+
+
 class InvalidProviderRequest(ProviderError):
     """The bus's own request does not fit the provider's contract (a missing or unknown field)."""
 
@@ -158,6 +168,9 @@ class RequestContext:
 
     procedure: str = ""
     request_id: str = field(default_factory=_request_id)
+    dossier: str = ""  # the dossier the data is for
+    official: str = ""  # who, in the requesting system, asks
+    requester: str = ""  # the requesting system
     deadline: float | None = None
     # W3C trace context of the event or request that caused the lookup; sent to the provider
     traceparent: str | None = None

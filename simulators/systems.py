@@ -7,12 +7,29 @@ from typing import Final, Literal, Protocol, cast
 
 from starlette.types import ASGIApp
 
-from simulators import business, citizen_store, gateway, population, portal, vehicle
+from simulators import (
+    business,
+    citizen_store,
+    gateway,
+    population,
+    portal,
+    rest_openapi_insurance,
+    soap12_land,
+    vehicle,
+)
 from simulators.onestop import receiver
 from simulators.server import Faults, SimulatorState
 
 SimulatedSystem = Literal[
-    "population", "business", "vehicle", "onestop", "portal", "citizen_store", "gateway"
+    "population",
+    "business",
+    "vehicle",
+    "onestop",
+    "portal",
+    "citizen_store",
+    "gateway",
+    "land",
+    "insurance",
 ]
 
 
@@ -30,6 +47,8 @@ SYSTEMS: Final[Mapping[SimulatedSystem, AppFactory]] = {
     "portal": portal.create_app,
     "citizen_store": citizen_store.create_app,
     "gateway": gateway.create_app,
+    "land": soap12_land.serve,
+    "insurance": rest_openapi_insurance.serve,
 }
 
 

@@ -466,6 +466,10 @@ class _Builder:
             max_backoff_s=ceiling,
         )
 
+    def dataset_keys(self) -> dict[str, tuple[str, ...]]:
+        """The key names of the catalogue's datasets, by dataset (schema-valid entries)."""
+        return {str(d["name"]): tuple(d["key"]) for d in self.data.get("datasets", [])}
+
     def connectors(self) -> tuple[ConnectorSettings, ...]:
         result: list[ConnectorSettings] = []
         names: dict[str, int] = {}
@@ -481,7 +485,7 @@ class _Builder:
                 )
                 continue
             names[name] = i
-            self.problems.extend(unsupported_settings(at, entry))
+            self.problems.extend(unsupported_settings(at, entry, self.folder, self.dataset_keys()))
             defaults = CallPolicy()
             timeout = self.duration(entry, "timeout", at, defaults.timeout_s, 0.001, 10 * MINUTE)
             deadline = self.duration(entry, "deadline", at, defaults.deadline_s, 0.001, HOUR)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,8 +14,12 @@ from connectors.kind_settings import SUPPORTED
 from lienthong.config.problems import JsonPath, Problem
 
 
-def unsupported_settings(at: JsonPath, entry: Mapping[str, Any]) -> list[Problem]:
-    """The problems of the entry at ``at``: each key and option its kind does not take."""
+def unsupported_settings(
+    at: JsonPath, entry: Mapping[str, Any], folder: Path, keys: Mapping[str, tuple[str, ...]] | None = None
+) -> list[Problem]:
+    """The problems of the entry at ``at``: each key and option its kind does not take, and
+    what the kind's own check finds in its options' values (files relative to ``folder``;
+    ``keys``: the catalogue's datasets' key names, by dataset)."""
     kind = str(entry.get("kind"))
     supported = next((s for k, s in SUPPORTED.items() if k == kind), None)
     if supported is None:  # not a kind: the schema reports it
@@ -42,6 +47,11 @@ def unsupported_settings(at: JsonPath, entry: Mapping[str, Any]) -> list[Problem
             for name in options
             if name not in supported.options
         )
+        if supported.check is not None:
+            problems.extend(
+                Problem((*at, "options", *found.path), found.message, found.fix)
+                for found in supported.check(options, folder, str(entry.get("url", "")), keys)
+            )
     tls = entry.get("tls")
     has_certificate = isinstance(tls, Mapping) and "client_cert" in tls
     if supported.authenticated and not has_certificate and "auth" not in entry and not _loopback(entry):

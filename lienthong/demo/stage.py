@@ -30,7 +30,7 @@ import yaml
 from connectors.base import ConnectorKind
 from lienthong.config import Settings, load_settings
 from simulators.server import SimulatorServer, SimulatorState
-from simulators.systems import SimulatedSystem, factory
+from simulators.systems import SYSTEMS, SimulatedSystem, factory
 
 # connector kind -> the simulator that plays that system
 SIMULATOR_OF_KIND: Final[Mapping[ConnectorKind, SimulatedSystem]] = {
@@ -40,6 +40,8 @@ SIMULATOR_OF_KIND: Final[Mapping[ConnectorKind, SimulatedSystem]] = {
     "portal": "portal",
     "citizen_store": "citizen_store",
 }
+# the configured kinds speak to any registry: a demo plays the simulator named as the connector is
+CONFIGURED_KINDS: Final = frozenset({"soap", "rest"})
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # The simulated portal's demo account (simulators.portal), unless the caller set one.
 PORTAL_ACCOUNT = {"LIENTHONG_PORTAL_USER": "lienthong", "LIENTHONG_PORTAL_PASSWORD": "demo-password"}
@@ -101,6 +103,8 @@ class Stage:
         for connector in settings.connectors:
             if connector.kind in SIMULATOR_OF_KIND:
                 self._start_actor(connector.name, SIMULATOR_OF_KIND[connector.kind], connector.url)
+            elif connector.kind in CONFIGURED_KINDS and connector.name in SYSTEMS:
+                self._start_actor(connector.name, connector.name, connector.url)
         for subscription in settings.subscriptions:
             if subscription.sink.kind != "webhook":
                 continue

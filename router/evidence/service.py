@@ -217,6 +217,9 @@ class EvidenceService:
             request_id=query.request_id,
             deadline=query.deadline,
             traceparent=query.traceparent,
+            dossier=query.dossier,
+            official=query.official,
+            requester=query.requester,
         )
         record = await self._fetch(dataset, query.key, context)
         retrieved_at = self._wall()

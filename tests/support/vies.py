@@ -1,5 +1,5 @@
 """A stand-in for the EU VIES checkVat service, answering per its public WSDL
-(tests/data/wsdl/checkVatService.wsdl), including its SOAP faults.
+(examples/contracts/checkVatService.wsdl, as published by the European Commission), including its SOAP faults.
 
 Like the real service, faults are ``soap:Server`` faults whose faultstring is the error code
 (INVALID_INPUT, MS_UNAVAILABLE, TIMEOUT, ...). ``fail_next`` queues fault codes to answer the
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import datetime
 import re
-from pathlib import Path
 
 from lxml import etree
 from starlette.types import ASGIApp
 
 from simulators.server import Faults, SimulatorState, simulator_app
 from simulators.soap_service import SoapFault, build, required, soap_routes
+from tests.support.paths import EXAMPLES
 
-WSDL = Path(__file__).parent.parent / "data" / "wsdl" / "checkVatService.wsdl"
+WSDL = EXAMPLES / "contracts" / "checkVatService.wsdl"
 TYPES = "urn:ec.europa.eu:taxud:vies:services:checkVat:types"
 PATH = "/taxation_customs/vies/services/checkVatService"
 # the numbers this stand-in knows as registered

@@ -1,0 +1,193 @@
+"""The mapping engine of the configured kinds: requests from the query, replies to records,
+"not found" rules; each mistake in the configuration a problem at its path."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.generic.problems import SpecProblem
+from connectors.generic.replies import MappingFailed, compile_fields, compile_not_found, map_record
+from connectors.generic.spec import rest_spec, soap_spec
+from connectors.generic.templates import compile_template, fill, values_of
+from router.providers import DataRequest, RequestContext
+
+REPLY: dict[str, Any] = {
+    "CongDan": {
+        "SoDinhDanh": "001085012345",
+        "HoVaTen": {"Ho": "Nguyễn", "ChuDem": None, "Ten": "An"},
+        "GioiTinh": "Nữ",
+        "NgayThangNamSinh": "1985",
+        "NgayCap": datetime.date(2021, 3, 4),
+        "DienTich": decimal.Decimal("120.50"),
+        "Con": [{"Ten": "Bình"}, {"Ten": "Chi"}],
+        "a/b": "slash",
+    }
+}
+
+
+def compiled(raw: Any) -> Any:
+    problems: list[SpecProblem] = []
+    node = compile_fields(raw, ("reply",), problems)
+    assert problems == []
+    return node
+
+
+def test_a_request_is_built_from_the_query() -> None:
+    problems: list[SpecProblem] = []
+    template = compile_template(
+        {
+            "MaThuaDat": "{subject.parcel_id}",
+            "Header": {"MaHoSo": "{dossier}", "Ghi": "{{literal}} {procedure}/{official}"},
+            "Fixed": 3,
+            "List": ["{requester}", True],
+        },
+        ("request",),
+        ("parcel_id",),
+        problems,
+    )
+    assert problems == []
+    request = DataRequest(
+        "land.parcel",
+        {"parcel_id": "H46-1"},
+        RequestContext(
+            procedure="1.000001", request_id="r-1", dossier="D-1", official="cb.01", requester="sys"
+        ),
+    )
+    assert fill(template, values_of(request)) == {
+        "MaThuaDat": "H46-1",
+        "Header": {"MaHoSo": "D-1", "Ghi": "{literal} 1.000001/cb.01"},
+        "Fixed": 3,
+        "List": ["sys", True],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{subject.plate}", "no value called 'subject.plate'"),
+        ("{nobody}", "no value called"),
+        ("a } b", "lone"),
+    ],
+)
+def test_a_placeholder_that_names_nothing_is_a_problem_at_its_path(text: str, message: str) -> None:
+    problems: list[SpecProblem] = []
+    compile_template({"X": text}, ("request",), ("parcel_id",), problems)
+    assert [p.path for p in problems] == [("request", "X")]
+    assert message in problems[0].message
+
+
+def test_a_reply_maps_to_the_record() -> None:
+    node = compiled(
+        {
+            "personalId": "/CongDan/SoDinhDanh",
+            "fullName": {"join": ["/CongDan/HoVaTen/Ho", "/CongDan/HoVaTen/ChuDem", "/CongDan/HoVaTen/Ten"]},
+            "sex": {"path": "/CongDan/GioiTinh", "map": {"Nam": "male", "Nữ": "female"}},
+            "dateOfBirth": {"path": "/CongDan/NgayThangNamSinh", "type": "date"},
+            "issuedOn": "/CongDan/NgayCap",
+            "area": "/CongDan/DienTich",
+            "children": {"each": "/CongDan/Con", "item": "/Ten"},
+            "named": {"fields": {"first": "/CongDan/Con/0/Ten"}},
+            "escaped": "/CongDan/a~1b",
+            "missing": {"path": "/CongDan/Khong", "optional": True},
+            "source": {"value": "land"},
+        }
+    )
+    assert map_record(node, REPLY) == {
+        "personalId": "001085012345",
+        "fullName": "Nguyễn An",
+        "sex": "female",
+        "dateOfBirth": "1985",  # a year alone stays a year
+        "issuedOn": "2021-03-04",
+        "area": 120.5,
+        "children": ["Bình", "Chi"],
+        "named": {"first": "Bình"},
+        "escaped": "slash",
+        "source": "land",
+    }
+
+
+def test_a_path_the_reply_lacks_names_the_path_not_a_value() -> None:
+    with pytest.raises(MappingFailed) as raised:
+        map_record(compiled({"name": "/CongDan/Khong"}), REPLY)
+    assert raised.value.code == "invalid_provider_reply"
+    assert "/CongDan/Khong" in raised.value.detail and "/name" in raised.value.detail
+
+
+def test_a_value_the_map_does_not_list_is_refused_without_quoting_it() -> None:
+    with pytest.raises(MappingFailed) as raised:
+        map_record(compiled({"sex": {"path": "/CongDan/GioiTinh", "map": {"Nam": "male"}}}), REPLY)
+    assert "Nữ" not in raised.value.detail and "/CongDan/GioiTinh" in raised.value.detail
+
+
+def test_a_value_of_the_wrong_type_is_refused_without_quoting_it() -> None:
+    with pytest.raises(MappingFailed) as raised:
+        map_record(compiled({"n": {"path": "/CongDan/SoDinhDanh", "type": "boolean"}}), REPLY)
+    assert "001085012345" not in raised.value.detail
+
+
+def test_not_found_rules() -> None:
+    problems: list[SpecProblem] = []
+    rules = compile_not_found(
+        [
+            {"fault": "KHONG_TIM_THAY"},
+            {"status": 404},
+            {"empty": "/items"},
+            {"path": "/status", "equals": "0"},
+        ],
+        ("not_found",),
+        problems,
+    )
+    assert problems == []
+    assert rules.fault("Client", "KHONG_TIM_THAY") and not rules.fault("Client", "OTHER")
+    assert rules.status(404) and not rules.status(400)
+    assert rules.reply({"items": []}) and rules.reply({"status": 0, "items": [1]})
+    assert not rules.reply({"status": 1, "items": [1]})
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        ({"a": "CongDan/x"}, ("reply", "a")),  # not a pointer
+        ({"a": "/x~2"}, ("reply", "a")),  # a bad escape
+        ({"a": {"path": "/x", "join": ["/y"]}}, ("reply", "a")),  # two sources
+        ({"a": {"path": "/x", "type": "money"}}, ("reply", "a", "type")),
+        ({"a": {"path": "/x", "colour": 1}}, ("reply", "a", "colour")),
+        ({"a": 3}, ("reply", "a")),
+    ],
+)
+def test_a_mapping_mistake_is_a_problem_at_its_path(raw: Any, where: tuple[Any, ...]) -> None:
+    problems: list[SpecProblem] = []
+    compile_fields(raw, ("reply",), problems)
+    assert where in [p.path for p in problems]
+
+
+def test_the_options_of_a_soap_connector_are_checked(tmp_path: Path) -> None:
+    _, problems = soap_spec(
+        {
+            "wsdl": "https://elsewhere.example/land.wsdl",
+            "datasets": {"land.parcel": {"reply": {"a": "/x"}, "colour": 1}, "Bad Name": {}},
+        },
+        tmp_path,
+        "https://registry.example/land",
+    )
+    paths = [p.path for p in problems]
+    assert ("wsdl",) in paths  # another host
+    assert ("datasets", "land.parcel", "operation") in paths
+    assert ("datasets", "land.parcel", "colour") in paths
+    assert ("datasets", "Bad Name") in paths
+
+
+def test_a_rest_connector_needs_a_document_for_an_operation_id(tmp_path: Path) -> None:
+    _, problems = rest_spec(
+        {"datasets": {"x.y": {"operation": "getX", "reply": {"a": "/a"}, "pages": {"next": "/n"}}}},
+        tmp_path,
+        "https://registry.example",
+    )
+    paths = [p.path for p in problems]
+    assert ("datasets", "x.y", "operation") in paths
+    assert ("datasets", "x.y", "pages") in paths  # pages without a list
