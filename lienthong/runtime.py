@@ -32,12 +32,14 @@ from prometheus_client import CollectorRegistry
 from adapters.audit import AuditMetrics, SqliteAuditLog
 from adapters.embedded.deadletters import EmbeddedDeadLetters
 from adapters.embedded.log import EmbeddedLog
+from adapters.http.console.sessions import LocalRevocations
 from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.state import PostgresStateStore
 from adapters.state.postgres_audit import PostgresAuditLog
 from adapters.state.postgres_dead_letters import PostgresDeadLetters
+from adapters.state.postgres_revocations import PostgresRevocations
 from adapters.webhook import new_http_client, webhook_sink_factory
 from connectors.base import Connector, ConnectorDeps
 from lienthong.audit_wiring import audit_log, shared_audit_log
@@ -58,6 +60,7 @@ from router.errors import LienthongError, Unavailable
 from router.ports import DeadLetterStore, StoredMessage, Transport
 from router.publishing import INBOUND_TOPIC, Publisher
 from router.routing import INBOUND_DEAD_LETTERS, Router
+from router.state import SessionRevocations
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("lienthong")
@@ -115,6 +118,10 @@ class Runtime:
                 timeout_s=postgres.timeout_s,
             )
         )
+        # console sign-outs: refused by every process when the state is shared
+        self._revocations: SessionRevocations = (
+            LocalRevocations() if self._state is None else PostgresRevocations(self._state)
+        )
         audit_metrics = AuditMetrics(self._metrics_registry)
         self._audit: SqliteAuditLog | PostgresAuditLog = (
             audit_log(settings.audit, audit_metrics)
@@ -122,25 +129,40 @@ class Runtime:
             else shared_audit_log(settings.audit, self._state, audit_metrics)
         )
         transport = settings.transport
-        # The SQLite file: the embedded transport itself, or on Kafka the dead letters only.
-        self._log = EmbeddedLog(
-            Path(transport.path),
-            default_partitions=transport.partitions,
-            retention_s=transport.retention_s,
-            durability=transport.durability,
+        # The SQLite file: the embedded transport itself, or on Kafka the dead letters only; none
+        # on Kafka with the shared state, where the process keeps nothing of its own on disk.
+        shared_on_kafka = self._state is not None and transport.kafka is not None
+        self._log: EmbeddedLog | None = (
+            None
+            if shared_on_kafka
+            else EmbeddedLog(
+                Path(transport.path),
+                default_partitions=transport.partitions,
+                retention_s=transport.retention_s,
+                durability=transport.durability,
+            )
         )
-        self._transport: Transport = self._log if transport.kafka is None else KafkaTransport(transport.kafka)
+        self._transport: Transport
+        if transport.kafka is not None:
+            self._transport = KafkaTransport(transport.kafka)
+        else:
+            assert self._log is not None
+            self._transport = self._log
         # On Kafka with the shared state, the dead letters of every process in the database (listed
         # and replayed through any process); else in the SQLite file, where the embedded log
         # commits a letter with the offset that skips its message
-        self._dead_letters: DeadLetterStore = (
-            PostgresDeadLetters(self._state)
-            if self._state is not None and transport.kafka is not None
-            else EmbeddedDeadLetters(self._log)
-        )
+        self._dead_letters: DeadLetterStore
+        if self._state is not None and shared_on_kafka:
+            self._dead_letters = PostgresDeadLetters(self._state)
+        else:
+            assert self._log is not None
+            self._dead_letters = EmbeddedDeadLetters(self._log)
         self._http_client = new_http_client()
         connector_deps = ConnectorDeps(
-            self._metrics_registry, Path(transport.path).parent, rest_client=rest_client
+            self._metrics_registry,
+            Path(transport.path).parent,
+            rest_client=rest_client,
+            shared_state=self._state,
         )
         self._connectors: Mapping[str, Connector] = build_connectors(settings, connector_deps)
         publisher = Publisher(
@@ -242,6 +264,10 @@ class Runtime:
         return self._audit
 
     @property
+    def revocations(self) -> SessionRevocations:
+        return self._revocations
+
+    @property
     def metrics(self) -> PrometheusMetrics:
         return self._metrics
 
@@ -269,8 +295,9 @@ class Runtime:
         if self._state is not None:
             await self._state.start()  # the schema migrated before anything uses it
         await self._audit.start()
-        self._log.path.parent.mkdir(parents=True, exist_ok=True)
-        await self._log.start()
+        if self._log is not None:
+            self._log.path.parent.mkdir(parents=True, exist_ok=True)
+            await self._log.start()
         if self._transport is not self._log:
             await self._transport.start()
         partitions = self._settings.transport.partitions
@@ -329,7 +356,8 @@ class Runtime:
         await self._http_client.aclose()
         if self._transport is not self._log:
             await self._transport.close()  # the consumers leave their groups: others take over at once
-        await self._log.close()
+        if self._log is not None:
+            await self._log.close()
         await self._audit.close()
         if self._state is not None:
             await self._state.close()

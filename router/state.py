@@ -98,3 +98,17 @@ class StateStore(Protocol):
     async def healthy(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+class SessionRevocations(Protocol):
+    """Console sessions ended before their expiry (a sign-out): refused by every process that
+    reads them here, until they would have expired anyway."""
+
+    async def revoke(self, session_id: str, expires_at: float) -> None:
+        """Ends the session ``session_id``, which expires at ``expires_at`` (s since the epoch).
+        Raises :class:`StateUnavailable` when the store is out of reach (nothing is recorded)."""
+        ...
+
+    async def revoked(self, session_id: str) -> bool:
+        """Whether the session was ended; :class:`StateUnavailable` when the store cannot say."""
+        ...

@@ -5,6 +5,7 @@ Two stores on the same storage stand for two processes of one bus."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -146,3 +147,22 @@ async def test_appends_from_several_processes_make_one_chain(state: StateBackend
     # a subject's report is the same from every process
     reports = [await log.for_subject("001099012345") for log in logs]
     assert reports[0] == reports[1] == reports[2]
+
+
+async def test_a_revoked_session_is_refused_through_every_process(state: StateBackend) -> None:
+    first, second = await state.revocations(), await state.revocations()
+    later = time.time() + 3600
+    assert not await second.revoked("session-1")
+    await first.revoke("session-1", later)
+    await second.revoke("session-1", later)  # signing out twice is one revocation
+    assert await second.revoked("session-1")
+    assert await first.revoked("session-1")
+    assert not await first.revoked("session-2")
+
+
+async def test_revocations_of_expired_sessions_are_forgotten(state: StateBackend) -> None:
+    revocations = await state.revocations()
+    await revocations.revoke("gone", time.time() - 1)
+    await revocations.revoke("current", time.time() + 3600)  # a revocation clears the expired ones
+    assert not await revocations.revoked("gone")
+    assert await revocations.revoked("current")
