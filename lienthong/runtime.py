@@ -157,6 +157,8 @@ class Runtime:
         else:
             assert self._log is not None
             self._dead_letters = EmbeddedDeadLetters(self._log)
+        if isinstance(self._dead_letters, PostgresDeadLetters):
+            self._metrics.export_dead_letters(False)  # until this process leads (_sample_lag)
         self._http_client = new_http_client()
         connector_deps = ConnectorDeps(
             self._metrics_registry,
@@ -316,6 +318,10 @@ class Runtime:
 
     async def _sample_lag(self) -> None:
         while True:
+            try:
+                await self._export_shared_dead_letters()
+            except Exception:  # the database away: the next round asks again
+                log.warning("the dead-letter counts were not exported", exc_info=True)
             for subscription in self._settings.subscriptions:
                 try:
                     lag = await self._transport.lag(subscription.group, subscription.topic)
@@ -325,6 +331,25 @@ class Runtime:
                 if subscription.name in self._bus.generation.subscriptions:  # not removed meanwhile
                     self._metrics.lag(subscription.name, lag)
             await asyncio.sleep(LAG_INTERVAL_S)
+
+    async def _export_shared_dead_letters(self) -> None:
+        """With the dead letters in the shared database, the leader of the bus exports their
+        counts (read afresh, as replays and purges through other processes change them) and the
+        other processes export 0: summed over the processes, the gauge is the deployment's."""
+        if self._state is None or not isinstance(self._dead_letters, PostgresDeadLetters):
+            return
+        leading = await self._state.leads()
+        self._metrics.export_dead_letters(leading)
+        if not leading:
+            return
+        for subscription in self._settings.subscriptions:
+            try:
+                current = await self._dead_letters.count(subscription.name)
+            except Exception:  # the database away: the gauge keeps its last value
+                log.warning("dead letters of %s not counted", subscription.name, exc_info=True)
+                continue
+            if subscription.name in self._bus.generation.subscriptions:  # not removed meanwhile
+                self._metrics.dead_letters(subscription.name, current)
 
     async def stop(self) -> None:
         self._stopping = True

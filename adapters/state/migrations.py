@@ -10,6 +10,8 @@ from __future__ import annotations
 # pg_advisory_lock's key for migrations: any constant the deployment's other users of the database
 # do not use ("lienthong" in ASCII, 8 bytes)
 LOCK_ID = 0x6C69656E74686F6E
+# pg_try_advisory_lock's key of the bus's leader (PostgresStateStore.leads): the one above plus one
+LEADER_LOCK_ID = LOCK_ID + 1
 
 VERSIONS: tuple[tuple[int, str], ...] = (
     (

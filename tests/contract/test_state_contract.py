@@ -10,6 +10,7 @@ import time
 import pytest
 
 from adapters.audit.keys import ChainKey, KeyRing
+from adapters.state import PostgresStateStore
 from router.audit import AccessRecord
 from router.state import Claim, ClaimState, Placed
 from tests.contract.conftest import CHAIN_KEYS, StateBackend
@@ -166,3 +167,18 @@ async def test_revocations_of_expired_sessions_are_forgotten(state: StateBackend
     await revocations.revoke("current", time.time() + 3600)  # a revocation clears the expired ones
     assert not await revocations.revoked("gone")
     assert await revocations.revoked("current")
+
+
+async def test_one_process_leads_and_another_takes_over_when_it_is_gone(state: StateBackend) -> None:
+    if state.kind == "sqlite":
+        pytest.skip("a bus of one process: there is no one else to lead")
+    stores = [
+        store for store in [await state.started() for _ in range(3)] if isinstance(store, PostgresStateStore)
+    ]
+    leading = [await store.leads() for store in stores]
+    assert leading.count(True) == 1
+    assert [await store.leads() for store in stores] == leading  # the leader keeps its lead
+    gone = stores[leading.index(True)]
+    await gone.close()
+    rest = [store for store in stores if store is not gone]
+    assert [await store.leads() for store in rest].count(True) == 1

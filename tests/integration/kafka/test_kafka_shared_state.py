@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.http.console.routes import COOKIE
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
@@ -238,3 +239,47 @@ def test_no_process_keeps_a_file_of_state_in_its_data_folder(
         folder = bus.path.parent
         kept = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.db*"))
         assert kept == [], f"{folder}: {kept}"
+
+
+def dead_letter_gauges(buses: tuple[BusProcess, ...]) -> list[float]:
+    """``lienthong_dead_letters{subscription="portal"}`` as each process exports it."""
+    values = []
+    for bus in buses:
+        text = httpx.get(f"{bus.url}/metrics", timeout=30).text
+        values.append(
+            sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "lienthong_dead_letters" and sample.labels.get("subscription") == "portal"
+            )
+        )
+    return values
+
+
+def test_one_process_exports_the_dead_letter_count_so_a_sum_is_the_deployment_s(
+    two_buses: tuple[BusProcess, BusProcess, Receiver, TcpProxy],
+) -> None:
+    a, b, portal, _ = two_buses
+    events = [status_changed(4, 1), status_changed(5, 1)]
+    failing = {str(event["id"]) for event in events}
+    portal.fail_when(lambda received: received.headers.get("ce-id") in failing, Fault(status=503))
+    with a.client(ONESTOP) as to_a, b.client(ONESTOP) as to_b:
+        assert publish(to_a, events[0]).status_code == 202
+        assert publish(to_b, events[1]).status_code == 202
+
+    def listed() -> int:
+        with a.client(PORTAL) as client:
+            return len(client.get("/v1/subscriptions/portal/dead-letters").json())
+
+    wait_for(lambda: listed() == 2, "both dead letters")
+    # each process reads the shared count; one exports it, the other 0
+    wait_for(lambda: sorted(dead_letter_gauges((a, b))) == [0.0, 2.0], "one process exporting 2")
+    portal.clear_faults()
+    with a.client(OPERATOR) as client:
+        replayed = client.post(
+            "/v1/subscriptions/portal/dead-letters/replay", json={"all": True}, headers=NAMED
+        )
+    assert replayed.status_code == 200, replayed.text
+    # a replay through either process: the exporter reads the count again
+    wait_for(lambda: dead_letter_gauges((a, b)) == [0.0, 0.0], "the count back to 0")
