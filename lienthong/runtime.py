@@ -37,6 +37,7 @@ from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.state import PostgresStateStore
+from adapters.state.postgres_attempts import PostgresAttempts
 from adapters.state.postgres_audit import PostgresAuditLog
 from adapters.state.postgres_dead_letters import PostgresDeadLetters
 from adapters.state.postgres_revocations import PostgresRevocations
@@ -199,6 +200,7 @@ class Runtime:
             self._metrics_registry,
             self._audit,
             self._tracer,
+            attempts=None if self._state is None else PostgresAttempts(self._state),
         )
         delivery_builder = DeliveryBuilder(
             self._evidence,

@@ -202,6 +202,22 @@ VERSIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        """
+        -- The attempts at a dossier's evidence collection while it is retried, per collector (its
+        -- system): the partial result goes out on the last attempt, whichever process makes it.
+        CREATE TABLE evidence_attempts (
+            collector text NOT NULL,
+            dossier text NOT NULL,
+            attempts integer NOT NULL,
+            first_at double precision NOT NULL,
+            last_at double precision NOT NULL,
+            PRIMARY KEY (collector, dossier)
+        );
+        CREATE INDEX evidence_attempts_last ON evidence_attempts (last_at);
+        """,
+    ),
 )
 
 CURRENT = VERSIONS[-1][0]

@@ -23,13 +23,15 @@ from adapters.kafka import KafkaOptions, KafkaTransport
 from adapters.state import PostgresStateStore, SqliteStateStore
 from adapters.state.catalogue_postgres import PostgresCatalogue
 from adapters.state.portal_postgres import PostgresPortalState
+from adapters.state.postgres_attempts import PostgresAttempts
 from adapters.state.postgres_audit import PostgresAuditLog
 from adapters.state.postgres_dead_letters import PostgresDeadLetters
 from adapters.state.postgres_revocations import PostgresRevocations
 from connectors.portal.catalogue import CatalogueStore
 from connectors.portal.state import SyncStateStore
+from router.evidence.collection import LocalAttempts
 from router.ports import DeadLetterStore, Transport
-from router.state import SessionRevocations
+from router.state import CollectionAttempts, SessionRevocations
 from tests.support.kafka import kafka_bootstrap, unique
 from tests.support.postgres import fresh_database
 
@@ -87,6 +89,7 @@ class StateBackend:
         self.portal_states: list[SyncStateStore] = []
         self.catalogues: list[CatalogueStore] = []
         self._local_revocations: LocalRevocations | None = None
+        self._local_attempts: LocalAttempts | None = None
 
     def store(self, *, retention_s: float = 3600.0) -> SqliteStateStore | PostgresStateStore:
         """A store not started yet."""
@@ -156,6 +159,17 @@ class StateBackend:
         if self._local_revocations is None:
             self._local_revocations = LocalRevocations()
         return self._local_revocations
+
+    async def attempts(self) -> CollectionAttempts:
+        """Collection attempts as a process keeps them: the shared database's, or (a bus of one
+        process) the one count in memory."""
+        if self.kind == "postgres":
+            store = await self.started()
+            assert isinstance(store, PostgresStateStore)
+            return PostgresAttempts(store)
+        if self._local_attempts is None:
+            self._local_attempts = LocalAttempts()
+        return self._local_attempts
 
     async def tamper(self, sql: str) -> None:
         """Runs ``sql`` on the storage behind the store's back, as whoever can write it."""

@@ -182,3 +182,12 @@ async def test_one_process_leads_and_another_takes_over_when_it_is_gone(state: S
     await gone.close()
     rest = [store for store in stores if store is not gone]
     assert [await store.leads() for store in rest].count(True) == 1
+
+
+async def test_collection_attempts_count_on_through_another_process(state: StateBackend) -> None:
+    first, second = await state.attempts(), await state.attempts()
+    assert await first.attempt("000.00.00.H49/broker", "dossier-1", 100.0) == (1, 100.0)
+    assert await second.attempt("000.00.00.H49/broker", "dossier-1", 105.0) == (2, 100.0)
+    assert await first.attempt("000.00.00.H49/other", "dossier-1", 106.0) == (1, 106.0)
+    await second.forget("000.00.00.H49/broker", "dossier-1")
+    assert await first.attempt("000.00.00.H49/broker", "dossier-1", 200.0) == (1, 200.0)
