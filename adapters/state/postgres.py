@@ -113,7 +113,8 @@ class PostgresStateStore:
         self._purger: asyncio.Task[None] | None = None
         self.claimant = claimant_id()
         self._dedup = PostgresDedup(self)
-        self._leader: Any = None  # the connection holding the leader lock, while this process leads
+        self._leader: Any = None  # the connection of the leader lock (asyncpg.Connection)
+        self._leading = False  # whether that connection holds the lock
 
     @property
     def dedup(self) -> PostgresDedup:
@@ -186,30 +187,28 @@ class PostgresStateStore:
 
     async def leads(self) -> bool:
         """Whether this process is the bus's one leader (for work that one process does for all,
-        as exporting the deployment's dead-letter count): it holds a session advisory lock on a
-        connection of its own. A leader that dies, or loses its connection, loses the lock with
-        its session, and the next process to ask takes it. False while the database is away."""
-        if self._leader is not None:
-            try:
-                await self._leader.fetchval("SELECT 1", timeout=self.timeout_s)
-                return True
-            except _LEADER_LOST:
-                await self._drop_leader()
+        as exporting the deployment's dead-letter count): it holds a session advisory lock, on a
+        connection of its own that the other processes also keep, asking again at each call. A
+        leader that dies, or loses its connection, loses the lock with its session, and the next
+        process to ask takes it. False while the database is away."""
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=self.timeout_s, command_timeout=self.timeout_s)
-        except UNREACHABLE:
-            return False
-        try:
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_ID):
-                self._leader = conn
-                return True
+            if self._leader is None or self._leader.is_closed():
+                self._leading = False
+                self._leader = await asyncpg.connect(
+                    self._dsn, timeout=self.timeout_s, command_timeout=self.timeout_s
+                )
+            if self._leading:
+                await self._leader.fetchval("SELECT 1")
+            else:
+                self._leading = bool(
+                    await self._leader.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_ID)
+                )
         except _LEADER_LOST:
-            pass
-        await _close_quietly(conn)
-        return False
+            await self._drop_leader()
+        return self._leading
 
     async def _drop_leader(self) -> None:
-        conn, self._leader = self._leader, None
+        conn, self._leader, self._leading = self._leader, None, False
         if conn is not None:
             await _close_quietly(conn)
 
