@@ -110,6 +110,9 @@ class PrometheusMetrics:
                 registry=r,
             )
         )
+        # the last count read per subscription, and whether this process exports it
+        self._dead_letter_counts: dict[str, int] = {}
+        self._exports_dead_letters = True
         self._dead_letters = _Cached(
             Gauge(
                 "lienthong_dead_letters",
@@ -160,7 +163,16 @@ class PrometheusMetrics:
             histogram.observe(latency)
 
     def dead_letters(self, subscription: str, current: int) -> None:
-        self._dead_letters.get(subscription).set(current)
+        self._dead_letter_counts[subscription] = current
+        self._dead_letters.get(subscription).set(current if self._exports_dead_letters else 0)
+
+    def export_dead_letters(self, exporting: bool) -> None:
+        """Whether this process exports the dead-letter counts it reads (True by default). The
+        processes of a bus sharing one dead-letter store read the same counts: one exports them,
+        the others export 0, so that a sum over the processes is the deployment's count."""
+        self._exports_dead_letters = exporting
+        for subscription, current in self._dead_letter_counts.items():
+            self._dead_letters.get(subscription).set(current if exporting else 0)
 
     def lag(self, subscription: str, messages: int) -> None:
         self._lag.get(subscription).set(messages)

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from prometheus_client import CollectorRegistry
 
 from adapters.provider_http import AiohttpClient, ClientFactory
+from adapters.state.postgres import PostgresStateStore
 from router.providers import CallPolicy, DataProvider
 from router.sinks import Sink
 from router.subscriptions import SinkSpec
@@ -80,6 +81,10 @@ class ConnectorDeps:
     config_dir: Path | None = None
     # the HTTP client class of REST connectors' calls (bench.evidence passes httpx's, to compare)
     rest_client: ClientFactory = AiohttpClient
+    # the shared state database (state.postgres), started by the bus before the connectors: a
+    # connector keeps there what every process of the bus must see (the portal's sync state);
+    # None: in files of data_dir
+    shared_state: PostgresStateStore | None = None
 
 
 class Connector(Protocol):

@@ -4,6 +4,7 @@ query service, the collector sinks and the HTTP route, with their metrics."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from router.errors import ConfigError, FieldError
 from router.evidence.collection import EventPublisher, EvidenceCollector
 from router.evidence.service import EvidenceService
 from router.providers import DataProvider
+from router.state import CollectionAttempts
 from router.subscriptions import Subscription
 from router.traced_ports import TracedProvider
 from router.tracing import Tracer
@@ -72,8 +74,12 @@ class EvidenceWiring:
         metrics_registry: CollectorRegistry,
         audit: AuditLog | None,
         tracer: Tracer | None = None,
+        attempts: CollectionAttempts | None = None,
     ) -> None:
         self.tracer = tracer
+        # the attempts at collections being retried: shared by the bus's processes with
+        # state.postgres (their clocks then the wall clock), else each collector's own
+        self.attempts = attempts
         self.metrics = PrometheusEvidenceMetrics(metrics_registry)
         schemas = shipped()
         for name in settings.catalogue.datasets:
@@ -104,6 +110,8 @@ class EvidenceWiring:
             deadline_s=float(subscription.sink.options.get("deadline_s", 20.0)),
             metrics=self.metrics,
             record_fields=self.record_fields,
+            attempts=self.attempts,
+            clock=time.monotonic if self.attempts is None else time.time,
         )
 
     def reconfigure(

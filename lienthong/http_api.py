@@ -194,4 +194,5 @@ def _console(runtime: Runtime) -> APIRouter:
         figures,
         console_secret(),
         portal_release=release if _portals(runtime) else None,
+        revocations=runtime.revocations,
     )

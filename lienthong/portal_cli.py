@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +15,7 @@ import orjson
 import typer
 from prometheus_client import CollectorRegistry
 
+from adapters.state.postgres import PostgresStateStore
 from connectors.base import ConnectorDeps
 from connectors.portal.catalogue import CatalogueError, NeedsReport, SyncReport
 from connectors.portal.connector import PortalConnector, from_settings
@@ -21,6 +24,7 @@ from lienthong.api_client import KeyOption, UrlOption, api, show
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.loading import load
 from router.errors import ConfigError
+from router.state import StateUnavailable
 from schemas.units import parse_duration
 
 portal_app = typer.Typer(no_args_is_help=True, help="The National Public Service Portal sync.")
@@ -43,14 +47,30 @@ def since_of(value: str | None, now: float) -> float | None:
     return instant.timestamp()
 
 
-async def _reconcile(connectors: list[PortalConnector], since: float | None) -> list[ReconcileReport]:
+@contextlib.asynccontextmanager
+async def _shared_state(store: PostgresStateStore | None) -> AsyncIterator[None]:
+    """The shared state database (state.postgres) open while the connectors use it."""
+    if store is None:
+        yield
+        return
+    await store.start()
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _reconcile(
+    connectors: list[PortalConnector], shared: PostgresStateStore | None, since: float | None
+) -> list[ReconcileReport]:
     reports = []
-    for connector in connectors:
-        await connector.open()
-        try:
-            reports.append(await connector.reconcile(since=since))
-        finally:
-            await connector.aclose()
+    async with _shared_state(shared):
+        for connector in connectors:
+            await connector.open()
+            try:
+                reports.append(await connector.reconcile(since=since))
+            finally:
+                await connector.aclose()
     return reports
 
 
@@ -58,11 +78,20 @@ catalogue_app = typer.Typer(no_args_is_help=True, help="The procedure catalogue 
 portal_app.add_typer(catalogue_app, name="catalogue")
 
 
-def _portal_connectors(config: Path | None) -> tuple[list[PortalConnector], frozenset[str]]:
-    """The configuration's portal connectors and the procedures whose needs it configures."""
+def _portal_connectors(
+    config: Path | None,
+) -> tuple[list[PortalConnector], frozenset[str], PostgresStateStore | None]:
+    """The configuration's portal connectors, the procedures whose needs it configures, and the
+    shared state database their sync state lives in (state.postgres; not started yet)."""
     try:
         settings, _ = load(config_file(config))
-        deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
+        postgres = settings.state.postgres
+        shared = (
+            None
+            if postgres is None
+            else PostgresStateStore(postgres.dsn, pool_size=1, timeout_s=postgres.timeout_s)
+        )
+        deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent, shared_state=shared)
         connectors = [from_settings(c, deps) for c in settings.connectors if c.kind == "portal"]
     except ConfigError as error:
         typer.echo(str(error), err=True)
@@ -70,31 +99,39 @@ def _portal_connectors(config: Path | None) -> tuple[list[PortalConnector], froz
     if not connectors:
         typer.echo(f"{config}: no connector of kind portal", err=True)
         raise typer.Exit(2)
-    return connectors, frozenset(settings.catalogue.procedures)
+    return connectors, frozenset(settings.catalogue.procedures), shared
 
 
 async def _catalogue(
-    connectors: list[PortalConnector], configured: frozenset[str], *, sync: bool
+    connectors: list[PortalConnector],
+    configured: frozenset[str],
+    shared: PostgresStateStore | None,
+    *,
+    sync: bool,
 ) -> list[tuple[SyncReport | None, NeedsReport]]:
     out: list[tuple[SyncReport | None, NeedsReport]] = []
-    for connector in connectors:
-        connector.configured_procedures = lambda: configured
-        await connector.open()
-        try:
-            synced = await connector.sync_catalogue() if sync else None
-            out.append((synced, await connector.needs_report()))
-        finally:
-            await connector.aclose()
+    async with _shared_state(shared):
+        for connector in connectors:
+            connector.configured_procedures = lambda: configured
+            await connector.open()
+            try:
+                synced = await connector.sync_catalogue() if sync else None
+                out.append((synced, await connector.needs_report()))
+            finally:
+                await connector.aclose()
     return out
 
 
 def _run_catalogue(config: Path | None, *, sync: bool, json: bool) -> None:
-    connectors, configured = _portal_connectors(config)
+    connectors, configured, shared = _portal_connectors(config)
     try:
-        results = asyncio.run(_catalogue(connectors, configured, sync=sync))
+        results = asyncio.run(_catalogue(connectors, configured, shared, sync=sync))
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
+    except StateUnavailable as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(1) from None
     except CatalogueError as error:
         typer.echo(f"catalogue sync failed, nothing changed: {error.detail}", err=True)
         raise typer.Exit(1) from None
@@ -142,12 +179,15 @@ def reconcile(
 ) -> None:
     """Compare the bus's last known state of each dossier with the portal's (TraCuuHoSo), re-sync
     the drift, print a report. Exit 1 if some drift could not be repaired."""
-    connectors, _ = _portal_connectors(config)
+    connectors, _, shared = _portal_connectors(config)
     try:
-        reports = asyncio.run(_reconcile(connectors, since_of(since, time.time())))
+        reports = asyncio.run(_reconcile(connectors, shared, since_of(since, time.time())))
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
+    except StateUnavailable as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(1) from None
     for connector, report in zip(connectors, reports, strict=True):
         if json:
             typer.echo(orjson.dumps({"connector": connector.name, **report.as_dict()}).decode())

@@ -32,12 +32,15 @@ from prometheus_client import CollectorRegistry
 from adapters.audit import AuditMetrics, SqliteAuditLog
 from adapters.embedded.deadletters import EmbeddedDeadLetters
 from adapters.embedded.log import EmbeddedLog
+from adapters.http.console.sessions import LocalRevocations
 from adapters.kafka import KafkaTransport
 from adapters.metrics import PrometheusMetrics
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.state import PostgresStateStore
+from adapters.state.postgres_attempts import PostgresAttempts
 from adapters.state.postgres_audit import PostgresAuditLog
 from adapters.state.postgres_dead_letters import PostgresDeadLetters
+from adapters.state.postgres_revocations import PostgresRevocations
 from adapters.webhook import new_http_client, webhook_sink_factory
 from connectors.base import Connector, ConnectorDeps
 from lienthong.audit_wiring import audit_log, shared_audit_log
@@ -58,6 +61,7 @@ from router.errors import LienthongError, Unavailable
 from router.ports import DeadLetterStore, StoredMessage, Transport
 from router.publishing import INBOUND_TOPIC, Publisher
 from router.routing import INBOUND_DEAD_LETTERS, Router
+from router.state import SessionRevocations
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("lienthong")
@@ -115,6 +119,10 @@ class Runtime:
                 timeout_s=postgres.timeout_s,
             )
         )
+        # console sign-outs: refused by every process when the state is shared
+        self._revocations: SessionRevocations = (
+            LocalRevocations() if self._state is None else PostgresRevocations(self._state)
+        )
         audit_metrics = AuditMetrics(self._metrics_registry)
         self._audit: SqliteAuditLog | PostgresAuditLog = (
             audit_log(settings.audit, audit_metrics)
@@ -122,25 +130,42 @@ class Runtime:
             else shared_audit_log(settings.audit, self._state, audit_metrics)
         )
         transport = settings.transport
-        # The SQLite file: the embedded transport itself, or on Kafka the dead letters only.
-        self._log = EmbeddedLog(
-            Path(transport.path),
-            default_partitions=transport.partitions,
-            retention_s=transport.retention_s,
-            durability=transport.durability,
+        # The SQLite file: the embedded transport itself, or on Kafka the dead letters only; none
+        # on Kafka with the shared state, where the process keeps nothing of its own on disk.
+        shared_on_kafka = self._state is not None and transport.kafka is not None
+        self._log: EmbeddedLog | None = (
+            None
+            if shared_on_kafka
+            else EmbeddedLog(
+                Path(transport.path),
+                default_partitions=transport.partitions,
+                retention_s=transport.retention_s,
+                durability=transport.durability,
+            )
         )
-        self._transport: Transport = self._log if transport.kafka is None else KafkaTransport(transport.kafka)
+        self._transport: Transport
+        if transport.kafka is not None:
+            self._transport = KafkaTransport(transport.kafka)
+        else:
+            assert self._log is not None
+            self._transport = self._log
         # On Kafka with the shared state, the dead letters of every process in the database (listed
         # and replayed through any process); else in the SQLite file, where the embedded log
         # commits a letter with the offset that skips its message
-        self._dead_letters: DeadLetterStore = (
-            PostgresDeadLetters(self._state)
-            if self._state is not None and transport.kafka is not None
-            else EmbeddedDeadLetters(self._log)
-        )
+        self._dead_letters: DeadLetterStore
+        if self._state is not None and shared_on_kafka:
+            self._dead_letters = PostgresDeadLetters(self._state)
+        else:
+            assert self._log is not None
+            self._dead_letters = EmbeddedDeadLetters(self._log)
+        if isinstance(self._dead_letters, PostgresDeadLetters):
+            self._metrics.export_dead_letters(False)  # until this process leads (_sample_lag)
         self._http_client = new_http_client()
         connector_deps = ConnectorDeps(
-            self._metrics_registry, Path(transport.path).parent, rest_client=rest_client
+            self._metrics_registry,
+            Path(transport.path).parent,
+            rest_client=rest_client,
+            shared_state=self._state,
         )
         self._connectors: Mapping[str, Connector] = build_connectors(settings, connector_deps)
         publisher = Publisher(
@@ -175,6 +200,7 @@ class Runtime:
             self._metrics_registry,
             self._audit,
             self._tracer,
+            attempts=None if self._state is None else PostgresAttempts(self._state),
         )
         delivery_builder = DeliveryBuilder(
             self._evidence,
@@ -242,6 +268,10 @@ class Runtime:
         return self._audit
 
     @property
+    def revocations(self) -> SessionRevocations:
+        return self._revocations
+
+    @property
     def metrics(self) -> PrometheusMetrics:
         return self._metrics
 
@@ -269,8 +299,9 @@ class Runtime:
         if self._state is not None:
             await self._state.start()  # the schema migrated before anything uses it
         await self._audit.start()
-        self._log.path.parent.mkdir(parents=True, exist_ok=True)
-        await self._log.start()
+        if self._log is not None:
+            self._log.path.parent.mkdir(parents=True, exist_ok=True)
+            await self._log.start()
         if self._transport is not self._log:
             await self._transport.start()
         partitions = self._settings.transport.partitions
@@ -289,6 +320,10 @@ class Runtime:
 
     async def _sample_lag(self) -> None:
         while True:
+            try:
+                await self._export_shared_dead_letters()
+            except Exception:  # the database away: the next round asks again
+                log.warning("the dead-letter counts were not exported", exc_info=True)
             for subscription in self._settings.subscriptions:
                 try:
                     lag = await self._transport.lag(subscription.group, subscription.topic)
@@ -298,6 +333,25 @@ class Runtime:
                 if subscription.name in self._bus.generation.subscriptions:  # not removed meanwhile
                     self._metrics.lag(subscription.name, lag)
             await asyncio.sleep(LAG_INTERVAL_S)
+
+    async def _export_shared_dead_letters(self) -> None:
+        """With the dead letters in the shared database, the leader of the bus exports their
+        counts (read afresh, as replays and purges through other processes change them) and the
+        other processes export 0: summed over the processes, the gauge is the deployment's."""
+        if self._state is None or not isinstance(self._dead_letters, PostgresDeadLetters):
+            return
+        leading = await self._state.leads()
+        self._metrics.export_dead_letters(leading)
+        if not leading:
+            return
+        for subscription in self._settings.subscriptions:
+            try:
+                current = await self._dead_letters.count(subscription.name)
+            except Exception:  # the database away: the gauge keeps its last value
+                log.warning("dead letters of %s not counted", subscription.name, exc_info=True)
+                continue
+            if subscription.name in self._bus.generation.subscriptions:  # not removed meanwhile
+                self._metrics.dead_letters(subscription.name, current)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -329,7 +383,8 @@ class Runtime:
         await self._http_client.aclose()
         if self._transport is not self._log:
             await self._transport.close()  # the consumers leave their groups: others take over at once
-        await self._log.close()
+        if self._log is not None:
+            await self._log.close()
         await self._audit.close()
         if self._state is not None:
             await self._state.close()

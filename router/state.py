@@ -98,3 +98,32 @@ class StateStore(Protocol):
     async def healthy(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+class SessionRevocations(Protocol):
+    """Console sessions ended before their expiry (a sign-out): refused by every process that
+    reads them here, until they would have expired anyway."""
+
+    async def revoke(self, session_id: str, expires_at: float) -> None:
+        """Ends the session ``session_id``, which expires at ``expires_at`` (s since the epoch).
+        Raises :class:`StateUnavailable` when the store is out of reach (nothing is recorded)."""
+        ...
+
+    async def revoked(self, session_id: str) -> bool:
+        """Whether the session was ended; :class:`StateUnavailable` when the store cannot say."""
+        ...
+
+
+class CollectionAttempts(Protocol):
+    """The attempts at a dossier's evidence collection while it is retried (a provider down), so
+    that its partial result goes out on the attempt its retry budget allows last, whichever
+    process makes that attempt."""
+
+    async def attempt(self, collector: str, dossier: str, now: float) -> tuple[int, float]:
+        """Counts one more attempt of ``collector`` (its system) at ``dossier``'s collection, at
+        ``now`` (s); answers the attempts so far, this one included, and when the first was."""
+        ...
+
+    async def forget(self, collector: str, dossier: str) -> None:
+        """The collection went out: its next submission counts from one again."""
+        ...

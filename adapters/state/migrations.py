@@ -10,6 +10,8 @@ from __future__ import annotations
 # pg_advisory_lock's key for migrations: any constant the deployment's other users of the database
 # do not use ("lienthong" in ASCII, 8 bytes)
 LOCK_ID = 0x6C69656E74686F6E
+# pg_try_advisory_lock's key of the bus's leader (PostgresStateStore.leads): the one above plus one
+LEADER_LOCK_ID = LOCK_ID + 1
 
 VERSIONS: tuple[tuple[int, str], ...] = (
     (
@@ -86,6 +88,134 @@ VERSIONS: tuple[tuple[int, str], ...] = (
             UNIQUE (subscription, event_id, topic, partition_no, offset_no)
         );
         CREATE INDEX dead_letters_held ON dead_letters (subscription, subject) WHERE replayed_at_ms IS NULL;
+        """,
+    ),
+    (
+        3,
+        """
+        -- The portal connectors' sync state, per connector (its name) and dossier: a dossier whose
+        -- partition moves to another process carries on there. The record and the collected
+        -- datasets are JSON as the connector wrote them; due_at and finished_at are copies of the
+        -- record's dates (yyyyMMddHHmmss) for the figures.
+        CREATE TABLE portal_dossier (
+            connector text NOT NULL,
+            code text NOT NULL,
+            agency text NOT NULL,
+            status integer,
+            record bytea,
+            synced_digest text,
+            pending_since double precision,
+            event_time double precision NOT NULL,
+            version integer NOT NULL DEFAULT 0,
+            channel text,
+            return_method text,
+            due_at text COLLATE "C",
+            finished_at text COLLATE "C",
+            datasets bytea NOT NULL,
+            components bytea NOT NULL,
+            PRIMARY KEY (connector, code)
+        );
+        CREATE INDEX portal_dossier_event_time ON portal_dossier (connector, event_time);
+        CREATE INDEX portal_dossier_pending ON portal_dossier (connector) WHERE pending_since IS NOT NULL;
+        CREATE TABLE portal_applied (
+            connector text NOT NULL,
+            event_id text NOT NULL,
+            code text NOT NULL,
+            at double precision NOT NULL,
+            PRIMARY KEY (connector, event_id)
+        );
+        CREATE TABLE portal_step (
+            seq bigserial PRIMARY KEY,
+            connector text NOT NULL,
+            event_id text NOT NULL,
+            code text NOT NULL,
+            status integer NOT NULL,
+            at text NOT NULL,
+            UNIQUE (connector, event_id)
+        );
+        CREATE INDEX portal_step_code ON portal_step (connector, code);
+        CREATE TABLE portal_accepted_move (
+            connector text NOT NULL,
+            code text NOT NULL,
+            from_status integer NOT NULL,
+            to_status integer NOT NULL,
+            at double precision NOT NULL,
+            official text NOT NULL,
+            reason text NOT NULL,
+            PRIMARY KEY (connector, code, from_status, to_status)
+        );
+        CREATE TABLE portal_unusual_move (
+            seq bigserial PRIMARY KEY,
+            connector text NOT NULL,
+            event_id text NOT NULL,
+            code text NOT NULL,
+            from_status integer NOT NULL,
+            to_status integer NOT NULL,
+            at double precision NOT NULL,
+            accepted boolean NOT NULL,
+            UNIQUE (connector, event_id)
+        );
+        """,
+    ),
+    (
+        4,
+        """
+        -- Console sessions ended by a sign-out, refused by every process until they expire
+        CREATE TABLE console_revocations (
+            session_id text PRIMARY KEY,
+            expires_at double precision NOT NULL
+        );
+        CREATE INDEX console_revocations_expiry ON console_revocations (expires_at);
+        """,
+    ),
+    (
+        5,
+        """
+        -- The portal connectors' procedure catalogue, per connector: entries as JSON with the
+        -- digest of what the portal said; withdrawn ones marked (gone_since), never deleted.
+        CREATE TABLE portal_catalogue_procedure (
+            connector text NOT NULL,
+            code text NOT NULL,
+            entry bytea NOT NULL,
+            digest text NOT NULL,
+            synced_at double precision NOT NULL,
+            gone_since double precision,
+            PRIMARY KEY (connector, code)
+        );
+        CREATE TABLE portal_catalogue_register (
+            connector text NOT NULL,
+            kind text NOT NULL,
+            code text NOT NULL,
+            entry bytea NOT NULL,
+            digest text NOT NULL,
+            gone_since double precision,
+            PRIMARY KEY (connector, kind, code)
+        );
+        CREATE TABLE portal_catalogue_sync_run (
+            connector text NOT NULL,
+            at double precision NOT NULL,
+            report bytea NOT NULL
+        );
+        CREATE TABLE portal_catalogue_last_sync (
+            connector text PRIMARY KEY,
+            at double precision NOT NULL
+        );
+        """,
+    ),
+    (
+        6,
+        """
+        -- The attempts at a dossier's evidence collection while it is retried, per collector (its
+        -- system): the partial result goes out on the last attempt, whichever process makes it.
+        CREATE TABLE evidence_attempts (
+            collector text NOT NULL,
+            dossier text NOT NULL,
+            attempts integer NOT NULL,
+            first_at double precision NOT NULL,
+            last_at double precision NOT NULL,
+            PRIMARY KEY (collector, dossier)
+        );
+        CREATE INDEX evidence_attempts_last ON evidence_attempts (last_at);
         """,
     ),
 )

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from adapters.state.migrations import BOOKKEEPING, LOCK_ID, VERSIONS
+from adapters.state.migrations import BOOKKEEPING, LEADER_LOCK_ID, LOCK_ID, VERSIONS
 from router.state import CLAIM_LEASE_S, Claim, ClaimState, Placed, StateUnavailable
 
 log = logging.getLogger("lienthong.state")
@@ -84,6 +84,7 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
 )
 _UNHEALTHY: tuple[type[BaseException], ...] = (StateUnavailable, *UNREACHABLE)
+_LEADER_LOST: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *UNREACHABLE)
 
 
 def claimant_id() -> str:
@@ -112,6 +113,8 @@ class PostgresStateStore:
         self._purger: asyncio.Task[None] | None = None
         self.claimant = claimant_id()
         self._dedup = PostgresDedup(self)
+        self._leader: Any = None  # the connection of the leader lock (asyncpg.Connection)
+        self._leading = False  # whether that connection holds the lock
 
     @property
     def dedup(self) -> PostgresDedup:
@@ -182,7 +185,35 @@ class PostgresStateStore:
             return False
         return True
 
+    async def leads(self) -> bool:
+        """Whether this process is the bus's one leader (for work that one process does for all,
+        as exporting the deployment's dead-letter count): it holds a session advisory lock, on a
+        connection of its own that the other processes also keep, asking again at each call. A
+        leader that dies, or loses its connection, loses the lock with its session, and the next
+        process to ask takes it. False while the database is away."""
+        try:
+            if self._leader is None or self._leader.is_closed():
+                self._leading = False
+                self._leader = await asyncpg.connect(
+                    self._dsn, timeout=self.timeout_s, command_timeout=self.timeout_s
+                )
+            if self._leading:
+                await self._leader.fetchval("SELECT 1")
+            else:
+                self._leading = bool(
+                    await self._leader.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_ID)
+                )
+        except _LEADER_LOST:
+            await self._drop_leader()
+        return self._leading
+
+    async def _drop_leader(self) -> None:
+        conn, self._leader, self._leading = self._leader, None, False
+        if conn is not None:
+            await _close_quietly(conn)
+
     async def close(self) -> None:
+        await self._drop_leader()
         if self._purger is not None:
             self._purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -252,6 +283,13 @@ class PostgresDedup:
     async def seen(self, topic: str, dedup_id: str) -> bool:
         async with self._store.connection() as conn:
             return await conn.fetchval(_SEEN, topic, dedup_id, self._store.retention_s) is not None
+
+
+async def _close_quietly(conn: Any) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), 1.0)
+    except Exception:
+        conn.terminate()
 
 
 def _reason(error: BaseException) -> str:

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +30,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
-from adapters.private_files import create_private
+from adapters.state.catalogue import CatalogueRows, EntryRow
+from adapters.state.catalogue_sqlite import SqliteCatalogue
 
 T = TypeVar("T")
 
@@ -308,19 +307,6 @@ class NeedsReport:
 
 # --- the store ---------------------------------------------------------------------------------
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS procedure (
-    code TEXT PRIMARY KEY, entry BLOB NOT NULL, digest TEXT NOT NULL,
-    synced_at REAL NOT NULL, gone_since REAL
-);
-CREATE TABLE IF NOT EXISTS register (
-    kind TEXT NOT NULL, code TEXT NOT NULL, entry BLOB NOT NULL, digest TEXT NOT NULL,
-    gone_since REAL, PRIMARY KEY (kind, code)
-);
-CREATE TABLE IF NOT EXISTS sync_run (at REAL NOT NULL, report BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS last_sync (one INTEGER PRIMARY KEY CHECK (one = 1), at REAL NOT NULL);
-"""
-
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -342,55 +328,25 @@ def _entry(raw: bytes) -> ProcedureEntry:
 
 
 class CatalogueStore:
-    """The catalogue in SQLite (the bus's data folder), used from one worker thread."""
+    """One portal connector's catalogue, over the rows of ``rows``: a SQLite file of the bus's
+    data folder (:meth:`in_file`), or the shared state database."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._pool: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, rows: CatalogueRows) -> None:
+        self.rows = rows
+
+    @classmethod
+    def in_file(cls, path: Path) -> CatalogueStore:
+        return cls(SqliteCatalogue(path))
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-catalogue")
-        await self._run(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        create_private(self.path)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=10000")  # the command line may share the file with serve
-        db.executescript(_SCHEMA)
-        self._db = db
+        await self.rows.open()
 
     async def close(self) -> None:
-        if self._pool is None:
-            return
-        await self._run(self.db.close)
-        self._db = None
-        self._pool.shutdown(wait=True)
-        self._pool = None
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        if self._pool is None:
-            raise RuntimeError("the portal catalogue is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("the portal catalogue is not open")
-        return self._db
+        await self.rows.close()
 
     async def digests(self) -> dict[str, tuple[str, bool]]:
         """Procedure code -> (digest, withdrawn)."""
-
-        def read() -> dict[str, tuple[str, bool]]:
-            rows = self.db.execute("SELECT code, digest, gone_since IS NOT NULL FROM procedure")
-            return {code: (value, bool(gone)) for code, value, gone in rows}
-
-        return await self._run(read)
+        return await self.rows.digests()
 
     async def apply(
         self,
@@ -402,87 +358,28 @@ class CatalogueStore:
         now: float,
     ) -> dict[str, int]:
         """Writes one sync in one transaction; answers, per register, how many entries changed."""
-
-        def write() -> dict[str, int]:
-            changed: dict[str, int] = {}
-            with self.db:
-                self.db.execute("BEGIN")
-                for entry in entries:
-                    data = entry.as_dict()
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO procedure (code, entry, digest, synced_at, gone_since) "
-                        "VALUES (?, ?, ?, ?, NULL)",
-                        (entry.code, orjson.dumps(data), _digest(data), now),
-                    )
-                self.db.executemany(
-                    "UPDATE procedure SET gone_since = ? WHERE code = ?", [(now, code) for code in withdrawn]
-                )
-                self.db.executemany(
-                    "UPDATE procedure SET gone_since = NULL WHERE code = ?", [(code,) for code in returned]
-                )
-                for kind, items in registers.items():
-                    changed[kind] = self._write_register(kind, items, now)
-                self.db.execute("INSERT OR REPLACE INTO last_sync (one, at) VALUES (1, ?)", (now,))
-                if entries or withdrawn or returned or any(changed.values()):
-                    self.db.execute(
-                        "INSERT INTO sync_run (at, report) VALUES (?, ?)",
-                        (now, orjson.dumps(report.as_dict())),
-                    )
-            return changed
-
-        return await self._run(write)
-
-    def _write_register(self, kind: str, items: Mapping[str, Mapping[str, str]], now: float) -> int:
-        known = {
-            code: (value, gone)
-            for code, value, gone in self.db.execute(
-                "SELECT code, digest, gone_since IS NOT NULL FROM register WHERE kind = ?", (kind,)
-            )
+        procedures = [_row(entry.code, entry.as_dict()) for entry in entries]
+        lists = {
+            kind: [_row(code, item) for code, item in items.items()] for kind, items in registers.items()
         }
-        changed = 0
-        for code, item in items.items():
-            value = _digest(item)
-            if known.get(code) != (value, False):
-                changed += 1
-                self.db.execute(
-                    "INSERT OR REPLACE INTO register (kind, code, entry, digest, gone_since) "
-                    "VALUES (?, ?, ?, ?, NULL)",
-                    (kind, code, orjson.dumps(item), value),
-                )
-        gone = [code for code, (_, was_gone) in known.items() if code not in items and not was_gone]
-        self.db.executemany(
-            "UPDATE register SET gone_since = ? WHERE kind = ? AND code = ?", [(now, kind, c) for c in gone]
+        return await self.rows.apply(
+            procedures, withdrawn, returned, lists, orjson.dumps(report.as_dict()), now
         )
-        return changed + len(gone)
 
     async def last_sync(self) -> float | None:
         """When the catalogue was last synced from the portal (None: never)."""
-
-        def read() -> float | None:
-            row = self.db.execute("SELECT at FROM last_sync").fetchone()
-            return None if row is None else float(row[0])
-
-        return await self._run(read)
+        return await self.rows.last_sync()
 
     async def procedures(self, *, withdrawn: bool = False) -> list[ProcedureEntry]:
         """The procedures the portal lists (and, with ``withdrawn``, those it no longer does)."""
-
-        def read() -> list[ProcedureEntry]:
-            where = "" if withdrawn else "WHERE gone_since IS NULL"
-            rows = self.db.execute(f"SELECT entry FROM procedure {where} ORDER BY code")  # noqa: S608
-            return [_entry(raw) for (raw,) in rows]
-
-        return await self._run(read)
+        return [_entry(raw) for raw in await self.rows.procedures(withdrawn)]
 
     async def counts(self) -> dict[str, int]:
-        def read() -> dict[str, int]:
-            listed, gone = self.db.execute(
-                "SELECT COALESCE(SUM(gone_since IS NULL), 0), COALESCE(SUM(gone_since IS NOT NULL), 0) "
-                "FROM procedure"
-            ).fetchone()
-            return {"listed": int(listed), "withdrawn": int(gone)}
+        return await self.rows.counts()
 
-        return await self._run(read)
+
+def _row(code: str, value: Any) -> EntryRow:
+    return EntryRow(code, orjson.dumps(value), _digest(value))
 
 
 # --- the sync --------------------------------------------------------------------------------

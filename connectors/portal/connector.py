@@ -60,6 +60,8 @@ from typing import Any
 import orjson
 
 from adapters.rest import RestEndpoint, RestProvider
+from adapters.state.catalogue_postgres import PostgresCatalogue
+from adapters.state.portal_postgres import PostgresPortalState
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.portal import protocol
 from connectors.portal.catalogue import (
@@ -345,13 +347,15 @@ class PortalConnector:
             self.metrics.figures(rows)
         return rows
 
-    def unsynced(self) -> Mapping[str, float]:
-        return self.sync.pending
+    async def unsynced(self) -> Mapping[str, float]:
+        """The dossiers the portal is behind on, read from the sync state: with the shared state
+        (state.postgres), those of every process of the bus."""
+        return await self.sync.store.unsynced()
 
     async def console_rows(self) -> list[dict[str, str | int | float | None]]:
         """The operator console's portal section: one row per agency."""
         rows = await self.figures()
-        pending = self.sync.pending
+        pending = await self.unsynced()
         now = time.time()
         oldest = round(now - min(pending.values()), 1) if pending else 0.0
         return [
@@ -372,6 +376,8 @@ class PortalConnector:
             try:
                 await self.figures()
                 await self.refresh_scorecard()
+                # the unsynced gauges: the dossiers of every process sharing the sync state
+                self.sync.pending = dict(await self.unsynced())
             except Exception:  # the gauges keep their last values; the next round tries again
                 log.warning("%s: the scorecard figures were not refreshed", self._name, exc_info=True)
             await asyncio.sleep(self.figures_every_s)
@@ -637,7 +643,9 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
     )
     sync = PortalSync(
         client,
-        SyncStateStore(state_file),
+        SyncStateStore.in_file(state_file)
+        if deps.shared_state is None
+        else SyncStateStore(PostgresPortalState(deps.shared_state, settings.name)),
         metrics,
         body=body,
         status_policy=_status_policy(settings),
@@ -651,7 +659,9 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         catalogue_file = deps.data_dir / catalogue_file
     catalogue = CatalogueSync(
         ClientCatalogueCalls(client),
-        CatalogueStore(catalogue_file),
+        CatalogueStore.in_file(catalogue_file)
+        if deps.shared_state is None
+        else CatalogueStore(PostgresCatalogue(deps.shared_state, settings.name)),
         max_items=_option_count(settings, "catalogue_max_items"),
     )
     reconcile_every_s = _option_duration(settings, "reconcile_every", None)

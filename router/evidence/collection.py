@@ -35,6 +35,7 @@ from router.evidence.service import Evidence, EvidenceQuery, EvidenceService
 from router.ports import StoredMessage
 from router.providers import ProviderError, ProviderTimeout, ProviderUnavailable
 from router.sinks import SinkError
+from router.state import CollectionAttempts
 from router.subscriptions import RetryPolicy
 
 log = logging.getLogger("lienthong.evidence")
@@ -80,10 +81,26 @@ class Outcome:
     may_pass: bool = False
 
 
-@dataclass(slots=True)
-class _Attempts:
-    count: int
-    first: float
+class LocalAttempts:
+    """:class:`router.state.CollectionAttempts` in this process's memory (a bus of one process),
+    bounded: past :data:`MAX_TRACKED` dossiers the oldest is forgotten."""
+
+    def __init__(self) -> None:
+        self._attempts: dict[tuple[str, str], tuple[int, float]] = {}
+
+    async def attempt(self, collector: str, dossier: str, now: float) -> tuple[int, float]:
+        key = (collector, dossier)
+        count, first = self._attempts.get(key, (0, now))
+        if key not in self._attempts and len(self._attempts) >= MAX_TRACKED:
+            del self._attempts[next(iter(self._attempts))]
+        self._attempts[key] = (count + 1, first)
+        return count + 1, first
+
+    async def forget(self, collector: str, dossier: str) -> None:
+        self._attempts.pop((collector, dossier), None)
+
+    def clear(self) -> None:
+        self._attempts.clear()
 
 
 class EvidenceCollector:
@@ -100,7 +117,10 @@ class EvidenceCollector:
         metrics: EvidenceMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         record_fields: Mapping[str, int] | None = None,
+        attempts: CollectionAttempts | None = None,
     ) -> None:
+        """``attempts`` keeps the attempts at a collection (default: this process's memory); a
+        store shared by several processes takes ``clock`` as the wall clock."""
         self.service = service
         # per dataset, the top-level fields of its record (its response schema's properties): what
         # a purpose that sees the whole record ("*") would have had filled, in the metric of fields
@@ -111,14 +131,18 @@ class EvidenceCollector:
         self.deadline_s = deadline_s
         self.metrics = metrics or NoEvidenceMetrics()
         self._clock = clock
-        self._attempts: dict[str, _Attempts] = {}
+        self._local: LocalAttempts | None = None
+        if attempts is None:
+            attempts = self._local = LocalAttempts()
+        self.attempts: CollectionAttempts = attempts
 
     async def send(self, messages: Sequence[StoredMessage], idempotency_key: str) -> None:
         for message in messages:
             await self._one(message)
 
     async def close(self) -> None:
-        self._attempts.clear()
+        if self._local is not None:
+            self._local.clear()
 
     async def _one(self, message: StoredMessage) -> None:
         try:
@@ -139,17 +163,12 @@ class EvidenceCollector:
             # nowhere. The embedded log knows; Kafka keeps no dedup ids, so there a redelivery
             # collects and publishes again (docs/kafka.md).
             log.info("dossier %s: its collection was published already; not collected again", code)
-            self._attempts.pop(code, None)
+            await self.attempts.forget(self.source, code)
             return
-        attempts = self._attempts.get(code)
-        if attempts is None:
-            if len(self._attempts) >= MAX_TRACKED:
-                del self._attempts[next(iter(self._attempts))]
-            attempts = self._attempts[code] = _Attempts(0, self._clock())
-        attempts.count += 1
+        count, since = await self.attempts.attempt(self.source, code, self._clock())
         outcomes = await self.collect(procedure, dossier, event.source, tracing.of_headers(message.headers))
         passing = [o for o in outcomes if o.may_pass]
-        if passing and not self._last_attempt(attempts):
+        if passing and not self._last_attempt(count, since):
             first = passing[0]
             # the collector works: a provider behind it is down, so this retry must not open the
             # subscription's circuit and hold up dossiers that need other providers
@@ -160,16 +179,16 @@ class EvidenceCollector:
                 sink_healthy=True,
             )
         await self._publish(procedure, dossier, event, outcomes)
-        self._attempts.pop(code, None)
+        await self.attempts.forget(self.source, code)
 
-    def _last_attempt(self, attempts: _Attempts) -> bool:
+    def _last_attempt(self, count: int, first: float) -> bool:
         """Whether delivery would give up if this attempt failed: its attempt count, or its time
         budget with the longest pause it could take before the next attempt."""
         policy = self.retry
-        if attempts.count >= policy.max_attempts:
+        if count >= policy.max_attempts:
             return True
-        pause = min(policy.max_backoff_s, policy.initial_backoff_s * 2.0 ** (attempts.count - 1))
-        return self._clock() - attempts.first + pause >= policy.max_elapsed_s
+        pause = min(policy.max_backoff_s, policy.initial_backoff_s * 2.0 ** (count - 1))
+        return self._clock() - first + pause >= policy.max_elapsed_s
 
     async def collect(
         self, procedure: Procedure, dossier: dict[str, Any], requester: str, traceparent: str | None = None

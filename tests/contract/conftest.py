@@ -18,11 +18,20 @@ import pytest
 from adapters.audit import Checkpointing, SqliteAuditLog
 from adapters.audit.keys import ChainKey, KeyRing
 from adapters.embedded import EmbeddedDeadLetters, EmbeddedLog
+from adapters.http.console.sessions import LocalRevocations
 from adapters.kafka import KafkaOptions, KafkaTransport
 from adapters.state import PostgresStateStore, SqliteStateStore
+from adapters.state.catalogue_postgres import PostgresCatalogue
+from adapters.state.portal_postgres import PostgresPortalState
+from adapters.state.postgres_attempts import PostgresAttempts
 from adapters.state.postgres_audit import PostgresAuditLog
 from adapters.state.postgres_dead_letters import PostgresDeadLetters
+from adapters.state.postgres_revocations import PostgresRevocations
+from connectors.portal.catalogue import CatalogueStore
+from connectors.portal.state import SyncStateStore
+from router.evidence.collection import LocalAttempts
 from router.ports import DeadLetterStore, Transport
+from router.state import CollectionAttempts, SessionRevocations
 from tests.support.kafka import kafka_bootstrap, unique
 from tests.support.postgres import fresh_database
 
@@ -77,6 +86,10 @@ class StateBackend:
         self.dsn = fresh_database() if kind == "postgres" else ""
         self.opened: list[SqliteStateStore | PostgresStateStore] = []
         self.logs: list[SqliteAuditLog | PostgresAuditLog] = []
+        self.portal_states: list[SyncStateStore] = []
+        self.catalogues: list[CatalogueStore] = []
+        self._local_revocations: LocalRevocations | None = None
+        self._local_attempts: LocalAttempts | None = None
 
     def store(self, *, retention_s: float = 3600.0) -> SqliteStateStore | PostgresStateStore:
         """A store not started yet."""
@@ -110,6 +123,54 @@ class StateBackend:
         self.logs.append(log)
         return log
 
+    async def portal_state(self, connector: str = "portal") -> SyncStateStore:
+        """An open portal sync state of this kind, as a process of the bus opens it: a SQLite file
+        per connector, or the connector's rows in the shared database."""
+        if self.kind == "postgres":
+            store = await self.started()
+            assert isinstance(store, PostgresStateStore)
+            sync = SyncStateStore(PostgresPortalState(store, connector))
+        else:
+            sync = SyncStateStore.in_file(self.tmp_path / f"portal-{connector}.db")
+        await sync.open()
+        self.portal_states.append(sync)
+        return sync
+
+    async def catalogue(self, connector: str = "portal") -> CatalogueStore:
+        """An open portal catalogue of this kind: a SQLite file per connector, or the
+        connector's rows in the shared database."""
+        if self.kind == "postgres":
+            store = await self.started()
+            assert isinstance(store, PostgresStateStore)
+            catalogue = CatalogueStore(PostgresCatalogue(store, connector))
+        else:
+            catalogue = CatalogueStore.in_file(self.tmp_path / f"portal-{connector}-catalogue.db")
+        await catalogue.open()
+        self.catalogues.append(catalogue)
+        return catalogue
+
+    async def revocations(self) -> SessionRevocations:
+        """Console revocations as a process keeps them: the shared database's, or (a bus of one
+        process) the one list in memory."""
+        if self.kind == "postgres":
+            store = await self.started()
+            assert isinstance(store, PostgresStateStore)
+            return PostgresRevocations(store)
+        if self._local_revocations is None:
+            self._local_revocations = LocalRevocations()
+        return self._local_revocations
+
+    async def attempts(self) -> CollectionAttempts:
+        """Collection attempts as a process keeps them: the shared database's, or (a bus of one
+        process) the one count in memory."""
+        if self.kind == "postgres":
+            store = await self.started()
+            assert isinstance(store, PostgresStateStore)
+            return PostgresAttempts(store)
+        if self._local_attempts is None:
+            self._local_attempts = LocalAttempts()
+        return self._local_attempts
+
     async def tamper(self, sql: str) -> None:
         """Runs ``sql`` on the storage behind the store's back, as whoever can write it."""
         if self.kind == "postgres":
@@ -127,6 +188,10 @@ class StateBackend:
                 local.close()
 
     async def close_all(self) -> None:
+        for sync in self.portal_states:
+            await sync.close()
+        for catalogue in self.catalogues:
+            await catalogue.close()
         for log in self.logs:
             await log.close()
         for store in self.opened:

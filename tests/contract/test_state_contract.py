@@ -5,10 +5,12 @@ Two stores on the same storage stand for two processes of one bus."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from adapters.audit.keys import ChainKey, KeyRing
+from adapters.state import PostgresStateStore
 from router.audit import AccessRecord
 from router.state import Claim, ClaimState, Placed
 from tests.contract.conftest import CHAIN_KEYS, StateBackend
@@ -146,3 +148,46 @@ async def test_appends_from_several_processes_make_one_chain(state: StateBackend
     # a subject's report is the same from every process
     reports = [await log.for_subject("001099012345") for log in logs]
     assert reports[0] == reports[1] == reports[2]
+
+
+async def test_a_revoked_session_is_refused_through_every_process(state: StateBackend) -> None:
+    first, second = await state.revocations(), await state.revocations()
+    later = time.time() + 3600
+    assert not await second.revoked("session-1")
+    await first.revoke("session-1", later)
+    await second.revoke("session-1", later)  # signing out twice is one revocation
+    assert await second.revoked("session-1")
+    assert await first.revoked("session-1")
+    assert not await first.revoked("session-2")
+
+
+async def test_revocations_of_expired_sessions_are_forgotten(state: StateBackend) -> None:
+    revocations = await state.revocations()
+    await revocations.revoke("gone", time.time() - 1)
+    await revocations.revoke("current", time.time() + 3600)  # a revocation clears the expired ones
+    assert not await revocations.revoked("gone")
+    assert await revocations.revoked("current")
+
+
+async def test_one_process_leads_and_another_takes_over_when_it_is_gone(state: StateBackend) -> None:
+    if state.kind == "sqlite":
+        pytest.skip("a bus of one process: there is no one else to lead")
+    stores = [
+        store for store in [await state.started() for _ in range(3)] if isinstance(store, PostgresStateStore)
+    ]
+    leading = [await store.leads() for store in stores]
+    assert leading.count(True) == 1
+    assert [await store.leads() for store in stores] == leading  # the leader keeps its lead
+    gone = stores[leading.index(True)]
+    await gone.close()
+    rest = [store for store in stores if store is not gone]
+    assert [await store.leads() for store in rest].count(True) == 1
+
+
+async def test_collection_attempts_count_on_through_another_process(state: StateBackend) -> None:
+    first, second = await state.attempts(), await state.attempts()
+    assert await first.attempt("000.00.00.H49/broker", "dossier-1", 100.0) == (1, 100.0)
+    assert await second.attempt("000.00.00.H49/broker", "dossier-1", 105.0) == (2, 100.0)
+    assert await first.attempt("000.00.00.H49/other", "dossier-1", 106.0) == (1, 106.0)
+    await second.forget("000.00.00.H49/broker", "dossier-1")
+    assert await first.attempt("000.00.00.H49/broker", "dossier-1", 200.0) == (1, 200.0)

@@ -36,6 +36,7 @@ from router.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from router.state import SessionRevocations
 
 log = logging.getLogger("lienthong.console")
 
@@ -89,9 +90,9 @@ class Console:
 
     # --- who is asking -------------------------------------------------------------------------
 
-    def operator(self, request: Request) -> tuple[System, Session]:
+    async def operator(self, request: Request) -> tuple[System, Session]:
         """The operator of the request's session: 401 without a valid one, 403 without the grant."""
-        session = self.signer.read(request.cookies.get(COOKIE))
+        session = await self.signer.current(request.cookies.get(COOKIE))
         if session is None:
             raise Unauthenticated("sign in at /console/login")
         system = self.bus.directory.get(session.system)
@@ -126,7 +127,7 @@ class Console:
 
     async def page(self, request: Request) -> Response:
         try:
-            system, session = self.operator(request)
+            system, session = await self.operator(request)
         except Unauthenticated:
             return _see(f"{PREFIX}/login")
         except Forbidden as error:
@@ -146,7 +147,7 @@ class Console:
         return _html(view.page(figures, system.id, self.signer.csrf_token(session), notice))
 
     async def live(self, request: Request) -> Response:
-        system, session = self.operator(request)
+        system, session = await self.operator(request)
         figures = await self.figures.gather(system)
         return _html(view.live(figures, self.signer.csrf_token(session)))
 
@@ -179,22 +180,22 @@ class Console:
 
     async def logout(self, request: Request) -> Response:
         try:
-            _, session = self.operator(request)
+            _, session = await self.operator(request)
         except LienthongError:
             # the key or the grant is gone for now: the cookie is cleared, and its session revoked
             # all the same, or a copy would work again once the grant is back
             ended = self.signer.read(request.cookies.get(COOKIE))
             if ended is not None:
-                self.signer.revoke(ended)
+                await self.signer.revoke(ended)
         else:
             await self.form(request, session)
-            self.signer.revoke(session)  # a copy of the cookie ends with it
+            await self.signer.revoke(session)  # a copy of the cookie ends with it
         response = _see(f"{PREFIX}/login")
         response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response
 
     async def replay(self, request: Request) -> Response:
-        system, session = self.operator(request)
+        system, session = await self.operator(request)
         fields = await self.form(request, session)
         name = fields.get("subscription", "")
         letter = fields.get("id")
@@ -216,7 +217,7 @@ class Console:
 
     async def release(self, request: Request) -> Response:
         """Releases a held portal dossier; a refusal answers as the API does (problem+json)."""
-        system, session = self.operator(request)
+        system, session = await self.operator(request)
         fields = await self.form(request, session)
         if self.portal_release is None:
             raise NotFound("no portal connector is configured")
@@ -241,11 +242,13 @@ def console_router(
     *,
     session_ttl_s: float = SESSION_TTL_S,
     portal_release: PortalRelease | None = None,
+    revocations: SessionRevocations | None = None,
 ) -> APIRouter:
     """The console's routes, for ``create_app(routers=...)``; ``secret`` signs the sessions
     (adapters.http.console.sessions.console_secret); ``portal_release`` releases a held portal
-    dossier (none without a portal connector)."""
-    console = Console(bus, figures, SessionSigner(secret, session_ttl_s), portal_release)
+    dossier (none without a portal connector); ``revocations`` keeps the sign-outs (default: in
+    this process's memory)."""
+    console = Console(bus, figures, SessionSigner(secret, session_ttl_s, revocations), portal_release)
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     router.add_api_route("", console.page, methods=["GET"])
     router.add_api_route("/live", console.live, methods=["GET"])

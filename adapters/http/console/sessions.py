@@ -5,8 +5,9 @@ and gets a cookie naming the system, a fingerprint of the key used, an expiry an
 id, signed with HMAC-SHA256. The cookie is checked against the directory and the policy on every
 request, so a revoked key or a withdrawn admin grant ends the session at once. Signing out
 revokes the session's id until it would have expired, so a copy of the cookie is refused too;
-the revocations are this process's (another instance behind the same address honours the copy
-until it expires). The CSRF token of a session is an HMAC of its id: forms carry it, the cookie
+the revocations live in a :class:`router.state.SessionRevocations`: the shared state database
+when the bus has one (every process refuses the copy), else this process's memory
+(:class:`LocalRevocations`). The CSRF token of a session is an HMAC of its id: forms carry it, the cookie
 cannot forge it.
 """
 
@@ -21,6 +22,8 @@ import time
 from dataclasses import dataclass
 
 import orjson
+
+from router.state import SessionRevocations
 
 # Set it to the same value on every instance behind one address, so a session survives a
 # failover; without it each process signs with its own random secret.
@@ -59,20 +62,42 @@ def _unb64(text: str) -> bytes:
 MAX_REVOKED = 10_000
 
 
-class SessionSigner:
-    def __init__(self, secret: bytes, ttl_s: float) -> None:
-        self._secret = secret
-        self.ttl_s = ttl_s
+class LocalRevocations:
+    """:class:`router.state.SessionRevocations` in this process's memory (a bus of one process)."""
+
+    def __init__(self) -> None:
         self._revoked: dict[str, float] = {}  # session id -> when it would have expired
 
-    def revoke(self, session: Session, now: float | None = None) -> None:
-        """Ends a session for good (signing out): its cookie, or any copy of it, reads as None."""
-        current = time.time() if now is None else now
-        self._revoked = {i: e for i, e in self._revoked.items() if e > current}
+    async def revoke(self, session_id: str, expires_at: float) -> None:
+        self.add(session_id, expires_at, time.time())
+
+    def add(self, session_id: str, expires_at: float, now: float) -> None:
+        self._revoked = {i: e for i, e in self._revoked.items() if e > now}
         if len(self._revoked) >= MAX_REVOKED:  # the oldest go first: they expire first anyway
             for oldest in sorted(self._revoked, key=self._revoked.__getitem__)[: MAX_REVOKED // 10]:
                 del self._revoked[oldest]
-        self._revoked[session.id] = session.expires_at
+        self._revoked[session_id] = expires_at
+
+    async def revoked(self, session_id: str) -> bool:
+        return session_id in self._revoked
+
+
+class SessionSigner:
+    def __init__(self, secret: bytes, ttl_s: float, revocations: SessionRevocations | None = None) -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+        self.revocations: SessionRevocations = LocalRevocations() if revocations is None else revocations
+
+    async def revoke(self, session: Session) -> None:
+        """Ends a session for good (signing out): its cookie, or any copy of it, reads as None."""
+        await self.revocations.revoke(session.id, session.expires_at)
+
+    async def current(self, cookie: str | None) -> Session | None:
+        """The session of a cookie value (:meth:`read`) unless it was revoked."""
+        session = self.read(cookie)
+        if session is None or await self.revocations.revoked(session.id):
+            return None
+        return session
 
     def _mac(self, purpose: str, payload: bytes) -> bytes:
         return hmac.new(self._secret, purpose.encode() + b"\0" + payload, hashlib.sha256).digest()
@@ -91,7 +116,8 @@ class SessionSigner:
         return session, f"{_b64(payload)}.{_b64(self._mac('session', payload))}"
 
     def read(self, cookie: str | None, now: float | None = None) -> Session | None:
-        """The session of a cookie value, or None when it is missing, forged, malformed or expired."""
+        """The session of a cookie value, or None when it is missing, forged, malformed or expired
+        (whether it was revoked is :meth:`current`'s question)."""
         if not cookie or len(cookie) > 1024:
             return None
         payload_text, _, mac_text = cookie.partition(".")
@@ -106,7 +132,7 @@ class SessionSigner:
             session = Session(str(fields["s"]), str(fields["k"]), float(fields["e"]), str(fields["i"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
-        if session.expires_at <= (time.time() if now is None else now) or session.id in self._revoked:
+        if session.expires_at <= (time.time() if now is None else now):
             return None
         return session
 

@@ -43,7 +43,10 @@ class StatsSource(Protocol):
 
     async def figures(self, agencies: Sequence[str] | None = None) -> Sequence[FiguresRow]: ...
 
-    def unsynced(self) -> Mapping[str, float]: ...
+    async def unsynced(self) -> Mapping[str, float]:
+        """Dossier -> since when the portal has been behind, from the sync state every process
+        shares (the same answer from each)."""
+        ...
 
     async def scorecard(self, query: ScorecardQuery) -> Mapping[str, Any]: ...
 
@@ -132,7 +135,7 @@ def stats_router(sources: Sequence[StatsSource], is_admin: Callable[[str], bool]
         portals = []
         for source in sources:
             rows = await source.figures(agencies)
-            pending = source.unsynced()
+            pending = await source.unsynced()
             visible = {row.agency for row in rows}
             backlog = [since for code, since in pending.items() if admin or code.split("-", 1)[0] in visible]
             portals.append(

@@ -6,6 +6,7 @@ so; when it is back, the bus goes on without a restart."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -13,7 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.http.console.routes import COOKIE
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.cli import lienthong
 from tests.support.events import delivered, status_changed
@@ -67,6 +70,8 @@ def two_buses(
         env.setenv(DSN_ENV, database._replace(netloc=f"{database.username}@127.0.0.1:{proxy.port}").geturl())
         for name, value in KEYS.items():
             env.setenv(name, value)
+        # one console signing secret, as every instance behind one address has
+        env.setenv("LIENTHONG_CONSOLE_SECRET", "shared-state test console secret, 32 characters+")
         transport = on_kafka(unique("shared") + ".")
         sections = {
             "state": {"postgres": {"dsn_env": DSN_ENV, "timeout": "2s"}},
@@ -203,3 +208,78 @@ def test_dead_letters_are_listed_and_replayed_through_either_process(
     assert replayed.json()["replayed"] == 1
     wait_for(lambda: any(e["id"] == event["id"] for e in delivered(portal.received)), "the replayed event")
     assert letters(a) == letters(b) == []
+
+
+def test_a_console_sign_out_through_one_process_is_refused_by_the_other(
+    two_buses: tuple[BusProcess, BusProcess, Receiver, TcpProxy],
+) -> None:
+    a, b, _, _ = two_buses
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=a.url, timeout=30) as on_a, httpx.Client(base_url=b.url, timeout=30) as on_b:
+        signed_in = on_a.post("/console/login", content=f"api_key={a.config.keys[OPERATOR]}", headers=form)
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = on_a.cookies.get(COOKIE)
+        assert cookie
+        on_b.cookies.set(COOKIE, cookie, path="/console")
+        page = on_b.get("/console")  # the same session through the other process
+        assert page.status_code == 200, page.text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', on_a.get("/console").text)
+        assert csrf is not None
+        out = on_a.post("/console/logout", content=f"csrf={csrf.group(1)}", headers=form)
+        assert out.status_code == 303
+        assert on_b.get("/console").status_code == 303  # back to the login page
+        assert on_b.get("/console/live").status_code == 401
+
+
+def test_no_process_keeps_a_file_of_state_in_its_data_folder(
+    two_buses: tuple[BusProcess, BusProcess, Receiver, TcpProxy],
+) -> None:
+    for bus in two_buses[:2]:
+        assert isinstance(bus, BusProcess)
+        folder = bus.path.parent
+        kept = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.db*"))
+        assert kept == [], f"{folder}: {kept}"
+
+
+def dead_letter_gauges(buses: tuple[BusProcess, ...]) -> list[float]:
+    """``lienthong_dead_letters{subscription="portal"}`` as each process exports it."""
+    values = []
+    for bus in buses:
+        text = httpx.get(f"{bus.url}/metrics", timeout=30).text
+        values.append(
+            sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "lienthong_dead_letters" and sample.labels.get("subscription") == "portal"
+            )
+        )
+    return values
+
+
+def test_one_process_exports_the_dead_letter_count_so_a_sum_is_the_deployment_s(
+    two_buses: tuple[BusProcess, BusProcess, Receiver, TcpProxy],
+) -> None:
+    a, b, portal, _ = two_buses
+    events = [status_changed(4, 1), status_changed(5, 1)]
+    failing = {str(event["id"]) for event in events}
+    portal.fail_when(lambda received: received.headers.get("ce-id") in failing, Fault(status=503))
+    with a.client(ONESTOP) as to_a, b.client(ONESTOP) as to_b:
+        assert publish(to_a, events[0]).status_code == 202
+        assert publish(to_b, events[1]).status_code == 202
+
+    def listed() -> int:
+        with a.client(PORTAL) as client:
+            return len(client.get("/v1/subscriptions/portal/dead-letters").json())
+
+    wait_for(lambda: listed() == 2, "both dead letters")
+    # each process reads the shared count; one exports it, the other 0
+    wait_for(lambda: sorted(dead_letter_gauges((a, b))) == [0.0, 2.0], "one process exporting 2")
+    portal.clear_faults()
+    with a.client(OPERATOR) as client:
+        replayed = client.post(
+            "/v1/subscriptions/portal/dead-letters/replay", json={"all": True}, headers=NAMED
+        )
+    assert replayed.status_code == 200, replayed.text
+    # a replay through either process: the exporter reads the count again
+    wait_for(lambda: dead_letter_gauges((a, b)) == [0.0, 0.0], "the count back to 0")

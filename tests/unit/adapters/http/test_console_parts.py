@@ -19,7 +19,13 @@ from adapters.http.console.figures import (
     TypeFigures,
     counter_totals,
 )
-from adapters.http.console.sessions import MAX_REVOKED, SECRET_ENV, SessionSigner, console_secret
+from adapters.http.console.sessions import (
+    MAX_REVOKED,
+    SECRET_ENV,
+    LocalRevocations,
+    SessionSigner,
+    console_secret,
+)
 from adapters.metrics import PrometheusMetrics
 from router.audit import StoredAccessRecord
 from router.bus import SubscriptionStatus
@@ -60,27 +66,37 @@ def test_a_tampered_cookie_is_no_session(tamper: object) -> None:
     assert signer.read(tamper(cookie), now=1001.0) is None
 
 
-def test_a_revoked_session_reads_as_none_and_others_stay() -> None:
-    signer = SessionSigner(b"s" * 32, ttl_s=60)
-    ended, ended_cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=1000.0)
-    kept, kept_cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=1000.0)
-    signer.revoke(ended, now=1001.0)
-    assert signer.read(ended_cookie, now=1002.0) is None
-    assert signer.read(kept_cookie, now=1002.0) == kept
+async def test_a_revoked_session_reads_as_none_and_others_stay() -> None:
+    signer = SessionSigner(b"s" * 32, ttl_s=3600)
+    ended, ended_cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH)
+    kept, kept_cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH)
+    await signer.revoke(ended)
+    assert await signer.current(ended_cookie) is None
+    assert signer.read(ended_cookie) == ended  # the cookie itself is sound: the revocation refuses it
+    assert await signer.current(kept_cookie) == kept
+
+
+async def test_a_revocation_kept_elsewhere_refuses_the_session_in_every_signer() -> None:
+    shared = LocalRevocations()  # stands for the shared store: two processes, one list
+    one, two = SessionSigner(b"s" * 32, 3600, shared), SessionSigner(b"s" * 32, 3600, shared)
+    session, cookie = one.issue("000.00.00.H49/vanhanh", KEY_HASH)
+    assert await two.current(cookie) == session
+    await one.revoke(session)
+    assert await two.current(cookie) is None
 
 
 @pytest.mark.slow  # fills the revocation list to its bound
-def test_revocations_are_bounded_and_forgotten_once_expired() -> None:
-    signer = SessionSigner(b"s" * 32, ttl_s=60)
-    sessions = [signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=float(n))[0] for n in range(MAX_REVOKED)]
-    for session in sessions:
-        signer.revoke(session, now=0.0)
-    latest, cookie = signer.issue("000.00.00.H49/vanhanh", KEY_HASH, now=float(MAX_REVOKED))
-    signer.revoke(latest, now=0.0)
-    assert len(signer._revoked) <= MAX_REVOKED
-    assert signer.read(cookie, now=1.0) is None  # the newest revocation is kept
-    signer.revoke(latest, now=float(MAX_REVOKED) + 61)  # every earlier one has expired by then
-    assert list(signer._revoked) == [latest.id]
+async def test_revocations_are_bounded_and_forgotten_once_expired() -> None:
+    revocations = LocalRevocations()
+    for n in range(MAX_REVOKED):
+        revocations.add(f"session-{n}", float(n), 0.0)
+    revocations.add("latest", float(MAX_REVOKED) + 60, 0.0)
+    assert len(revocations._revoked) <= MAX_REVOKED
+    assert await revocations.revoked("latest")  # the newest revocation is kept
+    revocations.add(
+        "latest", float(MAX_REVOKED) + 60, float(MAX_REVOKED) + 1
+    )  # every earlier one has expired by then
+    assert list(revocations._revoked) == ["latest"]
 
 
 def test_another_secret_reads_no_session() -> None:

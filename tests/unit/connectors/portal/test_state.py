@@ -11,7 +11,7 @@ from connectors.portal.state import DossierState, SyncStateStore, digest
 
 def test_the_state_is_durable_and_counts_the_scorecard(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store = SyncStateStore(tmp_path / "portal.db")
+        store = SyncStateStore.in_file(tmp_path / "portal.db")
         await store.open()
         record = {
             "MaHoSo": "A",
@@ -30,7 +30,7 @@ def test_the_state_is_durable_and_counts_the_scorecard(tmp_path: Path) -> None:
         )
         await store.close()
 
-        again = SyncStateStore(tmp_path / "portal.db")
+        again = SyncStateStore.in_file(tmp_path / "portal.db")
         await again.open()
         applied, loaded = await again.load(synced.code, "e1")
         assert applied and loaded == synced and loaded.in_sync
@@ -46,7 +46,7 @@ def test_the_state_is_durable_and_counts_the_scorecard(tmp_path: Path) -> None:
 
 def test_the_state_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store = SyncStateStore(tmp_path / "portal.db")
+        store = SyncStateStore.in_file(tmp_path / "portal.db")
         await store.open()
         await store.save(DossierState("000.00.00.H49-240502-0002", "000.00.00.H49", 100.0))
         await store.close()

@@ -49,7 +49,7 @@ def _sync(tmp_path: Path, policy: StatusPolicy) -> tuple[PortalSync, CollectorRe
     # _check_move makes no portal call: no client is needed
     client = cast(PortalClient, None)
     return PortalSync(
-        client, SyncStateStore(tmp_path / "s.db"), PortalMetrics(registry), status_policy=policy
+        client, SyncStateStore.in_file(tmp_path / "s.db"), PortalMetrics(registry), status_policy=policy
     ), registry
 
 
