@@ -54,6 +54,7 @@ from lienthong.reload_plan import ReloadParts, ReloadPlan, reload_configuration
 from lienthong.reload_rules import Changes
 from lienthong.workers import Workers
 from router.bus import Bus, Generation
+from router.consuming import MAX_MESSAGES
 from router.dead_letter_reading import DeadLetterReading
 from router.delivery import SubscriptionDelivery
 from router.envelope import CloudEvent
@@ -225,7 +226,11 @@ class Runtime:
         self._reload_parts = ReloadParts(
             connector_deps, delivery_builder, self._transport, self._metrics, self._tracer, self._audit
         )
-        self._workers = Workers(self._transport, drain_timeout_s)  # the consume loops
+        self._workers = Workers(  # the consume loops
+            self._transport,
+            drain_timeout_s,
+            max_messages=self._log.fetch_size if self._transport is self._log else MAX_MESSAGES,
+        )
         self._lag_task: asyncio.Task[None] | None = None
         self._stopping = False  # set when the shutdown starts: /readyz says so at once
         self._reload_lock = asyncio.Lock()  # reloads run one at a time, and not during a shutdown

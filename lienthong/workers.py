@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from router.consuming import ConsumeLoop, Handler
+from router.consuming import MAX_MESSAGES, ConsumeLoop, Handler
 from router.delivery import SubscriptionDelivery
 from router.ports import Consumer, Transport
 from router.publishing import INBOUND_TOPIC
@@ -30,9 +30,13 @@ class Worker:
 class Workers:
     """The running consume loops: the subscriptions', by name, and the router's once started."""
 
-    def __init__(self, transport: Transport, drain_timeout_s: float) -> None:
+    def __init__(
+        self, transport: Transport, drain_timeout_s: float, *, max_messages: int = MAX_MESSAGES
+    ) -> None:
+        """``max_messages``: what a loop fetches at most at a time (the transport's own figure)."""
         self._transport = transport
         self._drain_timeout_s = drain_timeout_s
+        self._max_messages = max_messages
         self.subscriptions: dict[str, Worker] = {}
         self.router: Worker | None = None
 
@@ -47,7 +51,9 @@ class Workers:
         await delivery.start()
         consumer = self._transport.consumer(subscription.group, subscription.topic)
         await consumer.start()
-        loop = ConsumeLoop(f"deliver {subscription.name}", consumer, delivery.handle)
+        loop = ConsumeLoop(
+            f"deliver {subscription.name}", consumer, delivery.handle, max_messages=self._max_messages
+        )
         task = asyncio.create_task(loop.run(), name=loop.name)
         self.subscriptions[subscription.name] = Worker(loop, consumer, task, delivery)
 
@@ -55,7 +61,7 @@ class Workers:
         """Starts the loop that hands the inbound topic's batches to ``route``."""
         consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
         await consumer.start()
-        loop = ConsumeLoop("router", consumer, route)
+        loop = ConsumeLoop("router", consumer, route, max_messages=self._max_messages)
         self.router = Worker(loop, consumer, asyncio.create_task(loop.run(), name=loop.name))
 
     async def drain(self, name: str) -> None:

@@ -14,6 +14,9 @@ log = logging.getLogger("lienthong.consume")
 
 Handler = Callable[[Mapping[int, Sequence[StoredMessage]]], Awaitable[None]]
 
+# What a loop fetches at most at a time, unless its transport says otherwise.
+MAX_MESSAGES = 1000
+
 
 class ConsumeLoop:
     """Runs ``handler`` over a consumer until stopped.
@@ -34,7 +37,7 @@ class ConsumeLoop:
         consumer: Consumer,
         handler: Handler,
         *,
-        max_messages: int = 1000,
+        max_messages: int = MAX_MESSAGES,
         poll_timeout_s: float = 0.5,
         error_pause_s: float = 1.0,
     ) -> None:

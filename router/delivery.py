@@ -113,10 +113,13 @@ class _Budget:
     reached the sink, and never plans a sleep that ends past the deadline.
     """
 
+    __slots__ = ("_clock", "_jitter", "_policy", "calls", "deadline", "last_chance_taken")
+
     def __init__(self, policy: RetryPolicy, clock: Clock) -> None:
         self._policy = policy
         self._clock = clock
-        self._jitter = wait_random_exponential(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
+        # made on the first wait: most calls go through at their first attempt and never wait
+        self._jitter: wait_random_exponential | None = None
         self.deadline = clock() + policy.max_elapsed_s
         self.calls = 0
         # The call's one try after its deadline while the circuit refused it (see the module doc)
@@ -129,6 +132,11 @@ class _Budget:
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, SinkError) and error.retry_after_s is not None:
             return max(0.0, error.retry_after_s)
+        if self._jitter is None:
+            policy = self._policy
+            self._jitter = wait_random_exponential(
+                multiplier=policy.initial_backoff_s, max=policy.max_backoff_s
+            )
         return max(0.0, min(self._jitter(state), self.left()))
 
     def stop(self, state: RetryCallState) -> bool:
@@ -338,8 +346,36 @@ class SubscriptionDelivery:
         await self._dead_letter(chunk, failure.reason, failure.attempts, failure.error.detail)
 
     async def _send(self, chunk: Sequence[StoredMessage]) -> _Failure | None:
-        """One sink call with its retries; the failure if it did not go through."""
+        """One sink call with its retries; the failure if it did not go through.
+
+        The first attempt is made directly: a healthy sink takes it, and the retry machinery
+        (a tenacity loop, its state and strategies) is only built for a call that failed.
+        """
         budget = _Budget(self.subscription.retry, self._clock)
+        key = idempotency_key(chunk)
+        try:
+            await self._attempt(chunk, key, budget)
+        except SinkError as error:
+            if not error.retryable:
+                return _Failure(REJECTED_BY_SINK, budget.calls, error)
+            return await self._retry(chunk, key, budget, error)
+        return None
+
+    async def _retry(
+        self, chunk: Sequence[StoredMessage], key: str, budget: _Budget, first: SinkError
+    ) -> _Failure | None:
+        """The retries of a call whose first attempt failed with ``first`` (retryable): tenacity
+        sees that failure as its own first attempt, so its stop, wait and attempt numbers are
+        those of the whole call."""
+        replayed = False
+
+        async def attempt() -> None:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first
+            await self._attempt(chunk, key, budget)
+
         retrying = AsyncRetrying(
             sleep=self._pause,
             stop=budget.stop,
@@ -348,7 +384,7 @@ class SubscriptionDelivery:
             reraise=True,
         )
         try:
-            await retrying(self._attempt, chunk, idempotency_key(chunk), budget)
+            await retrying(attempt)
         except SinkError as error:
             reason = RETRIES_EXHAUSTED if error.retryable else REJECTED_BY_SINK
             return _Failure(reason, budget.calls, error)

@@ -13,12 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar, dataclass_transform
 
 Headers = tuple[tuple[str, bytes], ...]
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass_transform(frozen_default=True)
+def hot_value(cls: type[_T]) -> type[_T]:
+    """A dataclass that the type checker holds frozen and the interpreter builds as a plain one.
+
+    For the values built several times per event on the bus's hot path (a message appended,
+    read back, routed; where it landed): a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``, about 7x the cost of a plain slotted one (2.5 against 0.36 us
+    for a StoredMessage on the development machine). mypy --strict still refuses any assignment
+    to a field, and instances keep their value hash.
+    """
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@hot_value
 class Message:
     """A message handed to a transport to append."""
 
@@ -32,7 +47,7 @@ class Message:
     timestamp_ms: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@hot_value
 class StoredMessage:
     """A message read back from a transport."""
 
@@ -51,7 +66,7 @@ class StoredMessage:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@hot_value
 class AppendResult:
     """Where an appended message landed; ``duplicate`` when its dedup_id was already seen."""
 

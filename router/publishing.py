@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -27,7 +26,7 @@ from router.errors import (
     UnknownType,
 )
 from router.metrics import Metrics
-from router.ports import AppendResult, Message, Transport, TransportError
+from router.ports import AppendResult, Message, Transport, TransportError, hot_value
 from router.recipients import RECIPIENT
 from router.state import ClaimState, Placed, PublishDedup, StateUnavailable
 
@@ -70,7 +69,7 @@ class PublishPolicy(Protocol):
     def may_publish(self, system_id: str, event_type: str) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
+@hot_value
 class Accepted:
     id: str
     duplicate: bool

@@ -47,7 +47,7 @@ from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
 from adapters.embedded.tables import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
-from adapters.embedded.topic_view import Appended, TopicView
+from adapters.embedded.topic_view import TAIL_MESSAGES, Appended, TopicView
 from adapters.embedded.writer import Txn, Writer
 from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
 
@@ -56,6 +56,10 @@ __all__ = ["EmbeddedLog"]
 T = TypeVar("T")
 
 MAX_PARTITIONS = 4096
+# Bounds of fetch_size: the transports' usual fetch, and what a batch in hand may hold (it is
+# delivered again after a crash).
+FETCH_MIN = 1000
+FETCH_MAX = 8192
 # Rows retention deletes per transaction: small enough that an append waiting behind it is delayed
 # by milliseconds, not seconds.
 RETENTION_CHUNK = 5000
@@ -193,6 +197,15 @@ class EmbeddedLog:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def fetch_size(self) -> int:
+        """How many messages a consume loop on this log should fetch at most at a time: half a
+        tail for each of ``default_partitions``, within bounds. A loop that falls behind (the
+        router while publishers send batches at once) takes big enough bites to catch up while
+        what it needs is still in the tails, instead of reading it back from the file and decoding
+        it; each fetch also costs it one handling and one offset commit, whatever its size."""
+        return max(FETCH_MIN, min(FETCH_MAX, self.default_partitions * TAIL_MESSAGES // 2))
 
     async def healthy(self) -> bool:
         """True when the writer thread runs and the database answers a query."""

@@ -58,3 +58,13 @@ async def test_the_tail_follows_each_partition(log: EmbeddedLog) -> None:
         expected = [k.encode() for k in keys if partition_for(k, 4) == partition]
         assert [m.value for m in view.tails[partition]] == expected
         assert [m.offset for m in view.tails[partition]] == list(range(len(expected)))
+
+
+async def test_a_consume_loop_fetch_fits_in_the_tails(make_log: MakeLog) -> None:
+    """The loops fetch ``fetch_size`` at most: shared between the partitions, a fetch never asks
+    one partition for more than half its tail, so a loop that fell behind catches up from memory."""
+    for partitions in (1, 8, 64):
+        log = await make_log(default_partitions=partitions)
+        assert log.fetch_size >= 1000
+        assert -(-log.fetch_size // partitions) <= max(TAIL_MESSAGES // 2, 1000)
+        await log.close()
