@@ -148,7 +148,7 @@ class BusProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = config.directory / "bus.log"
 
-    def start(self, timeout: float = 30.0) -> Self:
+    def start(self, timeout: float = 60.0) -> Self:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -169,6 +169,9 @@ class BusProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # a bus that never became ready is stopped here: no test holds it to stop it later
+        self.process.kill()
+        self.process.wait(10)
         raise RuntimeError(f"the bus did not become ready:\n{self.log.read_text()[-4000:]}")
 
     def kill(self) -> None:
