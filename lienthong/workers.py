@@ -51,11 +51,16 @@ class Workers:
         task = asyncio.create_task(loop.run(), name=loop.name)
         self.subscriptions[subscription.name] = Worker(loop, consumer, task, delivery)
 
-    async def start_router(self, route: Handler) -> None:
-        """Starts the loop that hands the inbound topic's batches to ``route``."""
-        consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
+    async def start_router(
+        self, route: Handler, consumer: Consumer | None = None, *, commits: bool = True
+    ) -> None:
+        """Starts the loop that hands the inbound topic's batches to ``route``: read by
+        ``consumer`` (a member of the router group), whose offsets ``route`` commits itself
+        when ``commits`` is False (transactional routing)."""
+        if consumer is None:
+            consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
         await consumer.start()
-        loop = ConsumeLoop("router", consumer, route)
+        loop = ConsumeLoop("router", consumer, route, commits=commits)
         self.router = Worker(loop, consumer, asyncio.create_task(loop.run(), name=loop.name))
 
     async def drain(self, name: str) -> None:

@@ -32,7 +32,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from adapters.kafka.offsets import OffsetsUnknown
 from adapters.kafka.options import KafkaOptions
-from router.ports import StoredMessage, TransportError
+from adapters.kafka.transactions import PartitionTransactions
+from router.ports import Message, StoredMessage, TransportError
 
 if TYPE_CHECKING:
     from aiokafka.structs import ConsumerRecord
@@ -56,9 +57,18 @@ class ConsumedCluster(Protocol):
 
 class KafkaConsumer:
     def __init__(
-        self, transport: ConsumedCluster, group: str, topic: str, *, revoke_wait_s: float = 20.0
+        self,
+        transport: ConsumedCluster,
+        group: str,
+        topic: str,
+        *,
+        revoke_wait_s: float = 20.0,
+        transactions: PartitionTransactions | None = None,
     ) -> None:
+        """``transactions``: the producers of :meth:`append_and_commit`, for a member that commits
+        what it produces and its offsets together (the router on a transactional bus)."""
         self._transport = transport
+        self._transactions = transactions
         self._group = group
         self._topic = topic
         self._revoke_wait_s = revoke_wait_s
@@ -93,6 +103,8 @@ class KafkaConsumer:
             enable_auto_commit=False,
             # a partition with no committed offset raises, and fetch() asks the cluster why
             auto_offset_reset="none",
+            # on a transactional bus, no message of a transaction aborted or still open
+            isolation_level=options.isolation_level,
             max_partition_fetch_bytes=options.max_message_bytes,
             # The revocation wait must fit in the rebalance timeout.
             rebalance_timeout_ms=int((self._revoke_wait_s + 10) * 1000),
@@ -114,6 +126,8 @@ class KafkaConsumer:
                 await consumer.stop()
             except KafkaError:
                 log.warning("%s: leaving the group failed", self._group, exc_info=True)
+        if self._transactions is not None:
+            await self._transactions.close()
 
     def assignment(self) -> frozenset[int]:
         if self._consumer is None:
@@ -194,6 +208,22 @@ class KafkaConsumer:
                 del self._in_flight[partition]
         self._signal()
 
+    async def append_and_commit(
+        self, partition: int, appends: Mapping[str, Sequence[Message]], next_offset: int
+    ) -> None:
+        """Appends the messages (by topic) and commits ``next_offset`` of ``partition``, in one
+        Kafka transaction (:mod:`.transactions`): both or neither, even across a crash."""
+        if self._transactions is None:
+            raise TransportError(f"the consumer of {self._group!r} is not transactional")
+        await self._started()
+        if partition not in self.assignment():
+            raise TransportError(f"partition {partition} of {self._topic!r} is no longer this member's")
+        await self._transactions.commit(partition, appends, next_offset)
+        batch = self._in_flight.get(partition)
+        if batch is not None and batch[1] <= next_offset:
+            del self._in_flight[partition]
+        self._signal()
+
     async def rewind(self, partitions: Sequence[int]) -> None:
         """Moves these partitions back to the first message of the batch last fetched from them."""
         consumer = await self._started()
@@ -253,6 +283,30 @@ class KafkaConsumer:
                 continue
         for partition in partitions:
             self._in_flight.pop(partition, None)
+        if self._transactions is not None:
+            await self._transactions.release(partitions)
+
+    async def _after_assign(self, partitions: frozenset[int]) -> None:
+        """On a transactional member: fences the former owners of these partitions, then starts
+        them at the offsets committed once no former owner can commit any more (aiokafka read
+        them before this callback, when a former owner's transaction could still commit)."""
+        if self._transactions is None or not partitions:
+            return
+        await self._transactions.fence(partitions)
+        consumer = self._consumer
+        try:
+            committed = await self._transport.committed(self._group, self._topic, sorted(partitions))
+        except KafkaError:
+            # aiokafka's own positions stand; only a zombie committing in that instant repeats a batch
+            log.warning("%s: committed offsets not read again after fencing", self._group, exc_info=True)
+            return
+        if consumer is None:
+            return
+        owned = consumer.assignment()
+        for partition, offset in committed.items():
+            tp = TopicPartition(self._kafka_topic, partition)
+            if offset is not None and tp in owned:
+                consumer.seek(tp, offset)
 
     def _signal(self) -> None:
         self._settled.set()
@@ -277,7 +331,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._owner._before_revoke(frozenset(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        await self._owner._after_assign(frozenset(tp.partition for tp in assigned))
 
 
 def _stored(topic: str, record: ConsumerRecord[bytes, bytes]) -> StoredMessage:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
 from adapters.embedded.tables import Durability
-from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
+from adapters.kafka.options import KafkaOptions, KafkaSecurity, Routing, SaslMechanism, SecurityProtocol
 from adapters.official_tokens import (
     DEFAULT_CLOCK_SKEW_S,
     KeyFileError,
@@ -109,6 +109,7 @@ class _Builder:
                     default_partitions=partitions,
                     replication_factor=int(section.get("replication_factor", 1)),
                     namespace=section.get("namespace", ""),
+                    routing=cast(Routing, section.get("routing", "at_least_once")),
                 ),
             )
         return TransportSettings(

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.kafka import KafkaSecurity
 from lienthong.config import load_settings
-from tests.unit.lienthong.config.test_config_errors import BASE, problems, write
+from tests.unit.lienthong.config.test_config_errors import BASE, expect, problems, write
 
 
 def test_kafka_settings_are_built_with_security_passed_through(
@@ -52,3 +52,23 @@ def test_kafka_without_brokers_or_with_a_missing_password_is_refused(
     assert any("NO_SUCH_PW is not set" in line for line in lines)
     lines = problems(write(tmp_path, BASE + "transport: {kind: kafka, bootstrap_servers: ['no port']}\n"))
     assert any("host:port" in line for line in lines)
+
+
+def test_kafka_routing_defaults_to_at_least_once_and_reads_transactional(tmp_path: Path) -> None:
+    transport = "transport:\n  kind: kafka\n  bootstrap_servers: ['127.0.0.1:19092']\n"
+    kafka = load_settings(write(tmp_path, BASE + transport)).transport.kafka
+    assert kafka is not None
+    assert (kafka.routing, kafka.isolation_level) == ("at_least_once", "read_uncommitted")
+    kafka = load_settings(write(tmp_path, BASE + transport + "  routing: transactional\n")).transport.kafka
+    assert kafka is not None
+    assert (kafka.routing, kafka.isolation_level) == ("transactional", "read_committed")
+
+
+def test_an_unknown_kafka_routing_is_refused_naming_file_line_and_path(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + "transport:\n  kind: kafka\n  bootstrap_servers: ['127.0.0.1:19092']\n  routing: exactly_once\n"
+    )
+    path = write(tmp_path, text)
+    line = text.splitlines().index("  routing: exactly_once") + 1
+    expect(problems(path), path, line, 12, "/transport/routing", "at_least_once or transactional")
