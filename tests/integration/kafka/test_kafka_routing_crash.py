@@ -93,7 +93,19 @@ async def ids_in_topic(topic: str, isolation_level: str) -> Counter[str]:
         await consumer.stop()
 
 
-@pytest.mark.parametrize("routing", ["transactional", "at_least_once"])
+@pytest.mark.parametrize(
+    "routing",
+    [
+        pytest.param(
+            "transactional",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the process taking the partitions over fails every transaction with ProducerFenced",
+            ),
+        ),
+        "at_least_once",
+    ],
+)
 async def test_kill_9_between_produce_and_commit(tmp_path: Path, routing: str) -> None:
     namespace = unique(f"route-{routing.replace('_', '-')}") + "."
     events = [status_changed(n % SUBJECTS, n // SUBJECTS) for n in range(EVENTS)]
