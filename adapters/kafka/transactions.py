@@ -7,7 +7,7 @@ every process and across restarts, because fencing works per id: the member that
 partition starts its producer before it reads the partition's committed offset, which (Kafka's
 InitProducerId) aborts the transaction a crashed owner left open and fences a live former owner
 (a process paused past its session, whose partitions moved): that one's next send or commit fails
-with ``ProducerFenced`` and it routes nothing more from the partition. An id per process would not
+with ``ProducerFenced`` (and its consumer, once it learns the partition moved, commits nothing of it). An id per process would not
 fence the former owner of a partition: aiokafka's offset commits in a transaction
 (TxnOffsetCommit v0) carry no group generation, so the broker cannot refuse a zombie's commit on
 its own (KIP-447's single producer per process needs that).
@@ -62,9 +62,6 @@ class PartitionTransactions:
         self._kafka_topic = options.topic(topic)
         self._after_produce = after_produce
         self._producers: dict[int, AIOKafkaProducer] = {}
-        # Partitions whose producer was fenced: another member owns them until they are assigned
-        # here again; starting a producer for them would fence that owner in turn.
-        self._fenced: set[int] = set()
 
     def transactional_id(self, partition: int) -> str:
         return f"{self._kafka_group}.{self._topic}.{partition}"
@@ -72,7 +69,6 @@ class PartitionTransactions:
     async def fence(self, partitions: Collection[int]) -> None:
         """Starts the producers of partitions newly assigned: aborts what a former owner left open
         and fences it. Returns once no former owner can commit anything of these partitions."""
-        self._fenced.difference_update(partitions)
         await asyncio.gather(*(self._start(p) for p in partitions if p not in self._producers))
 
     async def _start(self, partition: int) -> None:
@@ -88,7 +84,6 @@ class PartitionTransactions:
 
     async def release(self, partitions: Collection[int]) -> None:
         """Stops the producers of partitions that moved to another member."""
-        self._fenced.difference_update(partitions)
         await asyncio.gather(*(_stop(self._producers.pop(p, None)) for p in partitions))
 
     async def close(self) -> None:
@@ -100,8 +95,6 @@ class PartitionTransactions:
         """Appends the messages (by topic) and commits ``next_offset`` of ``partition`` for the
         group, in one transaction. Raises :class:`TransportError` if anything failed: then none of
         it is visible to a reader of committed messages, and the caller routes the batch again."""
-        if partition in self._fenced:
-            raise TransportError(f"partition {partition} of {self._kafka_topic!r} is another member's now")
         if partition not in self._producers:
             await self._start(partition)  # a producer replaced after a failure that could not start then
         producer = self._producers[partition]
@@ -134,15 +127,19 @@ class PartitionTransactions:
         await produce(producer, self._cluster.options.topic(topic), messages, keys, results, True)
 
     async def _abandon(self, partition: int, producer: AIOKafkaProducer, exc: KafkaError) -> None:
-        """After a failed transaction the producer is dropped: a fenced one for good (another
-        member owns the partition now); any other is started again at the next commit, which
-        aborts what this one left open."""
+        """After a failed transaction the producer is dropped; the next commit of the partition
+        starts a new one with the same id, whose InitProducerId aborts what this one left open
+        and takes the next epoch. The caller commits only partitions assigned to this member
+        (:meth:`~adapters.kafka.consumer.KafkaConsumer.append_and_commit`), so a fence seen here
+        while the partition is still this member's is the broker refusing this producer's epoch,
+        not another owner: the partition goes on with a new producer instead of stalling."""
         if self._producers.get(partition) is producer:
             del self._producers[partition]
         await _stop(producer)
         if isinstance(exc, ProducerFenced):
-            self._fenced.add(partition)
-            log.warning("%s: fenced on partition %d; another member routes it", self._kafka_group, partition)
+            log.warning(
+                "%s: producer of partition %d fenced; a new one takes over", self._kafka_group, partition
+            )
 
 
 async def _stop(producer: AIOKafkaProducer | None) -> None:
