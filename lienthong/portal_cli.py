@@ -142,16 +142,7 @@ def reconcile(
 ) -> None:
     """Compare the bus's last known state of each dossier with the portal's (TraCuuHoSo), re-sync
     the drift, print a report. Exit 1 if some drift could not be repaired."""
-    try:
-        settings, _ = load(config_file(config))
-        deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
-        connectors = [from_settings(c, deps) for c in settings.connectors if c.kind == "portal"]
-    except ConfigError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
-    if not connectors:
-        typer.echo(f"{config}: no connector of kind portal", err=True)
-        raise typer.Exit(2)
+    connectors, _ = _portal_connectors(config)
     try:
         reports = asyncio.run(_reconcile(connectors, since_of(since, time.time())))
     except ConfigError as error:

@@ -3,8 +3,9 @@ checks policy before every operation. The HTTP API and the CLI are thin shells a
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -13,9 +14,9 @@ from router.dead_letter_reading import DeadLetterReading
 from router.delivery import REPLAY_HEADER
 from router.directory import Directory, System
 from router.envelope import CloudEvent
-from router.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated, UnknownType
+from router.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated, Unavailable, UnknownType
 from router.policy import Policy
-from router.ports import DeadLetter, DeadLetterQuery, DeadLetterStore, Message, Transport
+from router.ports import DeadLetter, DeadLetterQuery, DeadLetterStore, Message, Transport, TransportError
 from router.publishing import Accepted, Publisher
 from router.recipients import withheld
 from router.subscriptions import Subscription
@@ -250,7 +251,7 @@ class Bus:
             types=subscription.types,
             sink=subscription.sink.kind,
             lag=await self._transport.lag(subscription.group, subscription.topic),
-            dead_letters=await self._dead_letters.count(subscription.name),
+            dead_letters=await self._dead_letter_count(subscription.name),
             circuit=delivery.circuit_state if delivery is not None else "unknown",
             on_dead_letter=subscription.on_dead_letter.value,
             batch_size=subscription.batch_size,
@@ -266,20 +267,25 @@ class Bus:
     async def subscription(self, caller: System, name: str) -> SubscriptionStatus:
         return await self._status(self._subscription(caller, name))
 
+    async def _dead_letter_count(self, name: str) -> int:
+        with _dead_letter_store():
+            return await self._dead_letters.count(name)
+
     async def dead_letters(self, caller: System, name: str, query: DeadLetterQuery) -> list[DeadLetter]:
         """The letters as a listing shows them: one addressed to another system than the
         subscription's without its data (router.recipients)."""
         subscription = self._subscription(caller, name)
-        letters = await self._dead_letters.list(
-            DeadLetterQuery(
-                subscription=name,
-                include_replayed=query.include_replayed,
-                after_id=query.after_id,
-                limit=query.limit,
-                subject=query.subject,
-                ids=query.ids,
+        with _dead_letter_store():
+            letters = await self._dead_letters.list(
+                DeadLetterQuery(
+                    subscription=name,
+                    include_replayed=query.include_replayed,
+                    after_id=query.after_id,
+                    limit=query.limit,
+                    subject=query.subject,
+                    ids=query.ids,
+                )
             )
-        )
         return withheld(subscription.system, letters)
 
     async def record_reading(
@@ -325,6 +331,12 @@ class Bus:
         carries a dedup id naming its letter, so a replay repeated after a crash in between
         appends nothing twice.
         """
+        with _dead_letter_store():
+            return await self._replay_round(caller, name, request, limit=limit, official=official)
+
+    async def _replay_round(
+        self, caller: System, name: str, request: ReplayRequest, *, limit: int, official: str
+    ) -> Replayed:
         subscription = self._subscription(caller, name)
         if subscription.system != caller.id and not self.is_admin(caller.id):
             raise Forbidden(f"'{caller.id}' may not replay dead letters of '{name}'")
@@ -365,6 +377,12 @@ class Bus:
         """Deletes dead letters for good (replayed or not): operators only, audited before
         (``admin.purge``; refused with AuditUnavailable when the record cannot be written).
         Subjects held by ``on_dead_letter: hold_subject`` whose last letter is purged are released."""
+        with _dead_letter_store():
+            return await self._purge(caller, name, request, official=official)
+
+    async def _purge(
+        self, caller: System, name: str, request: ReplayRequest, *, official: str
+    ) -> list[DeadLetter]:
         self._subscription(caller, name)
         if not self.is_admin(caller.id):
             raise Forbidden(f"'{caller.id}' may not purge dead letters: it needs the admin grant")
@@ -395,6 +413,17 @@ class Bus:
 
     async def ready(self) -> dict[str, bool]:
         return {"transport": await self._transport.healthy()}
+
+
+@contextlib.contextmanager
+def _dead_letter_store() -> Iterator[None]:
+    """The dead-letter store out of reach on a request (a full disk, the shared state database
+    down): the caller is answered 503, to try again, never an internal error. Deliveries see the
+    TransportError itself and keep their batch uncommitted."""
+    try:
+        yield
+    except TransportError as error:
+        raise Unavailable(f"the dead letters cannot be read or changed now: {error}") from None
 
 
 def _letters_detail(name: str, request: ReplayRequest, letters: Sequence[DeadLetter]) -> str:

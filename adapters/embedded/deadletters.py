@@ -45,25 +45,7 @@ class EmbeddedDeadLetters:
         if not letters:
             return
         failed_at = now_ms()
-        rows = [
-            (
-                letter.subscription,
-                letter.event_id,
-                letter.subject,
-                letter.reason,
-                letter.attempts,
-                letter.last_error,
-                failed_at,
-                letter.message.topic,
-                letter.message.partition,
-                letter.message.offset,
-                letter.message.key,
-                letter.message.value,
-                encode_headers(letter.message.headers),
-                letter.message.timestamp_ms,
-            )
-            for letter in letters
-        ]
+        rows = [letter_row(letter, failed_at) for letter in letters]
         await self._log.run_in_writer(partial(_insert, rows))
 
     async def list(self, query: DeadLetterQuery) -> list[DeadLetter]:
@@ -169,4 +151,25 @@ def _letter(row: Any) -> DeadLetter:
         failed_at_ms=failed_at_ms,
         message=message,
         replayed_at_ms=replayed_at_ms,
+    )
+
+
+def letter_row(letter: NewDeadLetter, failed_at_ms: int) -> tuple[object, ...]:
+    """A new letter as the column values every dead-letter table stores, in their order:
+    subscription, event id, subject, reason, attempts, last error, failed at, and the message."""
+    return (
+        letter.subscription,
+        letter.event_id,
+        letter.subject,
+        letter.reason,
+        letter.attempts,
+        letter.last_error,
+        failed_at_ms,
+        letter.message.topic,
+        letter.message.partition,
+        letter.message.offset,
+        letter.message.key,
+        letter.message.value,
+        encode_headers(letter.message.headers),
+        letter.message.timestamp_ms,
     )

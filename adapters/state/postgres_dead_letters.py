@@ -9,7 +9,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.embedded.codec import decode_headers, encode_headers
+from adapters.embedded.codec import decode_headers
+from adapters.embedded.deadletters import letter_row
 from adapters.state.postgres import PostgresStateStore
 from router.ports import DeadLetter, DeadLetterQuery, NewDeadLetter, StoredMessage, TransportError
 from router.state import StateUnavailable
@@ -50,25 +51,7 @@ class PostgresDeadLetters:
         if not letters:
             return
         failed_at = int(time.time() * 1000)
-        rows = [
-            (
-                letter.subscription,
-                letter.event_id,
-                letter.subject,
-                letter.reason,
-                letter.attempts,
-                letter.last_error,
-                failed_at,
-                letter.message.topic,
-                letter.message.partition,
-                letter.message.offset,
-                letter.message.key,
-                letter.message.value,
-                encode_headers(letter.message.headers),
-                letter.message.timestamp_ms,
-            )
-            for letter in letters
-        ]
+        rows = [letter_row(letter, failed_at) for letter in letters]
         try:
             async with self._store.connection() as conn, conn.transaction():
                 await conn.executemany(_INSERT, rows)

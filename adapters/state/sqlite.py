@@ -81,9 +81,11 @@ class SqliteStateStore:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # the busy timeout first: switching to WAL takes a lock that another process opening
+            # the file at the same moment may hold
+            conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=5000")
             self._conn = conn
         return self._conn
 

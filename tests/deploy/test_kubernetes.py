@@ -1,5 +1,6 @@
 """deploy/kubernetes/: every manifest valid against the Kubernetes JSON schemas (strict: no unknown
-field), the objects' references to each other resolved, and the ConfigMap's configuration
+field), the objects' references to each other resolved, the pods' state in Kafka and PostgreSQL
+(no volume for it; the database's URL from the Secret), and the ConfigMap's configuration
 passing `lienthong config check` with the Secret's variables."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,9 @@ from tests.deploy.conftest import DEPLOY, ROOT
 
 MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
 VERSION = latest_version()  # the newest Kubernetes whose schemas kubernetes-validate bundles
+# PostgreSQL's default max_connections is 100, three of them reserved for superusers; the rest
+# leaves room for the operators' sessions (psql, pg_dump) beside every pod's pool
+POSTGRES_CONNECTIONS_FOR_PODS = 80
 
 
 def objects() -> dict[str, dict[str, Any]]:
@@ -98,7 +103,8 @@ def test_probes_and_service_use_the_container_port() -> None:
     probes = {
         kind: container()[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe", "startupProbe")
     }
-    assert probes["readinessProbe"]["path"] == "/readyz"  # transport, audit store, critical sinks
+    # transport, audit store, state database, critical sinks
+    assert probes["readinessProbe"]["path"] == "/readyz"
     assert probes["livenessProbe"]["path"] == "/healthz"  # the process answers: only this restarts it
     assert probes["startupProbe"]["path"] == "/healthz"
     for probe in probes.values():
@@ -118,12 +124,38 @@ def test_config_and_secret_reach_the_container() -> None:
     assert config_mount["readOnly"] is True
     assert volumes[config_mount["name"]]["configMap"]["name"] == kinds["ConfigMap"]["metadata"]["name"]
     assert config_path.name in kinds["ConfigMap"]["data"]
-    # state goes to a writable volume, not the read-only root file system
     assert container()["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_state_is_in_kafka_and_postgresql_not_in_the_pod() -> None:
+    """No volume for state: the configuration puts it in PostgreSQL, and the only writable mount
+    is the scratch /tmp, where the SQLite file that transport.path names (kept empty) goes."""
     config = bus_config()
-    for path in (config["transport"]["path"], config["audit"]["path"]):
-        mount = mounts[str(Path(path).parent)]
-        assert not mount.get("readOnly", False) and mount["name"] in volumes
+    assert config["transport"]["kind"] == "kafka"
+    assert "postgres" in config["state"]
+    # the audit log is the database's: no file of its own
+    assert "path" not in config["audit"]
+    pod = objects()["Deployment"]["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    writable = {
+        mount["mountPath"]: volumes[mount["name"]]
+        for mount in container()["volumeMounts"]
+        if not mount.get("readOnly", False)
+    }
+    assert set(writable) == {"/tmp"}
+    assert set(writable["/tmp"]) == {"name", "emptyDir"}
+    assert Path(config["transport"]["path"]).is_relative_to("/tmp")
+    # every volume is the configuration or that scratch: no claim, no host path
+    assert {kind for volume in volumes.values() for kind in volume if kind != "name"} == {
+        "configMap",
+        "emptyDir",
+    }
+
+
+def test_every_pods_pool_fits_in_the_databases_connections() -> None:
+    pool = bus_config()["state"]["postgres"].get("pool_size", 10)
+    pods = objects()["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
+    assert pods * pool <= POSTGRES_CONNECTIONS_FOR_PODS, (pods, pool)
 
 
 def test_every_environment_variable_the_config_names_comes_from_the_secret() -> None:
@@ -134,10 +166,13 @@ def test_every_environment_variable_the_config_names_comes_from_the_secret() -> 
         audit["subject_key_env"],
         audit["chain_key_env"],
         audit["checkpoints"]["signing_key_env"],
+        config["state"]["postgres"]["dsn_env"],
         # not named by the configuration: read by the console (adapters/http/console/sessions.py)
         SECRET_ENV,
     }
     assert named <= set(objects()["Secret"]["stringData"])
+    # and nothing in the ConfigMap looks like a connection URL with its password
+    assert "postgresql://" not in objects()["ConfigMap"]["data"]["lienthong.yaml"]
 
 
 def test_the_autoscaler_scales_the_deployment_within_the_partitions() -> None:
@@ -171,9 +206,11 @@ def test_the_configmap_configuration_passes_config_check_with_real_secrets(tmp_p
     path = tmp_path / "lienthong.yaml"
     path.write_text(kinds["ConfigMap"]["data"]["lienthong.yaml"])
     # values as the Secret's comment makes them
-    secrets = {name: base64.b64encode(os.urandom(48)).decode() for name in kinds["Secret"]["stringData"]}
-    secrets["LIENTHONG_AUDIT_SIGNING_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    result = config_check(path, secrets)
+    values = {name: base64.b64encode(os.urandom(48)).decode() for name in kinds["Secret"]["stringData"]}
+    values["LIENTHONG_AUDIT_SIGNING_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    dsn_env = bus_config()["state"]["postgres"]["dsn_env"]
+    values[dsn_env] = f"postgresql://lienthong:{secrets.token_urlsafe(24)}@postgres.example:5432/lienthong"
+    result = config_check(path, values)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout
 
@@ -184,7 +221,14 @@ def test_config_check_refuses_the_secrets_placeholders(tmp_path: Path) -> None:
     path.write_text(kinds["ConfigMap"]["data"]["lienthong.yaml"])
     result = config_check(path, kinds["Secret"]["stringData"])
     assert result.returncode != 0
-    refused = [line for line in (result.stdout + result.stderr).splitlines() if "placeholder" in line]
-    for name in kinds["Secret"]["stringData"]:
+    lines = (result.stdout + result.stderr).splitlines()
+    refused = [line for line in lines if "placeholder" in line]
+    dsn_env = bus_config()["state"]["postgres"]["dsn_env"]
+    for name in set(kinds["Secret"]["stringData"]) - {dsn_env}:
         assert any(f"variable {name} holds a placeholder" in line for line in refused), (name, refused)
     assert all(line.startswith(f"{path}:") and ". Fix: set " in line for line in refused), refused
+    # the URL's placeholder is not a postgresql:// URL: refused as such, naming the variable
+    assert any(
+        line.startswith(f"{path}:") and f"variable {dsn_env} does not hold a postgresql:// URL" in line
+        for line in lines
+    ), lines

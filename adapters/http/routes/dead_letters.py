@@ -17,7 +17,7 @@ from adapters.http.responses import AUTHENTICATED, FASTAPI_JSON_BODY, PARAMETERS
 from router import envelope
 from router.audit import AuditUnavailable
 from router.bus import MAX_PAGE, Bus, ReplayRequest
-from router.errors import Forbidden, NotFound
+from router.errors import Forbidden, NotFound, Unavailable
 from router.ports import DeadLetter, DeadLetterQuery
 
 # ids a purge names in its query: 1000 of 16 digits and the longest subject, percent-encoded,
@@ -85,7 +85,7 @@ def dead_letters_router(bus: Bus) -> APIRouter:
         summary="Dead letters in id order; when more follow, X-Next-After is the `after` of the next page",
         responses={
             200: {"headers": _NEXT_PAGE_HEADERS},
-            **errors(*AUTHENTICATED, *PARAMETERS, NotFound, AuditUnavailable),
+            **errors(*AUTHENTICATED, *PARAMETERS, NotFound, AuditUnavailable, Unavailable),
         },
     )
     async def dead_letters(
@@ -119,7 +119,13 @@ def dead_letters_router(bus: Bus) -> APIRouter:
         response_model=ReplayReply,
         response_model_exclude_defaults=True,
         responses=errors(
-            *AUTHENTICATED, *PARAMETERS, *FASTAPI_JSON_BODY, Forbidden, NotFound, AuditUnavailable
+            *AUTHENTICATED,
+            *PARAMETERS,
+            *FASTAPI_JSON_BODY,
+            Forbidden,
+            NotFound,
+            AuditUnavailable,
+            Unavailable,
         ),
         tags=["dead letters"],
         summary="Put dead letters back on the delivery queue (by ids, by subject, or all), `limit` at a time",
@@ -143,7 +149,7 @@ def dead_letters_router(bus: Bus) -> APIRouter:
     @router.delete(
         "/v1/subscriptions/{name}/dead-letters",
         response_model=PurgeReply,
-        responses=errors(*AUTHENTICATED, *PARAMETERS, Forbidden, NotFound, AuditUnavailable),
+        responses=errors(*AUTHENTICATED, *PARAMETERS, Forbidden, NotFound, AuditUnavailable, Unavailable),
         tags=["dead letters"],
         summary="Delete dead letters for good (by ids, by subject, or all): admin grant, audited",
         description="Name the letters with at least one of `id`, `subject` and `all=true` "

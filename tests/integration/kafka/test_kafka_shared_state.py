@@ -148,6 +148,20 @@ def test_the_database_out_of_reach_refuses_publishes_with_503_and_readyz_says_so
         ready = httpx.get(f"{a.url}/readyz", timeout=30)
         assert ready.status_code == 503
         assert ready.json()["detail"] == "not ready: audit, state"  # the audit log is there too
+        # the dead letters live in the database too: listing, replaying and purging them wait
+        with a.client(PORTAL) as client:
+            listing = client.get("/v1/subscriptions/portal/dead-letters")
+        with a.client(OPERATOR) as client:
+            replay = client.post(
+                "/v1/subscriptions/portal/dead-letters/replay", json={"all": True}, headers=NAMED
+            )
+            purge = client.delete(
+                "/v1/subscriptions/portal/dead-letters", params={"all": "true"}, headers=NAMED
+            )
+        for reply in (listing, replay, purge):
+            assert reply.status_code == 503, reply.text
+            assert reply.headers["Retry-After"]
+            assert reply.json()["code"] == "unavailable"
     finally:
         proxy.restore()
     wait_for(lambda: httpx.get(f"{a.url}/readyz", timeout=30).status_code == 200, "ready again")
