@@ -3,14 +3,19 @@ are committed together, or not at all (``transport.kafka.routing: transactional`
 
 One transactional producer per partition of the consumed topic, its ``transactional.id`` naming
 the group, the topic and the partition (``<namespace>router.inbound.3``). That id is the same in
-every process and across restarts, because fencing works per id: the member that is assigned a
-partition starts its producer before it reads the partition's committed offset, which (Kafka's
-InitProducerId) aborts the transaction a crashed owner left open and fences a live former owner
-(a process paused past its session, whose partitions moved): that one's next send or commit fails
-with ``ProducerFenced`` (and its consumer, once it learns the partition moved, commits nothing of it). An id per process would not
+every process and across restarts, because fencing works per id: starting a producer
+(InitProducerId) aborts the transaction the id's former producer left open and fences that
+producer: its next send or commit fails with ``ProducerFenced``. An id per process would not
 fence the former owner of a partition: aiokafka's offset commits in a transaction
 (TxnOffsetCommit v0) carry no group generation, so the broker cannot refuse a zombie's commit on
 its own (KIP-447's single producer per process needs that).
+
+What makes it exactly once is the order the consumer keeps (:mod:`.consumer`): a partition's
+messages are handed out only after its producer started and the partition was positioned at the
+offset committed then. Each producer's transactions so continue the offsets committed before it
+started, and any later producer of the id fences it before committing anything itself. Two
+producers of one id in one process would fence each other: :meth:`PartitionTransactions.start`
+starts one at a time.
 
 A crash between the appends and the commit of a transaction leaves it open: consumers reading
 committed messages (``isolation_level="read_committed"``, every consumer of a transactional bus)
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
@@ -62,25 +68,30 @@ class PartitionTransactions:
         self._kafka_topic = options.topic(topic)
         self._after_produce = after_produce
         self._producers: dict[int, AIOKafkaProducer] = {}
+        self._starting: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def transactional_id(self, partition: int) -> str:
         return f"{self._kafka_group}.{self._topic}.{partition}"
 
-    async def fence(self, partitions: Collection[int]) -> None:
-        """Starts the producers of partitions newly assigned: aborts what a former owner left open
-        and fences it. Returns once no former owner can commit anything of these partitions."""
-        await asyncio.gather(*(self._start(p) for p in partitions if p not in self._producers))
-
-    async def _start(self, partition: int) -> None:
-        producer = self._cluster.new_producer(self.transactional_id(partition))
-        try:
-            await producer.start()  # InitProducerId: the fence
-        except KafkaError as exc:
-            await _stop(producer)
-            raise TransportError(
-                f"cannot start the transactional producer of partition {partition}: {exc}"
-            ) from exc
-        self._producers[partition] = producer
+    async def start(self, partition: int) -> None:
+        """Starts the producer of a partition, once: aborts what a former owner (or a failed
+        producer of this member) left open and fences it. Concurrent calls for one partition wait
+        for the same start: a second producer with the id would fence the first."""
+        async with self._starting[partition]:
+            if partition in self._producers:
+                return
+            producer = self._cluster.new_producer(self.transactional_id(partition))
+            try:
+                await producer.start()  # InitProducerId: the fence
+            except KafkaError as exc:
+                await _stop(producer)
+                raise TransportError(
+                    f"cannot start the transactional producer of partition {partition}: {exc}"
+                ) from exc
+            except BaseException:
+                await _stop(producer)
+                raise
+            self._producers[partition] = producer
 
     async def release(self, partitions: Collection[int]) -> None:
         """Stops the producers of partitions that moved to another member."""
@@ -95,9 +106,11 @@ class PartitionTransactions:
         """Appends the messages (by topic) and commits ``next_offset`` of ``partition`` for the
         group, in one transaction. Raises :class:`TransportError` if anything failed: then none of
         it is visible to a reader of committed messages, and the caller routes the batch again."""
-        if partition not in self._producers:
-            await self._start(partition)  # a producer replaced after a failure that could not start then
-        producer = self._producers[partition]
+        producer = self._producers.get(partition)
+        if producer is None:
+            raise TransportError(
+                f"partition {partition} of {self._kafka_topic!r} has no producer: not taken over"
+            )
         keys = {topic: self._cluster.keys(topic, messages) for topic, messages in appends.items() if messages}
         try:
             await producer.begin_transaction()
@@ -127,19 +140,14 @@ class PartitionTransactions:
         await produce(producer, self._cluster.options.topic(topic), messages, keys, results, True)
 
     async def _abandon(self, partition: int, producer: AIOKafkaProducer, exc: KafkaError) -> None:
-        """After a failed transaction the producer is dropped; the next commit of the partition
-        starts a new one with the same id, whose InitProducerId aborts what this one left open
-        and takes the next epoch. The caller commits only partitions assigned to this member
-        (:meth:`~adapters.kafka.consumer.KafkaConsumer.append_and_commit`), so a fence seen here
-        while the partition is still this member's is the broker refusing this producer's epoch,
-        not another owner: the partition goes on with a new producer instead of stalling."""
+        """After a failed transaction the producer is dropped, its transaction left to the next
+        producer of the id to abort. The consumer takes the partition over again before it routes
+        more of it (:meth:`~adapters.kafka.consumer.KafkaConsumer.append_and_commit`)."""
         if self._producers.get(partition) is producer:
             del self._producers[partition]
         await _stop(producer)
         if isinstance(exc, ProducerFenced):
-            log.warning(
-                "%s: producer of partition %d fenced; a new one takes over", self._kafka_group, partition
-            )
+            log.warning("%s: the producer of partition %d was fenced", self._kafka_group, partition)
 
 
 async def _stop(producer: AIOKafkaProducer | None) -> None:

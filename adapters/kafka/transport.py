@@ -41,6 +41,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNum
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from adapters.kafka.consumer import KafkaConsumer
+from adapters.kafka.groups import assigned_to
 from adapters.kafka.logs import WINDOW_S, flush_kafka_logs, rate_limit_kafka_logs
 from adapters.kafka.offsets import committed_offsets
 from adapters.kafka.options import KafkaOptions
@@ -279,6 +280,13 @@ class KafkaTransport:
             self._admin_client(), self.options.topic(group), [TopicPartition(name, p) for p in partitions]
         )
         return {tp.partition: offset for tp, offset in answer.items()}
+
+    async def assigned_to(self, group: str, topic: str, member_id: str) -> frozenset[int] | None:
+        """The partitions of ``topic`` that the group's coordinator assigns to ``member_id`` now;
+        None while the group rebalances (:func:`.groups.assigned_to`)."""
+        return await assigned_to(
+            self._admin_client(), self.options.topic(group), self.options.topic(topic), member_id
+        )
 
     async def healthy(self) -> bool:
         if self._admin is None:
