@@ -43,7 +43,10 @@ class Workers:
         return [*self.subscriptions.values(), *([self.router] if self.router else [])]
 
     async def start(self, subscription: Subscription, delivery: SubscriptionDelivery) -> None:
-        """Starts ``delivery`` and the loop that feeds it ``subscription``'s queue."""
+        """Starts ``delivery`` and the loop that feeds it ``subscription``'s queue; none for a
+        Kafka-native subscriber, which reads the queue itself."""
+        if not subscription.delivered_by_bus:
+            return
         await delivery.start()
         consumer = self._transport.consumer(subscription.group, subscription.topic)
         await consumer.start()

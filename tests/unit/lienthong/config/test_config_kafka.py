@@ -72,3 +72,36 @@ def test_an_unknown_kafka_routing_is_refused_naming_file_line_and_path(tmp_path:
     path = write(tmp_path, text)
     line = text.splitlines().index("  routing: exactly_once") + 1
     expect(problems(path), path, line, 12, "/transport/routing", "at_least_once or transactional")
+
+
+KAFKA_SINK_BASE = BASE.replace(
+    '    sink: {webhook: {url: "http://127.0.0.1:9101/events", timeout: 5s}}\n', "    sink: {kafka: {}}\n"
+)
+
+
+def test_a_kafka_sink_on_kafka_is_read_by_the_subscriber_with_its_own_group(tmp_path: Path) -> None:
+    transport = "transport: {kind: kafka, bootstrap_servers: ['127.0.0.1:19092'], namespace: qn.}\n"
+    settings = load_settings(write(tmp_path, KAFKA_SINK_BASE + transport))
+    (subscription,) = settings.subscriptions
+    assert subscription.sink.kind == "kafka"
+    assert not subscription.delivered_by_bus
+    assert (subscription.topic, subscription.group) == ("deliver.portal-status", "subscriber.portal-status")
+
+
+def test_a_kafka_sink_on_the_embedded_log_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, KAFKA_SINK_BASE)
+    lines = problems(path)
+    assert len(lines) == 1
+    expect(
+        lines, path, 21, 19, "/subscriptions/0/sink/kafka", "needs the transport kind kafka", "webhook sink"
+    )
+
+
+def test_delivery_settings_on_a_kafka_sink_are_refused(tmp_path: Path) -> None:
+    transport = "transport: {kind: kafka, bootstrap_servers: ['127.0.0.1:19092']}\n"
+    text = KAFKA_SINK_BASE.replace(
+        "    sink: {kafka: {}}\n", "    sink: {kafka: {}}\n    on_dead_letter: hold_subject\n"
+    )
+    lines = problems(write(tmp_path, text + transport))
+    assert len(lines) == 1
+    assert "/subscriptions/0/on_dead_letter" in lines[0] and "does not apply to a kafka sink" in lines[0]
