@@ -4,8 +4,8 @@ Run: ``LIENTHONG_KAFKA_BOOTSTRAP=127.0.0.1:19092 .venv/bin/python -m bench.kafka
 (FastStream comes with ``pip install -e '.[bench]'``).
 
 1. raw aiokafka (the baseline): a consumer group reads, an idempotent ``acks=all`` producer
-   (the transport's settings, batch size included) writes every message again as it is (key,
-   headers, value) with ``send``, offsets committed per batch;
+   (the transport's settings, batch size included, ``linger_ms=0``) writes every message again as
+   it is (key, headers, value) with ``send``, offsets committed per batch;
 2. lienthong: KafkaTransport + Router with the inbound checks of direct producers (envelope,
    known source, policy, registered type, JSON Schema of the data, subject) + routing to the
    subscription's delivery topic, through the bus's consume loop, in each routing mode of
@@ -18,7 +18,11 @@ Each reads its own copy of the same CloudEvents (Kafka binary mode, 8 partitions
 fewer of them, ``--faststream-events``), written before the clock starts; the clock runs until
 every message was consumed and its output acked. Raw and lienthong alternate ``--rounds`` times
 (each round on fresh topics): the medians and ranges of the rates and of each round's ratio are
-reported, as one run on a shared machine is noisy.
+reported, as one run on a shared machine is noisy. ``--linger-ms 2 0`` runs the lienthong
+pipelines with each producer linger (KafkaOptions.linger_ms) in the same rounds.
+
+Before the rounds, the publish hop's latency: single events appended one at a time (nothing else
+in flight), through raw aiokafka and through KafkaTransport.append at each linger (``--appends``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +75,12 @@ def write_config(folder: Path, bootstrap: str, namespace: str, routing: Routing 
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
-    # The same producer settings as KafkaTransport's: the baseline pays for the same guarantees.
+    # KafkaTransport's guarantees and batch size, without lingering (linger_ms=0): the floor.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
         acks="all",
-        linger_ms=2,
+        linger_ms=0,
         max_request_size=4 << 20,
         max_batch_size=BATCH_BYTES,
     )
@@ -118,10 +123,10 @@ async def raw_passthrough(bootstrap: str, source: str, target: str, events: int)
         await out.stop()
 
 
-async def lienthong_pipeline(config: Path, events: int) -> float:
+async def lienthong_pipeline(config: Path, events: int, linger_ms: int) -> float:
     settings, registry = load(config)
     assert settings.transport.kafka is not None
-    transport = KafkaTransport(settings.transport.kafka)
+    transport = KafkaTransport(replace(settings.transport.kafka, linger_ms=linger_ms))
     await transport.start()
     metrics = PrometheusMetrics()
     checks = InboundChecks(settings.directory, EventChecks(registry, settings.policy))
@@ -192,47 +197,111 @@ async def faststream_pipeline(config: Path, bootstrap: str, source: str, target:
         return time.perf_counter() - started
 
 
+# A lienthong pipeline: its routing mode and its producers' linger_ms.
+Variant = tuple[Routing, int]
+
+
+def variant_name(variant: Variant) -> str:
+    return f"{variant[0]}, linger_ms={variant[1]}"
+
+
 async def round_of(
-    bootstrap: str, folder: Path, run: str, number: int, events: int, modes: Sequence[Routing]
-) -> tuple[float, dict[Routing, float]]:
-    """One raw pipeline and one lienthong pipeline per routing mode, each on its own copy of the
+    bootstrap: str, folder: Path, run: str, number: int, events: int, variants: Sequence[Variant]
+) -> tuple[float, dict[Variant, float]]:
+    """One raw pipeline and one lienthong pipeline per variant, each on its own copy of the
     events: their rates."""
     namespace = f"bench-{run}-{number}."
     transport = KafkaTransport(KafkaOptions((bootstrap,), default_partitions=PARTITIONS, namespace=namespace))
     await transport.start()
-    await fill(transport, ["raw.in", *(f"{mode}.{INBOUND_TOPIC}" for mode in modes)], events, run)
+    inbound = [f"{mode}.l{linger}.{INBOUND_TOPIC}" for mode, linger in variants]
+    await fill(transport, ["raw.in", *inbound], events, run)
     await transport.create_topic("raw.out", PARTITIONS)
     await transport.close()
     raw = await raw_passthrough(bootstrap, namespace + "raw.in", namespace + "raw.out", events)
-    ours: dict[Routing, float] = {}
-    for mode in modes:
-        # each mode under its own namespace, whose inbound topic is the copy filled for it
-        config = write_config(folder, bootstrap, f"{namespace}{mode}.", mode)
-        ours[mode] = events / await lienthong_pipeline(config, events)
+    ours: dict[Variant, float] = {}
+    for mode, linger in variants:
+        # each variant under its own namespace, whose inbound topic is the copy filled for it
+        config = write_config(folder, bootstrap, f"{namespace}{mode}.l{linger}.", mode)
+        ours[(mode, linger)] = events / await lienthong_pipeline(config, events, linger)
     return events / raw, ours
 
 
-async def main(events: int, faststream_events: int, rounds: int, modes: Sequence[Routing]) -> None:
+async def append_latencies(bootstrap: str, run: str, lingers: Sequence[int], appends: int) -> None:
+    """The publish hop alone, one event at a time with nothing else in flight (an event published
+    at a quiet moment): each append's time until every in-sync replica has it, through raw
+    aiokafka (send, then await the record's future) and through KafkaTransport.append at each
+    linger_ms. Prints p50 and p99 in milliseconds."""
+    namespace = f"bench-{run}-latency."
+    message = to_message(from_structured(event(0, run)))
+    results: list[tuple[str, list[float]]] = []
+    raw = producer(bootstrap)
+    await raw.start()
+    transports = {
+        linger: KafkaTransport(
+            KafkaOptions((bootstrap,), default_partitions=1, namespace=namespace, linger_ms=linger)
+        )
+        for linger in lingers
+    }
+    try:
+        for transport in transports.values():
+            await transport.start()
+        await transports[lingers[0]].create_topic("latency", 1)
+        topic = namespace + "latency"
+        headers = list(message.headers)
+        timings: list[float] = []
+        for _ in range(appends):
+            started = time.perf_counter()
+            await (await raw.send(topic, message.value, key=message.key.encode(), headers=headers))
+            timings.append((time.perf_counter() - started) * 1000)
+        results.append(("raw aiokafka send, linger_ms=0", timings))
+        for linger, transport in transports.items():
+            timings = []
+            for _ in range(appends):
+                started = time.perf_counter()
+                await transport.append("latency", [message])
+                timings.append((time.perf_counter() - started) * 1000)
+            results.append((f"KafkaTransport.append, linger_ms={linger}", timings))
+    finally:
+        await raw.stop()
+        for transport in transports.values():
+            await transport.close()
+    print(f"one event appended at a time, {appends} appends (ms):")
+    for name, timings in results:
+        cuts = statistics.quantiles(timings, n=100)
+        print(f"  {name:40s} p50 {statistics.median(timings):6.2f}   p99 {cuts[98]:6.2f}")
+
+
+async def main(
+    events: int,
+    faststream_events: int,
+    rounds: int,
+    modes: Sequence[Routing],
+    lingers: Sequence[int],
+    appends: int,
+) -> None:
     bootstrap = os.environ.get("LIENTHONG_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     run = uuid.uuid4().hex[:8]
+    variants: list[Variant] = [(mode, linger) for mode in modes for linger in lingers]
     raw_rates: list[float] = []
-    our_rates: dict[Routing, list[float]] = {mode: [] for mode in modes}
-    ratios: dict[Routing, list[float]] = {mode: [] for mode in modes}
+    our_rates: dict[Variant, list[float]] = {variant: [] for variant in variants}
+    ratios: dict[Variant, list[float]] = {variant: [] for variant in variants}
+    if appends > 0:
+        await append_latencies(bootstrap, run, lingers, appends)
     with tempfile.TemporaryDirectory() as folder:
         # Rounds alternate the pipelines, so that a slower spell of the machine or the broker
         # falls on all; each round's ratios compare neighbours.
         for number in range(rounds):
             print(
-                f"round {number + 1}/{rounds}: filling {1 + len(modes)} topics with {events} events ...",
+                f"round {number + 1}/{rounds}: filling {1 + len(variants)} topics with {events} events ...",
                 flush=True,
             )
-            raw, ours = await round_of(bootstrap, Path(folder), run, number, events, modes)
+            raw, ours = await round_of(bootstrap, Path(folder), run, number, events, variants)
             raw_rates.append(raw)
             line = f"  raw {raw:9,.0f}/s"
-            for mode, rate in ours.items():
-                our_rates[mode].append(rate)
-                ratios[mode].append(rate / raw)
-                line += f"   {mode} {rate:9,.0f}/s (ratio {rate / raw:.2f})"
+            for variant, rate in ours.items():
+                our_rates[variant].append(rate)
+                ratios[variant].append(rate / raw)
+                line += f"   {variant_name(variant)} {rate:9,.0f}/s (ratio {rate / raw:.2f})"
             print(line, flush=True)
         fast: float | None = None
         if faststream_events > 0:
@@ -252,23 +321,28 @@ async def main(events: int, faststream_events: int, rounds: int, modes: Sequence
                 namespace + "faststream.out",
                 faststream_events,
             )
+    if rounds <= 0:
+        return
     print(f"medians of {rounds} round(s), {events} events each (min - max):")
     named = [("raw aiokafka pass-through", raw_rates)]
-    named += [(f"lienthong validate+route, {mode}", rates) for mode, rates in our_rates.items()]
+    named += [(f"lienthong {variant_name(variant)}", rates) for variant, rates in our_rates.items()]
     for name, rates in named:
         print(
-            f"{name:40s} {statistics.median(rates):10,.0f} events/s ({min(rates):,.0f} - {max(rates):,.0f})"
+            f"{name:45s} {statistics.median(rates):10,.0f} events/s ({min(rates):,.0f} - {max(rates):,.0f})"
         )
     if fast is not None:
-        print(f"{'FastStream validate+republish':40s} {fast:10,.0f} events/s ({faststream_events} events)")
-    for mode, mode_ratios in ratios.items():
+        print(f"{'FastStream validate+republish':45s} {fast:10,.0f} events/s ({faststream_events} events)")
+    for variant, variant_ratios in ratios.items():
+        median = statistics.median(variant_ratios)
+        verdict = "PASS" if median >= 0.92 else "FAIL"
         print(
-            f"lienthong {mode} / raw aiokafka   {statistics.median(mode_ratios):.2f}x"
-            f" ({min(mode_ratios):.2f} - {max(mode_ratios):.2f}) (target >= 0.92x)"
+            f"lienthong {variant_name(variant)} / raw aiokafka   {median:.2f}x"
+            f" ({min(variant_ratios):.2f} - {max(variant_ratios):.2f}) (target >= 0.92x: {verdict})"
         )
         if fast is not None:
             print(
-                f"lienthong {mode} / FastStream     {statistics.median(our_rates[mode]) / fast:.2f}x (target >= 2x)"
+                f"lienthong {variant_name(variant)} / FastStream     "
+                f"{statistics.median(our_rates[variant]) / fast:.2f}x (target >= 2x)"
             )
 
 
@@ -286,5 +360,19 @@ if __name__ == "__main__":
         choices=["at_least_once", "transactional"],
         default=["at_least_once", "transactional"],
     )
+    # The producers' linger_ms of the lienthong pipelines (KafkaOptions.linger_ms), each measured:
+    # "2 0" compares a lingering producer with the transport's default in one run.
+    parser.add_argument("--linger-ms", type=int, nargs="+", default=[0])
+    # Single-event appends timed one at a time (the publish hop's latency); 0 skips them.
+    parser.add_argument("--appends", type=int, default=300)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.faststream_events, arguments.rounds, arguments.routing))
+    asyncio.run(
+        main(
+            arguments.events,
+            arguments.faststream_events,
+            arguments.rounds,
+            arguments.routing,
+            arguments.linger_ms,
+            arguments.appends,
+        )
+    )

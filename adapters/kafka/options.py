@@ -67,6 +67,11 @@ class KafkaOptions:
     # can share one cluster; the core sees the names without it.
     namespace: str = ""
     routing: Routing = "at_least_once"
+    # How long aiokafka holds a record batch open for more records. 0: a batch leaves as soon as
+    # the broker's connection is free; the records of concurrent appends still travel together,
+    # gathered while the previous request is in flight (aiokafka sends one request per broker at
+    # a time), so an append waits only when something else is on the way (docs/kafka.md).
+    linger_ms: int = 0
 
     @property
     def isolation_level(self) -> str:

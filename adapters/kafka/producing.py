@@ -76,8 +76,8 @@ async def append_to(
     the producer's ``max_batch_size`` at most, or one larger record; aiokafka queues the next
     batch of a partition once the previous one left for the broker.
 
-    A few of them join, one by one, the batch that aiokafka has open for the partition (and
-    lingers on), with those of concurrent appends: a batch of their own would wait for it.
+    A few of them join, one by one, the batch that aiokafka has open for the partition, with those
+    of concurrent appends: a batch of their own would wait for it.
     """
     # (indexes, future of their batch) in the order sent: a future gives the offset of the first
     sent: list[tuple[Sequence[int], asyncio.Future[RecordMetadata]]] = []

@@ -104,7 +104,7 @@ class KafkaTransport:
             transactional_id=transactional_id,
             acks="all",
             max_request_size=self.options.max_message_bytes,
-            linger_ms=2,  # a little batching of concurrent appends, at a small latency cost
+            linger_ms=self.options.linger_ms,
             # aiokafka has one produce request in flight per broker, with one batch per partition:
             # the batch size bounds the throughput of a partition (16 KiB by default).
             max_batch_size=min(BATCH_BYTES, self.options.max_message_bytes),
