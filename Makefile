@@ -72,8 +72,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(ARGS)
 
+# every benchmark beside its floor, then one table of the ratios with PASS/FAIL (docs/benchmarks.md);
+# the Kafka ones only with LIENTHONG_KAFKA_BOOTSTRAP set; ARGS=--strict exits 1 on a FAIL
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

@@ -79,7 +79,9 @@ def raw_rate(path: Path, records: int) -> float:
         digest = link_v2(key.secret, as_text(n, texts, False, key.id), previous)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "INSERT INTO access_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO access_records (seq, at_us, request_id, requester, official, dataset,"
+            " subject_hash, purpose, procedure, dossier, outcome, provider, cache_hit, key_id,"
+            " previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (n + 1, n, *texts, 0, key.id, previous, digest),
         )
         conn.execute("COMMIT")

@@ -1,13 +1,18 @@
 """End to end on the embedded transport: HTTP batch publish -> durable append -> routed -> delivered
-to a local webhook receiver, against the same rows inserted raw into SQLite, in one run.
+to a local webhook receiver, beside the bare pipeline doing the same job, in interleaved rounds.
 
-Run: ``.venv/bin/python -m bench.end_to_end [--events N] [--batch 500] [--publishers 4]``
+Run: ``.venv/bin/python -m bench.end_to_end [--events N] [--batch 500,1] [--rounds 2] [--strict]``
 
-Three processes share the machine's cores, as they would on one server: the bus (``lienthong
-serve``), the receiver (bench.counting_receiver) and this load generator. The clock runs from the
-first publish until the receiver has counted every event. The baseline inserts the same number of
-rows, of the same size, into a SQLite table in WAL mode with the same ``synchronous`` setting, one
-transaction per batch: the cost of only making the events durable once, with nothing else.
+Three processes share the machine's cores, as they would on one server: the server (the bus,
+``lienthong serve``, or the floor), the receiver (bench.counting_receiver) and this load
+generator. The clock runs from the first publish until the receiver has counted every event. The
+floor is bench.bare_pipeline: Starlette and uvicorn set up as the bus's server take the batch,
+``orjson.loads`` it, insert the rows into SQLite in WAL mode with the bus's ``synchronous`` for the
+same durability, and a task reads them back and POSTs them, a webhook batch at a time, with
+aiohttp to the same kind of receiver; no validation, routing or dedup. Each round runs the floor,
+then the bus, each with fresh processes; a round's ratio is the bus's rate over the floor's, and
+the median of the rounds is held against issue 21's target for the webhook batch (500: >= 0.35,
+1: >= 0.95). CPU per event is each process's (user + system, from /proc) over the events.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import asyncio
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,6 +34,7 @@ import httpx
 import orjson
 import yaml
 
+from bench.verdict import AT_LEAST, exit_code, ratio_line
 from router.directory import new_api_key
 
 SOURCE = "000.00.00.H49/motcua"
@@ -172,32 +177,51 @@ async def publish(url: str, key: str, bodies: list[bytes], publishers: int) -> N
 class Run:
     rate: float  # events/s end to end
     acknowledged_s: float  # until the last publish was answered
-    cpu_per_event_s: dict[str, float]  # by process: bus (None under py-spy), receiver, load generator
+    cpu_per_event_s: dict[str, float]  # by process: server (absent under py-spy), receiver, load generator
 
 
-def run_bus(
-    events: int, batch: int, publish_batch: int, publishers: int, durability: str, profile: str | None = None
+BUS, FLOOR = "lienthong", "bare pipeline"
+
+
+def server_command(
+    side: str, folder: Path, port: int, receiver_port: int, batch: int, durability: str
+) -> tuple[list[str], str]:
+    """The command of ``side``'s server and the API key to publish with (the floor takes any)."""
+    if side == FLOOR:
+        command = [
+            *[sys.executable, "-m", "bench.bare_pipeline", "--port", str(port)],
+            *["--target", f"http://127.0.0.1:{receiver_port}/events", "--batch", str(batch)],
+            *["--durability", durability],
+        ]
+        return command, "none"
+    key = write_config(folder, port, receiver_port, batch, durability)
+    return [sys.executable, "-m", "lienthong", "serve", "--config", str(folder / "bench.yaml")], key
+
+
+def run_side(
+    side: str,
+    events: int,
+    batch: int,
+    publish_batch: int,
+    publishers: int,
+    durability: str,
+    profile: str | None = None,
 ) -> Run:
+    """``events`` published to ``side`` (the bus or its floor) and counted at a fresh receiver."""
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as folder:
         port, receiver_port = free_port(), free_port()
-        key = write_config(Path(folder), port, receiver_port, batch, durability)
+        command, key = server_command(side, Path(folder), port, receiver_port, batch, durability)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        log = open(Path(folder) / "bus.log", "wb")  # noqa: SIM115 - closed below
+        log = open(Path(folder) / "server.log", "wb")  # noqa: SIM115 - closed below
         receiver = subprocess.Popen(
             [sys.executable, "-m", "bench.counting_receiver", "--port", str(receiver_port)]
         )
-        command = [sys.executable, "-m", "lienthong", "serve", "--config", str(Path(folder) / "bench.yaml")]
         if profile:
             command = profiled(command, profile)
-        bus = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_ready(f"http://127.0.0.1:{receiver_port}/count", receiver)
-            wait_ready(f"http://127.0.0.1:{port}/readyz", bus)
+            wait_ready(f"http://127.0.0.1:{port}/readyz", server)
             run = os.urandom(4).hex()
             all_events = [event(i, run) for i in range(events)]
             bodies = [
@@ -205,7 +229,7 @@ def run_bus(
             ]
             pids = {
                 "receiver": receiver.pid,
-                **({} if profile else {"bus": bus.pid}),
+                **({} if profile else {"server": server.pid}),
             }  # py-spy's pid otherwise
             cpu_before = {name: process_cpu_s(pid) for name, pid in pids.items()}
             own_before = time.process_time()
@@ -220,81 +244,88 @@ def run_bus(
                     if counted >= events:
                         break
                     if time.perf_counter() - started > 600:
-                        raise SystemExit(f"only {counted} of {events} delivered after 600 s")
+                        raise SystemExit(f"{side}: only {counted} of {events} delivered after 600 s")
                     time.sleep(0.01)
             elapsed = time.perf_counter() - started
             cpu = {name: (process_cpu_s(pid) - cpu_before[name]) / events for name, pid in pids.items()}
             cpu["load generator"] = (time.process_time() - own_before) / events
+        except BaseException:
+            log.flush()
+            print((Path(folder) / "server.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
         finally:
             # py-spy writes its profile on SIGINT; the bus drains and exits on either signal
-            bus.send_signal(signal.SIGINT if profile else signal.SIGTERM)
-            bus.wait(60)
+            server.send_signal(signal.SIGINT if profile else signal.SIGTERM)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
             receiver.terminate()
             receiver.wait(30)
             log.close()
     return Run(events / elapsed, acknowledged, cpu)
 
 
-def run_raw_sqlite(events: int, publish_batch: int, durability: str) -> float:
-    """Rows/s: the same events, inserted once into SQLite, one transaction per batch."""
-    run = os.urandom(4).hex()
-    rows = [
-        (
-            i % 8,
-            i,
-            e["subject"],
-            orjson.dumps(e["data"]),
-            orjson.dumps({k: v for k, v in e.items() if k != "data"}),
-        )
-        for i, e in enumerate(event(i, run) for i in range(events))
-    ]
-    with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as folder:
-        conn = sqlite3.connect(Path(folder) / "raw.db", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}")
-        conn.execute(
-            "CREATE TABLE log (partition INTEGER, offset INTEGER, key TEXT, value BLOB, headers BLOB,"
-            " PRIMARY KEY (partition, offset)) WITHOUT ROWID"
-        )
-        started = time.perf_counter()
-        for i in range(0, events, publish_batch):
-            conn.execute("BEGIN")
-            conn.executemany("INSERT INTO log VALUES (?, ?, ?, ?, ?)", rows[i : i + publish_batch])
-            conn.execute("COMMIT")
-        elapsed = time.perf_counter() - started
-        conn.close()
-    return events / elapsed
+# the targets of issue 21, by webhook batch: the bus's events/s over the bare pipeline's
+TARGETS = {500: 0.35, 1: 0.95}
 
 
-def main() -> None:
+def compare(args: argparse.Namespace, batch: int, events: int) -> list[float]:
+    """Interleaved rounds, floor then bus, at webhook batch ``batch``: each round's ratio."""
+    print(
+        f"end to end, webhook batches of {batch} ({events} events per side and round, publish batches "
+        f"of {args.publish_batch}, {args.publishers} publishers, durability {args.durability}, "
+        f"{os.cpu_count()} cores)",
+        flush=True,
+    )
+    ratios = []
+    for number in range(args.rounds):
+        runs = {}
+        for side in (FLOOR, BUS):
+            profile = args.profile if side == BUS and number == 0 else None
+            runs[side] = run_side(
+                side, events, batch, args.publish_batch, args.publishers, args.durability, profile
+            )
+            result = runs[side]
+            cpu = ", ".join(f"{name} {seconds * 1e6:.0f}" for name, seconds in result.cpu_per_event_s.items())
+            print(
+                f"  round {number + 1} {side:<14} {result.rate:>9,.0f} events/s  (acknowledged after "
+                f"{result.acknowledged_s:.2f} s; CPU us/event: {cpu})",
+                flush=True,
+            )
+        ratios.append(runs[BUS].rate / runs[FLOOR].rate)
+    return ratios
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch", type=int, default=500, help="events per webhook call")
+    parser.add_argument("--events", type=int, default=30_000, help="events per side and round, batches > 1")
+    parser.add_argument(
+        "--single-events", type=int, default=6_000, help="events per side and round, webhook batch 1"
+    )
+    parser.add_argument(
+        "--batch", default="500,1", help="webhook batch sizes to compare at, comma-separated (500,1)"
+    )
     parser.add_argument("--publish-batch", type=int, default=500, help="events per publish request")
     parser.add_argument("--publishers", type=int, default=4, help="concurrent publish requests")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds: floor, bus, floor, bus...")
     parser.add_argument("--durability", choices=["fsync", "os"], default="fsync")
-    parser.add_argument("--profile", metavar="FILE", help="record the bus with py-spy into FILE")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record the bus's first round with py-spy into FILE"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
     args = parser.parse_args()
-    result = run_bus(
-        args.events, args.batch, args.publish_batch, args.publishers, args.durability, args.profile
-    )
-    rate = result.rate
-    raw = run_raw_sqlite(args.events, args.publish_batch, args.durability)
-    print(
-        f"end to end ({args.events} events, publish batches of {args.publish_batch}, "
-        f"webhook batches of {args.batch}, durability {args.durability}, {os.cpu_count()} cores)"
-    )
-    print(
-        f"  lienthong  publish -> durable -> routed -> delivered : {rate:>10,.0f} events/s "
-        f"(all acknowledged after {result.acknowledged_s:.2f} s)"
-    )
-    cpu = ", ".join(f"{name} {seconds * 1e6:.0f}" for name, seconds in result.cpu_per_event_s.items())
-    print(f"  CPU per event, us by process                        : {cpu}")
-    print(f"  baseline   raw SQLite inserts, one transaction/batch  : {raw:>10,.0f} rows/s")
-    print(f"  ratio      lienthong / raw SQLite                     : {rate / raw:>10.3f}")
+    for batch in (int(size) for size in args.batch.split(",") if size.strip()):
+        ratios = compare(args, batch, args.events if batch > 1 else args.single_events)
+        row = f"end to end, webhook batch {batch}, events/s"
+        if batch in TARGETS:
+            ratio_line("bench.end_to_end", row, ratios, AT_LEAST, TARGETS[batch])
+        else:
+            print(f"  ratio {row}: {', '.join(f'{r:.2f}' for r in ratios)} (no target at this batch)")
+    return exit_code(args.strict)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

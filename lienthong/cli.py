@@ -10,7 +10,6 @@ from typing import Annotated
 import orjson
 import typer
 
-from adapters.http.asyncapi import document as asyncapi_document
 from lienthong.api_client import KeyOption, UrlOption, api, fail, show
 from lienthong.audit_cli import audit_app
 from lienthong.db_cli import db_app
@@ -19,7 +18,6 @@ from lienthong.loading import load
 from lienthong.logs import LogFormat
 from lienthong.portal_cli import portal_app
 from lienthong.results_cli import app as results_app
-from lienthong.serving import serve as run
 from router.bus import MAX_PAGE, MAX_REPLAY
 from router.directory import new_api_key
 from router.errors import ConfigError
@@ -59,6 +57,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the bus: HTTP API, router and deliveries, until SIGTERM or Ctrl-C."""
+    from lienthong.serving import serve as run  # noqa: PLC0415 (the web stack loads only to serve)
+
     try:
         run(config_file(config), host=host, port=port, log_format=log_format)
     except ConfigError as error:
@@ -271,6 +271,8 @@ def docs_asyncapi(
     except ConfigError as error:
         raise fail(str(error)) from None
     bus_url = url or f"http://{settings.http.host}:{settings.http.port}"
+    from adapters.http.asyncapi import document as asyncapi_document  # noqa: PLC0415 (see serve)
+
     document = asyncapi_document(registry, settings.subscriptions, bus_url=bus_url, policy=settings.policy)
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 

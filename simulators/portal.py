@@ -33,7 +33,9 @@ its reply was lost), replies garbled after the operation was applied, the reply 
 session (HTTP 401 by default). ``POST /_sim/expire-sessions`` ends every session now; its
 optional body ``{status, body}`` sets that reply.
 
-Control routes for tests: ``GET /_sim/log/{code}`` (the dossier's calls in order),
+Control routes for tests: ``GET /_sim/log/{code}`` (the dossier's calls in order, each with
+``received_at``: when the portal received it, in seconds since the epoch on the simulator's own
+clock, so a client on the same machine can time delivery from the record, not by polling),
 ``GET /_sim/dossiers`` and ``/_sim/dossiers/{code}`` (what the portal holds),
 ``PUT /_sim/dossiers/{code}`` (overwrite fields: plant drift), ``DELETE /_sim/dossiers/{code}``.
 """
@@ -57,7 +59,7 @@ from starlette.types import ASGIApp
 
 from connectors.portal import protocol
 from connectors.portal.envelope import Paths
-from simulators.portal_catalogue import Catalogue
+from simulators.portal_catalogue import PROCEDURES, Catalogue
 from simulators.portal_rules import Invalid, check_progress, check_record
 from simulators.server import Faults, SimulatorState, simulator_app
 
@@ -142,9 +144,10 @@ class Store:
                     "INSERT INTO progress (code, item) VALUES (?, ?)", (code, orjson.dumps(item))
                 )
 
-    def record_call(self, code: str, entry: dict[str, Any]) -> None:
+    def record_call(self, code: str, entry: dict[str, Any], received_at: float) -> None:
+        """Logs a call about dossier ``code``, received at ``received_at`` (seconds since the epoch)."""
         self.seq += 1
-        entry = {"seq": self.seq, **entry}
+        entry = {"seq": self.seq, **entry, "received_at": received_at}
         self.log.setdefault(code, []).append(entry)
         if self._db is not None:
             with self._lock:
@@ -189,6 +192,10 @@ class Portal:
     sessions: dict[str, float] = field(default_factory=dict)  # session -> expiry (monotonic)
     logins: int = 0
     clock: Callable[[], float] = time.monotonic
+    # when each call was received, for the call log: wall-clock seconds, readable by other processes
+    wall_clock: Callable[[], float] = time.time
+    # the call being answered's (its handler runs synchronously, within _answer)
+    _received_at: float = field(default=0.0, init=False, repr=False)
     # endpoint -> service -> handler; the catalogue simulator adds the share endpoint's services
     services: dict[str, dict[str, Handler]] = field(default_factory=dict)
     catalogue: Catalogue = field(default_factory=Catalogue)  # simulators.portal_catalogue
@@ -228,6 +235,7 @@ class Portal:
         return await self._service(request, "share")
 
     async def _service(self, request: Request, endpoint: str) -> Response:
+        received_at = self.wall_clock()
         body = await _json_body(request)
         if body is None:
             return _reply(INVALID, "Yêu cầu không phải JSON hợp lệ")
@@ -246,9 +254,10 @@ class Portal:
         handler = self.services[endpoint].get(operation if isinstance(operation, str) else "")
         if handler is None:
             return _reply(INVALID, f"service: không hỗ trợ {operation!r}")
-        return self._answer(handler, body)
+        return self._answer(handler, body, received_at)
 
-    def _answer(self, handler: Handler, body: Mapping[str, Any]) -> Response:
+    def _answer(self, handler: Handler, body: Mapping[str, Any], received_at: float) -> Response:
+        self._received_at = received_at
         try:
             code, message, extra = handler(body)
         except Invalid as error:
@@ -266,7 +275,9 @@ class Portal:
             raise Invalid(f"{protocol.LOOKUP_KEY}: thiếu mã hồ sơ {code!r}")
         record = self.store.dossiers.get(code)
         self.store.record_call(
-            code, {"service": protocol.LOOKUP, "error_code": "0", "found": record is not None}
+            code,
+            {"service": protocol.LOOKUP, "error_code": "0", "found": record is not None},
+            self._received_at,
         )
         # "not found" is an empty result, never an error code
         return 0, "Thành công", {"result": [] if record is None else [record]}
@@ -310,6 +321,7 @@ class Portal:
                 "error_code": outcome,
                 "written": written,
             },
+            self._received_at,
         )
 
     def _progress(self, body: Mapping[str, Any]) -> Answer:
@@ -319,12 +331,16 @@ class Portal:
         steps = [check_progress(item, f"data[{i}]") for i, item in enumerate(items)]
         for step in steps:
             if step["MaHoSo"] not in self.store.dossiers:
-                self.store.record_call(step["MaHoSo"], {"service": protocol.PROGRESS, "error_code": REFUSED})
+                self.store.record_call(
+                    step["MaHoSo"], {"service": protocol.PROGRESS, "error_code": REFUSED}, self._received_at
+                )
                 return REFUSED, f"Hồ sơ {step['MaHoSo']} không tồn tại", {}
         for step in steps:
             self.store.add_progress(step["MaHoSo"], step)
             self.store.record_call(
-                step["MaHoSo"], {"service": protocol.PROGRESS, "status": step["TrangThai"], "error_code": "0"}
+                step["MaHoSo"],
+                {"service": protocol.PROGRESS, "status": step["TrangThai"], "error_code": "0"},
+                self._received_at,
             )
         return 0, "Thành công", {}
 
@@ -332,11 +348,13 @@ class Portal:
 
     async def bridge(self, request: Request) -> Response:
         """The bridge's routes: bare JSON arrays, no session (the bridge holds the portal's)."""
+        received_at = self.wall_clock()
         if self.bridge_token and request.headers.get("authorization") != f"Bearer {self.bridge_token}":
             return JSONResponse({"error_code": REFUSED, "message": "Unauthorized"}, status_code=401)
         route = request.url.path
         if route == BRIDGE_LOOKUP:
-            return self._answer(self._lookup, {protocol.LOOKUP_KEY: request.query_params.get("mahoso")})
+            lookup = {protocol.LOOKUP_KEY: request.query_params.get("mahoso")}
+            return self._answer(self._lookup, lookup, received_at)
         try:
             items = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -344,14 +362,14 @@ class Portal:
         if not isinstance(items, list):
             return _reply(INVALID, "Dữ liệu phải là một mảng JSON")
         if route == BRIDGE_PROGRESS:
-            return self._answer(self._progress, {"data": items})
+            return self._answer(self._progress, {"data": items}, received_at)
         if route == BRIDGE_SYNC:  # one URL, the agency and isUpdating as query parameters (HG)
             if not request.query_params.get("MaDinhDanhDV"):
                 return _reply(INVALID, "MaDinhDanhDV: thiếu mã định danh đơn vị")
             updating = request.query_params.get(protocol.UPDATING_KEY)
         else:  # a create URL and an update URL (TD)
             updating = protocol.TRUE if route == BRIDGE_UPDATE else protocol.FALSE
-        return self._answer(self._sync, {protocol.UPDATING_KEY: updating, "data": items})
+        return self._answer(self._sync, {protocol.UPDATING_KEY: updating, "data": items}, received_at)
 
     # --- control routes ----------------------------------------------------------------------
 
@@ -452,10 +470,12 @@ def create_app(
     paths: Paths | None = None,
     dstcode: str | None = None,
     bridge_token: str | None = None,
+    catalogue_size: int = PROCEDURES,
 ) -> tuple[ASGIApp, SimulatorState]:
     """The portal simulator's ASGI app; ``state`` is the SQLite file that keeps the dossiers
     across restarts (in memory only when None); ``paths`` its three endpoints; ``dstcode`` the
-    header it then requires; ``bridge_token`` the bearer token its bridge routes then require.
+    header it then requires; ``bridge_token`` the bearer token its bridge routes then require;
+    ``catalogue_size`` how many procedures its catalogue lists (the real portal's ~2,000 by default).
     ``seed`` is accepted for the CLI's sake: the portal starts empty and has no seeded data."""
     del seed
     portal = Portal(
@@ -464,6 +484,7 @@ def create_app(
         paths=paths or Paths(),
         dstcode=dstcode,
         bridge_token=bridge_token,
+        catalogue=Catalogue(size=catalogue_size),
     )
     app, sim_state = simulator_app(portal.routes(), faults or Faults())
     sim_state.portal = portal  # type: ignore[attr-defined]  # tests reach the portal through it

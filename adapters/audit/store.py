@@ -5,15 +5,12 @@ Who does what (the embedded log's threads, :mod:`adapters.embedded.writer` and
 
 - The event loop never touches SQLite. Records are appended by the writer thread; reads (a
   subject's records, the latest) go to the reader thread, and a chain check to a thread of its own.
-- Group commit: records arriving while a write is in flight wait in :attr:`_pending` and go to
-  the writer together, as one job, one transaction, one fsync. Only one append is ever in flight,
-  so the chain's head (the last number and hash, kept by the writer thread) needs no locking, and
-  a failing write (disk full, database locked past ``busy_timeout_s``) costs one attempt, not one
-  per caller.
-- Every failure to write reaches the callers as :class:`~router.audit.AuditUnavailable`, counted
-  in ``lienthong_audit_write_failures_total``: the caller withholds the data. A caller waits at
-  most ``write_timeout_s`` (a hung disk must not hold requests); a record that is written after
-  its caller gave up shows an access whose data was in fact withheld, the safe side to err on.
+- Group commit (:mod:`~adapters.audit.group_commit`): records arriving while a write is in
+  flight go to the writer together, as one job, one transaction, one fsync. Only one append is
+  ever in flight, so the chain's head (the last number and hash, kept by the writer thread) needs
+  no locking; a failing write (disk full, database locked past ``busy_timeout_s``) reaches the
+  callers as :class:`~router.audit.AuditUnavailable`, and a caller waits at most
+  ``write_timeout_s``.
 - Health: the writer thread runs, and the last write succeeded. After a failure, each health
   check tries a small write (the probe) until one succeeds, so the store recovers by itself when
   the disk is freed or the lock released.
@@ -31,7 +28,6 @@ One process per file (the embedded log's advisory lock), since the chain's head 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import sqlite3
@@ -43,6 +39,7 @@ from pathlib import Path
 
 from adapters.audit import queries
 from adapters.audit.chain import EMPTY, Anchor, Head, as_text, encode, link_v2
+from adapters.audit.group_commit import GroupCommit
 from adapters.audit.keys import KeyRing, KeyRingSource, chain_key_source
 from adapters.audit.metrics import AuditMetrics
 from adapters.audit.publisher import CheckpointPolicy, CheckpointPublisher
@@ -147,11 +144,9 @@ class SqliteAuditLog:
             name="lienthong-audit-reader",
         )
         self._head = EMPTY  # the writer thread's, once started
-        self._pending: list[tuple[list[_Row], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._commits: GroupCommit[_Row] = GroupCommit(self._write, self.metrics, timeout_s=write_timeout_s)
         self._started = False
         self._closed = False
-        self._last_write_failed = False
         # told of the records once written (lienthong_caller_distinct_subjects counts the reads)
         self.watchers: list[Callable[[Sequence[AccessRecord]], None]] = []
 
@@ -216,9 +211,7 @@ class SqliteAuditLog:
         self._closed = True
         if not self._started:
             return
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
+        await self._commits.drain()
         try:
             await self._writer.close()
             await self._reader.close()
@@ -240,24 +233,7 @@ class SqliteAuditLog:
         except AuditUnavailable:
             self.metrics.failed()
             raise
-        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A caller that timed out no longer awaits it: its outcome must not be reported as lost.
-        written.add_done_callback(_retrieve)
-        self._pending.append((rows, written))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="audit-flush")
-        try:
-            async with asyncio.timeout(self.write_timeout_s):
-                await asyncio.shield(written)
-        except TimeoutError:
-            self._last_write_failed = True  # a hung write: health checks probe until one goes through
-            self.metrics.failed()
-            raise AuditUnavailable(
-                f"the audit log did not take the record within {self.write_timeout_s:g} s"
-            ) from None
-        except AuditUnavailable:
-            self.metrics.failed()
-            raise
+        await self._commits.submit(rows)
         for watcher in self.watchers:
             watcher(records)
 
@@ -292,14 +268,14 @@ class SqliteAuditLog:
         """The writer runs and can write: after a failed write, a probe write must succeed."""
         if not self._started or self._closed or not self._writer.alive:
             return False
-        if not self._last_write_failed:
+        if not self._commits.last_failed:
             return True
         try:
             async with asyncio.timeout(self.write_timeout_s):
                 await self._writer.submit(_probe)
         except (TransportError, TimeoutError):
             return False
-        self._last_write_failed = False
+        self._commits.last_failed = False
         return True
 
     @property
@@ -336,26 +312,9 @@ class SqliteAuditLog:
             ) from None
         return texts, bool(record.cache_hit), record.official_basis
 
-    async def _flush(self) -> None:
-        """Hands what is pending to the writer, one transaction at a time, until none is left."""
-        while self._pending:
-            batch, self._pending = self._pending, []
-            rows = [row for rows, _ in batch for row in rows]
-            try:
-                await self._writer.submit(partial(self._append, rows))
-            except Exception as error:
-                self._last_write_failed = True
-                log.error("audit records not written (%d): %s", len(rows), error)
-                failure = AuditUnavailable(f"the audit log could not be written: {error}")
-                for _, written in batch:
-                    if not written.done():
-                        written.set_exception(failure)
-                continue
-            self._last_write_failed = False
-            self.metrics.written(len(rows))
-            for _, written in batch:
-                if not written.done():
-                    written.set_result(None)
+    async def _write(self, rows: list[_Row]) -> None:
+        """One job of the writer thread: the rows appended in one transaction."""
+        await self._writer.submit(partial(self._append, rows))
 
     def _append(self, rows: list[_Row], txn: Txn) -> None:
         """Writer thread: numbers and links the rows after the head, under the current chain key,
@@ -432,11 +391,6 @@ class SqliteAuditLog:
             return await self._reader.run(query)
         except TransportError as error:
             raise AuditUnavailable(f"cannot read the audit log: {error}") from error
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _probe(txn: Txn) -> None:

@@ -20,8 +20,6 @@ without the chain key, the checkpoints would add protection against whoever hold
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -30,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.audit.chain import EMPTY, GENESIS, Anchor, Head, as_text, encode, link_v2
+from adapters.audit.group_commit import GroupCommit
 from adapters.audit.keys import KeyRing, KeyRingSource
 from adapters.audit.metrics import AuditMetrics
 from adapters.audit.queries import MAX_LIMIT
@@ -90,8 +89,9 @@ class PostgresAuditLog:
         self.write_timeout_s = write_timeout_s
         self.log_id = ""
         self._head = EMPTY
-        self._pending: list[tuple[list[_Row], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._commits: GroupCommit[_Row] = GroupCommit(
+            self._write, self.metrics, timeout_s=write_timeout_s, describe=_describe
+        )
         self._started = False
         self._closed = False
         self.watchers: list[Callable[[Sequence[AccessRecord]], None]] = []
@@ -152,9 +152,7 @@ class PostgresAuditLog:
         if self._closed:
             return
         self._closed = True
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
+        await self._commits.drain()
 
     # --- the AuditLog port -------------------------------------------------------------------
 
@@ -167,22 +165,7 @@ class PostgresAuditLog:
         except AuditUnavailable:
             self.metrics.failed()
             raise
-        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        written.add_done_callback(_retrieve)
-        self._pending.append((rows, written))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="audit-flush")
-        try:
-            async with asyncio.timeout(self.write_timeout_s):
-                await asyncio.shield(written)
-        except TimeoutError:
-            self.metrics.failed()
-            raise AuditUnavailable(
-                f"the audit log did not take the record within {self.write_timeout_s:g} s"
-            ) from None
-        except AuditUnavailable:
-            self.metrics.failed()
-            raise
+        await self._commits.submit(rows)
         for watcher in self.watchers:
             watcher(records)
 
@@ -250,26 +233,10 @@ class PostgresAuditLog:
         texts = (*fields[:4], self._require_hasher()(record.subject), *fields[5:-1])
         return texts, bool(record.cache_hit), record.official_basis
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            rows = [row for rows, _ in batch for row in rows]
-            try:
-                head = await self._append(rows)
-            except Exception as error:
-                detail = error.detail if isinstance(error, StateUnavailable) else repr(error)
-                log.error("audit records not written (%d): %s", len(rows), detail)
-                failure = AuditUnavailable(f"the audit log could not be written: {detail}")
-                for _, written in batch:
-                    if not written.done():
-                        written.set_exception(failure)
-                continue
-            self._head = head
-            self.metrics.written(len(rows))
-            self.metrics.head(head.seq)
-            for _, written in batch:
-                if not written.done():
-                    written.set_result(None)
+    async def _write(self, rows: list[_Row]) -> None:
+        head = await self._append(rows)
+        self._head = head
+        self.metrics.head(head.seq)
 
     async def _append(self, rows: list[_Row]) -> Head:
         """One transaction: the head locked, a rotation record first if the head is under another
@@ -352,6 +319,6 @@ def _stored(row: Any) -> StoredAccessRecord:
     )
 
 
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _describe(error: Exception) -> str:
+    """A write's failure for the log and the callers: the state store's own detail, when it is one."""
+    return error.detail if isinstance(error, StateUnavailable) else repr(error)

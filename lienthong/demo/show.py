@@ -29,7 +29,7 @@ def _summary(say: Narrator, figures: Figures, stage: Stage) -> None:
     say.say(f"  calls made per system (simulators' counts):           {calls}")
     lag = f["sync_lag_ms"]
     say.say(f"  statuses synchronised with the national portal:       {f['statuses_synchronised']}")
-    say.say(f"  sync lag, publish to portal (median / max):           {lag['median']} / {lag['max']} ms")
+    say.say(f"  sync lag, 202 to the portal's receipt (p50 / max):    {lag['median']} / {lag['max']} ms")
     say.say(f"  dossiers not yet synchronised (GET /v1/stats):        {f['portal_unsynced_dossiers']}")
     audited = ", ".join(f"{n} {d}" for d, n in sorted(f["audit_entries_by_dataset"].items()))
     say.say(f"  audit log records of personal-data access:            {f['audit_entries']} ({audited})")

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.portal import protocol
 from connectors.portal.envelope import Paths
-from simulators.portal import INVALID, PASSWORD, REFUSED, USERNAME, create_app
+from simulators.portal import BRIDGE_UPDATE, INVALID, PASSWORD, REFUSED, USERNAME, create_app, portal_of
 from tests.support.bus import free_port
 from tests.support.simulators import serving
 
@@ -95,6 +95,25 @@ def test_create_look_up_update_and_progress() -> None:
             ("TraCuuHoSo", "0", None),
             ("CapNhatTienDoHoSoMC", "0", None),
         ]
+
+
+def test_the_call_log_records_when_each_call_was_received() -> None:
+    """On the portal's own clock (given here), through the adapter and the bridge alike: what the
+    demo times a sync by."""
+    app, state = create_app()
+    ticks = iter([1_000.0, 1_000.25, 1_000.5])
+    portal_of(state).wall_clock = lambda: next(ticks)
+    with serving(app) as server:
+        client = Client(server.url)
+        client.call(protocol.LOOKUP, mahoso=DOSSIER)
+        client.sync("False", record())
+        assert httpx.post(f"{server.url}{BRIDGE_UPDATE}", json=[record(TrangThaiHoSo="2")]).status_code == 200
+        log = httpx.get(f"{server.url}/_sim/log/{DOSSIER}").json()
+    assert [(e["service"], e.get("status"), e["received_at"]) for e in log] == [
+        (protocol.LOOKUP, None, 1_000.0),
+        (protocol.SYNC, "1", 1_000.25),
+        (protocol.SYNC, "2", 1_000.5),
+    ]
 
 
 @pytest.mark.parametrize(
