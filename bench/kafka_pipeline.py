@@ -4,11 +4,13 @@ Run: ``LIENTHONG_KAFKA_BOOTSTRAP=127.0.0.1:19092 .venv/bin/python -m bench.kafka
 (FastStream comes with ``pip install -e '.[bench]'``).
 
 1. raw aiokafka (the baseline): a consumer group reads, an idempotent ``acks=all`` producer
-   (the transport's settings, batch size included) writes every message again as it is (key,
-   headers, value) with ``send``, offsets committed per batch;
+   (the transport's settings, batch size included, ``linger_ms=0``) writes every message again as
+   it is (key, headers, value) with ``send``, offsets committed per batch;
 2. lienthong: KafkaTransport + Router with the inbound checks of direct producers (envelope,
    known source, policy, registered type, JSON Schema of the data, subject) + routing to the
-   subscription's delivery topic, through the bus's consume loop (commit after the append);
+   subscription's delivery topic, through the bus's consume loop, in each routing mode of
+   ``--routing``: ``at_least_once`` (commit after the append) and ``transactional`` (the appends
+   and the offsets of each inbound partition in one Kafka transaction, docs/kafka.md);
 3. FastStream: a subscriber that decodes the JSON, validates it against the same schema and
    republishes it with its headers.
 
@@ -16,7 +18,11 @@ Each reads its own copy of the same CloudEvents (Kafka binary mode, 8 partitions
 fewer of them, ``--faststream-events``), written before the clock starts; the clock runs until
 every message was consumed and its output acked. Raw and lienthong alternate ``--rounds`` times
 (each round on fresh topics): the medians and ranges of the rates and of each round's ratio are
-reported, as one run on a shared machine is noisy.
+reported, as one run on a shared machine is noisy. ``--linger-ms 2 0`` runs the lienthong
+pipelines with each producer linger (KafkaOptions.linger_ms) in the same rounds.
+
+Before the rounds, the publish hop's latency: single events appended one at a time (nothing else
+in flight), through raw aiokafka and through KafkaTransport.append at each linger (``--appends``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +43,13 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from adapters.kafka import KafkaTransport
-from adapters.kafka.options import KafkaOptions
-from adapters.kafka.transport import BATCH_BYTES
+from adapters.kafka.options import KafkaOptions, Routing
+from adapters.kafka.producing import BATCH_BYTES
 from adapters.metrics import PrometheusMetrics
 from bench.end_to_end import event, portal_config
 from bench.verdict import AT_LEAST, ratio_line
 from lienthong.loading import load
-from router.consuming import ConsumeLoop
+from router.consuming import ConsumeLoop, Handler
 from router.envelope import from_structured, to_message
 from router.ports import StoredMessage
 from router.publishing import INBOUND_TOPIC, EventChecks
@@ -51,7 +58,7 @@ from router.routing import InboundChecks, Router
 PARTITIONS = 8
 
 
-def write_config(folder: Path, bootstrap: str, namespace: str) -> Path:
+def write_config(folder: Path, bootstrap: str, namespace: str, routing: Routing = "at_least_once") -> Path:
     _, document = portal_config(
         {
             "kind": "kafka",
@@ -59,6 +66,7 @@ def write_config(folder: Path, bootstrap: str, namespace: str) -> Path:
             "namespace": namespace,
             "partitions": PARTITIONS,
             "path": str(folder / "dead-letters.db"),
+            "routing": routing,
         },
         {"url": "http://127.0.0.1:9/events"},
     )
@@ -68,12 +76,12 @@ def write_config(folder: Path, bootstrap: str, namespace: str) -> Path:
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
-    # The same producer settings as KafkaTransport's: the baseline pays for the same guarantees.
+    # KafkaTransport's guarantees and batch size, without lingering (linger_ms=0): the floor.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
         acks="all",
-        linger_ms=2,
+        linger_ms=0,
         max_request_size=4 << 20,
         max_batch_size=BATCH_BYTES,
     )
@@ -116,10 +124,10 @@ async def raw_passthrough(bootstrap: str, source: str, target: str, events: int)
         await out.stop()
 
 
-async def lienthong_pipeline(config: Path, events: int) -> float:
+async def lienthong_pipeline(config: Path, events: int, linger_ms: int) -> float:
     settings, registry = load(config)
     assert settings.transport.kafka is not None
-    transport = KafkaTransport(settings.transport.kafka)
+    transport = KafkaTransport(replace(settings.transport.kafka, linger_ms=linger_ms))
     await transport.start()
     metrics = PrometheusMetrics()
     checks = InboundChecks(settings.directory, EventChecks(registry, settings.policy))
@@ -129,16 +137,28 @@ async def lienthong_pipeline(config: Path, events: int) -> float:
     counted = 0
     finished = asyncio.Event()
 
-    async def handle(batches: Mapping[int, Sequence[StoredMessage]]) -> None:
-        nonlocal counted
-        await router.handle(batches)
-        counted += sum(len(b) for b in batches.values())
-        if counted >= events:
-            finished.set()
+    def counting(route: Handler) -> Handler:
+        async def handle(batches: Mapping[int, Sequence[StoredMessage]]) -> None:
+            nonlocal counted
+            await route(batches)
+            counted += sum(len(b) for b in batches.values())
+            if counted >= events:
+                finished.set()
 
-    consumer = transport.consumer("router", INBOUND_TOPIC)
+        return handle
+
+    if settings.transport.kafka.routing == "transactional":
+        consumer = transport.transactional_consumer("router", INBOUND_TOPIC)
+        append_and_commit = consumer.append_and_commit
+
+        async def route(batches: Mapping[int, Sequence[StoredMessage]]) -> None:
+            await router.handle_atomically(batches, append_and_commit)
+
+        loop = ConsumeLoop("router", consumer, counting(route), commits=False)
+    else:
+        consumer = transport.consumer("router", INBOUND_TOPIC)
+        loop = ConsumeLoop("router", consumer, counting(router.handle))
     await consumer.start()
-    loop = ConsumeLoop("router", consumer, handle)
     started = time.perf_counter()
     task = asyncio.create_task(loop.run())
     await finished.wait()
@@ -178,56 +198,152 @@ async def faststream_pipeline(config: Path, bootstrap: str, source: str, target:
         return time.perf_counter() - started
 
 
-async def round_of(bootstrap: str, folder: Path, run: str, number: int, events: int) -> tuple[float, float]:
-    """One raw and one lienthong pipeline, each on its own copy of the events: their rates."""
+# A lienthong pipeline: its routing mode and its producers' linger_ms.
+Variant = tuple[Routing, int]
+
+
+def variant_name(variant: Variant) -> str:
+    return f"{variant[0]}, linger_ms={variant[1]}"
+
+
+async def round_of(
+    bootstrap: str, folder: Path, run: str, number: int, events: int, variants: Sequence[Variant]
+) -> tuple[float, dict[Variant, float]]:
+    """One raw pipeline and one lienthong pipeline per variant, each on its own copy of the
+    events: their rates."""
     namespace = f"bench-{run}-{number}."
-    config = write_config(folder, bootstrap, namespace)
     transport = KafkaTransport(KafkaOptions((bootstrap,), default_partitions=PARTITIONS, namespace=namespace))
     await transport.start()
-    await fill(transport, ["raw.in", INBOUND_TOPIC], events, run)
+    inbound = [f"{mode}.l{linger}.{INBOUND_TOPIC}" for mode, linger in variants]
+    await fill(transport, ["raw.in", *inbound], events, run)
     await transport.create_topic("raw.out", PARTITIONS)
     await transport.close()
     raw = await raw_passthrough(bootstrap, namespace + "raw.in", namespace + "raw.out", events)
-    ours = await lienthong_pipeline(config, events)
-    return events / raw, events / ours
+    ours: dict[Variant, float] = {}
+    for mode, linger in variants:
+        # each variant under its own namespace, whose inbound topic is the copy filled for it
+        config = write_config(folder, bootstrap, f"{namespace}{mode}.l{linger}.", mode)
+        ours[(mode, linger)] = events / await lienthong_pipeline(config, events, linger)
+    return events / raw, ours
 
 
-async def main(events: int, faststream_events: int, rounds: int) -> None:
+async def append_latencies(bootstrap: str, run: str, lingers: Sequence[int], appends: int) -> None:
+    """The publish hop alone, one event at a time with nothing else in flight (an event published
+    at a quiet moment): each append's time until every in-sync replica has it, through raw
+    aiokafka (send, then await the record's future) and through KafkaTransport.append at each
+    linger_ms. Prints p50 and p99 in milliseconds."""
+    namespace = f"bench-{run}-latency."
+    message = to_message(from_structured(event(0, run)))
+    results: list[tuple[str, list[float]]] = []
+    raw = producer(bootstrap)
+    await raw.start()
+    transports = {
+        linger: KafkaTransport(
+            KafkaOptions((bootstrap,), default_partitions=1, namespace=namespace, linger_ms=linger)
+        )
+        for linger in lingers
+    }
+    try:
+        for transport in transports.values():
+            await transport.start()
+        await transports[lingers[0]].create_topic("latency", 1)
+        topic = namespace + "latency"
+        headers = list(message.headers)
+        timings: list[float] = []
+        for _ in range(appends):
+            started = time.perf_counter()
+            await (await raw.send(topic, message.value, key=message.key.encode(), headers=headers))
+            timings.append((time.perf_counter() - started) * 1000)
+        results.append(("raw aiokafka send, linger_ms=0", timings))
+        for linger, transport in transports.items():
+            timings = []
+            for _ in range(appends):
+                started = time.perf_counter()
+                await transport.append("latency", [message])
+                timings.append((time.perf_counter() - started) * 1000)
+            results.append((f"KafkaTransport.append, linger_ms={linger}", timings))
+    finally:
+        await raw.stop()
+        for transport in transports.values():
+            await transport.close()
+    print(f"one event appended at a time, {appends} appends (ms):")
+    for name, timings in results:
+        cuts = statistics.quantiles(timings, n=100)
+        print(f"  {name:40s} p50 {statistics.median(timings):6.2f}   p99 {cuts[98]:6.2f}")
+
+
+async def main(
+    events: int,
+    faststream_events: int,
+    rounds: int,
+    modes: Sequence[Routing],
+    lingers: Sequence[int],
+    appends: int,
+) -> None:
     bootstrap = os.environ.get("LIENTHONG_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     run = uuid.uuid4().hex[:8]
+    variants: list[Variant] = [(mode, linger) for mode in modes for linger in lingers]
     raw_rates: list[float] = []
-    our_rates: list[float] = []
+    our_rates: dict[Variant, list[float]] = {variant: [] for variant in variants}
+    ratios: dict[Variant, list[float]] = {variant: [] for variant in variants}
+    if appends > 0:
+        await append_latencies(bootstrap, run, lingers, appends)
     with tempfile.TemporaryDirectory() as folder:
-        # Rounds alternate the two pipelines, so that a slower spell of the machine or the broker
-        # falls on both; each round's ratio compares neighbours.
+        # Rounds alternate the pipelines, so that a slower spell of the machine or the broker
+        # falls on all; each round's ratios compare neighbours.
         for number in range(rounds):
-            print(f"round {number + 1}/{rounds}: filling 2 topics with {events} events ...", flush=True)
-            raw, ours = await round_of(bootstrap, Path(folder), run, number, events)
+            print(
+                f"round {number + 1}/{rounds}: filling {1 + len(variants)} topics with {events} events ...",
+                flush=True,
+            )
+            raw, ours = await round_of(bootstrap, Path(folder), run, number, events, variants)
             raw_rates.append(raw)
-            our_rates.append(ours)
-            print(f"  raw {raw:9,.0f}/s   lienthong {ours:9,.0f}/s   ratio {ours / raw:.2f}", flush=True)
-        namespace = f"bench-{run}-fs."
-        config = write_config(Path(folder), bootstrap, namespace)
-        transport = KafkaTransport(
-            KafkaOptions((bootstrap,), default_partitions=PARTITIONS, namespace=namespace)
-        )
-        await transport.start()
-        await fill(transport, ["faststream.in"], faststream_events, run)
-        await transport.create_topic("faststream.out", PARTITIONS)
-        await transport.close()
-        fast = faststream_events / await faststream_pipeline(
-            config, bootstrap, namespace + "faststream.in", namespace + "faststream.out", faststream_events
-        )
-    ratios = [ours / raw for raw, ours in zip(raw_rates, our_rates, strict=True)]
-    ours = statistics.median(our_rates)
+            line = f"  raw {raw:9,.0f}/s"
+            for variant, rate in ours.items():
+                our_rates[variant].append(rate)
+                ratios[variant].append(rate / raw)
+                line += f"   {variant_name(variant)} {rate:9,.0f}/s (ratio {rate / raw:.2f})"
+            print(line, flush=True)
+        fast: float | None = None
+        if faststream_events > 0:
+            namespace = f"bench-{run}-fs."
+            config = write_config(Path(folder), bootstrap, namespace)
+            transport = KafkaTransport(
+                KafkaOptions((bootstrap,), default_partitions=PARTITIONS, namespace=namespace)
+            )
+            await transport.start()
+            await fill(transport, ["faststream.in"], faststream_events, run)
+            await transport.create_topic("faststream.out", PARTITIONS)
+            await transport.close()
+            fast = faststream_events / await faststream_pipeline(
+                config,
+                bootstrap,
+                namespace + "faststream.in",
+                namespace + "faststream.out",
+                faststream_events,
+            )
+    if rounds <= 0:
+        return
     print(f"medians of {rounds} round(s), {events} events each (min - max):")
-    for name, rates in (("raw aiokafka pass-through", raw_rates), ("lienthong validate+route", our_rates)):
+    named = [("raw aiokafka pass-through", raw_rates)]
+    named += [(f"lienthong {variant_name(variant)}", rates) for variant, rates in our_rates.items()]
+    for name, rates in named:
         print(
-            f"{name:32s} {statistics.median(rates):10,.0f} events/s ({min(rates):,.0f} - {max(rates):,.0f})"
+            f"{name:45s} {statistics.median(rates):10,.0f} events/s ({min(rates):,.0f} - {max(rates):,.0f})"
         )
-    print(f"{'FastStream validate+republish':32s} {fast:10,.0f} events/s ({faststream_events} events)")
-    ratio_line("bench.kafka_pipeline", "kafka pipeline, events/s (x raw aiokafka)", ratios, AT_LEAST, 0.92)
-    print(f"lienthong / FastStream     {ours / fast:.2f}x (target >= 2x)")
+    if fast is not None:
+        print(f"{'FastStream validate+republish':45s} {fast:10,.0f} events/s ({faststream_events} events)")
+    for variant, variant_ratios in ratios.items():
+        # the bus's default (at_least_once, no linger) under the row name of make bench's table
+        row = "kafka pipeline, events/s (x raw aiokafka)"
+        if variant != ("at_least_once", 0):
+            row = f"kafka pipeline, {variant_name(variant)}"
+        ratio_line("bench.kafka_pipeline", row, variant_ratios, AT_LEAST, 0.92)
+        if fast is not None:
+            print(
+                f"lienthong {variant_name(variant)} / FastStream     "
+                f"{statistics.median(our_rates[variant]) / fast:.2f}x (target >= 2x)"
+            )
 
 
 if __name__ == "__main__":
@@ -237,5 +353,26 @@ if __name__ == "__main__":
     parser.add_argument("--faststream-events", type=int, default=5_000)
     # Raw and lienthong alternate this many times; medians and ranges are reported.
     parser.add_argument("--rounds", type=int, default=3)
+    # The router's routing modes to measure (transport.kafka.routing), each against the same raw run.
+    parser.add_argument(
+        "--routing",
+        nargs="+",
+        choices=["at_least_once", "transactional"],
+        default=["at_least_once", "transactional"],
+    )
+    # The producers' linger_ms of the lienthong pipelines (KafkaOptions.linger_ms), each measured:
+    # "2 0" compares a lingering producer with the transport's default in one run.
+    parser.add_argument("--linger-ms", type=int, nargs="+", default=[0])
+    # Single-event appends timed one at a time (the publish hop's latency); 0 skips them.
+    parser.add_argument("--appends", type=int, default=300)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.faststream_events, arguments.rounds))
+    asyncio.run(
+        main(
+            arguments.events,
+            arguments.faststream_events,
+            arguments.rounds,
+            arguments.routing,
+            arguments.linger_ms,
+            arguments.appends,
+        )
+    )

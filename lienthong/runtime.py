@@ -48,11 +48,12 @@ from lienthong.config import Settings
 from lienthong.connectors import build_connectors
 from lienthong.deliveries import DeliveryBuilder
 from lienthong.evidence import EvidenceWiring
+from lienthong.faults import kill_after_routed
 from lienthong.inbound_checks import inbound_checks_of
 from lienthong.otel_wiring import tracer_of
 from lienthong.reload_plan import ReloadParts, ReloadPlan, reload_configuration
 from lienthong.reload_rules import Changes
-from lienthong.workers import Workers
+from lienthong.workers import ROUTER_GROUP, Workers
 from router.bus import Bus, Generation
 from router.consuming import MAX_MESSAGES
 from router.dead_letter_reading import DeadLetterReading
@@ -231,6 +232,7 @@ class Runtime:
             drain_timeout_s,
             max_messages=self._log.fetch_size if self._transport is self._log else MAX_MESSAGES,
         )
+        self._after_routed = kill_after_routed()  # a crash test's fault point (lienthong.faults)
         self._lag_task: asyncio.Task[None] | None = None
         self._stopping = False  # set when the shutdown starts: /readyz says so at once
         self._reload_lock = asyncio.Lock()  # reloads run one at a time, and not during a shutdown
@@ -299,6 +301,22 @@ class Runtime:
     async def _route(self, batches: Mapping[int, Sequence[StoredMessage]]) -> None:
         # the router of the moment, read once per batch: a batch is routed under one configuration
         await self._router.handle(batches)
+        if self._after_routed is not None:
+            self._after_routed()  # durable in the delivery topics, offsets not committed yet
+
+    async def _start_router(self) -> None:
+        """The router's loop; on a transactional Kafka bus its consumer commits the offsets of
+        each inbound partition in the transaction of what was routed from it (docs/kafka.md)."""
+        transport = self._transport
+        if not isinstance(transport, KafkaTransport) or transport.options.routing != "transactional":
+            await self._workers.start_router(self._route)
+            return
+        consumer = transport.transactional_consumer(ROUTER_GROUP, INBOUND_TOPIC, self._after_routed)
+
+        async def route(batches: Mapping[int, Sequence[StoredMessage]]) -> None:
+            await self._router.handle_atomically(batches, consumer.append_and_commit)
+
+        await self._workers.start_router(route, consumer, commits=False)
 
     async def start(self) -> None:
         if self._state is not None:
@@ -319,7 +337,7 @@ class Runtime:
             await connector.start()
         for subscription in self._settings.subscriptions:
             await self._workers.start(subscription, self._deliveries[subscription.name])
-        await self._workers.start_router(self._route)
+        await self._start_router()
         self._lag_task = asyncio.create_task(self._sample_lag(), name="lag")
         log.info("lienthong started: %d subscriptions", len(self._deliveries))
 

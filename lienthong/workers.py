@@ -47,7 +47,10 @@ class Workers:
         return [*self.subscriptions.values(), *([self.router] if self.router else [])]
 
     async def start(self, subscription: Subscription, delivery: SubscriptionDelivery) -> None:
-        """Starts ``delivery`` and the loop that feeds it ``subscription``'s queue."""
+        """Starts ``delivery`` and the loop that feeds it ``subscription``'s queue; none for a
+        Kafka-native subscriber, which reads the queue itself."""
+        if not subscription.delivered_by_bus:
+            return
         await delivery.start()
         consumer = self._transport.consumer(subscription.group, subscription.topic)
         await consumer.start()
@@ -57,11 +60,16 @@ class Workers:
         task = asyncio.create_task(loop.run(), name=loop.name)
         self.subscriptions[subscription.name] = Worker(loop, consumer, task, delivery)
 
-    async def start_router(self, route: Handler) -> None:
-        """Starts the loop that hands the inbound topic's batches to ``route``."""
-        consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
+    async def start_router(
+        self, route: Handler, consumer: Consumer | None = None, *, commits: bool = True
+    ) -> None:
+        """Starts the loop that hands the inbound topic's batches to ``route``: read by
+        ``consumer`` (a member of the router group), whose offsets ``route`` commits itself
+        when ``commits`` is False (transactional routing)."""
+        if consumer is None:
+            consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
         await consumer.start()
-        loop = ConsumeLoop("router", consumer, route, max_messages=self._max_messages)
+        loop = ConsumeLoop("router", consumer, route, max_messages=self._max_messages, commits=commits)
         self.router = Worker(loop, consumer, asyncio.create_task(loop.run(), name=loop.name))
 
     async def drain(self, name: str) -> None:

@@ -40,13 +40,17 @@ class ConsumeLoop:
         max_messages: int = MAX_MESSAGES,
         poll_timeout_s: float = 0.5,
         error_pause_s: float = 1.0,
+        commits: bool = True,
     ) -> None:
+        """``commits``: False when the handler commits the offsets itself, with what it produced
+        (the router's transactional routing on Kafka)."""
         self.name = name
         self._consumer = consumer
         self._handler = handler
         self._max_messages = max_messages
         self._poll_timeout_s = poll_timeout_s
         self._error_pause_s = error_pause_s
+        self._commits = commits
         self._stopping = asyncio.Event()
         self._commit: asyncio.Task[None] | None = None
         self.failures = 0
@@ -89,8 +93,9 @@ class ConsumeLoop:
                     await self._pause()
                     continue
                 await self._settle()
-                offsets = {p: msgs[-1].offset + 1 for p, msgs in batches.items() if msgs}
-                self._commit = asyncio.create_task(self._consumer.commit(offsets))
+                if self._commits:
+                    offsets = {p: msgs[-1].offset + 1 for p, msgs in batches.items() if msgs}
+                    self._commit = asyncio.create_task(self._consumer.commit(offsets))
                 self.last_error = None
         finally:
             await self._settle()

@@ -14,10 +14,11 @@ very same checks, so the router is given no checks there and pays nothing for th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import orjson
@@ -50,6 +51,10 @@ MAX_CACHED_TYPES = 4096
 # How long the router's appends wait for a log out of reach (a broker restarting) before its batch
 # fails: failing sooner only means fetching the batch again and appending again what was durable.
 ROUTE_RETRY_S = 300.0
+
+# Appends the messages (by topic) of one inbound partition and commits its next offset, together
+# or not at all (the Kafka transport's transactional routing, KafkaConsumer.append_and_commit).
+AtomicCommit = Callable[[int, Mapping[str, Sequence[Message]], int], Awaitable[None]]
 
 
 class SubscribePolicy(Protocol):
@@ -200,13 +205,46 @@ class Router:
 
     async def handle(self, batches: Mapping[int, Sequence[StoredMessage]]) -> None:
         """Fans the messages out, in their order, to the delivery queues; returns once durable."""
+        out = self._fan_out(batches.values())
+        for topic, routed in out.items():
+            await self._transport.append(topic, routed, retry_for_s=ROUTE_RETRY_S)
+            self._count(topic, routed)
+
+    async def handle_atomically(
+        self, batches: Mapping[int, Sequence[StoredMessage]], commit: AtomicCommit
+    ) -> None:
+        """Fans out each partition's messages and hands them, with the partition's next offset, to
+        ``commit``, which makes both durable together (a Kafka transaction): the partitions side
+        by side. One that fails raises after the others are done; those stay committed."""
+
+        async def route(partition: int, messages: Sequence[StoredMessage]) -> None:
+            out = self._fan_out((messages,))
+            await commit(partition, out, messages[-1].offset + 1)
+            for topic, routed in out.items():
+                self._count(topic, routed)
+
+        outcomes = await asyncio.gather(
+            *(route(partition, messages) for partition, messages in batches.items() if messages),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _count(self, topic: str, routed: Sequence[Message]) -> None:
+        if topic != INBOUND_DEAD_LETTERS:
+            self._metrics.event_routed(topic.removeprefix("deliver."), len(routed))
+
+    def _fan_out(self, batches: Iterable[Sequence[StoredMessage]]) -> dict[str, list[Message]]:
+        """The messages to append, by topic: the routed copies, and the rejected messages under
+        :data:`INBOUND_DEAD_LETTERS` (first, when there are any)."""
         out: dict[str, list[Message]] = defaultdict(list)
         rejected: list[Message] = []
         checks = self._inbound_checks
         # the bus's time of arrival (router.received): on Kafka the producer chose the record's
         # timestamp, so the router's clock now; on the embedded log the log's clock at append
         consumed_ms = int(self._clock() * 1000) if checks is not None else 0
-        for messages in batches.values():
+        for messages in batches:
             for message in messages:
                 attributes = attributes_of(message.headers)
                 outgoing: Message | None = None
@@ -240,10 +278,8 @@ class Router:
                 for _, topic in targets:
                     out[topic].append(outgoing)
         if rejected:
-            await self._transport.append(INBOUND_DEAD_LETTERS, rejected, retry_for_s=ROUTE_RETRY_S)
-        for topic, routed in out.items():
-            await self._transport.append(topic, routed, retry_for_s=ROUTE_RETRY_S)
-            self._metrics.event_routed(topic.removeprefix("deliver."), len(routed))
+            return {INBOUND_DEAD_LETTERS: rejected, **out}
+        return out
 
     def _reject(self, message: StoredMessage, error: LienthongError) -> None:
         log.warning(

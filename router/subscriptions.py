@@ -23,6 +23,10 @@ class OnDeadLetter(StrEnum):
     HOLD_SUBJECT = "hold_subject"
 
 
+# The sink kind of an agency that reads its subscription's queue on Kafka itself.
+KAFKA_SINK = "kafka"
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Exponential back-off with full jitter, bounded by attempts and by elapsed time."""
@@ -69,9 +73,15 @@ class Subscription:
         return f"deliver.{self.name}"
 
     @property
+    def delivered_by_bus(self) -> bool:
+        """False for a Kafka-native subscriber, which reads the queue itself (docs/kafka.md)."""
+        return self.sink.kind != KAFKA_SINK
+
+    @property
     def group(self) -> str:
-        """The consumer group that delivers this subscription's queue."""
-        return f"deliver.{self.name}"
+        """The consumer group that reads this subscription's queue: the bus's delivery, or the
+        group a Kafka-native subscriber reads with (the one its lag is measured on)."""
+        return f"deliver.{self.name}" if self.delivered_by_bus else f"subscriber.{self.name}"
 
     def wants(self, event_type: str, attributes: Mapping[str, str]) -> bool:
         if self.types and event_type not in self.types:

@@ -16,6 +16,10 @@ from aiokafka.helpers import create_ssl_context
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# How the router's consume -> check -> route -> produce loop commits (docs/kafka.md, "Routing"):
+# "transactional": the routed messages and the inbound offsets in one Kafka transaction, so a
+# crash between them routes nothing twice; "at_least_once": append, then commit the offsets.
+Routing = Literal["transactional", "at_least_once"]
 
 MiB = 1 << 20
 
@@ -62,6 +66,17 @@ class KafkaOptions:
     # Prefixed to every topic and group name on the cluster, so that several buses (or test runs)
     # can share one cluster; the core sees the names without it.
     namespace: str = ""
+    routing: Routing = "at_least_once"
+    # How long aiokafka holds a record batch open for more records. 0: a batch leaves as soon as
+    # the broker's connection is free; the records of concurrent appends still travel together,
+    # gathered while the previous request is in flight (aiokafka sends one request per broker at
+    # a time), so an append waits only when something else is on the way (docs/kafka.md).
+    linger_ms: int = 0
+
+    @property
+    def isolation_level(self) -> str:
+        """What consumers read: only committed transactions when the router writes in them."""
+        return "read_committed" if self.routing == "transactional" else "read_uncommitted"
 
     def topic(self, name: str) -> str:
         return self.namespace + name

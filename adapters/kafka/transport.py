@@ -8,7 +8,7 @@ retries never write it twice or out of order. Partitions follow Kafka's default 
 straight into a topic with any client puts a subject in the same partition as the bus does. The
 messages of one append for one partition go as whole record batches when there are many (the
 router's fan-out of a fetched batch), or join aiokafka's open batch when there are few (one
-published event); see :func:`_append_to`.
+published event); see :func:`.producing.append_to`.
 
 Two promises of the port are weaker here, and said so:
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import cast
 
@@ -40,24 +39,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerClosed
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from aiokafka.structs import RecordMetadata
 
 from adapters.kafka.consumer import KafkaConsumer
+from adapters.kafka.groups import assigned_to
 from adapters.kafka.logs import WINDOW_S, flush_kafka_logs, rate_limit_kafka_logs
 from adapters.kafka.offsets import committed_offsets
 from adapters.kafka.options import KafkaOptions
-from adapters.kafka.partitioning import partition_of
+from adapters.kafka.producing import BATCH_BYTES, produce
 from adapters.kafka.topics import ensure_topic, partitions_of
+from adapters.kafka.transactions import AfterProduce, PartitionTransactions
 from router.ports import AppendResult, Message, TransportError
 from router.publishing import INBOUND_TOPIC
 
 log = logging.getLogger(__name__)
 
-# The largest record batch the producer builds: well under Kafka's default max.message.bytes
-# (1 MiB), which topics created outside the bus may keep.
-BATCH_BYTES = 256 << 10
-# From this many records of one append for one partition on, they go as batches of their own.
-BATCH_MIN_RECORDS = 16
 # The pause before an append's first retry; it doubles up to the longest.
 RETRY_FIRST_S = 0.1
 RETRY_LONGEST_S = 2.0
@@ -86,7 +81,7 @@ class KafkaTransport:
             return
         rate_limit_kafka_logs()
         common = self.options.client_kwargs()
-        producer = self._new_producer()
+        producer = self.new_producer()
         admin = AIOKafkaAdminClient(**common)
         probe = AIOKafkaConsumer(**common, group_id=None, enable_auto_commit=False)
         try:
@@ -101,13 +96,15 @@ class KafkaTransport:
         self._producer, self._admin, self._probe = producer, admin, probe
         self._log_counts = asyncio.create_task(_write_log_counts(), name="kafka-log-counts")
 
-    def _new_producer(self) -> AIOKafkaProducer:
+    def new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+        """An idempotent producer; a transactional one with ``transactional_id`` (.transactions)."""
         return AIOKafkaProducer(
             **self.options.client_kwargs(),
             enable_idempotence=True,
+            transactional_id=transactional_id,
             acks="all",
             max_request_size=self.options.max_message_bytes,
-            linger_ms=2,  # a little batching of concurrent appends, at a small latency cost
+            linger_ms=self.options.linger_ms,
             # aiokafka has one produce request in flight per broker, with one batch per partition:
             # the batch size bounds the throughput of a partition (16 KiB by default).
             max_batch_size=min(BATCH_BYTES, self.options.max_message_bytes),
@@ -129,7 +126,7 @@ class KafkaTransport:
             return self._producer
         async with self._replacing:
             if self._broken is self._producer:
-                fresh = self._new_producer()
+                fresh = self.new_producer()
                 try:
                     await fresh.start()
                 except KafkaError:
@@ -181,7 +178,7 @@ class KafkaTransport:
         """
         if not messages:
             return []
-        keys = self._keys(topic, messages)
+        keys = self.keys(topic, messages)
         loop = asyncio.get_running_loop()
         budget = self.options.append_timeout_ms / 1000 if retry_for_s is None else retry_for_s
         deadline = loop.time() + budget
@@ -209,7 +206,7 @@ class KafkaTransport:
                 log.info("appending to %r succeeded after %d retries", topic, retries)
             return cast(list[AppendResult], results)
 
-    def _keys(self, topic: str, messages: Sequence[Message]) -> list[bytes]:
+    def keys(self, topic: str, messages: Sequence[Message]) -> list[bytes]:
         """The messages' keys, encoded; refuses the call if a message is too large."""
         limit = self.options.max_message_bytes
         keys: list[bytes] = []
@@ -230,28 +227,9 @@ class KafkaTransport:
     ) -> None:
         """Sends the messages with no result yet, fills in ``results``, raises the first failure."""
         producer = await self._current_producer()
-        name = self.options.topic(topic)
         try:
-            # Sorted partition ids: the default partitioner's list (see .partitioning).
-            partitions = sorted(await producer.partitions_for(name))
-            if not partitions:
-                raise TransportError(f"the topic {topic!r} has no partitions")
-            # The messages of each partition, in the order of the call: their order in the log.
-            by_partition: dict[int, list[int]] = defaultdict(list)
-            for index, key in enumerate(keys):
-                if results[index] is None:
-                    by_partition[partition_of(key, partitions)].append(index)
-            # Whole record batches only where one writer appends in turn (the router's fan-out to
-            # the delivery topics): aiokafka queues a whole batch only behind an empty partition
-            # queue, so on the inbound topic, where concurrent publish requests keep adding
-            # single events, a batch publish could wait there until its request timed out.
-            whole = topic != INBOUND_TOPIC
-            # Partitions are filled side by side: one produce request carries a batch of each.
-            await asyncio.gather(
-                *(
-                    _append_to(producer, name, partition, indexes, messages, keys, results, whole)
-                    for partition, indexes in by_partition.items()
-                )
+            await produce(
+                producer, self.options.topic(topic), messages, keys, results, topic != INBOUND_TOPIC
             )
         except KafkaError:
             self._broken = producer
@@ -259,6 +237,15 @@ class KafkaTransport:
 
     def consumer(self, group: str, topic: str) -> KafkaConsumer:
         consumer = KafkaConsumer(self, group, topic)
+        self._consumers.append(consumer)
+        return consumer
+
+    def transactional_consumer(
+        self, group: str, topic: str, after_produce: AfterProduce | None = None
+    ) -> KafkaConsumer:
+        """A member that commits what it produces with its offsets (``append_and_commit``)."""
+        transactions = PartitionTransactions(self, group, topic, after_produce)
+        consumer = KafkaConsumer(self, group, topic, transactions=transactions)
         self._consumers.append(consumer)
         return consumer
 
@@ -293,6 +280,13 @@ class KafkaTransport:
             self._admin_client(), self.options.topic(group), [TopicPartition(name, p) for p in partitions]
         )
         return {tp.partition: offset for tp, offset in answer.items()}
+
+    async def assigned_to(self, group: str, topic: str, member_id: str) -> frozenset[int] | None:
+        """The partitions of ``topic`` that the group's coordinator assigns to ``member_id`` now;
+        None while the group rebalances (:func:`.groups.assigned_to`)."""
+        return await assigned_to(
+            self._admin_client(), self.options.topic(group), self.options.topic(topic), member_id
+        )
 
     async def healthy(self) -> bool:
         if self._admin is None:
@@ -336,85 +330,3 @@ def _retriable(exc: KafkaError) -> bool:
     leader, a broker unreachable), a request that timed out while a broker was away, and the
     errors a producer's earlier failure leaves behind it (a sequence gap, a stopped producer)."""
     return exc.retriable or isinstance(exc, KafkaTimeoutError | OutOfOrderSequenceNumber | ProducerClosed)
-
-
-async def _append_to(
-    producer: AIOKafkaProducer,
-    name: str,
-    partition: int,
-    indexes: Sequence[int],
-    messages: Sequence[Message],
-    keys: Sequence[bytes],
-    results: list[AppendResult | None],
-    whole_batches: bool = True,
-) -> None:
-    """Appends the messages ``indexes`` of one partition, in that order; fills in ``results`` for
-    each that is durable, then raises the first failure of the others.
-
-    Many of them go as whole record batches of their own (aiokafka's ``send_batch``): one future
-    per batch instead of one per message, whose ``send`` (metadata look-ups, partitioner, a future
-    and its callbacks per message) costs more than all the router's checks. A batch is closed
-    when complete, so it leaves without waiting for ``linger_ms``; it is durable (acks=all) when
-    its future resolves, and its records have consecutive offsets from its base offset. It holds
-    the producer's ``max_batch_size`` at most, or one larger record; aiokafka queues the next
-    batch of a partition once the previous one left for the broker.
-
-    A few of them join, one by one, the batch that aiokafka has open for the partition (and
-    lingers on), with those of concurrent appends: a batch of their own would wait for it.
-    """
-    # (indexes, future of their batch) in the order sent: a future gives the offset of the first
-    sent: list[tuple[Sequence[int], asyncio.Future[RecordMetadata]]] = []
-    refused: KafkaError | None = None  # what stopped the queueing of the rest, if anything
-    try:
-        if not whole_batches or len(indexes) < BATCH_MIN_RECORDS:
-            for index in indexes:
-                message = messages[index]
-                future = await producer.send(
-                    name,
-                    message.value,
-                    key=keys[index],
-                    partition=partition,
-                    timestamp_ms=message.timestamp_ms or None,
-                    headers=list(message.headers),
-                )
-                sent.append(((index,), future))
-        else:
-            batch = producer.create_batch()
-            start = 0
-            for position, index in enumerate(indexes):
-                message = messages[index]
-                # the headers as a list (aiokafka's record builder takes no tuple), dropped once copied
-                key, value, headers = keys[index], message.value, list(message.headers)
-                timestamp = message.timestamp_ms or None
-                if batch.append(timestamp=timestamp, key=key, value=value, headers=headers) is None:
-                    # full: send it, and start the next one with this record (a first record always fits)
-                    future = await producer.send_batch(batch, name, partition=partition)
-                    sent.append((indexes[start:position], future))
-                    batch, start = producer.create_batch(), position
-                    batch.append(timestamp=timestamp, key=key, value=value, headers=headers)
-            batch.close()
-            sent.append((indexes[start:], await producer.send_batch(batch, name, partition=partition)))
-    except KafkaError as exc:
-        refused = exc
-    # Every batch queued is awaited, whatever became of the others: what is durable is not sent again.
-    outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
-    # a batch cancelled by its producer's stop (a replacement) was not sent: like a closed producer
-    outcomes = [ProducerClosed() if isinstance(o, asyncio.CancelledError) else o for o in outcomes]
-    last_durable = max(
-        (n for n, outcome in enumerate(outcomes) if isinstance(outcome, RecordMetadata)), default=-1
-    )
-    failure: BaseException | None = None
-    for n, ((batch_indexes, _), outcome) in enumerate(zip(sent, outcomes, strict=True)):
-        if isinstance(outcome, RecordMetadata):
-            for offset, index in enumerate(batch_indexes, outcome.offset):
-                results[index] = AppendResult(partition=partition, offset=offset)
-        elif n < last_durable:
-            # reported failed (its reply lost), yet a later batch of the producer was accepted
-            for index in batch_indexes:
-                results[index] = AppendResult(partition=partition, offset=None)
-        elif failure is None:
-            failure = outcome
-    if failure is not None:
-        raise failure
-    if refused is not None:
-        raise refused

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from adapters.audit.signing import PublicKey
 from adapters.audit.witnesses import default_witness_file
 from adapters.embedded.tables import Durability
-from adapters.kafka.options import KafkaOptions, KafkaSecurity, SaslMechanism, SecurityProtocol
+from adapters.kafka.options import KafkaOptions, KafkaSecurity, Routing, SaslMechanism, SecurityProtocol
 from adapters.official_tokens import (
     DEFAULT_CLOCK_SKEW_S,
     KeyFileError,
@@ -52,7 +52,15 @@ from router.evidence.catalogue import ALL_FIELDS, Catalogue, Dataset, Need, Pers
 from router.filters import compile_filter
 from router.policy import ANY, MEMBER_WILDCARD, DataGrant, Policy, Rule
 from router.providers import CallPolicy
-from router.subscriptions import BreakerPolicy, Filter, OnDeadLetter, RetryPolicy, SinkSpec, Subscription
+from router.subscriptions import (
+    KAFKA_SINK,
+    BreakerPolicy,
+    Filter,
+    OnDeadLetter,
+    RetryPolicy,
+    SinkSpec,
+    Subscription,
+)
 from schemas.units import format_duration, format_size, parse_duration, parse_size
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
@@ -110,6 +118,7 @@ class _Builder:
                     default_partitions=partitions,
                     replication_factor=int(section.get("replication_factor", 1)),
                     namespace=section.get("namespace", ""),
+                    routing=cast(Routing, section.get("routing", "at_least_once")),
                 ),
             )
         return TransportSettings(
@@ -403,6 +412,8 @@ class _Builder:
         if "evidence" in spec:
             deadline = self.duration(spec["evidence"], "deadline", (*at, "evidence"), 20.0, 0.001, HOUR)
             return SinkSpec(kind="evidence", options={"deadline_s": deadline})
+        if KAFKA_SINK in spec:
+            return SinkSpec(kind=KAFKA_SINK)
         if "connector" in spec:  # the schema allows exactly one kind of sink
             name = spec["connector"]["name"]
             if name not in connectors:
@@ -643,6 +654,33 @@ class _Builder:
                     f"add 'dossier.evidence.collected' to a policy rule's 'publish' for '{subscription.system}'",
                 )
 
+    def check_kafka_sinks(
+        self, subscriptions: tuple[Subscription, ...], transport: TransportSettings
+    ) -> None:
+        """A Kafka-native subscriber reads a topic of the cluster: only a bus on Kafka has one;
+        and it reads at its own pace, so nothing of the bus's delivery applies to it."""
+        entries = self.data.get("subscriptions", [])
+        for i, subscription in enumerate(subscriptions):
+            if subscription.delivered_by_bus:
+                continue
+            at: JsonPath = ("subscriptions", i)
+            if transport.kind != "kafka":
+                self.problem(
+                    (*at, "sink", KAFKA_SINK),
+                    f"a kafka sink needs the transport kind kafka, not '{transport.kind}': "
+                    "the subscriber reads its topic on the cluster",
+                    "run the bus on Kafka (transport: {kind: kafka, ...}), or use a webhook sink",
+                )
+            for key in ("retry", "circuit_breaker", "on_dead_letter"):
+                if key in entries[i]:
+                    self.problem(
+                        (*at, key),
+                        f"'{key}' does not apply to a kafka sink: the subscriber's consumer reads "
+                        "its topic at its own pace",
+                        f"remove '{key}'",
+                        at_key=True,
+                    )
+
     def audit(self) -> AuditSettings:
         section = self.data.get("audit", {})
         defaults = AuditSettings()
@@ -872,6 +910,7 @@ def build_settings(
     officials = builder.officials()
     catalogue = builder.catalogue({c.name: c.kind for c in connectors})
     builder.check_evidence_sinks(subscriptions, policy)
+    builder.check_kafka_sinks(subscriptions, transport)
     builder.problems += recipient_problems(subscriptions, policy, released_types)
     builder.problems.extend(demo_material(data, builder.folder))
     limits = build_limits(data.get("limits", {}), known, builder.problems.append)

@@ -141,15 +141,17 @@ class BusConfig:
 class BusProcess:
     """``python -m lienthong serve`` on a test configuration."""
 
-    def __init__(self, config: BusConfig) -> None:
+    def __init__(self, config: BusConfig, env: Mapping[str, str] | None = None) -> None:
+        """``env``: variables added to the process's environment (a fault point: lienthong.faults)."""
         self.config = config
+        self.env = dict(env or {})
         self.path = config.write()
         self.url = f"http://127.0.0.1:{config.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = config.directory / "bus.log"
 
     def start(self, timeout: float = 60.0) -> Self:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lienthong", "serve", "--config", str(self.path)],

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.kafka import KafkaOptions, KafkaTransport
-from adapters.kafka.transport import BATCH_BYTES, BATCH_MIN_RECORDS
+from adapters.kafka.producing import BATCH_BYTES, BATCH_MIN_RECORDS
 from router.ports import Message, TransportError
 from tests.support.kafka import kafka_bootstrap, read_topic, unique
 

@@ -68,3 +68,27 @@ async def test_a_stop_during_handling_commits_nothing_of_that_batch(tmp_path: Pa
     assert await log.lag("g", "t") == 10
     await consumer.close()
     await log.close()
+
+
+async def test_a_loop_whose_handler_commits_itself_commits_nothing(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "log.db", durability="os")
+    await log.start()
+    await fill(log, 10)
+    seen: list[bytes] = []
+    handled = asyncio.Event()
+
+    async def handler(batches: Mapping[int, Sequence[StoredMessage]]) -> None:
+        seen.extend(m.value for messages in batches.values() for m in messages)
+        if len(seen) >= 10:
+            handled.set()
+
+    consumer = log.consumer("g", "t")
+    await consumer.start()
+    loop = ConsumeLoop("test", consumer, handler, poll_timeout_s=0.05, commits=False)
+    task = asyncio.create_task(loop.run())
+    await asyncio.wait_for(handled.wait(), 30)
+    loop.stop()
+    await task
+    assert await log.lag("g", "t") == 10  # the offsets are the handler's to commit (transactional routing)
+    await consumer.close()
+    await log.close()
