@@ -27,8 +27,10 @@ from tests.support.gateway import (
     gateway_in_front,
     through_platform,
 )
+from tests.support.postgres import fresh_database
 
 TAX, MANAGER, PLATES = transport_firm()
+CHAIN_KEY = "datasets try test chain key, thirty-two characters or more"
 ENV = {**os.environ, AUDIT_KEY_ENV: AUDIT_KEY, KEY_ENV: CONSUMER_KEY, SECRET_ENV: CONSUMER_SECRET}
 
 
@@ -212,3 +214,27 @@ def test_a_dataset_without_personal_data_needs_no_reason_and_no_audit(
     assert result.returncode == 0, result.stderr
     assert orjson.loads(result.stdout)["taxCode"] == TAX
     assert not (tmp_path / "audit.db").exists()
+
+
+@pytest.mark.postgres
+def test_on_the_shared_state_the_lookup_goes_to_its_audit_log(
+    gateway: tuple[Gateway, str], tmp_path: Path
+) -> None:
+    config = evidence_config(tmp_path, dict.fromkeys(("population", "business", "vehicle"), ""))
+    config.sections["state"] = {"postgres": {"dsn_env": "TEST_STATE_DSN"}}
+    path = through_platform(config, gateway[1]).write()
+    env = {**ENV, "TEST_STATE_DSN": fresh_database(), "LIENTHONG_AUDIT_CHAIN_KEY": CHAIN_KEY}
+    lock = ProcessLock(tmp_path / "audit.db")  # a bus's SQLite file, which the shared state leaves aside
+    lock.acquire()
+    try:
+        result = lienthong(
+            "datasets", "try", "citizen.identity", "--subject", MANAGER, "--reason", "shared state check",
+            "--config", str(path), env=env,
+        )  # fmt: skip
+    finally:
+        lock.release()
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["personalId"] == MANAGER
+    verified = lienthong("audit", "verify", "--config", str(path), env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "1 records, chain intact" in verified.stdout
