@@ -238,3 +238,17 @@ def test_on_the_shared_state_the_lookup_goes_to_its_audit_log(
     verified = lienthong("audit", "verify", "--config", str(path), env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "1 records, chain intact" in verified.stdout
+
+
+def test_an_audit_log_that_cannot_be_written_prints_no_record(
+    gateway: tuple[Gateway, str], tmp_path: Path
+) -> None:
+    config = _through_gateway(tmp_path, gateway)
+    (tmp_path / "audit.db").mkdir()  # no SQLite database can be opened there
+    result = lienthong(
+        "datasets", "try", "citizen.identity", "--subject", MANAGER, "--reason", "a check",
+        "--config", str(config), env=ENV,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "citizen.identity: audit_unavailable: " in result.stderr
+    assert MANAGER not in result.stderr and not result.stdout
