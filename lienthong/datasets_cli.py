@@ -19,10 +19,13 @@ from connectors.base import ConnectorDeps
 from connectors.kinds import builder
 from lienthong.api_client import fail
 from lienthong.config.settings import Settings
+from lienthong.datasets_try_audit import RELEASED, access, opened_audit_log
 from lienthong.default_config import ConfigOption, config_file
 from lienthong.evidence import DatasetValidator
 from lienthong.loading import load
+from router.audit import AuditUnavailable
 from router.errors import ConfigError, LienthongError
+from router.evidence.errors import InvalidEvidenceQuery
 from router.evidence.service import EvidenceService
 from router.providers import RequestContext
 from schemas.dataset_schemas import shipped
@@ -97,6 +100,32 @@ async def try_dataset(
     return outcome
 
 
+async def try_audited(
+    settings: Settings, dataset: str, key: dict[str, str], procedure: str, reason: str, deps: ConnectorDeps
+) -> Outcome:
+    """:func:`try_dataset`, recorded in the deployment's audit log when the dataset holds personal
+    data: the log is opened before the registry is asked (a log that cannot be written asks no
+    one), and the access written before the record is returned; AuditUnavailable withholds it.
+    A lookup that failed is recorded with its error code, as the evidence service records it;
+    a malformed identifier names nobody and is not recorded."""
+    entry = settings.catalogue.datasets[dataset]
+    if not entry.personal:
+        return await try_dataset(settings, dataset, key, procedure, deps)
+    try:
+        async with opened_audit_log(settings, dataset) as audit:
+            outcome = await try_dataset(settings, dataset, key, procedure, deps)
+            if isinstance(outcome.error, InvalidEvidenceQuery):
+                return outcome
+            word = RELEASED if outcome.error is None else outcome.error.code
+            await audit.record([access(entry, key, procedure, reason, word, outcome.record)])
+    except ConfigError:
+        raise  # a key problem, or the SQLite log held by a running bus (AuditLogHeld)
+    except LienthongError as error:
+        # no audit, no data: the record is withheld whatever the lookup gave
+        return Outcome(error=AuditUnavailable(f"the access could not be recorded: {error.detail}"))
+    return outcome
+
+
 @datasets_app.command("try")
 def try_command(
     name: Annotated[str, typer.Argument(help="the dataset, e.g. business.registration")],
@@ -105,6 +134,12 @@ def try_command(
         typer.Option(help="the subject's identifier (NAME=VALUE for a dataset keyed by several fields)"),
     ],
     procedure: Annotated[str, typer.Option(help="the procedure code the registry is told (MaDVC)")] = "",
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="why this subject is looked up, for the audit log (required for a dataset holding personal data)"
+        ),
+    ] = "",
     config: ConfigOption = None,
 ) -> None:
     """Look a dataset up once through its configured connector and print the mapped record, the
@@ -112,13 +147,26 @@ def try_command(
 
     The lookup takes the whole path of an evidence query (the connector with its credentials and
     platform, the key check, the mapping, the dataset's schema) but policy aside: no system's
-    policy, no minimisation, no cache, and it is not recorded in the audit log. Use test subjects."""
+    policy, no minimisation, no cache. Use test subjects.
+
+    A dataset holding personal data (personal_data: personal or sensitive) needs --reason: the
+    lookup is recorded in the deployment's audit log before the record is printed, with the
+    operator as cli:<login user>@<hostname> (the account the command runs as, which the operating
+    system vouches for), the subject, the dataset, the procedure and purpose
+    "datasets-try: <reason>". If it cannot be recorded nothing is printed (audit_unavailable,
+    exit 1). The audit log is the shared one with state.postgres, else the SQLite file of
+    audit.path, which a running bus holds: then the lookup is refused (exit 2)."""
     try:
         path = config_file(config)
         settings, _ = load(path)
         key = subject_key(settings, name, subject)
+        if settings.catalogue.datasets[name].personal and not reason.strip():
+            raise ConfigError(
+                f"{name} holds personal data: its lookup is recorded in the audit log; "
+                "say why with --reason TEXT"
+            )
         deps = ConnectorDeps(CollectorRegistry(), Path(settings.transport.path).parent)
-        outcome = asyncio.run(try_dataset(settings, name, key, procedure, deps))
+        outcome = asyncio.run(try_audited(settings, name, key, procedure, reason.strip(), deps))
     except ConfigError as error:
         raise fail(str(error)) from None
     replies = outcome.replies
