@@ -67,7 +67,8 @@ class Cluster:
     that owns one may stop it and start it again (same data, same port); it is removed when the
     run ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
+        """``port``: on 127.0.0.1; a free one when None."""
         initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
         if initdb is None or pg_ctl is None:
             _unavailable(
@@ -81,7 +82,7 @@ class Cluster:
         )
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
-        self._data, port = self.folder / "data", _free_port()
+        self._data, port = self.folder / "data", port or _free_port()
         subprocess.run(
             _as_server_user(
                 [initdb, "-D", str(self._data), "-U", ROLE, "--auth=trust", "-E", "UTF8", "--no-sync"]
