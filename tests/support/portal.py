@@ -4,7 +4,7 @@ the portal connector and a subscription delivering to it, and dossier events for
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ import httpx
 import orjson
 import yaml
 
+from connectors.portal.mapping import portal_date
 from simulators.portal import Portal, PortalFaults, create_app, portal_of
 from simulators.server import Faults, SimulatorServer
 from tests.support.bus import ONESTOP, PORTAL, BusConfig, BusProcess
@@ -258,3 +259,48 @@ def portal_rig(
 def synced_statuses(log: Sequence[dict[str, Any]]) -> list[int]:
     """The statuses the portal accepted for a dossier, in the order it accepted them."""
     return [int(entry["status"]) for entry in log if entry["service"] == "DongBoHoSoMC" and entry["written"]]
+
+
+def lives_ended(portal: Portal, lives: Mapping[int, Sequence[int]]) -> Callable[[], bool]:
+    """Whether every dossier of ``lives`` is at its life's last status on the portal."""
+
+    def done() -> bool:
+        held = portal.store.dossiers
+        return all(held.get(code(n), {}).get("TrangThaiHoSo") == str(life[-1]) for n, life in lives.items())
+
+    return done
+
+
+def assert_lives_synced(
+    portal: Portal,
+    lives: Mapping[int, Sequence[int]],
+    events: Mapping[int, Sequence[dict[str, Any]]],
+    *,
+    redeliveries: bool = False,
+) -> int:
+    """What a bus syncing the dossiers' lives leaves on the portal: each record as its events say,
+    and the portal's acceptance of exactly the life's statuses, in order, each once. With
+    ``redeliveries``, a status written again right after itself (an update the portal took from a
+    process killed before it recorded so, sent again by the next owner of the dossier) is allowed
+    and counted: the number of such repeats is returned."""
+    repeats = 0
+    for number, life in lives.items():
+        dossier = code(number)
+        record = portal.store.dossiers[dossier]
+        last = events[number][-1]["data"]
+        assert record["MaHoSo"] == dossier
+        assert record["DinhDanhCHS"] == [{"LoaiDinhDanh": "1", "SoDinhDanh": f"022089{number:06d}"}]
+        assert record["NgayNopHoSo"] == portal_date(events[number][0]["data"]["submittedAt"])
+        if life[-1] == 10:
+            assert record["NgayTra"] == portal_date(last["changedAt"])
+        log = portal.store.log[dossier]
+        accepted = synced_statuses(log)
+        if redeliveries:  # no life has a status twice in a row: a repeat is the same event again
+            kept = [
+                status for index, status in enumerate(accepted) if index == 0 or accepted[index - 1] != status
+            ]
+            repeats += len(accepted) - len(kept)
+            accepted = kept
+        assert accepted == list(life), (dossier, log)
+        assert [e["seq"] for e in log] == sorted(e["seq"] for e in log)
+    return repeats

@@ -61,42 +61,77 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def _start_cluster() -> str:
-    initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        _unavailable(
-            f"{DSN_ENV} is not set and PostgreSQL's initdb is not installed (apt-get install postgresql)"
-        )
-        raise AssertionError("unreachable")
-    # as root, in /tmp: the postgres user must reach it, whatever TMPDIR says
-    folder = Path(tempfile.mkdtemp(prefix="lienthong-pg-", dir="/tmp" if os.geteuid() == 0 else None))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", _free_port()
-    subprocess.run(
-        _as_server_user([initdb, "-D", str(data), "-U", ROLE, "--auth=trust", "-E", "UTF8", "--no-sync"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} -c fsync=off"
-    subprocess.run(
-        _as_server_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
+class Cluster:
+    """A throwaway PostgreSQL cluster of this run: ``initdb`` into a temporary folder, a free port
+    on 127.0.0.1, the unix socket in that folder, trust authentication on loopback only. A test
+    that owns one may stop it and start it again (same data, same port); it is removed when the
+    run ends."""
 
-    def stop() -> None:
-        with contextlib.suppress(Exception):
-            subprocess.run(
-                _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                check=False,
-                capture_output=True,
-                timeout=30,
+    def __init__(self, port: int | None = None) -> None:
+        """``port``: on 127.0.0.1; a free one when None."""
+        initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            _unavailable(
+                f"{DSN_ENV} is not set and PostgreSQL's initdb is not installed (apt-get install postgresql)"
             )
-        shutil.rmtree(folder, ignore_errors=True)
+            raise AssertionError("unreachable")
+        self._pg_ctl = pg_ctl
+        # as root, in /tmp: the postgres user must reach it, whatever TMPDIR says
+        self.folder = Path(
+            tempfile.mkdtemp(prefix="lienthong-pg-", dir="/tmp" if os.geteuid() == 0 else None)
+        )
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._data, port = self.folder / "data", port or _free_port()
+        subprocess.run(
+            _as_server_user(
+                [initdb, "-D", str(self._data), "-U", ROLE, "--auth=trust", "-E", "UTF8", "--no-sync"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self._options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={self.folder} -c fsync=off"
+        self.dsn = f"postgresql://{ROLE}@127.0.0.1:{port}/postgres"
+        atexit.register(self.remove)
+        self.start()
 
-    atexit.register(stop)
-    return f"postgresql://{ROLE}@127.0.0.1:{port}/postgres"
+    def start(self) -> None:
+        """Starts the server and waits until it takes connections."""
+        subprocess.run(
+            _as_server_user(
+                [
+                    self._pg_ctl,
+                    "-D",
+                    str(self._data),
+                    "-o",
+                    self._options,
+                    "-l",
+                    str(self.folder / "log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stops the server (``fast``: its clients disconnected, as an operator's stop does)."""
+        subprocess.run(
+            _as_server_user([self._pg_ctl, "-D", str(self._data), "-m", mode, "-w", "stop"]),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _start_cluster() -> str:
+    return Cluster().dsn
 
 
 def postgres_server() -> str:
