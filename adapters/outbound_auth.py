@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import datetime
 import re
 import time
@@ -45,6 +46,7 @@ from router.providers import (
     InvalidProviderReply,
     ProviderAuthFailed,
     ProviderAuthUnavailable,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     current_request,
@@ -248,13 +250,20 @@ class OAuth2Auth:
         # the token this task's last request carried, to tell a stale refusal from a current one
         self._given: ContextVar[str | None] = ContextVar(f"oauth2-token-{name}", default=None)
         self.fetched = 0
+        # token requests finished, and the error of the last if it failed: a caller that waited
+        # on a request that failed shares its error rather than asking again (an endpoint down
+        # would otherwise be asked once per waiting caller, in turn, each waiting its timeout)
+        self._finished = 0
+        self._failure: ProviderError | None = None
 
     async def token(self) -> str:
         value = self._value
         if value is None or self._clock() >= self._renew_at:
+            finished = self._finished
             async with self._lock:  # one token request at a time; the others wait and reuse it
+                self._raise_failure_since(finished)
                 if self._value is None or self._clock() >= self._renew_at:
-                    await self._fetch("first" if self._value is None else "expiry")
+                    await self._fetch_recorded("first" if self._value is None else "expiry")
                 value = self._value
         assert value is not None
         self._given.set(value)
@@ -265,9 +274,11 @@ class OAuth2Auth:
 
     async def refresh_after_unauthorized(self) -> bool:
         refused = self._given.get()
+        finished = self._finished
         async with self._lock:
+            self._raise_failure_since(finished)
             if self._value is None or self._value == refused:
-                await self._fetch("unauthorized")
+                await self._fetch_recorded("unauthorized")
         return True
 
     def soap_security(self) -> Any | None:
@@ -276,6 +287,22 @@ class OAuth2Auth:
     def invalidate(self) -> None:
         """Forget the token (the next call fetches one)."""
         self._value = None
+
+    def _raise_failure_since(self, finished: int) -> None:
+        """The error of the last token request, if it failed after the caller began to wait."""
+        if self._finished != finished and self._failure is not None:
+            raise copy.copy(self._failure) from None
+
+    async def _fetch_recorded(self, reason: TokenReason) -> None:
+        try:
+            await self._fetch(reason)
+        except ProviderError as error:
+            self._failure = error
+            raise
+        else:
+            self._failure = None
+        finally:
+            self._finished += 1
 
     async def _fetch(self, reason: TokenReason) -> None:
         grant, name = self.grant, self.name

@@ -19,7 +19,12 @@ from typing import Protocol
 import aiohttp
 
 from adapters.aiohttp_session import LazySession, ReplyTooLarge, read_reply_bounded
-from router.providers import InvalidProviderReply, ProviderTimeout, ProviderUnavailable
+from router.providers import (
+    InvalidProviderReply,
+    InvalidProviderRequest,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 
 # below the idle timeout of common servers (uvicorn's 5 s, nginx's 75 s): a connection is dropped
 # by the bus before the provider closes it, so a request is rarely written to a closing socket
@@ -113,6 +118,13 @@ class AiohttpClient:
             raise ProviderTimeout(f"{name}: {type(error).__name__}") from None
         except (aiohttp.ClientError, OSError) as error:
             raise ProviderUnavailable(f"{name}: {type(error).__name__}: {error}") from None
+        except ValueError:
+            # aiohttp refuses to build the request (a control character in a header's value): the
+            # message may quote the value, so it is left out
+            raise InvalidProviderRequest(
+                f"{name}: the request cannot be sent as HTTP (a header or the URL is malformed)",
+                provider=name,
+            ) from None
 
     async def aclose(self) -> None:
         await self._session.aclose()

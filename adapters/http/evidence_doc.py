@@ -23,6 +23,9 @@ PURPOSE = r"^[a-z0-9_]+$"
 MAX_DATASET = 128
 MAX_TEXT = 64
 MAX_SUBJECT_KEYS = 8
+# free-form text (a dossier, an identifier the provider judges): no control character, which a
+# provider's request header refuses and a PostgreSQL text column (the audit log) cannot hold
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 # the schema of each identifier whose form the bus checks: those of KEY_FORMATS
 # (router.evidence.service), which a test holds to the same names
@@ -34,7 +37,12 @@ KEY_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 # an identifier the provider judges (a plate); those of KEY_SCHEMAS are shorter than MAX_KEY_VALUE
-_ANY_KEY: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_KEY_VALUE}
+_ANY_KEY: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_KEY_VALUE,
+    "pattern": NO_CONTROL,
+}
 
 
 def query_schema(catalogue: Catalogue) -> dict[str, Any]:
@@ -59,6 +67,7 @@ def query_schema(catalogue: Catalogue) -> dict[str, Any]:
             "dossier": {
                 "type": "string",
                 "maxLength": MAX_TEXT,
+                "pattern": NO_CONTROL,
                 "description": "the dossier the data is for",
             },
             "purpose": {"type": "string", "maxLength": MAX_TEXT, "pattern": PURPOSE},

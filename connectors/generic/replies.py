@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -71,6 +72,24 @@ def at(data: Any, pointer: str) -> Any:
     return node
 
 
+# the largest decimal exponent a number of a reply may have: a double's range; converting a
+# decimal with a huge exponent to int takes time growing with its square (1E+999999: a minute)
+MAX_EXPONENT = 308
+
+
+def json_number(value: decimal.Decimal) -> int | float:
+    """A reply's decimal as a JSON number; a non-finite one or one beyond a double's range is
+    refused (ValueError) before any conversion."""
+    if not value.is_finite() or (value and abs(value.adjusted()) > MAX_EXPONENT):
+        raise ValueError("not finite or out of range")
+    if not value:
+        return 0
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+_OUT_OF_RANGE = "the reply holds a number that is not finite or is out of range"
+
+
 def json_ready(value: Any) -> Any:
     """Dates as ISO text, decimals as numbers, containers recursively."""
     if isinstance(value, datetime.datetime):
@@ -78,7 +97,12 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        try:
+            return json_number(value)
+        except ValueError:
+            raise MappingFailed(_OUT_OF_RANGE) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MappingFailed(_OUT_OF_RANGE)
     if isinstance(value, Mapping):
         return {str(k): json_ready(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
@@ -121,7 +145,7 @@ def _xpath_value(xpath: Any, element: Any, where: str) -> Any:
         result = result[0]
     if isinstance(result, etree._Element):
         return (result.text or "").strip()
-    if isinstance(result, float) and result == int(result):
+    if isinstance(result, float) and math.isfinite(result) and result.is_integer():
         return int(result)
     return result if result != "" else _ABSENT
 
@@ -270,14 +294,14 @@ def _convert(value: Any, kind: str | None, pointer: str, where: str) -> Any:
         if kind == "integer":
             if isinstance(value, bool):
                 raise ValueError
-            number = decimal.Decimal(str(value))
-            if number != number.to_integral_value():
+            number = json_number(decimal.Decimal(str(value)))
+            if not isinstance(number, int):
                 raise ValueError
-            return int(number)
+            return number
         if kind == "number":
             if isinstance(value, bool):
                 raise ValueError
-            return json_ready(decimal.Decimal(str(value)))
+            return json_number(decimal.Decimal(str(value)))
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -286,7 +310,7 @@ def _convert(value: Any, kind: str | None, pointer: str, where: str) -> Any:
         if text in ("false", "0"):
             return False
         raise ValueError
-    except (ValueError, decimal.InvalidOperation, TypeError, AttributeError):
+    except (ValueError, OverflowError, decimal.InvalidOperation, TypeError, AttributeError):
         raise MappingFailed(f"the value at {pointer or '/'} is not a {kind} (mapped to {where})") from None
 
 

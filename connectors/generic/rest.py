@@ -1,5 +1,6 @@
 """``kind: rest``: datasets from a REST/JSON service, mapped as configured: a method and a path
-template (``/parcels/{subject.parcel_id}``, each value put in as one encoded path segment), query
+template (``/parcels/{subject.parcel_id}``, each value put in as one encoded path segment, ``.``
+and ``..`` refused), query
 parameters and headers from the query, the reply mapped with JSON pointers, "not found" by status
 or body, a list reply read a page at a time up to a hard cap."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -89,7 +90,7 @@ class RestDatasets:
         those it requires."""
         for spec in self.spec.datasets.values():
             if spec.operation:
-                _arguments(spec, (await self.contract()).operation(spec.operation), {})
+                _arguments(spec, (await self.contract()).operation(spec.operation), {}, self.name)
 
     async def start(self) -> None:
         if self.spec.document is not None and not is_url(self.spec.document):
@@ -124,12 +125,12 @@ class RestDatasets:
         if spec.operation:
             contract = await self.contract()
             operation = contract.operation(spec.operation)
-            path, query, named = _arguments(spec, operation, values)
+            path, query, named = _arguments(spec, operation, values, self.name)
             return Call(
                 operation.method, path, query, {**headers, **named}, body, contract.reply_schema(operation)
             )
-        # each value is one path segment: a '/' or '..' in a subject's identifier stays inside it
-        segments = {name: quote(value, safe="") for name, value in values.items()}
+        # each value is one path segment: a '/' stays inside it, and '.' or '..' is refused
+        segments = _Segments(values, self.name)
         query = {str(k): str(v) for k, v in (fill(spec.query, values) or {}).items() if v not in (None, "")}
         return Call(spec.method, fill(spec.path, segments), query, headers, body)
 
@@ -182,10 +183,17 @@ class RestDatasets:
 
     def _same_host(self, link: str) -> str:
         """A next-page link: a path, or a URL on the provider's own host (never another)."""
-        parts, base = urlsplit(link), urlsplit(self.rest.endpoint.base_url)
+        base = urlsplit(self.rest.endpoint.base_url)
+        try:
+            parts = urlsplit(link)
+            place = (parts.scheme, parts.hostname, parts.port)
+        except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
+            raise InvalidProviderReply(
+                f"{self.name}: the next page's link is not a URL", provider=self.name
+            ) from None
         if not parts.scheme and not parts.netloc and link.startswith("/"):
             return link
-        if (parts.scheme, parts.hostname, parts.port) != (base.scheme, base.hostname, base.port):
+        if place != (base.scheme, base.hostname, base.port):
             raise InvalidProviderReply(
                 f"{self.name}: the next page's link leads to another host", provider=self.name
             )
@@ -210,7 +218,7 @@ class RestDatasets:
 
 
 def _arguments(
-    spec: DatasetSpec, operation: Operation, values: Mapping[str, str]
+    spec: DatasetSpec, operation: Operation, values: Mapping[str, str], provider: str
 ) -> tuple[str, dict[str, str], dict[str, str]]:
     """The path, query and headers of an OpenAPI operation from the dataset's ``parameters``."""
     given = fill(spec.parameters, values) or {}
@@ -226,9 +234,36 @@ def _arguments(
     located = {name: operation.parameters[name].where for name in given}
     query = {n: str(v) for n, v in given.items() if located[n] == "query" and v not in (None, "")}
     headers = {n: str(v) for n, v in given.items() if located[n] == "header"}
-    segments = {n: quote(str(v), safe="") for n, v in given.items() if located[n] == "path"}
+    segments = {n: segment(str(v), provider) for n, v in given.items() if located[n] == "path"}
     path = _PATH_PARAMETER.sub(lambda m: segments.get(m.group(1), m.group(0)), operation.path)
     return path, query, headers
+
+
+def segment(value: str, provider: str) -> str:
+    """``value`` as one path segment, encoded so that a '/' stays inside it. '.' and '..' are
+    refused: resolving the URL's dot segments (RFC 3986, section 5.2.4) would climb out of the
+    segment to another path on the provider, called with the bus's credentials."""
+    if value in (".", ".."):
+        raise InvalidProviderRequest(
+            f"{provider}: a value put in the path cannot be a dot segment", provider=provider
+        )
+    return quote(value, safe="")
+
+
+class _Segments(Mapping[str, str]):
+    """A lookup's values as path segments (:func:`segment`), each checked as the path uses it."""
+
+    def __init__(self, values: Mapping[str, str], provider: str) -> None:
+        self._values, self._provider = values, provider
+
+    def __getitem__(self, name: str) -> str:
+        return segment(self._values[name], self._provider)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 class RestConnector(ProviderConnector):

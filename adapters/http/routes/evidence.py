@@ -11,6 +11,7 @@ or the audit log unavailable) carry ``Retry-After``.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Request
@@ -26,6 +27,7 @@ from adapters.http.evidence_doc import (
     MAX_SUBJECT_KEYS,
     MAX_TEXT,
     NAME,
+    NO_CONTROL,
     PROCEDURE,
     PURPOSE,
 )
@@ -68,9 +70,9 @@ class EvidenceQueryBody(BaseModel):
     what each dataset of the catalogue needs."""
 
     dataset: str = Field(max_length=MAX_DATASET, pattern=NAME)
-    subject: dict[str, str] = Field(max_length=MAX_SUBJECT_KEYS)
+    subject: dict[str, Annotated[str, Field(pattern=NO_CONTROL)]] = Field(max_length=MAX_SUBJECT_KEYS)
     procedure: str = Field(max_length=MAX_TEXT, pattern=PROCEDURE)
-    dossier: str = Field(default="", max_length=MAX_TEXT)
+    dossier: str = Field(default="", max_length=MAX_TEXT, pattern=NO_CONTROL)
     purpose: str = Field(max_length=MAX_TEXT, pattern=PURPOSE)
 
 

@@ -167,6 +167,21 @@ def test_a_record_by_operation_id(bus: BusProcess) -> None:
     assert sent["path"] == f"/api/v1/insured/{person}" and sent["headers"]["x-ma-ho-so"] == DOSSIER
 
 
+@pytest.mark.parametrize("dossier", ["H49-1\r\nX-Injected: 1", "H49-1\u0000", "H49-1\u007f"])
+def test_a_dossier_with_a_control_character_is_refused_before_any_call(bus: BusProcess, dossier: str) -> None:
+    # the dossier goes into a header of the provider's request (X-Ma-Ho-So) and into the audit log
+    calls = len(INSURANCE.requests)
+    with bus.client(ONESTOP) as client:
+        answer = client.post(
+            "/v1/evidence:query",
+            json={**query("insurance.record", PEOPLE[1]), "dossier": dossier},
+            headers=OFFICIAL,
+        )
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid_evidence_query", answer.text
+    assert [e["pointer"] for e in answer.json()["errors"]] == ["/dossier"]
+    assert "H49-1" not in answer.text and len(INSURANCE.requests) == calls
+
+
 def test_not_insured_is_not_found(bus: BusProcess) -> None:
     with bus.client(ONESTOP) as client:
         answer = client.post(

@@ -113,6 +113,24 @@ async def test_a_401_renews_once_for_every_caller_refused_with_the_same_token(
     assert len(set(renewed)) == 1
 
 
+async def test_twenty_callers_waiting_on_a_token_endpoint_down_share_its_one_failed_request(
+    gateway: tuple[Gateway, SimulatorServer],
+) -> None:
+    state, server = gateway
+    state.issuer_mode = "down"
+    auth = OAuth2Auth(grant(server), name="registry")
+    try:
+        failed = await asyncio.gather(*(auth.headers() for _ in range(20)), return_exceptions=True)
+        assert state.record.token_requests == 1
+        assert all(isinstance(error, ProviderAuthUnavailable) for error in failed)
+        # a later caller asks again: the endpoint may be back
+        state.issuer_mode = "up"
+        assert (await auth.headers())["Authorization"].startswith("Bearer ")
+    finally:
+        await auth.aclose()
+    assert state.record.token_requests == 2
+
+
 @pytest.mark.parametrize(
     ("mode", "error"),
     [

@@ -145,12 +145,19 @@ def test_bad_queries_are_400_with_pointers(bus: BusProcess) -> None:
             headers={"X-Deadline-Ms": "soon"},
         )
         malformed = client.post("/v1/evidence:query", json={"subject": {"tax_code": 1}, "purpose": "x"})
+        control = client.post(
+            "/v1/evidence:query", json=query_body("vehicle.registration", {"plate": "14B-123.45\u0000"})
+        )
         openapi = client.get("/openapi.json").json()
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_evidence_query"
     assert {"/dataset", "/subject/tax_code", "/procedure"} <= {
         e["pointer"] for e in malformed.json()["errors"]
     }
     assert "requestBody" in openapi["paths"]["/v1/evidence:query"]["post"]
+    # a control character, which no provider's request or the audit log can carry, named by place
+    assert control.status_code == 400 and control.json()["code"] == "invalid_evidence_query"
+    assert [e["pointer"] for e in control.json()["errors"]] == ["/subject/plate"]
+    assert "14B-123.45" not in control.text
     assert wrong_key.status_code == 400 and wrong_key.json()["code"] == "invalid_evidence_query"
     assert {e["pointer"] for e in wrong_key.json()["errors"]} == {"/subject/tax_code", "/subject/plate"}
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_dataset"

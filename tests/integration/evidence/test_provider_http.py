@@ -16,9 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from adapters.provider_http import ClientFactory, HttpSettings, ProviderHttp
+from adapters.provider_http import AiohttpClient, ClientFactory, HttpSettings, ProviderHttp
 from bench.httpx_client import CLIENTS
-from router.providers import InvalidProviderReply, ProviderTimeout, ProviderUnavailable
+from router.providers import (
+    InvalidProviderReply,
+    InvalidProviderRequest,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from simulators.server import SimulatorServer
 from tests.support.bus import free_port
 from tests.support.simulators import serving
@@ -176,3 +181,20 @@ async def test_a_silent_server_is_a_timeout(client_class: ClientFactory) -> None
             await client.aclose()
             for writer in held:
                 writer.close()
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\x00b", "a\x7fb"])
+async def test_a_header_value_with_a_control_character_is_an_invalid_request_that_names_no_value(
+    server: SimulatorServer, value: str
+) -> None:
+    # the bus's client (the httpx one, kept for comparison runs, sends a DEL as it is)
+    client = AiohttpClient(HttpSettings("p", f"{server.url}/prefix", timeout_s=5))
+    try:
+        with pytest.raises(InvalidProviderRequest) as raised:
+            await client.exchange(
+                "GET", "/echo", params=None, content=None, headers={"X-Extra": value}, limit=LIMIT
+            )
+        assert (await _exchange(client, "/echo"))[0] == 200
+    finally:
+        await client.aclose()
+    assert raised.value.code == "invalid_provider_request" and value not in raised.value.detail

@@ -191,3 +191,60 @@ def test_a_rest_connector_needs_a_document_for_an_operation_id(tmp_path: Path) -
     paths = [p.path for p in problems]
     assert ("datasets", "x.y", "operation") in paths
     assert ("datasets", "x.y", "pages") in paths  # pages without a list
+
+
+NOT_FINITE_OR_OUT_OF_RANGE: list[Any] = [
+    decimal.Decimal("1E+400"),
+    decimal.Decimal("-1E+309"),
+    decimal.Decimal("1E-400"),
+    decimal.Decimal("Infinity"),
+    decimal.Decimal("NaN"),
+    decimal.Decimal("sNaN"),
+    float("inf"),
+    float("nan"),
+]
+# text is read as a number only where the mapping gives a type
+NOT_FINITE_OR_OUT_OF_RANGE_TEXT = ["1e400", "Infinity", "-inf", "sNaN"]
+
+
+@pytest.mark.parametrize(
+    ("number", "kind"),
+    [(n, None) for n in NOT_FINITE_OR_OUT_OF_RANGE]
+    + [
+        (n, k)
+        for n in NOT_FINITE_OR_OUT_OF_RANGE + NOT_FINITE_OR_OUT_OF_RANGE_TEXT
+        for k in ("integer", "number")
+    ],
+)
+def test_a_number_not_finite_or_beyond_a_double_is_refused_before_any_conversion(
+    number: Any, kind: str | None
+) -> None:
+    spec: Any = "/n" if kind is None else {"path": "/n", "type": kind}
+    with pytest.raises(MappingFailed) as raised:
+        map_record(compiled({"n": spec}), {"n": number})
+    assert raised.value.code == "invalid_provider_reply"
+    assert str(number) not in raised.value.detail
+
+
+@pytest.mark.parametrize("number", [decimal.Decimal("1E+308"), decimal.Decimal("0E+999999"), "12", "-3.5e2"])
+def test_a_number_within_a_doubles_range_maps(number: Any) -> None:
+    record = map_record(compiled({"n": {"path": "/n", "type": "number"}}), {"n": number})
+    assert record["n"] == decimal.Decimal(number)
+
+
+def test_an_xpath_number_that_is_not_a_number_is_refused() -> None:
+    from lxml import etree
+
+    from connectors.generic.replies import Source
+
+    problems: list[SpecProblem] = []
+    node = compile_fields(
+        {"n": {"xpath": "number(x:Khong)", "type": "number"}},
+        ("reply",),
+        problems,
+        namespaces={"x": "urn:x"},
+    )
+    assert problems == []
+    element = etree.fromstring(b'<r xmlns="urn:x"/>')
+    with pytest.raises(MappingFailed):
+        map_record(node, Source({}, element))
