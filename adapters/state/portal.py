@@ -15,6 +15,15 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 
+class DossierConflict(Exception):
+    """A save refused because the dossier's stored version is not the one the row follows:
+    another process (or ``lienthong portal reconcile``) saved the dossier since it was read."""
+
+    def __init__(self, code: str, version: int) -> None:
+        super().__init__(f"dossier {code}: saved elsewhere since version {version - 1} was read")
+        self.code = code
+
+
 class DossierRow(NamedTuple):
     code: str
     agency: str
@@ -70,7 +79,10 @@ class PortalStateRows(Protocol):
         ...
 
     async def save(self, row: DossierRow, applied: str | None) -> None:
-        """Writes the row, and the event ``applied`` with it in one transaction."""
+        """Writes the row, and the event ``applied`` with it in one transaction, only if the
+        stored version is the one ``row.version`` follows (``row.version - 1``; no row at all for
+        version 1): compare-and-set, so a process that read a dossier before another saved it
+        cannot write its stale copy back. Raises :class:`DossierConflict` when the version moved."""
         ...
 
     async def states(self, since: float | None, after: str, limit: int) -> list[DossierRow]: ...

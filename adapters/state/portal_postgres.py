@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.state.portal import DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
+from adapters.state.portal import DossierConflict, DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
 from adapters.state.postgres import PostgresStateStore
 
 _COLUMNS = (
@@ -27,6 +27,7 @@ ON CONFLICT (connector, code) DO UPDATE SET
     event_time = excluded.event_time, version = excluded.version, channel = excluded.channel,
     return_method = excluded.return_method, due_at = excluded.due_at,
     finished_at = excluded.finished_at, datasets = excluded.datasets, components = excluded.components
+WHERE portal_dossier.version = excluded.version - 1
 """  # noqa: S608 (fixed fragments only)
 _APPLY = (
     "INSERT INTO portal_applied (connector, event_id, code, at) VALUES ($1, $2, $3, $4)"
@@ -87,7 +88,8 @@ class PostgresPortalState:
 
     async def save(self, row: DossierRow, applied: str | None) -> None:
         async with self._store.connection() as conn, conn.transaction():
-            await conn.execute(_SAVE, self.connector, *row)
+            if await conn.execute(_SAVE, self.connector, *row) != "INSERT 0 1":
+                raise DossierConflict(row.code, row.version)  # the transaction rolls back
             if applied is not None:
                 await conn.execute(_APPLY, self.connector, applied, row.code, time.time())
 

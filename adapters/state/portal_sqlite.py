@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.private_files import create_private
-from adapters.state.portal import DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
+from adapters.state.portal import DossierConflict, DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
 
 T = TypeVar("T")
 
@@ -64,6 +64,18 @@ _COLUMNS = (
     "code, agency, status, record, synced_digest, pending_since, event_time, version, channel, "
     "return_method, due_at, finished_at, datasets, components"
 )
+
+# compare-and-set on the version, as in the shared database (adapters.state.portal_postgres)
+_SAVE = f"""
+INSERT INTO dossier ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (code) DO UPDATE SET
+    agency = excluded.agency, status = excluded.status, record = excluded.record,
+    synced_digest = excluded.synced_digest, pending_since = excluded.pending_since,
+    event_time = excluded.event_time, version = excluded.version, channel = excluded.channel,
+    return_method = excluded.return_method, due_at = excluded.due_at,
+    finished_at = excluded.finished_at, datasets = excluded.datasets, components = excluded.components
+WHERE dossier.version = excluded.version - 1
+"""  # noqa: S608 (fixed fragments only)
 
 _MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
 
@@ -129,10 +141,9 @@ class SqlitePortalState:
         def write() -> None:
             with self.db:
                 self.db.execute("BEGIN")
-                self.db.execute(
-                    f"INSERT OR REPLACE INTO dossier ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                    tuple(row),
-                )
+                cursor = self.db.execute(_SAVE, tuple(row))
+                if cursor.rowcount != 1:
+                    raise DossierConflict(row.code, row.version)  # the transaction rolls back
                 if applied is not None:
                     self.db.execute(
                         "INSERT OR IGNORE INTO applied (event_id, code, at) VALUES (?, ?, ?)",

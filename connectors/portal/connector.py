@@ -62,6 +62,7 @@ import orjson
 from adapters.rest import RestEndpoint, RestProvider
 from adapters.state.catalogue_postgres import PostgresCatalogue
 from adapters.state.portal_postgres import PostgresPortalState
+from adapters.state.postgres import PostgresStateStore
 from connectors.base import ConnectorDeps, ConnectorSettings
 from connectors.portal import protocol
 from connectors.portal.catalogue import (
@@ -177,8 +178,13 @@ class PortalConnector:
         figures_every_s: float = DEFAULT_FIGURES_EVERY_S,
         catalogue: CatalogueSync | None = None,
         catalogue_every_s: float | None = None,
+        shared_state: PostgresStateStore | None = None,
     ) -> None:
         self._name = name
+        # with the state shared by several processes, the periodic reconciliation and catalogue
+        # sync run on the bus's leader only: one pass over the dossiers per round, not one per
+        # process racing the others' events
+        self._shared_state = shared_state
         self.sync = sync
         self.catalogue = catalogue
         self.catalogue_every_s = catalogue_every_s
@@ -288,6 +294,10 @@ class PortalConnector:
         self.metrics.catalogue(counts["listed"], counts["withdrawn"], len(report.missing))
         return report
 
+    async def _leads(self) -> bool:
+        """Whether this process does the work one process does for all (always, unshared)."""
+        return self._shared_state is None or await self._shared_state.leads()
+
     async def _sync_catalogue_periodically(self) -> None:
         """Syncs when the last sync is ``catalogue_every`` old (at once if never), so that a
         restart does not cost the portal a sync."""
@@ -296,6 +306,9 @@ class PortalConnector:
         if last is not None:
             await asyncio.sleep(max(0.0, last + self.catalogue_every_s - time.time()))
         while True:
+            if not await self._leads():
+                await asyncio.sleep(self.catalogue_every_s)
+                continue
             try:
                 report = await self.sync_catalogue()
             except CatalogueError as error:
@@ -386,6 +399,8 @@ class PortalConnector:
         assert self.reconcile_every_s is not None
         while True:
             await asyncio.sleep(self.reconcile_every_s)
+            if not await self._leads():
+                continue
             started = time.time()
             try:
                 report = await self.sync.reconcile(since=started - self.reconcile_window_s)
@@ -680,4 +695,5 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> PortalCon
         or DEFAULT_FIGURES_EVERY_S,
         catalogue=catalogue,
         catalogue_every_s=_option_duration(settings, "catalogue_every", None),
+        shared_state=deps.shared_state,
     )

@@ -14,7 +14,7 @@
 - ``lienthong_portal_unsynced_dossiers``: dossiers the portal is behind on; and
   ``lienthong_portal_oldest_unsynced_seconds``: how long the longest-waiting one has waited.
 - ``lienthong_portal_reconciled_dossiers_total{result}``: dossiers checked by reconciliation
-  (``in_sync``, ``repaired``, ``failed``).
+  (``in_sync``, ``repaired``, ``failed``, ``skipped``: saved by another process meanwhile).
 - The scorecard, per agency: ``lienthong_portal_dossiers{agency}``,
   ``lienthong_portal_online_submission_ratio{agency}``,
   ``lienthong_portal_online_processing_ratio{agency}``, ``lienthong_portal_on_time_ratio{agency}``.

@@ -19,6 +19,13 @@ dossier keeps reconciliation from interleaving with them):
    ``CapNhatTienDoHoSoMC``. How the calls go on the wire (the portal's own envelope or a
    provincial bridge's) is the client's envelope; this module does not depend on it.
 
+Several processes may share the state (``state.postgres``), and ``lienthong portal reconcile``
+may run beside ``serve``: the per-dossier lock holds in one process only, so every save is a
+compare-and-set on the dossier's version (:class:`~adapters.state.portal.DossierConflict` when
+another process saved it since it was read). An event whose save loses is decided again on the
+fresh state (found applied, or applied to it); a reconciliation that loses skips the dossier for
+the round. The portal is only ever sent a state that won its save (see :meth:`PortalSync._converge`).
+
 A failure leaves the saved record pending: the retry (or the next reconciliation) recomputes the
 same record and finds it not yet acknowledged, so every repeat is safe.
 """
@@ -33,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from adapters.state.portal import DossierConflict
 from connectors.portal import mapping, protocol
 from connectors.portal.metrics import PortalMetrics
 from connectors.portal.session import PortalClient, PortalError, Reply
@@ -48,6 +56,9 @@ PROGRESS_UPDATED = "dossier.progress.updated"
 RESULT_ISSUED = "dossier.result.issued"
 EVIDENCE_COLLECTED = "dossier.evidence.collected"
 EVENT_TYPES = (SUBMITTED, STATUS_CHANGED, PROGRESS_UPDATED, RESULT_ISSUED, EVIDENCE_COLLECTED)
+# how many times an event is decided again on a fresh state when other processes keep saving
+# the dossier meanwhile, before the delivery's retry takes over
+CONFLICT_ATTEMPTS = 5
 
 
 class Held(Exception):
@@ -88,6 +99,7 @@ class Drift:
 class ReconcileReport:
     checked: int = 0
     in_sync: int = 0
+    skipped: int = 0  # saved by another process while being checked: checked again next round
     drifted: list[Drift] = field(default_factory=list)
 
     @property
@@ -102,6 +114,7 @@ class ReconcileReport:
         return {
             "checked": self.checked,
             "in_sync": self.in_sync,
+            "skipped": self.skipped,
             "drifted": len(self.drifted),
             "repaired": self.repaired,
             "failed": self.failed,
@@ -121,6 +134,7 @@ class ReconcileReport:
         out = [
             f"checked {self.checked} dossier(s): {self.in_sync} in sync, {len(self.drifted)} drifted, "
             f"{self.repaired} repaired, {self.failed} failed"
+            + (f", {self.skipped} skipped (saved by another process meanwhile)" if self.skipped else "")
         ]
         for d in self.drifted:
             what = "missing on the portal" if d.kind == "missing" else f"differs in {', '.join(d.fields)}"
@@ -169,20 +183,37 @@ class PortalSync:
     async def apply(self, event: DossierEvent) -> None:
         """Brings the portal up to date with one event; raises :class:`Held` or PortalError."""
         async with self._lock(event.dossier):
-            applied, state = await self.store.load(event.dossier, event.id)
-            if applied:
-                await self._record_step(event)  # a stop between the two writes leaves it out
-                return
-            try:
-                await self._apply(event, state)
-            except Held as held:
-                self.metrics.held.labels(held.reason).inc()
-                log.warning("%s: %s event %s %s", event.dossier, event.type, event.id, held.detail)
-                raise
-            except (mapping.MappingError, KeyError, TypeError, ValueError) as error:
-                self.metrics.held.labels("invalid_event").inc()
-                raise Held("invalid_event", f"cannot map the event to the portal's fields: {error}") from None
-            await self._record_step(event)
+            for _ in range(CONFLICT_ATTEMPTS):
+                if await self._attempt(event):
+                    return
+            raise PortalError(
+                f"dossier {event.dossier}: saved by other processes on every attempt; tried again later",
+                retryable=True,
+            )
+
+    async def _attempt(self, event: DossierEvent) -> bool:
+        """Applies the event to the dossier's state as read now; False when another process saved
+        the dossier meanwhile (the event is then decided again on the fresh state)."""
+        applied, state = await self.store.load(event.dossier, event.id)
+        if applied:
+            await self._record_step(event)  # a stop between the two writes leaves it out
+            return True
+        try:
+            await self._apply(event, state)
+        except DossierConflict:
+            log.info(
+                "%s: saved by another process meanwhile; event %s decided again", event.dossier, event.id
+            )
+            return False
+        except Held as held:
+            self.metrics.held.labels(held.reason).inc()
+            log.warning("%s: %s event %s %s", event.dossier, event.type, event.id, held.detail)
+            raise
+        except (mapping.MappingError, KeyError, TypeError, ValueError) as error:
+            self.metrics.held.labels("invalid_event").inc()
+            raise Held("invalid_event", f"cannot map the event to the portal's fields: {error}") from None
+        await self._record_step(event)
+        return True
 
     async def _record_step(self, event: DossierEvent) -> None:
         """The status the event sent the portal, for the scorecard (:mod:`router.scorecard`)."""
@@ -288,7 +319,7 @@ class PortalSync:
             if await self._lookup(event.dossier) is None:
                 raise Held("unknown_dossier", "progress for a dossier neither the bus nor the portal knows")
         elif not state.in_sync:
-            await self._converge(state, None)  # the portal must have the dossier first
+            state = await self._converge(state, None)  # the portal must have the dossier first
         reply = await self.client.call(protocol.PROGRESS, {"data": [fields]})
         if not reply.ok:
             lost = state.record is not None and await self._on_portal(event.dossier) is False
@@ -306,28 +337,46 @@ class PortalSync:
 
     async def _converge(self, state: DossierState, event: DossierEvent | None) -> DossierState:
         """Makes the portal hold ``state``'s record and saves the state (with the event as
-        applied); a failed call saves the state as pending and raises."""
+        applied); a failed call leaves the state saved as pending and raises. Raises
+        :class:`DossierConflict`, with nothing sent, when ``state`` is stale (another process
+        saved the dossier since it was read)."""
         record = state.record
         assert record is not None
         applied = None if event is None else event.id
         if state.in_sync:
+            saved = await self.store.save(state, applied=applied)
             self._settled(state.code)
-            return await self.store.save(state, applied=applied)
+            return saved
+        # Saved first, pushed after: a process whose copy is stale loses this compare-and-set
+        # and sends nothing, so the portal is only sent states that were the store's newest when
+        # saved. What the portal should hold is then known even if the call fails (the unsynced
+        # gauge, reconciliation and the retry all start from it).
+        claimed = await self.store.save(state)
         self.pending.setdefault(state.code, state.pending_since or time.time())
+        await self._push(record, known_on_portal=state.synced_digest is not None)
         try:
-            await self._push(record, known_on_portal=state.synced_digest is not None)
-        except PortalError:
-            # what the portal should hold is known even though it does not hold it yet (the
-            # unsynced gauge, reconciliation and the retry all start from it)
-            await self.store.save(state)
-            raise
-        synced = await self.store.save(
-            replace(state, synced_digest=digest(record), pending_since=None), applied=applied
-        )
+            synced = await self.store.save(
+                replace(claimed, synced_digest=digest(record), pending_since=None), applied=applied
+            )
+        except DossierConflict:
+            # another process saved a newer state (descended from ``claimed``) while the call
+            # was in flight: its push and this one may reach the portal in either order
+            return await self._superseded(claimed, applied)
         self._settled(state.code)
         if event is not None:
             self.metrics.lag.observe(max(0.0, time.time() - event.time))
         return synced
+
+    async def _superseded(self, claimed: DossierState, applied: str | None) -> DossierState:
+        """After a push whose acknowledgement lost its save: the event's effect is in the newer
+        state (every save after ``claimed`` descends from it), so the event is applied; the
+        portal may hold this process's older record, so the newer one is pushed again."""
+        if applied is not None:
+            await self.store.mark_applied(applied, claimed.code, time.time())
+        fresh = await self.store.get(claimed.code)
+        if fresh is None or fresh.record is None:
+            return claimed
+        return await self._converge(replace(fresh, synced_digest="superseded"), None)
 
     def _settled(self, dossier: str) -> None:
         self.pending.pop(dossier, None)
@@ -432,9 +481,13 @@ class PortalSync:
                 report.in_sync += 1
                 self.metrics.reconciled.labels("in_sync").inc()
                 if not state.in_sync:  # acknowledged after all (the reply of the call was lost)
-                    await self.store.save(
-                        replace(state, synced_digest=digest(state.record), pending_since=None)
-                    )
+                    try:
+                        await self.store.save(
+                            replace(state, synced_digest=digest(state.record), pending_since=None)
+                        )
+                    except DossierConflict:
+                        self._skip(dossier, report)
+                        return
                     self._settled(dossier)
                 return
             kind = "missing" if portal is None else "different"
@@ -445,12 +498,22 @@ class PortalSync:
                 await self._converge(
                     replace(state, synced_digest=None if portal is None else "drifted"), None
                 )
+            except DossierConflict:  # an event moved the dossier on meanwhile: nothing was sent
+                self._skip(dossier, report)
+                return
             except PortalError as error:
                 report.drifted.append(Drift(dossier, kind, differing, False, error.detail))
                 self.metrics.reconciled.labels("failed").inc()
                 return
             report.drifted.append(Drift(dossier, kind, differing, True))
             self.metrics.reconciled.labels("repaired").inc()
+
+    def _skip(self, dossier: str, report: ReconcileReport) -> None:
+        """The dossier was saved by another process while being checked: what this round read
+        of it is stale, so it is left to the next round."""
+        report.skipped += 1
+        self.metrics.reconciled.labels("skipped").inc()
+        log.info("%s: saved by another process while reconciled; checked again next round", dossier)
 
 
 def _is_status(text: str) -> bool:

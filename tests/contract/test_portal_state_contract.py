@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
+
+from adapters.state.portal import DossierConflict
 from connectors.portal.mapping import Collected
 from connectors.portal.state import DossierState, digest
 from tests.contract.conftest import StateBackend
@@ -43,6 +46,30 @@ async def test_a_dossier_saved_by_one_process_carries_on_in_another(state: State
     assert await first.was_applied("event-2")
     assert await first.unsynced() == {dossier(1): 150.0}
     assert (await first.get(dossier(1))) == moved
+
+
+async def test_a_save_from_a_stale_read_is_refused_as_a_conflict(state: StateBackend) -> None:
+    first, second = await state.portal_state(), await state.portal_state()
+    await first.save(DossierState(dossier(1), AGENCY, 1.0).with_record(record(1, 4), 1.0))
+    _, one = await first.load(dossier(1))
+    _, two = await second.load(dossier(1))
+    assert one is not None and two is not None and one.version == two.version == 1
+
+    await first.save(one.with_record(record(1, 5), 2.0), applied="event-5")
+    with pytest.raises(DossierConflict):
+        await second.save(replace(two, synced_digest=digest(two.record or {})), applied="event-x")
+
+    applied, kept = await second.load(dossier(1), "event-x")
+    assert not applied and kept is not None and kept.status == 5 and kept.version == 2
+
+
+async def test_two_first_saves_of_one_dossier_keep_the_first(state: StateBackend) -> None:
+    first, second = await state.portal_state(), await state.portal_state()
+    await first.save(DossierState(dossier(1), AGENCY, 1.0).with_record(record(1, 2), 1.0))
+    with pytest.raises(DossierConflict):
+        await second.save(DossierState(dossier(1), AGENCY, 1.0).with_record(record(1, 3), 1.0))
+    kept = await second.get(dossier(1))
+    assert kept is not None and kept.status == 2 and kept.version == 1
 
 
 async def test_events_applied_are_marked_once_whichever_process(state: StateBackend) -> None:
