@@ -128,6 +128,7 @@ def reached(
             f"use one of its services ({', '.join(sorted(platform.services))}), or add it to its services",
         )
         return Reached("", TlsFiles(), None)
+    _authorization_kept(loader, at, entry.get("auth", {}), name)
     tls = loader.tls_files((*at, "tls"), entry["tls"]) if "tls" in entry else platform.tls
     settings = PlatformSettings(
         name=name,
@@ -140,6 +141,29 @@ def reached(
         headers=platform.headers,
     )
     return Reached(platform.url + platform.services[service].rstrip("/"), tls, settings)
+
+
+# auth: kinds that write the Authorization header, which a platform's token needs for itself
+_AUTHORIZATION_KINDS = ("oauth2", "bearer", "basic")
+
+
+def _authorization_kept(loader: _Loader, at: JsonPath, auth: Mapping[str, Any], platform: str) -> None:
+    """A connector reached through a platform leaves the Authorization header to the platform's
+    token: its own oauth2, bearer or basic credentials (or an API key sent as Authorization) would
+    replace it on every call, and the gateway would refuse each one."""
+    clashing = [kind for kind in _AUTHORIZATION_KINDS if kind in auth]
+    api_key = auth.get("api_key")
+    if isinstance(api_key, Mapping) and str(api_key.get("header", "")).lower() == "authorization":
+        clashing.append("api_key")
+    for kind in clashing:
+        loader.problem(
+            (*at, "auth", kind),
+            f"the connector is reached through the platform '{platform}', whose token is sent in the "
+            f"Authorization header; auth.{kind} would replace it on every call",
+            f"remove auth.{kind}: the platform's token authenticates the bus (a service's own "
+            "UsernameToken or API key header may stay), or reach the system directly with url",
+            at_key=True,
+        )
 
 
 def auth_files(loader: _Loader, auth: Mapping[str, Any]) -> dict[str, Any]:

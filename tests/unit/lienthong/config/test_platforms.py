@@ -130,3 +130,34 @@ connectors:
     text = "\n".join(lines)
     assert "/connectors/0/auth/oauth2: give exactly one of client_id_env and client_id_file" in text
     assert "give exactly one of client_secret_env and client_secret_file" in text
+
+
+def test_credentials_that_would_replace_the_platforms_token_are_refused(tmp_path: Path) -> None:
+    lines = problems(
+        write(
+            tmp_path,
+            """\
+connectors:
+  - name: business
+    kind: business
+    platform: lgsp-quangninh
+    service: business
+    auth:
+      bearer: {env: REGISTRY_TOKEN}
+      api_key: {header: X-API-Key, env: REGISTRY_KEY}
+  - name: population
+    kind: population
+    platform: lgsp-quangninh
+    service: population
+    auth:
+      basic: {username: {env: U}, password: {env: P}}
+      ws_security: {username: {env: U}, password: {env: P}}
+    options: {agency_code: 000.00.00.H49}
+""",
+        )
+    )
+    text = "\n".join(lines)
+    assert "/connectors/0/auth/bearer: the connector is reached through the platform 'lgsp-quangninh'" in text
+    assert "/connectors/1/auth/basic: the connector is reached through the platform" in text
+    # credentials that do not touch the Authorization header stay allowed
+    assert "auth/api_key" not in text and "auth/ws_security" not in text
