@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "examples" / "contracts"
 NAMESPACE = "urn:lienthong:sim:vehicle:v1"
 WSDL = HERE / "vehicle.wsdl"
 XSD = HERE / "vehicle.xsd"

@@ -23,6 +23,10 @@ def example() -> dict[str, Any]:
     data["transport"]["path"] = "bus.db"
     for issuer in data.get("officials", {}).get("issuers", []):  # its keys stay beside the example
         issuer["jwks_file"] = str(EXAMPLE.parent / issuer["jwks_file"])
+    for connector in data["connectors"]:  # and so do the registries' contracts
+        options = connector.get("options", {})
+        if "wsdl" in options:
+            options["wsdl"] = str(EXAMPLE.parent / options["wsdl"])
     return data
 
 
