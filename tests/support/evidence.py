@@ -92,15 +92,12 @@ def evidence_config(
     for procedure in procedures:
         procedure["needs"] = [n for n in procedure["needs"] if n["dataset"] in names]
     connectors: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "kind": name,
-            "url": url,
+        registry_connector(name, url)
+        | {
             "timeout": "2s",
             "deadline": "4s",
             "max_attempts": 2,
             "circuit_breaker": {"failure_threshold": 100, "reset_timeout": "200ms"},
-            **({"options": {"agency_code": AGENCY}} if name != "business" else {}),
         }
         for name, url in urls.items()
     ]
