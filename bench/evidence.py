@@ -3,13 +3,7 @@ same concurrency, in interleaved rounds; direct calls, cached queries and a bare
 
 Run: ``.venv/bin/python -m bench.evidence [--queries 3000] [--concurrency 50] [--rounds 3]
 [--dataset business.registration|citizen.identity] [--registry-latency-ms 0]
-[--rest-client aiohttp,httpx] [--load-client aiohttp|httpx] [--profile FILE] [--strict]
-[--configured-vs-handwritten]``
-
-``--configured-vs-handwritten``: the dataset through two uncached buses in interleaved rounds, one
-with the registry's hand-written connector (``kind: population`` / ``business``), one with the
-registry as examples/lienthong.yaml configures it (``kind: soap`` / ``rest``); the ratio is the
-configured bus's rate over the hand-written one's (issue 18's target: at least 0.9).
+[--rest-client aiohttp,httpx] [--load-client aiohttp|httpx] [--profile FILE] [--strict]``
 
 The simulator (``lienthong simulate business`` or ``population``) and the bus (``lienthong
 serve``) run in processes of their own; this process is the client of both. Queries through the
@@ -55,13 +49,14 @@ import httpx
 import orjson
 import yaml
 
+from adapters.soap import SoapEndpoint, SoapProvider
 from bench.end_to_end import UNREACHED, free_port, process_cpu_s, profiled, wait_ready
 from bench.httpx_client import CLIENTS
 from bench.soap_call import quantile, run
 from bench.verdict import AT_LEAST, exit_code, ratio_line
-from connectors.population.connector import connect as connect_population
 from router.directory import new_api_key
 from router.providers import CallPolicy
+from simulators import population as population_simulator
 from simulators.identity import ALGORITHM as DEMO_ALGORITHM
 from simulators.identity import DEMO_AUDIENCE, DEMO_ISSUER, demo_issuer_jwks, mint_token
 from simulators.registry_data import build
@@ -98,16 +93,11 @@ def example_fields(dataset: str) -> Any:
     return entry["fields"]["dossier_processing"]
 
 
-def write_config(
-    folder: Path, port: int, dataset: str, provider_url: str, cache: str, configured: bool = False
-) -> str:
+def write_config(folder: Path, port: int, dataset: str, provider_url: str, cache: str) -> str:
     key, digest = new_api_key(SYSTEM)
     provider = PROVIDER[dataset]
-    connector: dict[str, Any] = {"name": provider, "kind": provider, "url": provider_url, "timeout": "5s"}
-    if provider == "population":
-        connector["options"] = {"agency_code": AGENCY}
-    if configured:  # the registry as the example configures it (kind: soap or rest)
-        connector = registry_connector(provider, provider_url) | {"timeout": "5s"}
+    # the registry as the example configures it (kind: soap or rest, from its contract)
+    connector = registry_connector(provider, provider_url) | {"timeout": "5s"}
     document = {
         "version": 1,
         "transport": {"kind": "embedded", "path": "bus.db", "durability": "os"},
@@ -206,10 +196,18 @@ async def direct_call(
                 raise SystemExit(f"direct call failed: {status}")
 
         return rest, client.aclose
-    population = connect_population(url, AGENCY, policy=CallPolicy(timeout_s=30, deadline_s=60))
+    population = SoapProvider(
+        SoapEndpoint(
+            name="population",
+            wsdl=str(population_simulator.WSDL),
+            address=url + population_simulator.PATH,
+            policy=CallPolicy(timeout_s=30, deadline_s=60),
+        )
+    )
+    header = {"MaYeuCau": "bench", "MaDVC": "1.002861", "MaDonVi": AGENCY}
 
     async def soap(index: int) -> None:
-        await population.citizen_identity(ids[index % len(ids)])
+        await population.call("TraCuuCongDan", {**header, "SoDinhDanh": ids[index % len(ids)]})
 
     return soap, population.aclose
 
@@ -300,11 +298,10 @@ def running_bus(
     cache: str,
     rest_client: str = "aiohttp",
     profile: str | None = None,
-    configured: bool = False,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """A bus serving ``dataset`` from ``provider_url``: its process, URL and the API key to query with."""
     port = free_port()
-    key = write_config(folder, port, dataset, provider_url, cache, configured)
+    key = write_config(folder, port, dataset, provider_url, cache)
     command = bus_command(rest_client, folder / "bench.yaml")
     if profile:
         command = profiled(command, profile)
@@ -408,54 +405,6 @@ def against_proxy(folder: Path, provider_url: str, args: argparse.Namespace, pro
         proxy.wait(30)
 
 
-def configured_against_handwritten(folder: Path, provider_url: str, args: argparse.Namespace) -> Pair:
-    """Rounds of the same uncached queries to a bus with the hand-written connector, then to one
-    with the configured registry, both up for the whole run against the same simulator. In the
-    returned pair, ``proxy`` is the hand-written bus, ``bus`` the configured one."""
-    dataset = args.dataset
-    (folder / "handwritten").mkdir()
-    (folder / "configured").mkdir()
-    with (
-        running_bus(folder / "handwritten", dataset, provider_url, "never") as (hand, hand_url, hand_key),
-        running_bus(folder / "configured", dataset, provider_url, "never", configured=True) as (
-            conf,
-            conf_url,
-            conf_key,
-        ),
-    ):
-
-        async def go() -> Pair:
-            hand_call, hand_client = await bus_call(dataset, hand_url, hand_key, args.load_client)
-            conf_call, conf_client = await bus_call(dataset, conf_url, conf_key, args.load_client)
-            calls = {"handwritten": hand_call, "configured": conf_call}
-            pids = {"handwritten": hand.pid, "configured": conf.pid}
-            rounds: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in calls}
-            cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
-            try:
-                for call in calls.values():
-                    await run(call, min(args.queries, 500), args.concurrency)  # warm-up
-                for _ in range(args.rounds):
-                    for name, call in calls.items():
-                        before = process_cpu_s(pids[name])
-                        rounds[name].append(await run(call, args.queries, args.concurrency))
-                        cpu[name] += process_cpu_s(pids[name]) - before
-            finally:
-                await hand_client.aclose()
-                await conf_client.aclose()
-
-            def best(name: str) -> Measured:
-                seconds, latencies = min(rounds[name], key=lambda r: r[0])
-                return Measured(seconds, latencies, cpu[name] / (args.queries * args.rounds))
-
-            ratios = [h[0] / c[0] for h, c in zip(rounds["handwritten"], rounds["configured"], strict=True)]
-            return Pair(best("handwritten"), best("configured"), ratios)
-
-        return asyncio.run(go())
-
-
-CONFIGURED_TARGET = 0.9  # issue 18: a configured registry, at least this share of the hand-written one's rate
-
-
 def bench_bare(folder: Path, dataset: str, args: argparse.Namespace) -> Measured:
     """The same queries to a bare Starlette endpoint that answers at once (bench.bare_endpoint),
     under the same uvicorn set-up as the bus: what the HTTP server alone costs per query."""
@@ -510,11 +459,6 @@ def main() -> int:
         help="py-spy raw profile of the uncached bus, to this file (FILE.CLIENT for each further client)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
-    parser.add_argument(
-        "--configured-vs-handwritten",
-        action="store_true",
-        help="only the hand-written connector's bus against the configured registry's, uncached",
-    )
     args = parser.parse_args()
     dataset = args.dataset
     clients = [name.strip() for name in args.rest_client.split(",") if name.strip()]
@@ -538,27 +482,6 @@ def main() -> int:
             folder / "simulator.log",
         )
         provider_url = f"http://127.0.0.1:{sim_port}"
-        if args.configured_vs_handwritten:
-            try:
-                compared = configured_against_handwritten(folder, provider_url, args)
-            finally:
-                simulator.terminate()
-                simulator.wait(30)
-            print(
-                f"{dataset}, {args.queries} queries, concurrency {args.concurrency}, best of {args.rounds}, "
-                f"uncached, load generator on {args.load_client}:"
-            )
-            line("hand-written connector", args.queries, compared.proxy)
-            line("configured (examples/)", args.queries, compared.bus)
-            kind = "SOAP" if PROVIDER[dataset] == "population" else "REST"
-            ratio_line(
-                "bench.evidence",
-                f"evidence uncached, configured {kind} registry, queries/s (x hand-written)",
-                compared.ratios,
-                AT_LEAST,
-                CONFIGURED_TARGET,
-            )
-            return exit_code(args.strict)
         try:
 
             async def go() -> Measured:

@@ -171,6 +171,35 @@ async def test_every_vehicle_and_licence_is_the_same(configured: dict[str, DataP
     assert any(len(code) == 12 for code in licences)  # a household business's: its owner's personal ID
 
 
+async def test_a_citizen_their_company_its_licence_and_vehicles(configured: dict[str, DataProvider]) -> None:
+    firm_code = REGISTRY.licences[0].tax_code
+    holder = REGISTRY.enterprise(firm_code)
+    assert holder is not None
+    person = holder.legal_representative
+
+    async def fetch(registry: str, dataset: str, **key: str) -> dict[str, Any]:
+        return await configured[registry].fetch(DataRequest(dataset, key, CONTEXT))
+
+    identity = await fetch("population", "citizen.identity", personal_id=person)
+    verified = await fetch(
+        "population",
+        "citizen.verification",
+        personal_id=person,
+        full_name=identity["fullName"],
+        date_of_birth=identity["dateOfBirth"],
+    )
+    firm = await fetch("business", "business.registration", tax_code=firm_code)
+    licence = await fetch("vehicle", "transport.licence", tax_code=firm_code)
+    plates = [v.plate for v in REGISTRY.vehicles if v.owner_id == firm_code]
+    vehicles = [await fetch("vehicle", "vehicle.registration", plate=plate) for plate in plates]
+    assert verified == {"matches": True, "mismatched": []}
+    assert firm["legalRepresentative"]["fullName"] == identity["fullName"]
+    assert vehicles and all(
+        v["owner"] == {"kind": "enterprise", "id": firm_code, "name": firm["name"]} for v in vehicles
+    )
+    assert {b["licenceNumber"] for v in vehicles for b in v["badges"]} == {licence["licenceNumber"]}
+
+
 @pytest.mark.parametrize(
     ("registry", "dataset", "key"),
     [
@@ -216,3 +245,22 @@ async def test_keys_without_their_form_are_refused_before_any_call(
         await configured[registry].fetch(DataRequest(dataset, key, CONTEXT))
     assert requests_seen(servers[registry].url) == before
     assert all(value not in refused.value.detail for value in key.values() if len(value) > 2)
+
+
+async def test_config_check_reads_each_calls_pointers_in_its_own_reply(tmp_path: Path) -> None:
+    entry = registry_connector("vehicle", "http://127.0.0.1:9")
+    reply = entry["options"]["datasets"]["vehicle.registration"]["reply"]
+    reply["plate"] = "/badges/PhuongTien/BienSo"  # the vehicle's, read in the badges' reply
+    reply["badges"]["each"] = "/trucks/PhuHieu"  # no such call
+    settings = ConnectorSettings(name="vehicle", kind="soap", url=entry["url"], options=entry["options"])
+    connector = builder("soap")(settings, ConnectorDeps(CollectorRegistry(), tmp_path))
+    try:
+        problems = await connector.contract_problems()  # type: ignore[attr-defined]
+    finally:
+        await connector.aclose()
+    found = {(p.path[-1], p.message) for p in problems}
+    assert ("plate", "the reply of TraCuuPhuHieu has no /PhuongTien/BienSo in the WSDL's types") in found
+    assert any(
+        path == "badges" and "does not start with the name of one of the dataset's calls" in m
+        for path, m in found
+    )
