@@ -1,9 +1,9 @@
 """The population, business and vehicle registries as the example configures them (``kind: soap``
 and ``kind: rest`` from their contracts in examples/contracts/) give, for every seeded subject of
-the simulators, the records in tests/data/registries/: those of the hand-written connectors they
-replace, including the awkward ones (a date of birth known to the year only, no middle name, an
-address without a district since 1 July 2025, both sexes, a vehicle with no badge or several, an
-owner who is a person or an enterprise). Keys without their form are refused before any call."""
+the simulators, the reference records of tests/data/registries/, including the awkward ones (a
+date of birth known to the year only, no middle name, an address without a district since 1 July
+2025, both sexes, a vehicle with a badge or none, an owner who is a person or an enterprise).
+Keys without their form are refused before any call."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def servers() -> Iterator[dict[str, SimulatorServer]]:
 
 
 def expected(dataset: str) -> dict[str, Any]:
-    """The hand-written connectors' records of every seeded subject, by subject."""
+    """The reference records of every seeded subject, by subject."""
     found: dict[str, Any] = json.loads((RECORDS / f"{dataset}.json").read_text("utf-8"))
     return found
 
