@@ -65,10 +65,15 @@ class SoapDatasets:
         kept: list[Any] | None = [] if spec.xml else None
         try:
             if spec.calls:
-                # several operations at the same time: each reply under its call's name
+                # several operations at the same time, each reply under its call's name; every
+                # call ends before the lookup does (none left running), the first failure raised
                 replies = await asyncio.gather(
-                    *(self._reply(c.operation, fill(c.request, values), request, None) for c in spec.calls)
+                    *(self._reply(c.operation, fill(c.request, values), request, None) for c in spec.calls),
+                    return_exceptions=True,
                 )
+                failed = next((r for r in replies if isinstance(r, BaseException)), None)
+                if failed is not None:
+                    raise failed
                 reply: Any = {c.name: r for c, r in zip(spec.calls, replies, strict=True)}
             else:
                 reply = await self._reply(spec.operation, fill(spec.request, values), request, kept)
