@@ -187,7 +187,7 @@ class SoapConnector(ProviderConnector):
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConnector:
     """``connectors: [{kind: soap, url, auth?, tls?, options: {wsdl, service?, port?,
-    retryable_faults?, datasets}}]``."""
+    retryable_faults?, reply_xsd?, datasets}}]``."""
     folder = deps.config_dir or deps.data_dir
     spec, problems = soap_spec(settings.options, folder, settings.url)
     if problems:
@@ -201,6 +201,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConne
         port=spec.port,
         policy=settings.call_policy,
         retryable_faults=spec.retryable_faults,
+        reply_xsd=spec.reply_xsd,
         client_cert=settings.tls.client_cert,
         ca_file=settings.tls.ca_file,
         auth=outbound_auth(settings, deps.metrics_registry),

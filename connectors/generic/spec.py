@@ -38,6 +38,7 @@ SOAP_OPTIONS = {
     "service": "the WSDL's service, when it has several",
     "port": "the service's port, when it has several (SOAP 1.1 or 1.2 binding)",
     "retryable_faults": "fault codes or strings that are worth trying again (the provider's 'busy')",
+    "reply_xsd": "an XSD file every reply element must match, facets included (the WSDL's parsing checks structure only)",
     "namespaces": "XPath prefixes to namespace URIs, for replies read with xpath",
     "datasets": "by dataset name: operation and request (or calls), key_formats, reply, not_found, schema",
 }
@@ -125,6 +126,7 @@ class ServiceSpec:
     service: str | None = None
     port: str | None = None
     retryable_faults: frozenset[str] = field(default_factory=frozenset)
+    reply_xsd: str | None = None  # SOAP: a file's absolute path
 
 
 def is_url(location: str) -> bool:
@@ -269,6 +271,15 @@ def soap_spec(
         )
         faults = []
     namespaces = _namespaces(options.get("namespaces", {}), problems)
+    reply_xsd = _document(options.get("reply_xsd"), "reply_xsd", folder, url, problems, required=False)
+    if reply_xsd is not None and is_url(reply_xsd):
+        problems.append(
+            SpecProblem(
+                ("reply_xsd",),
+                "the reply XSD is a file",
+                "save the XSD beside the configuration and name the file: reply_xsd: contracts/service.xsd",
+            )
+        )
     datasets = {}
     for name, entry, here in _datasets(options.get("datasets"), problems):
         known = keys.get(name) if keys is not None else None
@@ -317,6 +328,7 @@ def soap_spec(
         service=_string(options, "service", (), problems),
         port=_string(options, "port", (), problems),
         retryable_faults=frozenset(faults),
+        reply_xsd=reply_xsd,
     )
     return spec, problems
 

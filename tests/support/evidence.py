@@ -56,7 +56,7 @@ def registry_connector(name: str, url: str) -> dict[str, Any]:
     entry: dict[str, Any] = copy.deepcopy(next(c for c in data["connectors"] if c["name"] == name))
     entry["url"] = url.rstrip("/") + urlsplit(entry["url"]).path
     options = entry.get("options", {})
-    for document in ("wsdl", "openapi"):
+    for document in ("wsdl", "openapi", "reply_xsd"):
         if document in options and urlsplit(options[document]).scheme not in ("http", "https"):
             options[document] = str(EXAMPLE.parent / options[document])
     for dataset in options.get("datasets", {}).values():

@@ -23,6 +23,8 @@ from router.providers import (
     CallPolicy,
     DataProvider,
     DataRequest,
+    InvalidProviderContract,
+    InvalidProviderReply,
     InvalidProviderRequest,
     RequestContext,
     SubjectNotFound,
@@ -264,3 +266,48 @@ async def test_config_check_reads_each_calls_pointers_in_its_own_reply(tmp_path:
         path == "badges" and "does not start with the name of one of the dataset's calls" in m
         for path, m in found
     )
+
+
+async def test_a_reply_that_breaks_the_reply_xsd_is_invalid_and_not_quoted(
+    servers: dict[str, SimulatorServer], tmp_path: Path
+) -> None:
+    entry = registry_connector("population", servers["population"].url)
+    original = Path(entry["options"]["reply_xsd"])
+    # the simulator's replies checked against a stricter schema: a date of birth of the 1800s
+    strict = original.read_text("utf-8").replace(
+        '<xs:element name="NgayThangNamSinh" type="tns:NgaySinh"/>',
+        '<xs:element name="NgayThangNamSinh"><xs:simpleType><xs:restriction base="xs:string">'
+        '<xs:pattern value="18[0-9]{2}"/></xs:restriction></xs:simpleType></xs:element>',
+    )
+    assert strict != original.read_text("utf-8")
+    (tmp_path / "strict.xsd").write_text(strict, "utf-8")
+    entry["options"]["reply_xsd"] = str(tmp_path / "strict.xsd")
+    settings = ConnectorSettings("population", "soap", entry["url"], FAST, entry["options"])
+    connector = builder("soap")(settings, ConnectorDeps(CollectorRegistry(), tmp_path))
+    provider = connector.provider()
+    assert provider is not None
+    citizen = REGISTRY.citizens[0]
+    try:
+        with pytest.raises(InvalidProviderReply) as caught:
+            await provider.fetch(
+                DataRequest("citizen.identity", {"personal_id": citizen.personal_id}, CONTEXT)
+            )
+    finally:
+        await connector.aclose()
+    assert "NgayThangNamSinh" in caught.value.detail
+    assert citizen.date_of_birth not in caught.value.detail and citizen.personal_id not in caught.value.detail
+
+
+# a broken document, text that is no XML, an XML document that is no XSD
+@pytest.mark.parametrize("xsd", ["<xs:schema", "not xml at all", "<schema/>"])
+async def test_a_reply_xsd_that_cannot_be_used_stops_the_start(tmp_path: Path, xsd: str) -> None:
+    entry = registry_connector("population", "http://127.0.0.1:9")
+    (tmp_path / "bad.xsd").write_text(xsd, "utf-8")
+    entry["options"]["reply_xsd"] = str(tmp_path / "bad.xsd")
+    settings = ConnectorSettings("population", "soap", entry["url"], FAST, entry["options"])
+    connector = builder("soap")(settings, ConnectorDeps(CollectorRegistry(), tmp_path))
+    try:
+        with pytest.raises(InvalidProviderContract, match="the reply XSD"):
+            await connector.start()
+    finally:
+        await connector.aclose()

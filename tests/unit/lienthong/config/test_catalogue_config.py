@@ -25,8 +25,9 @@ def example() -> dict[str, Any]:
         issuer["jwks_file"] = str(EXAMPLE.parent / issuer["jwks_file"])
     for connector in data["connectors"]:  # and so do the registries' contracts
         options = connector.get("options", {})
-        if "wsdl" in options:
-            options["wsdl"] = str(EXAMPLE.parent / options["wsdl"])
+        for document in ("wsdl", "reply_xsd"):
+            if document in options:
+                options[document] = str(EXAMPLE.parent / options[document])
     return data
 
 
