@@ -331,7 +331,12 @@ class SoapProvider:
             ) from error
         plugins: list[Plugin] = [_KeepReply()]
         if endpoint.reply_xsd:
-            plugins.append(_XsdCheck(load_xsd(endpoint.reply_xsd)))
+            try:
+                plugins.append(_XsdCheck(load_xsd(endpoint.reply_xsd)))
+            except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as error:
+                raise InvalidProviderContract(
+                    f"{endpoint.name}: the reply XSD {endpoint.reply_xsd} cannot be used ({type(error).__name__})"
+                ) from None
         wsse = endpoint.auth.soap_security() if endpoint.auth is not None else None
         if wsse is None and endpoint.username is not None:
             wsse = UsernameToken(endpoint.username, endpoint.password)

@@ -49,16 +49,18 @@ import httpx
 import orjson
 import yaml
 
+from adapters.soap import SoapEndpoint, SoapProvider
 from bench.end_to_end import UNREACHED, free_port, process_cpu_s, profiled, wait_ready
 from bench.httpx_client import CLIENTS
 from bench.soap_call import quantile, run
 from bench.verdict import AT_LEAST, exit_code, ratio_line
-from connectors.population.connector import connect as connect_population
 from router.directory import new_api_key
 from router.providers import CallPolicy
+from simulators import population as population_simulator
 from simulators.identity import ALGORITHM as DEMO_ALGORITHM
 from simulators.identity import DEMO_AUDIENCE, DEMO_ISSUER, demo_issuer_jwks, mint_token
 from simulators.registry_data import build
+from tests.support.evidence import registry_connector
 
 SYSTEM = "000.00.00.H49/motcua"
 AGENCY = "000.00.00.H49"
@@ -94,9 +96,8 @@ def example_fields(dataset: str) -> Any:
 def write_config(folder: Path, port: int, dataset: str, provider_url: str, cache: str) -> str:
     key, digest = new_api_key(SYSTEM)
     provider = PROVIDER[dataset]
-    connector: dict[str, Any] = {"name": provider, "kind": provider, "url": provider_url, "timeout": "5s"}
-    if provider == "population":
-        connector["options"] = {"agency_code": AGENCY}
+    # the registry as the example configures it (kind: soap or rest, from its contract)
+    connector = registry_connector(provider, provider_url) | {"timeout": "5s"}
     document = {
         "version": 1,
         "transport": {"kind": "embedded", "path": "bus.db", "durability": "os"},
@@ -195,10 +196,18 @@ async def direct_call(
                 raise SystemExit(f"direct call failed: {status}")
 
         return rest, client.aclose
-    population = connect_population(url, AGENCY, policy=CallPolicy(timeout_s=30, deadline_s=60))
+    population = SoapProvider(
+        SoapEndpoint(
+            name="population",
+            wsdl=str(population_simulator.WSDL),
+            address=url + population_simulator.PATH,
+            policy=CallPolicy(timeout_s=30, deadline_s=60),
+        )
+    )
+    header = {"MaYeuCau": "bench", "MaDVC": "1.002861", "MaDonVi": AGENCY}
 
     async def soap(index: int) -> None:
-        await population.citizen_identity(ids[index % len(ids)])
+        await population.call("TraCuuCongDan", {**header, "SoDinhDanh": ids[index % len(ids)]})
 
     return soap, population.aclose
 

@@ -24,8 +24,8 @@ import httpx
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from bench.end_to_end import free_port
-from connectors.population.contract import NAMESPACE, PATH, WSDL, XSD
 from router.providers import CallPolicy
+from simulators.population import NAMESPACE, PATH, WSDL, XSD
 from simulators.registry_data import build
 from simulators.soap_service import build as element
 from simulators.soap_service import envelope

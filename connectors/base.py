@@ -23,7 +23,7 @@ from router.subscriptions import SinkSpec
 # The kinds of outside system the bus has a connector for. The config schema's ``kind`` enum, the
 # builders in connectors/kinds.py and the list in docs/configuration.md are checked against it
 # (tests/unit/connectors/test_kinds.py).
-ConnectorKind = Literal["population", "business", "vehicle", "portal", "citizen_store", "soap", "rest"]
+ConnectorKind = Literal["portal", "citizen_store", "soap", "rest"]
 
 
 @dataclass(frozen=True, slots=True)

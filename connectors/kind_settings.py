@@ -65,9 +65,6 @@ class KindSettings:
 
 
 SUPPORTED: Final[Mapping[ConnectorKind, KindSettings]] = {
-    "population": KindSettings(keys=COMMON | THROUGH_PLATFORM, options=AGENCY_CODE),
-    "business": KindSettings(keys=COMMON | THROUGH_PLATFORM),
-    "vehicle": KindSettings(keys=COMMON | THROUGH_PLATFORM, options=AGENCY_CODE),
     "portal": KindSettings(
         options={
             **AGENCY_CODE,

@@ -13,24 +13,6 @@ from connectors.base import Connector, ConnectorBuilder, ConnectorDeps, Connecto
 from router.errors import ConfigError
 
 
-def _population(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
-    from connectors.population.connector import from_settings  # noqa: PLC0415 (loaded when configured)
-
-    return from_settings(settings, deps)
-
-
-def _business(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
-    from connectors.business.connector import from_settings  # noqa: PLC0415 (loaded when configured)
-
-    return from_settings(settings, deps)
-
-
-def _vehicle(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
-    from connectors.vehicle.connector import from_settings  # noqa: PLC0415 (loaded when configured)
-
-    return from_settings(settings, deps)
-
-
 def _portal(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
     from connectors.portal.connector import from_settings  # noqa: PLC0415 (loaded when configured)
 
@@ -56,9 +38,6 @@ def _rest(settings: ConnectorSettings, deps: ConnectorDeps) -> Connector:
 
 
 BUILDERS: Final[Mapping[ConnectorKind, ConnectorBuilder]] = {
-    "population": _population,
-    "business": _business,
-    "vehicle": _vehicle,
     "portal": _portal,
     "citizen_store": _citizen_store,
     "soap": _soap,

@@ -24,13 +24,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from connectors.business.contract import ENTERPRISES, OAUTH2
 from router.identifiers import is_personal_id, is_tax_code
 from simulators.population import address
 from simulators.registry_data import DEFAULT_SEED, Enterprise, Registry, build
 from simulators.server import Faults, SimulatorState, simulator_app
 
 PROBLEM = "application/problem+json"
+ENTERPRISES = "/api/v1/enterprises"  # GET {ENTERPRISES}/{tax_code}: one enterprise
+OAUTH2 = "/oauth/token"  # the OAuth2 client-credentials grant, when the registry asks for one
 
 
 def problem(status: int, code: str, detail: str) -> Response:

@@ -45,11 +45,12 @@ from simulators.registry_data import DEFAULT_SEED
 from simulators.server import CONTROL_PREFIX, Faults, SimulatorState, simulator_app
 
 TOKEN_PATH: Final = "/token"  # noqa: S105 (a path)
-# the services' base paths on the demo gateway, and where their simulators listen by default
+# the services' base paths on the demo gateway, and the endpoints they lead to (a SOAP service's
+# own address, a REST API's root) where the simulators listen by default
 DEMO_SERVICES: Final = {
-    "population": ("/dancu/1.0", "http://127.0.0.1:9201"),
+    "population": ("/dancu/1.0", "http://127.0.0.1:9201/population"),
     "business": ("/dkdn/1.0", "http://127.0.0.1:9202"),
-    "vehicle": ("/dangkiem/1.0", "http://127.0.0.1:9203"),
+    "vehicle": ("/dangkiem/1.0", "http://127.0.0.1:9203/vehicle"),
 }
 DEMO_CONSUMER_KEY: Final = "lienthong-demo"
 DEMO_CONSUMER_SECRET: Final = "demo-consumer-secret"  # noqa: S105 (the simulator's own, for demos)
@@ -233,8 +234,13 @@ class Gateway:
             Route(f"{control}token-endpoint", token_endpoint, methods=["PUT"]),
             Route(TOKEN_PATH, self.token, methods=["POST"]),
             *(
-                Route(base.rstrip("/") + "/{rest:path}", self.endpoint(name), methods=methods)
+                route
                 for name, (base, _) in self.services.items()
+                for route in (
+                    # the base path itself is a SOAP service's endpoint
+                    Route(base.rstrip("/"), self.endpoint(name), methods=methods),
+                    Route(base.rstrip("/") + "/{rest:path}", self.endpoint(name), methods=methods),
+                )
             ),
         ]
 

@@ -14,12 +14,16 @@ from typing import Any
 from lxml import etree
 from starlette.types import ASGIApp
 
-from connectors.population.contract import NAMESPACE, PATH, WSDL, XSD
 from router.identifiers import is_personal_id
 from simulators.registry_data import DEFAULT_SEED, Address, Citizen, Registry, build
 from simulators.server import Faults, SimulatorState, simulator_app
+from simulators.soap_service import CONTRACTS, registry_record, required, soap_routes
 from simulators.soap_service import build as element
-from simulators.soap_service import registry_record, required, soap_routes
+
+NAMESPACE = "urn:lienthong:sim:population:v1"
+PATH = "/population"  # where the service answers (its WSDL at ?wsdl, its XSD at /population.xsd)
+WSDL = CONTRACTS / "population.wsdl"
+XSD = CONTRACTS / "population.xsd"
 
 
 def address(value: Address) -> dict[str, str | None]:

@@ -22,6 +22,9 @@ WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secex
 XML_TYPE = "text/xml; charset=utf-8"
 REQUEST_LIMITS = XmlLimits(max_bytes=256 * 1024, max_depth=32)
 ADDRESS_PLACEHOLDER = "http://127.0.0.1:0/"
+# The registries' published contracts (WSDL and XSD), saved beside the example configuration that
+# configures the registries from them: a simulator serves the very files the bus is configured with.
+CONTRACTS = Path(__file__).resolve().parent.parent / "examples" / "contracts"
 
 Operation = Callable[[etree._Element], etree._Element]
 

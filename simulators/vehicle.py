@@ -10,18 +10,24 @@ population simulator's citizens and the business simulator's enterprises.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lxml import etree
 from starlette.types import ASGIApp
 
-from connectors.vehicle.contract import NAMESPACE, PATH, WSDL, XSD
-from connectors.vehicle.mapping import PLATE
 from router.identifiers import is_tax_code_or_personal_id
 from simulators.registry_data import DEFAULT_SEED, Badge, Registry, TransportLicence, Vehicle, build
 from simulators.server import Faults, SimulatorState, simulator_app
+from simulators.soap_service import CONTRACTS, registry_record, required, soap_routes
 from simulators.soap_service import build as element
-from simulators.soap_service import registry_record, required, soap_routes
+
+NAMESPACE = "urn:lienthong:sim:vehicle:v1"
+PATH = "/vehicle"  # where the service answers (its WSDL at ?wsdl, its XSD at /vehicle.xsd)
+WSDL = CONTRACTS / "vehicle.wsdl"
+XSD = CONTRACTS / "vehicle.xsd"
+# the XSD's BienSo: province, series (1-2 letters, maybe a digit), then 123.45 or 1234
+PLATE = re.compile(r"[0-9]{2}[A-Z]{1,2}[0-9]?-(?:[0-9]{3}\.[0-9]{2}|[0-9]{4})")
 
 
 def vehicle_reply(vehicle: Vehicle) -> dict[str, Any]:

@@ -47,28 +47,63 @@ def zeep_path_exists(xsd_type: Any, pointer: str) -> bool:
 
 
 def soap_problems(here: SpecPath, spec: DatasetSpec, operations: Mapping[str, Any]) -> list[SpecProblem]:
-    operation = operations.get(spec.operation)
+    if not spec.calls:
+        return _operation_problems(here, spec.operation, spec.request, spec, operations, None)
+    problems = []
+    for call in spec.calls:
+        problems += _operation_problems(
+            (*here, "calls", call.name), call.operation, call.request, spec, operations, call.name
+        )
+    names = {call.name for call in spec.calls}
+    for pointer, origin in pointers_of(spec.reply):
+        first = next(iter(tokens(pointer)), "")
+        if first not in names:
+            problems.append(
+                SpecProblem(
+                    origin or (*here, "reply"),
+                    f"{pointer or '/'} does not start with the name of one of the dataset's calls",
+                    f"start it with /{' or /'.join(sorted(names))}",
+                )
+            )
+    return problems
+
+
+def _operation_problems(
+    here: SpecPath,
+    name: str,
+    request: Any,
+    spec: DatasetSpec,
+    operations: Mapping[str, Any],
+    call: str | None,
+) -> list[SpecProblem]:
+    """One operation's: it exists, its request's elements are the request element's, and each reply
+    pointer (those under ``/call`` for one of several calls) is in its reply's types."""
+    operation = operations.get(name)
     if operation is None:
         return [
             SpecProblem(
                 (*here, "operation"),
-                f"the WSDL's port has no operation {spec.operation!r}",
+                f"the WSDL's port has no operation {name!r}",
                 f"use one of {', '.join(sorted(operations))}",
             )
         ]
     problems: list[SpecProblem] = []
     request_type = getattr(getattr(operation.input, "body", None), "type", None)
-    if isinstance(spec.request, dict) and request_type is not None:
-        problems += _request_problems(request_type, spec.request, (*here, "request"))
+    if isinstance(request, dict) and request_type is not None:
+        problems += _request_problems(request_type, request, (*here, "request"))
     reply_type = getattr(getattr(operation.output, "body", None), "type", None)
     if reply_type is None:
         return problems
-    for pointer, origin in pointers_of(spec.reply):
+    prefix = f"/{call}" if call is not None else ""
+    for full, origin in pointers_of(spec.reply):
+        if call is not None and full != prefix and not full.startswith(prefix + "/"):
+            continue
+        pointer = full.removeprefix(prefix)
         if pointer and not zeep_path_exists(reply_type, pointer):
             problems.append(
                 SpecProblem(
                     origin or (*here, "reply"),
-                    f"the reply of {spec.operation} has no {pointer} in the WSDL's types",
+                    f"the reply of {name} has no {pointer} in the WSDL's types",
                     "write a pointer through the reply element's children, /item/* for each of a list",
                 )
             )

@@ -1,5 +1,6 @@
-"""What both configured kinds do with a reply: recognise "not found", map it to the record, and
-check the record against the dataset's schema file when the configuration names one."""
+"""What both configured kinds do around a call: refuse a key without its declared form before
+the call; with the reply, recognise "not found", map it to the record, and check the record
+against the dataset's schema file when the configuration names one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from adapters.xml import XmlRejected, parse_xml
 from connectors.generic.replies import NotFoundRules, map_record
 from connectors.generic.spec import DatasetSpec
 from router.errors import ConfigError
-from router.providers import InvalidProviderReply, ProviderFault, SubjectNotFound
+from router.providers import InvalidProviderReply, InvalidProviderRequest, ProviderFault, SubjectNotFound
 from schemas.validation import CompiledSchema
 
 
@@ -31,6 +32,17 @@ def record_schemas(datasets: Mapping[str, DatasetSpec]) -> dict[str, CompiledSch
                 f"datasets/{name}/schema: {spec.schema} is not a JSON Schema ({type(error).__name__})"
             ) from None
     return compiled
+
+
+def check_keys(spec: DatasetSpec, key: Mapping[str, str], provider: str) -> None:
+    """Refuses a key that lacks the form ``key_formats`` declares, before it reaches a request;
+    the value is not quoted (it may be a person's identifier)."""
+    for form in spec.key_formats:
+        if not form.fits(key.get(form.key, "")):
+            raise InvalidProviderRequest(
+                f"{provider}: the {form.key} of a {spec.name} request is not {form.description}",
+                provider=provider,
+            )
 
 
 def not_found_fault(rules: NotFoundRules, fault: ProviderFault) -> bool:

@@ -5,7 +5,9 @@ SOAP operation (the reply element's content: ``/CongDan/HoVaTen/Ho``), the JSON 
 call. A field of the record is one of (in YAML):
 
 - ``/a/b``: the value there; or ``{path: /a/b, map: {Nam: male, Nữ: female}, type: date,
-  optional: true}``: a value map (a value it does not list is an invalid reply), a type
+  optional: true}``: a value map (a value it does not list is an invalid reply), or ``formats:
+  {vn-personal-id: person, vn-tax-code: enterprise}``: the value of the first identifier format
+  (:data:`router.identifiers.FORMATS`) the reply's value has (none: an invalid reply), a type
   (``string``, ``integer``, ``number``, ``boolean``, ``date``: a date is written ``yyyy-mm-dd``,
   a year alone stays as it is), absent allowed (the field is left out);
 - ``{join: [/Ho, /ChuDem, /Ten], separator: " "}``: the values found, empty ones skipped;
@@ -36,6 +38,7 @@ from typing import Any
 from lxml import etree
 
 from connectors.generic.problems import SpecPath, SpecProblem
+from router.identifiers import FORMATS, FormatCheck
 from router.providers import InvalidProviderReply
 
 TYPES = ("string", "integer", "number", "boolean", "date")
@@ -167,6 +170,8 @@ class PathNode(Node):
     pointer: str
     kind: str | None = None
     values: Mapping[str, Any] | None = None
+    # instead of a value map: the value of the first identifier format the reply's value has
+    formats: tuple[tuple[FormatCheck, Any], ...] | None = field(default=None, kw_only=True)
     # instead of the pointer: an XPath (compiled, with the connector's namespaces) into the XML
     xpath: Any = field(default=None, kw_only=True)
     expression: str = field(default="", kw_only=True)
@@ -183,6 +188,12 @@ class PathNode(Node):
             if text not in self.values:
                 raise MappingFailed(f"the value at {self._place} is none that the map of {self.where} lists")
             return self.values[text]
+        if self.formats is not None:
+            text = _text(value)
+            for fits, mapped in self.formats:
+                if fits(text):
+                    return mapped
+            raise MappingFailed(f"the value at {self._place} has none of the formats {self.where} lists")
         return _convert(value, self.kind, self._place, self.where)
 
     @property
@@ -318,8 +329,8 @@ def _convert(value: Any, kind: str | None, pointer: str, where: str) -> Any:
 
 _NODE_KEYS = ("path", "xpath", "join", "each", "fields", "value")
 _OPTIONS = {
-    "path": {"path", "map", "type", "optional"},
-    "xpath": {"xpath", "map", "type", "optional"},
+    "path": {"path", "map", "formats", "type", "optional"},
+    "xpath": {"xpath", "map", "formats", "type", "optional"},
     "join": {"join", "separator", "optional"},
     "each": {"each", "fields", "item", "optional"},
     "fields": {"fields", "optional"},
@@ -451,11 +462,44 @@ def _node(raw: Any, path: SpecPath, problems: list[SpecProblem], where: str, nam
             values = None
         else:
             values = {_text(k): v for k, v in values.items()}
+    formats = _formats(raw.get("formats"), (*path, "formats"), problems)
+    if values is not None and formats is not None:
+        problems.append(SpecProblem(path, "a field takes map or formats, not both", "keep one"))
     if shape == "xpath":
         expression = str(raw["xpath"])
         compiled = _xpath(raw["xpath"], (*path, "xpath"), problems, namespaces)
-        return PathNode(where, optional, "", kind, values, xpath=compiled, expression=expression)
-    return PathNode(where, optional, _pointer(raw["path"], (*path, "path"), problems), kind, values)
+        return PathNode(
+            where, optional, "", kind, values, xpath=compiled, expression=expression, formats=formats
+        )
+    return PathNode(
+        where, optional, _pointer(raw["path"], (*path, "path"), problems), kind, values, formats=formats
+    )
+
+
+def _formats(
+    raw: Any, path: SpecPath, problems: list[SpecProblem]
+) -> tuple[tuple[FormatCheck, Any], ...] | None:
+    """``formats: {vn-personal-id: person, vn-tax-code: enterprise}``: checked in order."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not raw:
+        problems.append(
+            SpecProblem(
+                path,
+                "formats maps identifier formats to the record's values",
+                "write formats: {vn-personal-id: person, vn-tax-code: enterprise}",
+            )
+        )
+        return None
+    unknown = [str(name) for name in raw if name not in FORMATS]
+    if unknown:
+        problems.append(
+            SpecProblem(
+                path, f"no identifier format {unknown[0][:40]!r}", f"use {', '.join(sorted(FORMATS))}"
+            )
+        )
+        return None
+    return tuple((FORMATS[name], value) for name, value in raw.items())
 
 
 def _xpath(raw: Any, path: SpecPath, problems: list[SpecProblem], namespaces: Namespaces) -> Any:

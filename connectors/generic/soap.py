@@ -8,14 +8,15 @@ checked against the dataset's schema file (and by the bus against the shipped da
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.client_auth import outbound_auth
 from connectors.generic.contract_check import soap_problems
 from connectors.generic.problems import SpecProblem, SpecProblems
-from connectors.generic.records import not_found_fault, record_of, record_schemas
-from connectors.generic.spec import ServiceSpec, is_url, soap_spec
+from connectors.generic.records import check_keys, not_found_fault, record_of, record_schemas
+from connectors.generic.spec import DatasetSpec, ServiceSpec, is_url, soap_spec
 from connectors.generic.templates import fill, values_of
 from connectors.provider_connector import ProviderConnector
 from router.providers import (
@@ -59,27 +60,43 @@ class SoapDatasets:
             raise InvalidProviderRequest(
                 f"{self.name} does not provide {request.dataset}", provider=self.name
             )
-        payload = fill(spec.request, values_of(request))
-        context = request.context
+        check_keys(spec, request.key, self.name)
+        values = values_of(request)
         kept: list[Any] | None = [] if spec.xml else None
         try:
-            reply = await self._call(spec.operation, payload, context.deadline, context.traceparent, kept)
+            if spec.calls:
+                # several operations at the same time, each reply under its call's name; every
+                # call ends before the lookup does (none left running), the first failure raised
+                replies = await asyncio.gather(
+                    *(self._reply(c.operation, fill(c.request, values), request, None) for c in spec.calls),
+                    return_exceptions=True,
+                )
+                failed = next((r for r in replies if isinstance(r, BaseException)), None)
+                if failed is not None:
+                    raise failed
+                reply: Any = {c.name: r for c, r in zip(spec.calls, replies, strict=True)}
+            else:
+                reply = await self._reply(spec.operation, fill(spec.request, values), request, kept)
         except ProviderFault as fault:
             if not_found_fault(spec.not_found, fault):
                 raise SubjectNotFound(
                     f"{self.name} holds no record for this {spec.name} request", provider=self.name
                 ) from None
             raise
+        # XPath reads the reply element: the first element in the last reply's SOAP Body
+        element = next((e for e in kept[-1] if isinstance(e.tag, str)), None) if kept else None
+        return record_of(spec, reply, self.schemas.get(spec.name), self.name, element)
+
+    async def _reply(self, operation: str, payload: Any, request: DataRequest, kept: list[Any] | None) -> Any:
+        """The reply of one operation as the mapping reads it (the reply element's content)."""
+        context = request.context
+        reply = await self._call(operation, payload, context.deadline, context.traceparent, kept)
         if self._unwrapped is None:
             self._unwrapped = {
                 name: unwrapped_child(op) for name, op in (await self.soap.operations()).items()
             }
-        child = self._unwrapped.get(spec.operation)
-        if child is not None:
-            reply = {child: reply}
-        # XPath reads the reply element: the first element in the last reply's SOAP Body
-        element = next((e for e in kept[-1] if isinstance(e.tag, str)), None) if kept else None
-        return record_of(spec, reply, self.schemas.get(spec.name), self.name, element)
+        child = self._unwrapped.get(operation)
+        return {child: reply} if child is not None else reply
 
     async def _call(
         self,
@@ -98,7 +115,10 @@ class SoapDatasets:
         """Loads the WSDL and checks that each dataset's operation is in the bound port."""
         operations = await self.soap.operations()
         missing = [
-            f"{s.name}: {s.operation}" for s in self.spec.datasets.values() if s.operation not in operations
+            f"{s.name}: {operation}"
+            for s in self.spec.datasets.values()
+            for operation in operations_of(s)
+            if operation not in operations
         ]
         if missing:
             raise InvalidProviderContract(
@@ -107,6 +127,11 @@ class SoapDatasets:
 
     async def aclose(self) -> None:
         await self.soap.aclose()
+
+
+def operations_of(spec: DatasetSpec) -> tuple[str, ...]:
+    """The operations a dataset calls."""
+    return tuple(c.operation for c in spec.calls) if spec.calls else (spec.operation,)
 
 
 def unwrapped_child(operation: Any) -> str | None:
@@ -162,7 +187,7 @@ class SoapConnector(ProviderConnector):
 
 def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConnector:
     """``connectors: [{kind: soap, url, auth?, tls?, options: {wsdl, service?, port?,
-    retryable_faults?, datasets}}]``."""
+    retryable_faults?, reply_xsd?, datasets}}]``."""
     folder = deps.config_dir or deps.data_dir
     spec, problems = soap_spec(settings.options, folder, settings.url)
     if problems:
@@ -176,6 +201,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConne
         port=spec.port,
         policy=settings.call_policy,
         retryable_faults=spec.retryable_faults,
+        reply_xsd=spec.reply_xsd,
         client_cert=settings.tls.client_cert,
         ca_file=settings.tls.ca_file,
         auth=outbound_auth(settings, deps.metrics_registry),

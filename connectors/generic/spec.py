@@ -11,7 +11,7 @@ Schema file its records must match.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from connectors.generic.replies import (
     valid_pointer,
 )
 from connectors.generic.templates import Template, compile_template
+from router.identifiers import DESCRIPTIONS, FORMATS
 
 DATASET_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
 METHODS = ("GET", "POST", "PUT")
@@ -37,14 +38,16 @@ SOAP_OPTIONS = {
     "service": "the WSDL's service, when it has several",
     "port": "the service's port, when it has several (SOAP 1.1 or 1.2 binding)",
     "retryable_faults": "fault codes or strings that are worth trying again (the provider's 'busy')",
+    "reply_xsd": "an XSD file every reply element must match, facets included (the WSDL's parsing checks structure only)",
     "namespaces": "XPath prefixes to namespace URIs, for replies read with xpath",
-    "datasets": "by dataset name: operation, request, reply, not_found, schema",
+    "datasets": "by dataset name: operation and request (or calls), key_formats, reply, not_found, schema",
 }
 REST_OPTIONS = {
     "openapi": "the OpenAPI document (3.0 or 3.1): a file or a URL on the connector's host",
-    "datasets": "by dataset name: operation (operationId) or method and path, parameters, reply, not_found, pages, schema",
+    "datasets": "by dataset name: operation (operationId) or method and path, parameters, key_formats, reply, not_found, pages, schema",
 }
-_SOAP_DATASET = {"operation", "request", "reply", "not_found", "schema"}
+_SOAP_DATASET = {"operation", "request", "calls", "key_formats", "reply", "not_found", "schema"}
+_SOAP_CALL = {"operation", "request"}
 _REST_DATASET = {
     "operation",
     "parameters",
@@ -58,6 +61,7 @@ _REST_DATASET = {
     "list",
     "pages",
     "schema",
+    "key_formats",
 }
 _PAGES = {"next", "page_param", "max_pages"}
 
@@ -70,6 +74,26 @@ class Pages:
     next: str | None = None
     page_param: str | None = None
     max_pages: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFormat:
+    """The form one key of the subject must have before anything is sent to the provider: an
+    identifier format of :data:`router.identifiers.FORMATS`, or a regular expression."""
+
+    key: str
+    fits: Callable[[str], bool]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class SoapCall:
+    """One of the operations a SOAP dataset calls at the same time (``calls:``); its reply is
+    under ``name`` in the data the mapping reads."""
+
+    name: str
+    operation: str
+    request: Template = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +114,9 @@ class DatasetSpec:
     items: str | None = None  # a list reply: the pointer of its items (one record per item)
     pages: Pages | None = None
     xml: bool = False  # the reply mapping reads the XML reply element with XPath (SOAP)
+    key_formats: tuple[KeyFormat, ...] = ()
+    # SOAP: several operations called at the same time instead of ``operation`` and ``request``
+    calls: tuple[SoapCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +126,7 @@ class ServiceSpec:
     service: str | None = None
     port: str | None = None
     retryable_faults: frozenset[str] = field(default_factory=frozenset)
+    reply_xsd: str | None = None  # SOAP: a file's absolute path
 
 
 def is_url(location: str) -> bool:
@@ -243,18 +271,44 @@ def soap_spec(
         )
         faults = []
     namespaces = _namespaces(options.get("namespaces", {}), problems)
+    reply_xsd = _document(options.get("reply_xsd"), "reply_xsd", folder, url, problems, required=False)
+    if reply_xsd is not None and is_url(reply_xsd):
+        problems.append(
+            SpecProblem(
+                ("reply_xsd",),
+                "the reply XSD is a file",
+                "save the XSD beside the configuration and name the file: reply_xsd: contracts/service.xsd",
+            )
+        )
     datasets = {}
     for name, entry, here in _datasets(options.get("datasets"), problems):
         known = keys.get(name) if keys is not None else None
         _unknown(entry, _SOAP_DATASET, here, "SOAP dataset", problems)
         operation = _string(entry, "operation", here, problems)
         reply = compile_fields(entry.get("reply"), (*here, "reply"), problems, namespaces=namespaces)
-        if operation is None:
+        calls = _calls(entry.get("calls"), (*here, "calls"), known, problems)
+        if calls and ("operation" in entry or "request" in entry):
+            problems.append(
+                SpecProblem(
+                    here,
+                    "a dataset names one operation or several calls",
+                    "keep operation and request, or calls",
+                )
+            )
+        elif operation is None and not calls:
             problems.append(
                 SpecProblem(
                     (*here, "operation"),
                     "the dataset names its operation",
                     "write operation: <the WSDL operation>",
+                )
+            )
+        if calls and uses_xpath(reply):
+            problems.append(
+                SpecProblem(
+                    (*here, "reply"),
+                    "XPath reads the reply of one operation; this dataset has several calls",
+                    "write JSON pointers starting with the call's name",
                 )
             )
         datasets[name] = DatasetSpec(
@@ -265,6 +319,8 @@ def soap_spec(
             not_found=compile_not_found(entry.get("not_found"), (*here, "not_found"), problems),
             schema=_schema(entry, here, folder, problems),
             xml=uses_xpath(reply),
+            key_formats=_key_formats(entry.get("key_formats"), (*here, "key_formats"), known, problems),
+            calls=calls,
         )
     spec = ServiceSpec(
         document,
@@ -272,6 +328,7 @@ def soap_spec(
         service=_string(options, "service", (), problems),
         port=_string(options, "port", (), problems),
         retryable_faults=frozenset(faults),
+        reply_xsd=reply_xsd,
     )
     return spec, problems
 
@@ -365,6 +422,7 @@ def rest_spec(
             items=items,
             pages=_pages(entry.get("pages"), (*here, "pages"), items, problems),
             schema=_schema(entry, here, folder, problems),
+            key_formats=_key_formats(entry.get("key_formats"), (*here, "key_formats"), known, problems),
         )
     return ServiceSpec(document, datasets), problems
 
@@ -415,3 +473,88 @@ def _pages(raw: Any, path: SpecPath, items: str | None, problems: list[SpecProbl
         )
         page_param = None
     return Pages(next_link, page_param, limit)
+
+
+def _calls(
+    raw: Any, path: SpecPath, keys: tuple[str, ...] | None, problems: list[SpecProblem]
+) -> tuple[SoapCall, ...]:
+    """``calls: {vehicle: {operation: A, request: {...}}, badges: {operation: B, ...}}``."""
+    if raw is None:
+        return ()
+    fix = "write calls: {name: {operation: <the WSDL operation>, request: {...}}, ...}"
+    if not isinstance(raw, Mapping) or not raw:
+        problems.append(SpecProblem(path, "calls maps names to operations and their requests", fix))
+        return ()
+    calls = []
+    for name, entry in raw.items():
+        here = (*path, str(name))
+        if not isinstance(name, str) or _CALL_NAME.fullmatch(name) is None:
+            problems.append(
+                SpecProblem(here, f"'{str(name)[:40]}' is not a call's name", "write a name such as vehicle")
+            )
+            continue
+        if not isinstance(entry, Mapping):
+            problems.append(SpecProblem(here, "a call is a mapping", fix))
+            continue
+        _unknown(entry, _SOAP_CALL, here, "call", problems)
+        operation = _string(entry, "operation", here, problems)
+        if operation is None:
+            problems.append(
+                SpecProblem(
+                    (*here, "operation"),
+                    "the call names its operation",
+                    "write operation: <the WSDL operation>",
+                )
+            )
+        request = compile_template(entry.get("request", {}), (*here, "request"), keys, problems)
+        calls.append(SoapCall(name, operation or "", request))
+    return tuple(calls)
+
+
+_CALL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _key_formats(
+    raw: Any, path: SpecPath, keys: tuple[str, ...] | None, problems: list[SpecProblem]
+) -> tuple[KeyFormat, ...]:
+    """``key_formats: {personal_id: vn-personal-id, plate: {pattern: '[0-9]{2}[A-Z]-[0-9]{4}'}}``:
+    a key that does not have its form is refused before the provider is called, and never quoted."""
+    if raw is None:
+        return ()
+    fix = "write key_formats: {personal_id: vn-personal-id} or {plate: {pattern: <regular expression>}}"
+    if not isinstance(raw, Mapping) or not raw:
+        problems.append(SpecProblem(path, "key_formats maps the dataset's keys to their forms", fix))
+        return ()
+    found = []
+    for key, form in raw.items():
+        here = (*path, str(key))
+        if keys is not None and key not in keys:
+            problems.append(
+                SpecProblem(here, f"the dataset has no key '{str(key)[:64]}'", f"use {', '.join(keys)}")
+            )
+            continue
+        if isinstance(form, str) and form in FORMATS:
+            found.append(KeyFormat(str(key), FORMATS[form], DESCRIPTIONS.get(form, form)))
+        elif isinstance(form, Mapping) and set(form) == {"pattern"} and isinstance(form["pattern"], str):
+            try:
+                pattern = re.compile(form["pattern"])
+            except re.error as error:
+                problems.append(SpecProblem((*here, "pattern"), f"not a regular expression ({error})", fix))
+                continue
+            found.append(KeyFormat(str(key), _matcher(pattern), f"in the form {form['pattern']}"))
+        else:
+            problems.append(
+                SpecProblem(
+                    here,
+                    "a key's form is an identifier format or {pattern: ...}",
+                    f"use one of {', '.join(sorted(FORMATS))}, or {{pattern: <regular expression>}}",
+                )
+            )
+    return tuple(found)
+
+
+def _matcher(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    def fits(value: str) -> bool:
+        return pattern.fullmatch(value) is not None
+
+    return fits

@@ -1,7 +1,8 @@
 """The demo's stage: every outside system as a real server on loopback, and the bus itself.
 
 The simulators come from the configuration: one per configured connector (population database,
-business registry, road-transport registry, portal, citizen data store) on the port of its URL,
+business registry, road-transport registry, configured by kind: soap and kind: rest and played by
+the simulator of their name; portal, citizen data store) on the port of its URL,
 and a one-stop-shop receiver on the port of every loopback webhook a subscription delivers to. The
 bus runs as ``lienthong serve`` in a child process, as it would in production, its log in a file.
 
@@ -34,9 +35,6 @@ from simulators.systems import SYSTEMS, SimulatedSystem, factory
 
 # connector kind -> the simulator that plays that system
 SIMULATOR_OF_KIND: Final[Mapping[ConnectorKind, SimulatedSystem]] = {
-    "population": "population",
-    "business": "business",
-    "vehicle": "vehicle",
     "portal": "portal",
     "citizen_store": "citizen_store",
 }

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -47,6 +48,23 @@ def registries() -> Iterator[dict[str, SimulatorServer]]:
         }
 
 
+def registry_connector(name: str, url: str) -> dict[str, Any]:
+    """The example's connector entry ``name`` (population, business or vehicle: a configured
+    ``kind: soap`` or ``kind: rest``) calling the registry at ``url`` (a simulator's), with the
+    example's own path on it and its contract files named by absolute path."""
+    data = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    entry: dict[str, Any] = copy.deepcopy(next(c for c in data["connectors"] if c["name"] == name))
+    entry["url"] = url.rstrip("/") + urlsplit(entry["url"]).path
+    options = entry.get("options", {})
+    for document in ("wsdl", "openapi", "reply_xsd"):
+        if document in options and urlsplit(options[document]).scheme not in ("http", "https"):
+            options[document] = str(EXAMPLE.parent / options[document])
+    for dataset in options.get("datasets", {}).values():
+        if "schema" in dataset:
+            dataset["schema"] = str(EXAMPLE.parent / dataset["schema"])
+    return entry
+
+
 def example_catalogue() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     data = yaml.safe_load(EXAMPLE.read_text("utf-8"))
     return copy.deepcopy(data["datasets"]), copy.deepcopy(data["procedures"])
@@ -74,15 +92,12 @@ def evidence_config(
     for procedure in procedures:
         procedure["needs"] = [n for n in procedure["needs"] if n["dataset"] in names]
     connectors: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "kind": name,
-            "url": url,
+        registry_connector(name, url)
+        | {
             "timeout": "2s",
             "deadline": "4s",
             "max_attempts": 2,
             "circuit_breaker": {"failure_threshold": 100, "reset_timeout": "200ms"},
-            **({"options": {"agency_code": AGENCY}} if name != "business" else {}),
         }
         for name, url in urls.items()
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from simulators.gateway import DEMO_SERVICES, Gateway, create_gateway
 from simulators.server import SimulatorServer
@@ -26,9 +27,14 @@ METADATA = {
 def gateway_in_front(
     registries: Mapping[str, SimulatorServer], **options: Any
 ) -> Iterator[tuple[Gateway, str]]:
-    """A gateway whose services are the registries (base paths of the demo gateway); its URL."""
+    """A gateway whose services are the registries (base paths of the demo gateway, each leading
+    to its registry's endpoint as on the demo gateway); its URL."""
     gateway = Gateway(
-        services={name: (DEMO_SERVICES[name][0], server.url) for name, server in registries.items()},
+        services={
+            name: (base, server.url + urlsplit(registry).path)
+            for name, server in registries.items()
+            for base, registry in [DEMO_SERVICES[name]]
+        },
         consumer_key=CONSUMER_KEY,
         consumer_secret=CONSUMER_SECRET,
         required_headers=tuple(METADATA),
@@ -51,7 +57,7 @@ def through_platform(config: BusConfig, gateway_url: str, **token: Any) -> BusCo
         }
     ]
     for connector in config.sections["connectors"]:
-        if connector["kind"] in DEMO_SERVICES:
+        if connector["name"] in DEMO_SERVICES:
             del connector["url"]
-            connector |= {"platform": PLATFORM, "service": connector["kind"]}
+            connector |= {"platform": PLATFORM, "service": connector["name"]}
     return config

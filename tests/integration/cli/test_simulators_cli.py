@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.population.contract import PATH
 from router.metrics import CircuitState
 from router.providers import CallPolicy, ProviderUnavailable
 from router.subscriptions import BreakerPolicy
+from simulators.population import PATH
 from simulators.registry_data import build
 from tests.support.bus import free_port
 

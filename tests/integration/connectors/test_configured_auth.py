@@ -1,71 +1,30 @@
 """Configured datasets behind OAuth2 client credentials, against the business registry
-simulator: the registry's ``business.registration`` written as configuration gives the record the
-hand-written mapping gives, and a token the registry stops accepting mid-test is renewed once on
+simulator: the example's ``business.registration`` (configuration alone) gives the records of
+tests/data/registries, and a token the registry stops accepting mid-test is renewed once on
 the 401 and the call tried again (the kinds' ``OutboundAuth`` interface)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.base import Connector, ConnectorDeps, ConnectorSettings
-from connectors.business.mapping import business_registration
 from connectors.kinds import builder
 from router.providers import CallPolicy, DataRequest, RequestContext
 from simulators import business, soap12_land
 from simulators.registry_data import build
 from simulators.server import SimulatorServer
+from tests.support.evidence import registry_connector
+from tests.support.paths import DATA
 from tests.support.simulators import requests_seen, serving
 
 REGISTRY = build()
 SERVICE = business.BusinessRegistry(REGISTRY, auth=True)
 ID_ENV, SECRET_ENV = "LIENTHONG_TEST_BUSINESS_ID", "LIENTHONG_TEST_BUSINESS_SECRET"
-ADDRESS = {
-    "street": "/SoNhaDuong",
-    "ward": "/PhuongXa",
-    "district": {"path": "/QuanHuyen", "optional": True},
-    "province": "/TinhThanh",
-    "text": "/DiaChiDayDu",
-}
-
-
-def with_prefix(spec: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The address's pointers under ``prefix`` (the head office's place in the reply)."""
-    return {
-        k: (prefix + v if isinstance(v, str) else {**v, "path": prefix + v["path"]}) for k, v in spec.items()
-    }
-
-
-REGISTRATION: dict[str, Any] = {
-    "path": "/api/v1/enterprises/{subject.tax_code}",
-    "reply": {
-        "taxCode": "/maSoDoanhNghiep",
-        "name": "/tenDoanhNghiep",
-        "legalRepresentative": {
-            "fields": {
-                "personalId": "/nguoiDaiDienPhapLuat/soDinhDanh",
-                "fullName": "/nguoiDaiDienPhapLuat/hoVaTen",
-                "dateOfBirth": {"path": "/nguoiDaiDienPhapLuat/ngaySinh", "optional": True},
-            }
-        },
-        "headOffice": {"fields": with_prefix(ADDRESS, "/diaChiTruSo")},
-        "businessLines": {
-            "each": "/nganhNghe",
-            "fields": {
-                "code": "/maNganh",
-                "name": "/tenNganh",
-                "main": {"path": "/laNganhChinh", "type": "boolean"},
-            },
-        },
-        "status": "/tinhTrang",
-        "registeredOn": {"path": "/ngayDangKyLanDau", "type": "date"},
-    },
-    "not_found": [{"status": 404}],
-}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +44,7 @@ async def connector(
         kind="rest",
         url=registry.url,
         call_policy=CallPolicy(max_attempts=1),
-        options={"datasets": {"business.registration": REGISTRATION}},
+        options=registry_connector("business", registry.url)["options"],
         auth={
             "oauth2": {
                 "token_url": f"{registry.url}/oauth/token",
@@ -106,12 +65,12 @@ def lookup(tax_code: str) -> DataRequest:
     return DataRequest("business.registration", {"tax_code": tax_code}, RequestContext())
 
 
-async def test_the_configured_mapping_gives_the_hand_written_record(connector: Connector) -> None:
+async def test_the_configured_mapping_gives_the_registrys_records(connector: Connector) -> None:
     provider = connector.provider()
     assert provider is not None
+    expected = json.loads((DATA / "registries" / "business.registration.json").read_text("utf-8"))
     for firm in REGISTRY.enterprises[:10]:
-        configured = await provider.fetch(lookup(firm.tax_code))
-        assert configured == business_registration(business.enterprise_reply(REGISTRY, firm))
+        assert await provider.fetch(lookup(firm.tax_code)) == expected[firm.tax_code]
 
 
 async def test_a_refused_token_is_renewed_once_and_the_call_tried_again(

@@ -14,14 +14,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from adapters.outbound_auth import OAuth2Auth, OAuth2ClientCredentials, ws_security
+from adapters.outbound_auth import OAuth2Auth, OAuth2ClientCredentials, OutboundAuth, ws_security
 from adapters.rest import RestEndpoint, RestProvider
-from adapters.soap import SoapProvider
+from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.base import ConnectorDeps, ConnectorSettings, PlatformSettings, TlsFiles
-from connectors.business.connector import from_settings as business_from_settings
 from connectors.client_auth import outbound_auth
-from connectors.population.contract import PATH, WSDL, XSD
-from connectors.provider_connector import registry_endpoint
+from connectors.kinds import builder
 from router.errors import ConfigError
 from router.providers import (
     CallPolicy,
@@ -32,8 +30,10 @@ from router.providers import (
 )
 from simulators import business, population
 from simulators.gateway import Gateway, create_gateway
+from simulators.population import PATH, WSDL, XSD
 from simulators.registry_data import build
 from simulators.server import ServerTls, SimulatorServer
+from tests.support.evidence import registry_connector
 from tests.support.simulators import HeaderLog, serving
 from tests.support.tls import new_authority
 
@@ -174,7 +174,7 @@ async def test_wrong_credentials_and_an_unreachable_endpoint(
 def settings(auth: dict[str, object], **options: object) -> ConnectorSettings:
     return ConnectorSettings(
         name="registry",
-        kind="business",
+        kind="rest",
         url="http://127.0.0.1",
         auth=auth,
         **options,  # type: ignore[arg-type]
@@ -230,22 +230,15 @@ async def test_a_ws_security_username_token_opens_a_registry_that_demands_it(
     )
     with serving(population.create_app(credentials=("motcua", "s3cret"))[0]) as server:
         policy = CallPolicy(max_attempts=1)
-        allowed = SoapProvider(
-            registry_endpoint(
-                "population", server.url, wsdl=WSDL, xsd=XSD, path=PATH, policy=policy, auth=configured
+
+        def endpoint(auth: OutboundAuth | None) -> SoapEndpoint:
+            address = f"{server.url}{PATH}"
+            return SoapEndpoint(
+                "population", str(WSDL), address, policy=policy, reply_xsd=str(XSD), auth=auth
             )
-        )
-        refused = SoapProvider(
-            registry_endpoint(
-                "population",
-                server.url,
-                wsdl=WSDL,
-                xsd=XSD,
-                path=PATH,
-                policy=policy,
-                auth=ws_security("motcua", "wrong"),
-            )
-        )
+
+        allowed = SoapProvider(endpoint(configured))
+        refused = SoapProvider(endpoint(ws_security("motcua", "wrong")))
         header = {"MaYeuCau": "r1", "MaDVC": "1.004194", "MaDonVi": "000.00.00.H49"}
         try:
             reply = await allowed.call("TraCuuCongDan", {**header, "SoDinhDanh": CITIZEN.personal_id})
@@ -313,11 +306,12 @@ async def test_a_platform_over_mutual_tls_with_a_private_ca(
                 TlsFiles(ca_file=str(ca.cert), client_cert=(str(bus.cert), str(bus.key))),
                 TlsFiles(ca_file=str(ca.cert)),
             ):
-                connector = business_from_settings(
+                connector = builder("rest")(
                     ConnectorSettings(
                         name="business",
-                        kind="business",
+                        kind="rest",
                         url=f"{gateway.url}/dkdn/1.0",
+                        options=registry_connector("business", "http://unused")["options"],
                         call_policy=CallPolicy(max_attempts=1),
                         tls=files,
                         platform=platform,

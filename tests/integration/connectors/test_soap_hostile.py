@@ -15,8 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.population.contract import WSDL
 from router.providers import CallPolicy, InvalidProviderReply
+from simulators.population import WSDL
 from tests.support.simulators import serving
 from tests.unit.adapters.test_xml_hostile import BILLION_LAUGHS, quadratic_blowup
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.population.contract import PATH, WSDL, XSD
 from router.providers import CallPolicy, InvalidProviderReply, InvalidProviderRequest, ProviderFault
-from simulators.population import create_app
+from simulators.population import PATH, WSDL, XSD, create_app
 from simulators.registry_data import build
 from simulators.server import SimulatorServer
 from tests.support.simulators import requests_seen, serving

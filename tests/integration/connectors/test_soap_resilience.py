@@ -8,11 +8,10 @@ import asyncio
 import pytest
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.population.contract import PATH, WSDL
 from router.metrics import CircuitState
 from router.providers import CallPolicy, CircuitOpen, ProviderTimeout, ProviderUnavailable
 from router.subscriptions import BreakerPolicy
-from simulators.population import create_app
+from simulators.population import PATH, WSDL, create_app
 from simulators.registry_data import build
 from simulators.server import Faults
 from tests.support.simulators import requests_seen, serving, set_faults

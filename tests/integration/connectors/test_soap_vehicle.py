@@ -10,13 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.soap import SoapEndpoint, SoapProvider
-from connectors.vehicle.contract import PATH, WSDL, XSD
 from router.metrics import CircuitState
 from router.providers import CallPolicy, CircuitOpen, ProviderFault, ProviderUnavailable
 from router.subscriptions import BreakerPolicy
 from simulators.registry_data import build
 from simulators.server import SimulatorServer
-from simulators.vehicle import create_app
+from simulators.vehicle import PATH, WSDL, XSD, create_app
 from tests.support.simulators import requests_seen, serving
 
 REGISTRY = build()

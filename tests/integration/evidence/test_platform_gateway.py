@@ -1,4 +1,4 @@
-"""The built-in registries reached through an integration platform (``platforms:``): the bus under
+"""The example's registries (kind: soap, kind: rest) reached through an integration platform (``platforms:``): the bus under
 uvicorn, the gateway simulator with OAuth2 client credentials in front of the real registry
 simulators. Tokens that expire mid-test are renewed once and the call retried; 50 calls refused
 at once cause one token request; a token endpoint that is down or answers garbage gives a stable
@@ -79,7 +79,7 @@ def token_requests(metrics: str, connector: str, reason: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_the_builtin_datasets_come_through_the_gateway_with_its_token_and_metadata(
+def test_the_registries_datasets_come_through_the_gateway_with_its_token_and_metadata(
     bus: BusProcess, fresh_gateway: Gateway
 ) -> None:
     with bus.client(ONESTOP) as client:

@@ -1,4 +1,5 @@
-"""Mutual TLS to the registries: the connectors, built from their configuration, present the
+"""Mutual TLS to the registries: the connectors, built from the example's configuration (``kind:
+rest`` and ``kind: soap``), present the
 bus's client certificate and trust a private CA; the registries (real simulators served over
 HTTPS that require a client certificate) refuse a client without one, or with one from another CA,
 before any request reaches them."""
@@ -13,14 +14,14 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.base import ConnectorDeps, ConnectorKind, ConnectorSettings, TlsFiles
-from connectors.business.connector import from_settings as business_from_settings
-from connectors.population.connector import from_settings as population_from_settings
+from connectors.base import ConnectorDeps, ConnectorSettings, TlsFiles
+from connectors.kinds import builder
 from router.providers import CallPolicy, DataRequest, ProviderError, ProviderUnavailable
 from simulators import business as business_simulator
 from simulators import population as population_simulator
 from simulators.registry_data import build
 from simulators.server import ServerTls, SimulatorServer
+from tests.support.evidence import registry_connector
 from tests.support.tls import Authority, Issued, new_authority
 
 REGISTRY = build()
@@ -60,9 +61,11 @@ def population(pki: Pki) -> Iterator[SimulatorServer]:
     server.stop()
 
 
-def settings(kind: ConnectorKind, url: str, tls: TlsFiles) -> ConnectorSettings:
-    options = {"agency_code": "000.00.00.H46"} if kind == "population" else {}
-    return ConnectorSettings(name=kind, kind=kind, url=url, call_policy=FAST, options=options, tls=tls)
+def settings(name: str, url: str, tls: TlsFiles) -> ConnectorSettings:
+    entry = registry_connector(name, url)
+    return ConnectorSettings(
+        name=name, kind=entry["kind"], url=entry["url"], call_policy=FAST, options=entry["options"], tls=tls
+    )
 
 
 def deps(tmp_path: Path) -> ConnectorDeps:
@@ -75,12 +78,10 @@ def mutual(pki: Pki) -> TlsFiles:
 
 CASES = {
     "business": (
-        business_from_settings,
         "business.registration",
         {"tax_code": REGISTRY.enterprises[0].tax_code},
     ),
     "population": (
-        population_from_settings,
         "citizen.identity",
         {"personal_id": REGISTRY.enterprises[0].legal_representative},
     ),
@@ -89,12 +90,13 @@ CASES = {
 
 @pytest.mark.parametrize("kind", sorted(CASES))
 async def test_the_client_certificate_opens_the_registry(
-    kind: ConnectorKind, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
+    kind: str, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server: SimulatorServer = request.getfixturevalue(kind)
     assert server.url.startswith("https://")
-    build_connector, dataset, key = CASES[kind]
-    connector = build_connector(settings(kind, server.url, mutual(pki)), deps(tmp_path))
+    dataset, key = CASES[kind]
+    configured = settings(kind, server.url, mutual(pki))
+    connector = builder(configured.kind)(configured, deps(tmp_path))
     provider = connector.provider()
     assert provider is not None
     try:
@@ -122,12 +124,13 @@ def wrong_tls(pki: Pki, how: str) -> TlsFiles:
 )
 @pytest.mark.parametrize("kind", sorted(CASES))
 async def test_without_the_right_certificates_nothing_reaches_the_registry(
-    kind: ConnectorKind, how: str, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
+    kind: str, how: str, pki: Pki, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     server: SimulatorServer = request.getfixturevalue(kind)
-    build_connector, dataset, key = CASES[kind]
+    dataset, key = CASES[kind]
     before = _requests(server, pki)
-    connector = build_connector(settings(kind, server.url, wrong_tls(pki, how)), deps(tmp_path))
+    configured = settings(kind, server.url, wrong_tls(pki, how))
+    connector = builder(configured.kind)(configured, deps(tmp_path))
     provider = connector.provider()
     assert provider is not None
     try:

@@ -6,20 +6,24 @@ log of ``lienthong serve`` is one JSON object per line, with the event's fields 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from adapters.rest import RestEndpoint, RestProvider
-from connectors.population.connector import connect as connect_population
+from connectors.base import ConnectorDeps, ConnectorSettings
+from connectors.kinds import builder
 from router import tracing
-from router.providers import CallPolicy, RequestContext
+from router.providers import CallPolicy, DataRequest, RequestContext
 from simulators import business as business_simulator
 from simulators import population as population_simulator
 from simulators.registry_data import build
 from tests.support.bus import ONESTOP, BusConfig, BusProcess
 from tests.support.events import status_changed
+from tests.support.evidence import registry_connector
 from tests.support.receiver import Fault, Receiver
 from tests.support.simulators import HeaderLog, serving
 
@@ -120,16 +124,21 @@ async def test_the_log_is_json_lines_and_a_dead_letter_names_its_event_and_trace
 FAST = CallPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02)
 
 
-async def test_a_soap_provider_gets_the_lookups_traceparent() -> None:
+async def test_a_soap_provider_gets_the_lookups_traceparent(tmp_path: Path) -> None:
     registry = build()
     person = registry.enterprise(registry.licences[0].tax_code)
     assert person is not None
     simulator = HeaderLog(population_simulator.create_app()[0])
     with serving(simulator) as server:
-        population = connect_population(server.url, "000.00.00.H49", policy=FAST)
+        entry = registry_connector("population", server.url)
+        settings = ConnectorSettings("population", "soap", entry["url"], FAST, entry["options"])
+        population = builder("soap")(settings, ConnectorDeps(CollectorRegistry(), tmp_path))
+        provider = population.provider()
+        assert provider is not None
+        key = {"personal_id": person.legal_representative}
         try:
-            await population.citizen_identity(person.legal_representative, RequestContext(traceparent=GIVEN))
-            await population.citizen_identity(person.legal_representative, RequestContext())
+            await provider.fetch(DataRequest("citizen.identity", key, RequestContext(traceparent=GIVEN)))
+            await provider.fetch(DataRequest("citizen.identity", key, RequestContext()))
         finally:
             await population.aclose()
     posts = [r for r in simulator.requests if "soapaction" in r or "text/xml" in r.get("content-type", "")]

@@ -37,9 +37,9 @@ connectors:
     auth: {api_key: {env: LIENTHONG_PORTAL_KEY}}
     options: {agency_code: 000.00.00.H49}
   - name: business
-    kind: business
+    kind: rest
     url: https://127.0.0.1:9202
-    options: {agency_code: 000.00.00.H49}
+    options: {agency_code: 000.00.00.H49, datasets: {business.registration: {path: /x, reply: {a: /a}}}}
 """
 
 
@@ -86,8 +86,8 @@ def test_a_setting_the_kind_does_not_take_is_refused_where_it_is(tmp_path: Path)
         base + 10,
         15,
         "/connectors/1/options/agency_code",
-        "a business connector has no option 'agency_code'",
-        "no options",
+        "a rest connector has no option 'agency_code'",
+        "takes openapi",
     )
     assert len(lines) == 2
 
@@ -99,7 +99,7 @@ def test_config_check_refuses_it(tmp_path: Path) -> None:
     assert "/connectors/0/auth" in outcome.output
 
 
-@pytest.mark.parametrize("kind", ["citizen_store", "population", "business", "vehicle"])
+@pytest.mark.parametrize("kind", ["citizen_store", "soap", "rest"])
 def test_a_kind_that_takes_auth_is_not_refused_for_it(kind: ConnectorKind) -> None:
     assert "auth" in SUPPORTED[kind].keys
 

@@ -37,5 +37,7 @@ def test_the_docs_list_the_kinds() -> None:
 
 
 def test_an_unknown_kind_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="no connector kind 'fax'; known: business, citizen_store"):
+    with pytest.raises(
+        ConfigError, match="no connector kind 'fax'; known: citizen_store, portal, rest, soap"
+    ):
         builder("fax")

@@ -33,8 +33,7 @@ def test_the_bus_loads_no_simulator_and_no_demo() -> None:
             sys.executable,
             "-c",
             "import sys, lienthong.cli, lienthong.runtime\n"
-            "import connectors.population.connector, connectors.business.connector\n"
-            "import connectors.vehicle.connector, connectors.portal.connector\n"
+            "import connectors.generic.soap, connectors.generic.rest, connectors.portal.connector\n"
             "import connectors.citizen_store.connector\n"
             "print(' '.join(m for m in sys.modules if m.startswith(('simulators', 'lienthong.demo'))))",
         ],

@@ -248,3 +248,113 @@ def test_an_xpath_number_that_is_not_a_number_is_refused() -> None:
     element = etree.fromstring(b'<r xmlns="urn:x"/>')
     with pytest.raises(MappingFailed):
         map_record(node, Source({}, element))
+
+
+@pytest.mark.parametrize(
+    ("owner", "kind"),
+    [("001085012345", "person"), ("0100109106", "enterprise"), ("0100109106-001", "enterprise")],
+)
+def test_a_value_is_mapped_by_its_identifier_format(owner: str, kind: str) -> None:
+    node = compiled(
+        {"kind": {"path": "/Id", "formats": {"vn-personal-id": "person", "vn-tax-code": "enterprise"}}}
+    )
+    assert map_record(node, {"Id": owner}) == {"kind": kind}
+
+
+def test_a_value_of_none_of_the_formats_is_an_invalid_reply_that_does_not_quote_it() -> None:
+    node = compiled({"kind": {"path": "/Id", "formats": {"vn-personal-id": "person"}}})
+    with pytest.raises(MappingFailed) as failed:
+        map_record(node, {"Id": "29A-123.45"})
+    assert "/Id" in failed.value.detail and "29A" not in failed.value.detail
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"path": "/Id", "formats": {"vn-plate": "x"}}, "no identifier format 'vn-plate'"),
+        ({"path": "/Id", "formats": []}, "formats maps identifier formats"),
+        ({"path": "/Id", "formats": {"vn-tax-code": "x"}, "map": {"a": "b"}}, "map or formats, not both"),
+    ],
+)
+def test_formats_mistakes_are_problems(raw: dict[str, Any], message: str) -> None:
+    problems: list[SpecProblem] = []
+    compile_fields({"kind": raw}, ("reply",), problems)
+    assert any(message in p.message for p in problems), problems
+
+
+def soap_dataset(entry: dict[str, Any], keys: tuple[str, ...] = ("plate",)) -> tuple[Any, list[SpecProblem]]:
+    options = {"wsdl": "http://127.0.0.1:9/x?wsdl", "datasets": {"vehicle.registration": entry}}
+    spec, problems = soap_spec(options, Path("."), "http://127.0.0.1:9/x", {"vehicle.registration": keys})
+    return spec.datasets.get("vehicle.registration"), problems
+
+
+def test_declared_key_forms_are_checked_without_quoting_the_key() -> None:
+    from connectors.generic.records import check_keys
+    from router.providers import InvalidProviderRequest
+
+    spec, problems = soap_dataset(
+        {
+            "operation": "Op",
+            "key_formats": {"plate": {"pattern": "[0-9]{2}[A-Z]-[0-9]{4}"}},
+            "reply": {"plate": "/BienSo"},
+        }
+    )
+    assert problems == []
+    check_keys(spec, {"plate": "29A-1234"}, "vehicle")
+    for bad in ("29A-1234<x/>", "", "../29A-1234"):
+        with pytest.raises(InvalidProviderRequest) as refused:
+            check_keys(spec, {"plate": bad}, "vehicle")
+        assert "plate" in refused.value.detail and (not bad or bad not in refused.value.detail)
+
+
+@pytest.mark.parametrize(
+    ("key_formats", "message"),
+    [
+        ({"tax_code": "vn-tax-code"}, "the dataset has no key 'tax_code'"),
+        ({"plate": "vn-plate"}, "an identifier format or {pattern: ...}"),
+        ({"plate": {"pattern": "(["}}, "not a regular expression"),
+        ([], "key_formats maps the dataset's keys"),
+    ],
+)
+def test_key_form_mistakes_are_problems(key_formats: Any, message: str) -> None:
+    _, problems = soap_dataset({"operation": "Op", "key_formats": key_formats, "reply": {"a": "/a"}})
+    assert any(message in p.message for p in problems), problems
+
+
+def test_several_calls_are_read_under_their_names() -> None:
+    spec, problems = soap_dataset(
+        {
+            "calls": {
+                "vehicle": {"operation": "TraCuuPhuongTien", "request": {"BienSo": "{subject.plate}"}},
+                "badges": {"operation": "TraCuuPhuHieu", "request": {"BienSo": "{subject.plate}"}},
+            },
+            "reply": {"plate": "/vehicle/BienSo", "badges": {"each": "/badges/PhuHieu", "optional": True}},
+        }
+    )
+    assert problems == []
+    assert [(c.name, c.operation) for c in spec.calls] == [
+        ("vehicle", "TraCuuPhuongTien"),
+        ("badges", "TraCuuPhuHieu"),
+    ]
+    assert fill(spec.calls[1].request, {"subject.plate": "29A-1234"}) == {"BienSo": "29A-1234"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"operation": "A", "calls": {"x": {"operation": "B"}}, "reply": {"a": "/x/a"}},
+            "one operation or several calls",
+        ),
+        ({"calls": {"x": {"request": {}}}, "reply": {"a": "/x/a"}}, "the call names its operation"),
+        ({"calls": {"x y": {"operation": "B"}}, "reply": {"a": "/x/a"}}, "is not a call's name"),
+        (
+            {"calls": {"x": {"operation": "B", "reply": {}}}, "reply": {"a": "/x/a"}},
+            "a call takes no 'reply'",
+        ),
+        ({"calls": [], "reply": {"a": "/x/a"}}, "calls maps names to operations"),
+    ],
+)
+def test_calls_mistakes_are_problems(entry: dict[str, Any], message: str) -> None:
+    _, problems = soap_dataset(entry)
+    assert any(message in p.message for p in problems), problems

@@ -23,6 +23,11 @@ def example() -> dict[str, Any]:
     data["transport"]["path"] = "bus.db"
     for issuer in data.get("officials", {}).get("issuers", []):  # its keys stay beside the example
         issuer["jwks_file"] = str(EXAMPLE.parent / issuer["jwks_file"])
+    for connector in data["connectors"]:  # and so do the registries' contracts
+        options = connector.get("options", {})
+        for document in ("wsdl", "reply_xsd"):
+            if document in options:
+                options[document] = str(EXAMPLE.parent / options[document])
     return data
 
 

@@ -308,9 +308,10 @@ def connector_tls(tls: str) -> str:
         + f"""\
 connectors:
   - name: business
-    kind: business
+    kind: rest
     url: https://127.0.0.1:9202
     tls: {tls}
+    options: {{datasets: {{business.registration: {{path: /x, reply: {{a: /a}}}}}}}}
 """
     )
 

@@ -51,9 +51,10 @@ def test_a_connector_through_a_platform_takes_its_url_token_and_metadata(tmp_pat
         """\
 connectors:
   - name: business
-    kind: business
+    kind: rest
     platform: lgsp-quangninh
     service: business
+    options: {datasets: {business.registration: {path: /x, reply: {a: /a}}}}
 """,
     )
     settings = load_settings(path)
@@ -73,20 +74,20 @@ def test_mistakes_are_reported_where_they_are(tmp_path: Path) -> None:
         """\
 connectors:
   - name: population
-    kind: population
+    kind: soap
     platform: lgsp-elsewhere
     service: population
   - name: business
-    kind: business
+    kind: rest
     platform: lgsp-quangninh
     service: land
   - name: vehicle
-    kind: vehicle
+    kind: soap
     url: http://127.0.0.1:9203
     platform: lgsp-quangninh
     service: population
   - name: nowhere
-    kind: business
+    kind: rest
 """,
     )
     lines = problems(path)
@@ -117,7 +118,7 @@ def test_an_oauth2_secret_comes_from_exactly_one_place(tmp_path: Path) -> None:
             """\
 connectors:
   - name: business
-    kind: business
+    kind: rest
     url: https://registry.example.gov.vn
     auth:
       oauth2:

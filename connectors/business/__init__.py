@@ -1,1 +1,0 @@
-"""The national business registry (Cổng thông tin quốc gia về đăng ký doanh nghiệp): REST/JSON."""

@@ -1,1 +1,0 @@
-"""The national population database (CSDLQG về dân cư): a SOAP registry of citizens."""

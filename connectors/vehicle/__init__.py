@@ -1,1 +1,0 @@
-"""The road-transport registry (Ministry of Transport): vehicles, transport business licences, badges."""
