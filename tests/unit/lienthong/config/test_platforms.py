@@ -140,20 +140,21 @@ def test_credentials_that_would_replace_the_platforms_token_are_refused(tmp_path
             """\
 connectors:
   - name: business
-    kind: business
+    kind: rest
     platform: lgsp-quangninh
     service: business
+    options: {datasets: {business.registration: {path: /x, reply: {a: /a}}}}
     auth:
       bearer: {env: REGISTRY_TOKEN}
       api_key: {header: X-API-Key, env: REGISTRY_KEY}
   - name: population
-    kind: population
+    kind: rest
     platform: lgsp-quangninh
     service: population
+    options: {datasets: {citizen.identity: {path: /y, reply: {a: /a}}}}
     auth:
       basic: {username: {env: U}, password: {env: P}}
       ws_security: {username: {env: U}, password: {env: P}}
-    options: {agency_code: 000.00.00.H49}
 """,
         )
     )
