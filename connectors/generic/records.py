@@ -14,7 +14,13 @@ from adapters.xml import XmlRejected, parse_xml
 from connectors.generic.replies import NotFoundRules, map_record
 from connectors.generic.spec import DatasetSpec
 from router.errors import ConfigError
-from router.providers import InvalidProviderReply, InvalidProviderRequest, ProviderFault, SubjectNotFound
+from router.providers import (
+    DataRequest,
+    InvalidProviderReply,
+    InvalidProviderRequest,
+    ProviderFault,
+    SubjectNotFound,
+)
 from schemas.validation import CompiledSchema
 
 
@@ -32,6 +38,18 @@ def record_schemas(datasets: Mapping[str, DatasetSpec]) -> dict[str, CompiledSch
                 f"datasets/{name}/schema: {spec.schema} is not a JSON Schema ({type(error).__name__})"
             ) from None
     return compiled
+
+
+def requested_dataset(
+    datasets: Mapping[str, DatasetSpec], request: DataRequest, provider: str
+) -> DatasetSpec:
+    """The spec of the dataset ``request`` asks for, its key checked (:func:`check_keys`);
+    InvalidProviderRequest for a dataset the connector does not provide."""
+    spec = datasets.get(request.dataset)
+    if spec is None:
+        raise InvalidProviderRequest(f"{provider} does not provide {request.dataset}", provider=provider)
+    check_keys(spec, request.key, provider)
+    return spec
 
 
 def check_keys(spec: DatasetSpec, key: Mapping[str, str], provider: str) -> None:

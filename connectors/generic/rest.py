@@ -20,7 +20,7 @@ from connectors.client_auth import outbound_auth
 from connectors.generic.contract_check import rest_problems
 from connectors.generic.openapi import OpenApiDocument, Operation, parse, read_file
 from connectors.generic.problems import SpecProblem, SpecProblems
-from connectors.generic.records import check, check_keys, record_of, record_schemas
+from connectors.generic.records import check, record_of, record_schemas, requested_dataset
 from connectors.generic.replies import at, map_record
 from connectors.generic.spec import DatasetSpec, ServiceSpec, is_url, rest_spec
 from connectors.generic.templates import fill, values_of
@@ -101,12 +101,7 @@ class RestDatasets:
         return self.rest.circuit_state
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
-        spec = self.spec.datasets.get(request.dataset)
-        if spec is None:
-            raise InvalidProviderRequest(
-                f"{self.name} does not provide {request.dataset}", provider=self.name
-            )
-        check_keys(spec, request.key, self.name)
+        spec = requested_dataset(self.spec.datasets, request, self.name)
         call = await self._prepare(spec, values_of(request))
         try:
             if spec.items is None:

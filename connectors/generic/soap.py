@@ -15,14 +15,13 @@ from adapters.soap import SoapEndpoint, SoapProvider
 from connectors.client_auth import outbound_auth
 from connectors.generic.contract_check import soap_problems
 from connectors.generic.problems import SpecProblem, SpecProblems
-from connectors.generic.records import check_keys, not_found_fault, record_of, record_schemas
+from connectors.generic.records import not_found_fault, record_of, record_schemas, requested_dataset
 from connectors.generic.spec import DatasetSpec, ServiceSpec, is_url, soap_spec
 from connectors.generic.templates import fill, values_of
 from connectors.provider_connector import ProviderConnector
 from router.providers import (
     DataRequest,
     InvalidProviderContract,
-    InvalidProviderRequest,
     ProviderError,
     ProviderFault,
     ProviderTimeout,
@@ -55,12 +54,7 @@ class SoapDatasets:
         return self.soap.circuit_state
 
     async def fetch(self, request: DataRequest) -> dict[str, Any]:
-        spec = self.spec.datasets.get(request.dataset)
-        if spec is None:
-            raise InvalidProviderRequest(
-                f"{self.name} does not provide {request.dataset}", provider=self.name
-            )
-        check_keys(spec, request.key, self.name)
+        spec = requested_dataset(self.spec.datasets, request, self.name)
         values = values_of(request)
         kept: list[Any] | None = [] if spec.xml else None
         try:
