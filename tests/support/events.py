@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import orjson
+
 from tests.support.bus import ONESTOP
 
 AGENCY = "000.00.00.H49"
@@ -89,3 +92,10 @@ def delivered(received: list[Any]) -> list[dict[str, Any]]:
             event["data"] = orjson.loads(body) if body else None
             out.append(event)
     return out
+
+
+def publish(client: httpx.Client, event: dict[str, Any]) -> httpx.Response:
+    """``event`` published alone, in structured mode (``POST /v1/events``)."""
+    return client.post(
+        "/v1/events", content=orjson.dumps(event), headers={"Content-Type": "application/cloudevents+json"}
+    )

@@ -7,23 +7,23 @@ so; when it is back, the bus goes on without a restart."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
+from functools import partial
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.http.console.routes import COOKIE
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.cli import lienthong
-from tests.support.events import delivered, status_changed
+from tests.support.events import delivered, publish, status_changed
 from tests.support.kafka import on_kafka, unique
 from tests.support.postgres import fresh_database
 from tests.support.receiver import Fault, Receiver
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -35,22 +35,7 @@ KEYS = {
 CITIZEN = "001099012345"
 NAMED = {"X-Official-Id": "citizen:self"}
 PATIENCE_S = 60.0
-
-
-def wait_for(check: object, what: str) -> None:
-    """Polls ``check`` (a callable) until it is true; a generous bound, never asserted as a timing."""
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {PATIENCE_S:g} s: {what}")
-
-
-def publish(client: httpx.Client, event: dict[str, object]) -> httpx.Response:
-    return client.post(
-        "/v1/events", content=orjson.dumps(event), headers={"Content-Type": "application/cloudevents+json"}
-    )
+wait_for = partial(wait_until, within=PATIENCE_S)
 
 
 @pytest.fixture(scope="module")

@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 import pytest
 
 from tests.support.bus import ONESTOP, OPERATOR, PORTAL, BusConfig, BusProcess
 from tests.support.cli import lienthong
-from tests.support.events import dossier_code, status_changed
+from tests.support.events import dossier_code, publish, status_changed
 from tests.support.kafka import on_kafka, unique
 from tests.support.postgres import fresh_database
 from tests.support.receiver import Fault, Receiver
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -47,22 +47,7 @@ KEYS = {
 CITIZEN = "001099012345"
 NAMED = {"X-Official-Id": "citizen:self"}
 PATIENCE_S = 300.0
-
-
-def wait_for(check: Callable[[], bool], what: str) -> None:
-    """Polls ``check`` until it is true; a generous bound, never asserted as a timing."""
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {PATIENCE_S:g} s: {what}")
-
-
-def publish(client: httpx.Client, event: dict[str, object]) -> httpx.Response:
-    return client.post(
-        "/v1/events", content=orjson.dumps(event), headers={"Content-Type": "application/cloudevents+json"}
-    )
+wait_for = partial(wait_until, within=PATIENCE_S, every=0.2)
 
 
 class Deliveries:
