@@ -3,7 +3,6 @@ the portal connector and a subscription delivering to it, and dossier events for
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -220,15 +219,6 @@ class PortalRig:
         reply.raise_for_status()
         entries: list[dict[str, Any]] = reply.json()
         return entries
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

@@ -35,9 +35,9 @@ from tests.support.portal import (
     assert_lives_synced,
     life_events,
     lives_ended,
-    wait_for,
 )
 from tests.support.postgres import fresh_database
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -122,7 +122,12 @@ def test_dossier_lives_through_three_processes_one_killed_end_as_through_one(
             if part := batch[index * share : (index + 1) * share]:
                 publish(bus, part)
 
-    wait_for(lives_ended(portal, lives), PATIENCE_S, "every dossier at its last status on the portal", 0.5)
+    wait_until(
+        lives_ended(portal, lives),
+        "every dossier at its last status on the portal",
+        within=PATIENCE_S,
+        every=0.5,
+    )
     for bus in (a, b):
         with bus.client(PORTAL) as client:
             letters = client.get("/v1/subscriptions/portal/dead-letters", params={"limit": 1000})
@@ -134,11 +139,11 @@ def test_dossier_lives_through_three_processes_one_killed_end_as_through_one(
     print(f"\n{DOSSIERS} dossiers through three processes, one killed: {repeats} update(s) sent again")
     # the sync state is shared: both processes left count no dossier behind the portal
     for bus in (a, b):
-        wait_for(
+        wait_until(
             lambda bus=bus: unsynced(bus) == 0,  # type: ignore[misc]
-            PATIENCE_S,
             f"{bus.url}: no unsynced dossier",
-            0.5,
+            within=PATIENCE_S,
+            every=0.5,
         )
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from simulators.portal import BRIDGE_CREATE, BRIDGE_LOOKUP, BRIDGE_PROGRESS, BRIDGE_SYNC, BRIDGE_UPDATE
-from tests.support.portal import code, life_events, portal_rig, progress, submitted, synced_statuses, wait_for
+from tests.support.portal import code, life_events, portal_rig, progress, submitted, synced_statuses
+from tests.support.waiting import wait_until
 
 TOKEN_ENV = "LIENTHONG_TEST_BRIDGE_TOKEN"
 TOKEN = "bridge-token-for-the-test"
@@ -73,8 +74,8 @@ def test_dossier_lives_through_a_bridge_end_identical(
                 and held[code(dossiers)].get("MaTTHC") is not None
             )
 
-        wait_for(done, 60, "every dossier at its last status behind the bridge", interval=0.3)
-        wait_for(lambda: bool(rig.portal.store.progress.get(code(0))), 30, "the progress item")
+        wait_until(done, "every dossier at its last status behind the bridge", within=60, every=0.3)
+        wait_until(lambda: bool(rig.portal.store.progress.get(code(0))), "the progress item", within=30)
         assert rig.dead_letters() == []
         assert rig.portal.logins == 0  # the bridge holds the session
         for n, life in ((n, LIVES[n % len(LIVES)]) for n in events):

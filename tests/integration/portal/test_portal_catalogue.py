@@ -29,7 +29,8 @@ from simulators.server import SimulatorServer
 from tests.support.bus import ONESTOP
 from tests.support.cli import lienthong
 from tests.support.demo import copy_of_examples
-from tests.support.portal import portal_rig, wait_for
+from tests.support.portal import portal_rig
+from tests.support.waiting import wait_until
 
 # the CLI cases' catalogue: large enough for paging and the "more failed" summary, small enough
 # that their five syncs stay quick
@@ -175,10 +176,10 @@ def test_serve_syncs_the_catalogue_and_answers_the_report(
 ) -> None:
     assert PROCEDURES >= 2000  # the portal rig's simulator lists as many as the real portal
     with portal_rig(tmp_path, monkeypatch, options={"catalogue_every": "1h"}) as rig:
-        wait_for(
+        wait_until(
             lambda: rig.metric("lienthong_portal_catalogue_syncs_total", '{outcome="ok"}') == 1,
-            120,
             "the catalogue synced at start",
+            within=120,
         )
         assert rig.metric("lienthong_portal_catalogue_procedures", '{state="listed"}') == PROCEDURES
         assert rig.metric("lienthong_portal_catalogue_procedures", '{state="missing_needs"}') == PROCEDURES

@@ -19,8 +19,8 @@ from tests.support.portal import (
     status_changed,
     submitted,
     synced_statuses,
-    wait_for,
 )
+from tests.support.waiting import wait_until
 
 OUTAGE_S = 30.0
 
@@ -45,9 +45,11 @@ def test_an_outage_of_the_portal_loses_nothing_and_keeps_order(
     events = {n: life_events(n, life) for n in range(dossiers)}
     with portal_rig(tmp_path, monkeypatch) as rig:
         rig.publish([events[n][0] for n in range(dossiers)])
-        wait_for(lambda: len(rig.portal.store.dossiers) == dossiers, 60, "the dossiers created")
-        wait_for(
-            lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0, 30, "in sync before the outage"
+        wait_until(lambda: len(rig.portal.store.dossiers) == dossiers, "the dossiers created", within=60)
+        wait_until(
+            lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0,
+            "in sync before the outage",
+            within=30,
         )
         slow_before = rig.metrics()
 
@@ -55,16 +57,22 @@ def test_an_outage_of_the_portal_loses_nothing_and_keeps_order(
         stopped = time.monotonic()
         for step in range(1, len(life)):
             rig.publish([events[n][step] for n in range(dossiers)])
-        wait_for(lambda: rig.metric("lienthong_portal_unsynced_dossiers") > 0, 30, "the backlog to show")
-        wait_for(lambda: rig.metric("lienthong_portal_oldest_unsynced_seconds") >= 10, 30, "the lag to rise")
+        wait_until(
+            lambda: rig.metric("lienthong_portal_unsynced_dossiers") > 0, "the backlog to show", within=30
+        )
+        wait_until(
+            lambda: rig.metric("lienthong_portal_oldest_unsynced_seconds") >= 10, "the lag to rise", within=30
+        )
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
         rig.start_portal(port)
 
         def arrived() -> bool:
             return all(rig.portal.store.dossiers[code(n)]["TrangThaiHoSo"] == "9" for n in range(dossiers))
 
-        wait_for(arrived, 90, "every status change after the outage", interval=0.5)
-        wait_for(lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0, 30, "the backlog cleared")
+        wait_until(arrived, "every status change after the outage", within=90, every=0.5)
+        wait_until(
+            lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0, "the backlog cleared", within=30
+        )
         assert rig.metric("lienthong_portal_oldest_unsynced_seconds") == 0  # and the lag fell
         after = rig.metrics()
         # events that waited out the outage were acknowledged late: the slow buckets filled
@@ -81,14 +89,14 @@ def test_sessions_expiring_mid_stream_are_renewed_and_the_call_repeated(
 ) -> None:
     with portal_rig(tmp_path, monkeypatch) as rig:
         rig.publish([submitted(n) for n in range(20)])
-        wait_for(lambda: len(rig.portal.store.dossiers) == 20, 30, "the dossiers created")
+        wait_until(lambda: len(rig.portal.store.dossiers) == 20, "the dossiers created", within=30)
         logins = rig.portal.logins
         httpx.post(f"{rig.url}/_sim/expire-sessions", timeout=5).raise_for_status()
         rig.publish([status_changed(n, 1, 2) for n in range(20)])
-        wait_for(
+        wait_until(
             lambda: all(rig.portal.store.dossiers[code(n)]["TrangThaiHoSo"] == "2" for n in range(20)),
-            30,
             "the changes after the expiry",
+            within=30,
         )
         assert rig.portal.logins == logins + 1  # one renewal for every caller that saw it expire
         assert (
@@ -105,7 +113,9 @@ def test_already_exists_on_create_is_answered_by_an_update(
 ) -> None:
     with portal_rig(tmp_path, monkeypatch, portal_faults=PortalFaults(already_exists_next=5)) as rig:
         rig.publish([submitted(n) for n in range(10)])
-        wait_for(lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 10, 30, "the ten dossiers")
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 10, "the ten dossiers", within=30
+        )
         assert rig.dead_letters() == []
         answered = 0
         for n in range(10):
@@ -129,14 +139,14 @@ def test_garbled_replies_are_never_taken_for_success(tmp_path: Path, monkeypatch
         events = {n: life_events(n, (1, 2, 4, 9)) for n in range(6)}
         for step in range(4):
             rig.publish([events[n][step] for n in events])
-        wait_for(
+        wait_until(
             lambda: all(
                 rig.portal.store.dossiers.get(code(n), {}).get("TrangThaiHoSo") == "9" for n in events
             ),
-            30,
             "the dossiers processed",
+            within=30,
         )
-        wait_for(lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0, 30, "in sync")
+        wait_until(lambda: rig.metric("lienthong_portal_unsynced_dossiers") == 0, "in sync", within=30)
         assert (
             rig.metric("lienthong_portal_calls_total", '{operation="TraCuuHoSo",outcome="malformed"}')
             + rig.metric("lienthong_portal_calls_total", '{operation="DongBoHoSoMC",outcome="malformed"}')
@@ -154,7 +164,9 @@ def test_backward_and_impossible_moves_are_held_and_reported_under_strict(
     with portal_rig(tmp_path, monkeypatch, options={"status_policy": "strict"}) as rig:
         backward, terminal, unknown = 0, 1, 2
         rig.publish([*life_events(backward, (1, 2, 4, 9)), *life_events(terminal, (1, 3))])
-        wait_for(lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 6, 30, "the lives so far")
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 6, "the lives so far", within=30
+        )
         rig.publish(
             [
                 status_changed(backward, 10, 4),  # 9 -> 4: backwards
@@ -163,7 +175,7 @@ def test_backward_and_impossible_moves_are_held_and_reported_under_strict(
                 status_changed(unknown, 1, 4),  # a dossier nobody knows
             ]
         )
-        wait_for(lambda: len(rig.dead_letters()) == 4, 30, "the held events dead-lettered")
+        wait_until(lambda: len(rig.dead_letters()) == 4, "the held events dead-lettered", within=30)
         letters = {letter["event_id"]: letter for letter in rig.dead_letters()}
         assert "held (backward)" in letters[f"{code(backward)}#10"]["last_error"]
         assert letters[f"{code(backward)}#11"]["reason"] == "held_subject"
@@ -182,12 +194,16 @@ def test_a_dossier_sent_again_in_the_same_state_makes_no_call(
     with portal_rig(tmp_path, monkeypatch) as rig:
         first = life_events(0, (1, 2))
         rig.publish(first)
-        wait_for(lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 2, 30, "the dossier")
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 2, "the dossier", within=30
+        )
         calls = len(rig.portal.store.log[code(0)])
         again = status_changed(0, 2, 2)  # a new event id, the same state
         again["data"]["changedAt"] = first[1]["data"]["changedAt"]
         rig.publish([again, status_changed(0, 3, 4)])
-        wait_for(lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == "4", 30, "the next change")
+        wait_until(
+            lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == "4", "the next change", within=30
+        )
         assert synced_statuses(rig.portal.store.log[code(0)]) == [1, 2, 4]
         assert len(rig.portal.store.log[code(0)]) == calls + 1
 
@@ -197,12 +213,12 @@ def test_portal_errors_are_retried_in_order(tmp_path: Path, monkeypatch: pytest.
         events = {n: life_events(n, (1, 2, 4, 6, 4, 9, 10)) for n in range(20)}
         for step in range(7):
             rig.publish([events[n][step] for n in events])
-        wait_for(
+        wait_until(
             lambda: all(
                 rig.portal.store.dossiers.get(code(n), {}).get("TrangThaiHoSo") == "10" for n in events
             ),
-            60,
             "every dossier returned",
+            within=60,
         )
         assert (
             rig.metric("lienthong_portal_calls_total", '{operation="DongBoHoSoMC",outcome="unavailable"}') > 0

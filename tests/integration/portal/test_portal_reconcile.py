@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from tests.support.bus import ONESTOP, OPERATOR, OUTSIDER
-from tests.support.portal import AGENCY, code, life_events, portal_rig, status_changed, submitted, wait_for
+from tests.support.portal import AGENCY, code, life_events, portal_rig, status_changed, submitted
+from tests.support.waiting import wait_until
 
 
 def _plant_drift(url: str) -> None:
@@ -30,7 +31,9 @@ def test_reconcile_repairs_drift_planted_in_the_portal(
 ) -> None:
     with portal_rig(tmp_path, monkeypatch) as rig:
         rig.publish([event for n in range(5) for event in life_events(n, (1, 2, 4, 9))])
-        wait_for(lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 20, 30, "the dossiers")
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 20, "the dossiers", within=30
+        )
         expected = {code(n): dict(rig.portal.store.dossiers[code(n)]) for n in range(5)}
         _plant_drift(rig.url)
 
@@ -56,7 +59,9 @@ def test_reconcile_repairs_drift_planted_in_the_portal(
 
         # the bus goes on from the repaired state
         rig.publish([status_changed(0, 9, 10)])
-        wait_for(lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == "10", 30, "the next change")
+        wait_until(
+            lambda: rig.portal.store.dossiers[code(0)]["TrangThaiHoSo"] == "10", "the next change", within=30
+        )
 
 
 def test_serve_reconciles_periodically_when_configured(
@@ -64,18 +69,20 @@ def test_serve_reconciles_periodically_when_configured(
 ) -> None:
     with portal_rig(tmp_path, monkeypatch, options={"reconcile_every": "300ms"}) as rig:
         rig.publish([event for n in range(3) for event in life_events(n, (1, 2))])
-        wait_for(lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 6, 30, "the dossiers")
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == 6, "the dossiers", within=30
+        )
         expected = {code(n): dict(rig.portal.store.dossiers[code(n)]) for n in range(3)}
         _plant_drift(rig.url)
-        wait_for(
+        wait_until(
             lambda: all(rig.portal.store.dossiers.get(d) == r for d, r in expected.items()),
-            30,
             "the drift repaired",
+            within=30,
         )
-        wait_for(
+        wait_until(
             lambda: rig.metric("lienthong_portal_reconciled_dossiers_total", '{result="repaired"}') == 3,
-            30,
             "the repairs counted",
+            within=30,
         )
 
 
@@ -88,8 +95,10 @@ def test_stats_show_each_agency_its_scorecard(tmp_path: Path, monkeypatch: pytes
             *life_events(3, (1, 3)),
         ]
         rig.publish(events)
-        wait_for(
-            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == len(events), 30, "the dossiers"
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == len(events),
+            "the dossiers",
+            within=30,
         )
 
         assert httpx.get(f"{rig.bus.url}/v1/stats", timeout=5).status_code == 401
@@ -113,8 +122,8 @@ def test_stats_show_each_agency_its_scorecard(tmp_path: Path, monkeypatch: pytes
             mine = client.get("/v1/stats").json()
             assert mine["scope"] == OUTSIDER.split("/")[0]
             assert mine["portal"][0]["agencies"] == []
-        wait_for(
+        wait_until(
             lambda: rig.metric("lienthong_portal_online_submission_ratio", f'{{agency="{AGENCY}"}}') == 0.75,
-            10,
             "the scorecard gauges",
+            within=10,
         )

@@ -23,8 +23,8 @@ from tests.support.portal import (
     portal_rig,
     status_changed,
     synced_statuses,
-    wait_for,
 )
+from tests.support.waiting import wait_until
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 OFFICIAL = "canbo.vanhanh.07"
@@ -68,7 +68,9 @@ def test_under_forward_the_moves_real_clients_send_reach_the_portal_and_are_repo
     life = (1, 2, 10, 1, 2, 4, 6, 9, 10)
     with portal_rig(tmp_path, monkeypatch) as rig:
         rig.publish(life_events(0, life))
-        wait_for(lambda: statuses(rig, 0) == list(life), 30, "the dossier's whole life on the portal")
+        wait_until(
+            lambda: statuses(rig, 0) == list(life), "the dossier's whole life on the portal", within=30
+        )
         assert at_status(rig, 0, 10)
         assert waiting(rig) == []
         for old, new in ((2, 10), (10, 1), (6, 9)):
@@ -109,10 +111,10 @@ def test_under_strict_a_held_dossier_waits_until_an_operator_releases_it_with_th
 ) -> None:
     with portal_rig(tmp_path, monkeypatch, options=STRICT) as rig:
         rig.publish(life_events(0, (1, 2)))
-        wait_for(lambda: statuses(rig, 0) == [1, 2], 30, "the dossier accepted")
+        wait_until(lambda: statuses(rig, 0) == [1, 2], "the dossier accepted", within=30)
         # 2 -> 10 is held; the undo (10 -> 1) and what follows wait behind it
         rig.publish([status_changed(0, 2, 10), status_changed(0, 3, 1), status_changed(0, 4, 2)])
-        wait_for(lambda: len(waiting(rig)) == 3, 30, "the held event and the two behind it")
+        wait_until(lambda: len(waiting(rig)) == 3, "the held event and the two behind it", within=30)
         letters = waiting(rig)
         assert "held (not_allowed)" in letters[0]["last_error"]
         assert [letter["reason"] for letter in letters[1:]] == ["held_subject", "held_subject"]
@@ -121,7 +123,7 @@ def test_under_strict_a_held_dossier_waits_until_an_operator_releases_it_with_th
 
         # a later event keeps waiting: the dossier is held, not forgotten
         rig.publish([status_changed(0, 5, 4)])
-        wait_for(lambda: len(waiting(rig)) == 4, 30, "the later event held behind")
+        wait_until(lambda: len(waiting(rig)) == 4, "the later event held behind", within=30)
 
         env = {
             **os.environ,
@@ -134,10 +136,10 @@ def test_under_strict_a_held_dossier_waits_until_an_operator_releases_it_with_th
         assert "4 dead letter(s) replayed in order" in done.stdout
 
         # the held events, then the later ones, in their order; none twice
-        wait_for(lambda: statuses(rig, 0) == [1, 2, 10, 1, 2, 4], 30, "the released events in order")
+        wait_until(lambda: statuses(rig, 0) == [1, 2, 10, 1, 2, 4], "the released events in order", within=30)
         assert waiting(rig) == []
         rig.publish([status_changed(0, 6, 9), status_changed(0, 7, 10)])
-        wait_for(lambda: at_status(rig, 0, 10), 30, "the next events")
+        wait_until(lambda: at_status(rig, 0, 10), "the next events", within=30)
         assert statuses(rig, 0) == [1, 2, 10, 1, 2, 4, 9, 10]
         assert rig.metric("lienthong_portal_releases_total") == 1
 
@@ -158,9 +160,9 @@ def test_under_strict_an_operator_releases_from_the_console(
 ) -> None:
     with portal_rig(tmp_path, monkeypatch, options=STRICT) as rig:
         rig.publish(life_events(0, (1, 2, 4, 6)))
-        wait_for(lambda: at_status(rig, 0, 6), 30, "the payment requested")
+        wait_until(lambda: at_status(rig, 0, 6), "the payment requested", within=30)
         rig.publish([status_changed(0, 4, 9), status_changed(0, 5, 10)])  # TD's 6 -> 9, then returned
-        wait_for(lambda: len(waiting(rig)) == 2, 30, "the held move and the event behind it")
+        wait_until(lambda: len(waiting(rig)) == 2, "the held move and the event behind it", within=30)
         with httpx.Client(base_url=rig.bus.url, timeout=30) as browser:
             signed = browser.post(
                 "/console/login", content=f"api_key={rig.bus.config.keys[OPERATOR]}", headers=FORM
@@ -175,7 +177,7 @@ def test_under_strict_an_operator_releases_from_the_console(
             assert done.status_code == 303, done.text
             page = browser.get(done.headers["location"]).text
             assert f"Released dossier {code(0)}" in page
-        wait_for(lambda: at_status(rig, 0, 10), 30, "the released events")
+        wait_until(lambda: at_status(rig, 0, 10), "the released events", within=30)
         assert statuses(rig, 0) == [1, 2, 4, 6, 9, 10]
     [record] = audit_lines(rig.bus, "portal.release")
     assert record[2].startswith(OPERATOR) and record[3] == "console" and record[7] == code(0)
@@ -190,15 +192,15 @@ def test_under_strict_an_operator_releases_through_the_api_and_hostile_requests_
         rig.publish(
             [*life_events(held, (1, 2, 4, 9)), *life_events(other, (1, 2)), *life_events(purged, (1, 2))]
         )
-        wait_for(
+        wait_until(
             lambda: at_status(rig, held, 9) and at_status(rig, other, 2) and at_status(rig, purged, 2),
-            30,
             "the lives so far",
+            within=30,
         )
         # processing resumes after 9 (TD's sync sends 4 after 9), then ends again
         rig.publish([status_changed(held, 10, 4), status_changed(held, 11, 9), status_changed(held, 12, 10)])
         rig.publish([status_changed(purged, 2, 10), status_changed(purged, 3, 4)])  # an operator purges these
-        wait_for(lambda: len(waiting(rig)) == 5, 30, "the held events")
+        wait_until(lambda: len(waiting(rig)) == 5, "the held events", within=30)
         dossier = code(held)
 
         # hostile or mistaken requests: refused, nothing released, nothing recorded
@@ -232,7 +234,7 @@ def test_under_strict_an_operator_releases_through_the_api_and_hostile_requests_
         body = done.json()
         assert body["dossier"] == dossier and body["accepted_moves"] == [{"from": 9, "to": 4}]
         assert len(body["replayed"]["portal"]) == 3
-        wait_for(lambda: at_status(rig, held, 10), 30, "the released events")
+        wait_until(lambda: at_status(rig, held, 10), "the released events", within=30)
         assert statuses(rig, held) == [1, 2, 4, 9, 4, 9, 10]
         assert rig.metric("lienthong_portal_unusual_moves_total", '{from="9",to="4"}') == 1
         with rig.bus.client(OPERATOR) as operator:
@@ -244,7 +246,7 @@ def test_under_strict_an_operator_releases_through_the_api_and_hostile_requests_
             gone = operator.delete("/v1/subscriptions/portal/dead-letters", params={"subject": code(purged)})
         assert gone.status_code == 200 and gone.json()["purged"] == 2
         rig.publish([status_changed(purged, 4, 4)])
-        wait_for(lambda: at_status(rig, purged, 4), 30, "the purged dossier's next event")
+        wait_until(lambda: at_status(rig, purged, 4), "the purged dossier's next event", within=30)
         assert statuses(rig, purged) == [1, 2, 4]
 
     [record] = audit_lines(rig.bus, "portal.release")

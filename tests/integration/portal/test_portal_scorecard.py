@@ -23,7 +23,8 @@ import pytest
 
 from simulators.portal_catalogue import Catalogue
 from tests.support.bus import OPERATOR
-from tests.support.portal import event, portal_rig, wait_for
+from tests.support.portal import event, portal_rig
+from tests.support.waiting import wait_until
 
 ICT = timezone(timedelta(hours=7))
 CATALOGUE = Catalogue()  # the simulator's, from the same seed
@@ -316,13 +317,15 @@ def test_the_scorecard_matches_the_766_rules_computed_independently(
     with portal_rig(tmp_path, monkeypatch, options={"catalogue_every": "1h"}) as rig:
         events = [e for n in range(len(DOSSIERS)) for e in _events(n)]
         rig.publish(events)
-        wait_for(
-            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == len(events), 60, "the dossiers"
+        wait_until(
+            lambda: rig.metric("lienthong_portal_sync_lag_seconds_count") == len(events),
+            "the dossiers",
+            within=60,
         )
-        wait_for(
+        wait_until(
             lambda: rig.metric("lienthong_portal_catalogue_syncs_total", '{outcome="ok"}') == 1,
-            120,
             "the catalogue",
+            within=120,
         )
         assert rig.dead_letters() == []
         every = list(range(len(DOSSIERS)))
@@ -402,7 +405,7 @@ def test_the_scorecard_matches_the_766_rules_computed_independently(
             def on_time(labels: str = labels) -> bool:
                 return rig.metric("lienthong_portal_scorecard_on_time_ratio", labels) == 1.0
 
-            wait_for(on_time, 30, f"the {period}'s on-time gauge")
+            wait_until(on_time, f"the {period}'s on-time gauge", within=30)
             assert rig.metric("lienthong_portal_scorecard_received", labels) == 1
             assert rig.metric("lienthong_portal_scorecard_finished", labels) == 1
             assert rig.metric("lienthong_portal_scorecard_online_submission_ratio", labels) == 1.0

@@ -14,8 +14,8 @@ from tests.support.portal import (
     life_events,
     lives_ended,
     portal_rig,
-    wait_for,
 )
+from tests.support.waiting import wait_until
 
 DOSSIERS = 1000
 
@@ -30,8 +30,11 @@ def test_a_thousand_dossier_lives_end_identical_on_the_portal(
         for step in range(max(len(life) for life in lives.values())):
             rig.publish([events[n][step] for n in lives if step < len(events[n])])
 
-        wait_for(
-            lives_ended(rig.portal, lives), 90, "every dossier at its last status on the portal", interval=0.5
+        wait_until(
+            lives_ended(rig.portal, lives),
+            "every dossier at its last status on the portal",
+            within=90,
+            every=0.5,
         )
         assert rig.dead_letters() == []
         assert_lives_synced(rig.portal, lives, events)
