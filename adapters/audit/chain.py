@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from router.audit import ChainProblem
+from router.audit import AccessRecord, AuditUnavailable, ChainProblem
 
 FORMAT = b"lienthong-audit/2"
 FORMAT_V1 = b"lienthong-audit/1"
@@ -358,3 +358,41 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         return 0
+
+
+# What an audit store queues for its writer: a record's ten text fields (the subject already
+# hashed), its cache flag and the official's basis.
+ChainRow = tuple[tuple[str, ...], bool, str]
+
+
+def chain_row(
+    record: AccessRecord, hash_subject: Callable[[str], str], *, refuse_nul: bool = False
+) -> ChainRow:
+    """A record as a store's writer needs it, checked here so that a bad one fails only its caller
+    (:class:`AuditUnavailable`, naming no value): every field text, encodable, and without a NUL
+    when the store cannot hold one (PostgreSQL's text)."""
+    fields = (
+        record.request_id,
+        record.requester,
+        record.official,
+        record.dataset,
+        record.subject,
+        record.purpose,
+        record.procedure,
+        record.dossier,
+        record.outcome,
+        record.provider,
+        record.official_basis,
+    )
+    if not all(isinstance(field, str) for field in fields):
+        raise AuditUnavailable("an access record holds a field that is not text; it was not written")
+    try:
+        encode(fields)
+    except UnicodeEncodeError:
+        raise AuditUnavailable(
+            "an access record holds text that is not valid Unicode; it was not written"
+        ) from None
+    if refuse_nul and any("\x00" in field for field in fields):
+        raise AuditUnavailable("an access record holds a NUL character; it was not written")
+    texts = (*fields[:4], hash_subject(record.subject), *fields[5:-1])
+    return texts, bool(record.cache_hit), record.official_basis

@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 
 from adapters.audit import queries
-from adapters.audit.chain import EMPTY, Anchor, Head, as_text, encode, link_v2
+from adapters.audit.chain import EMPTY, Anchor, ChainRow, Head, as_text, chain_row, link_v2
 from adapters.audit.group_commit import GroupCommit
 from adapters.audit.keys import KeyRing, KeyRingSource, chain_key_source
 from adapters.audit.metrics import AuditMetrics
@@ -67,9 +67,6 @@ _INSERT = (
 )
 _PROBE = "INSERT INTO meta (name, value) VALUES ('probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 _HEAD = "SELECT seq, hash, key_id FROM access_records ORDER BY seq DESC LIMIT 1"
-# A record's text fields, in the order of chain.HASHED_FIELDS between the time and the cache flag;
-# the cache flag; the official's basis.
-_Row = tuple[tuple[str, ...], bool, str]
 _Query = Callable[[sqlite3.Connection], list[StoredAccessRecord]]
 
 
@@ -144,7 +141,9 @@ class SqliteAuditLog:
             name="lienthong-audit-reader",
         )
         self._head = EMPTY  # the writer thread's, once started
-        self._commits: GroupCommit[_Row] = GroupCommit(self._write, self.metrics, timeout_s=write_timeout_s)
+        self._commits: GroupCommit[ChainRow] = GroupCommit(
+            self._write, self.metrics, timeout_s=write_timeout_s
+        )
         self._started = False
         self._closed = False
         # told of the records once written (lienthong_caller_distinct_subjects counts the reads)
@@ -285,38 +284,15 @@ class SqliteAuditLog:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def _row(self, record: AccessRecord) -> _Row:
+    def _row(self, record: AccessRecord) -> ChainRow:
         """A record as the writer needs it, checked here so that a bad one fails only its caller."""
-        fields = (
-            record.request_id,
-            record.requester,
-            record.official,
-            record.dataset,
-            record.subject,
-            record.purpose,
-            record.procedure,
-            record.dossier,
-            record.outcome,
-            record.provider,
-            record.official_basis,
-        )
-        if not all(isinstance(field, str) for field in fields):
-            raise AuditUnavailable("an access record holds a field that is not text; it was not written")
-        hasher = self._require_hasher()
-        try:
-            texts = (*fields[:4], hasher(record.subject), *fields[5:-1])
-            encode(fields)
-        except UnicodeEncodeError:
-            raise AuditUnavailable(
-                "an access record holds text that is not valid Unicode; it was not written"
-            ) from None
-        return texts, bool(record.cache_hit), record.official_basis
+        return chain_row(record, self._require_hasher())
 
-    async def _write(self, rows: list[_Row]) -> None:
+    async def _write(self, rows: list[ChainRow]) -> None:
         """One job of the writer thread: the rows appended in one transaction."""
         await self._writer.submit(partial(self._append, rows))
 
-    def _append(self, rows: list[_Row], txn: Txn) -> None:
+    def _append(self, rows: list[ChainRow], txn: Txn) -> None:
         """Writer thread: numbers and links the rows after the head, under the current chain key,
         and inserts them."""
         key = self._require_ring().current

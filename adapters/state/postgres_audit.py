@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters.audit.chain import EMPTY, GENESIS, Anchor, Head, as_text, encode, link_v2
+from adapters.audit.chain import EMPTY, GENESIS, Anchor, ChainRow, Head, as_text, chain_row, link_v2
 from adapters.audit.group_commit import GroupCommit
 from adapters.audit.keys import KeyRing, KeyRingSource
 from adapters.audit.metrics import AuditMetrics
@@ -61,9 +61,6 @@ _WALK = (
     " FROM access_records ORDER BY seq"
 )
 _NO_BOUND = 1 << 62
-# A record's text fields (chain.HASHED_FIELDS between the time and the cache flag), the cache
-# flag, the official's basis.
-_Row = tuple[tuple[str, ...], bool, str]
 
 
 class PostgresAuditLog:
@@ -89,7 +86,7 @@ class PostgresAuditLog:
         self.write_timeout_s = write_timeout_s
         self.log_id = ""
         self._head = EMPTY
-        self._commits: GroupCommit[_Row] = GroupCommit(
+        self._commits: GroupCommit[ChainRow] = GroupCommit(
             self._write, self.metrics, timeout_s=write_timeout_s, describe=_describe
         )
         self._started = False
@@ -205,40 +202,16 @@ class PostgresAuditLog:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def _row(self, record: AccessRecord) -> _Row:
-        fields = (
-            record.request_id,
-            record.requester,
-            record.official,
-            record.dataset,
-            record.subject,
-            record.purpose,
-            record.procedure,
-            record.dossier,
-            record.outcome,
-            record.provider,
-            record.official_basis,
-        )
-        if not all(isinstance(field, str) for field in fields):
-            raise AuditUnavailable("an access record holds a field that is not text; it was not written")
-        try:
-            encode(fields)
-        except UnicodeEncodeError:
-            raise AuditUnavailable(
-                "an access record holds text that is not valid Unicode; it was not written"
-            ) from None
-        if any("\x00" in field for field in fields):
-            # PostgreSQL's text holds no NUL
-            raise AuditUnavailable("an access record holds a NUL character; it was not written")
-        texts = (*fields[:4], self._require_hasher()(record.subject), *fields[5:-1])
-        return texts, bool(record.cache_hit), record.official_basis
+    def _row(self, record: AccessRecord) -> ChainRow:
+        """A record as the writer needs it, checked here so that a bad one fails only its caller."""
+        return chain_row(record, self._require_hasher(), refuse_nul=True)
 
-    async def _write(self, rows: list[_Row]) -> None:
+    async def _write(self, rows: list[ChainRow]) -> None:
         head = await self._append(rows)
         self._head = head
         self.metrics.head(head.seq)
 
-    async def _append(self, rows: list[_Row]) -> Head:
+    async def _append(self, rows: list[ChainRow]) -> Head:
         """One transaction: the head locked, a rotation record first if the head is under another
         key, the rows linked after it, the head moved."""
         ring = self._require_ring()
