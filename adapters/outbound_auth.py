@@ -10,7 +10,8 @@ read from the environment or from files. The kinds:
 - :class:`OAuth2Auth`: OAuth2 client credentials (RFC 6749 section 4.4). The token is cached and
   renewed shortly before it expires; one request to the token endpoint at a time, whatever the
   concurrency; after a 401 the token is replaced once, and every caller refused with the same
-  token shares that one replacement;
+  token shares that one replacement. Several connectors may share one token (:class:`TokenState`:
+  an integration platform's, one per consumer key);
 - :class:`PlatformHeaders`: the tracing/identity metadata an integration platform (LGSP/NGSP)
   asks of each request, fixed or made per request (``{request_id}``, ``{procedure}``,
   ``{uuid}``, ``{timestamp}``);
