@@ -8,47 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from simulators.business import ENTERPRISES
-from simulators.population import PATH as POPULATION_PATH
 from simulators.server import SimulatorServer
-from simulators.soap_service import XML_TYPE, SoapFault, fault_envelope
 from tests.support.bus import ONESTOP, BusConfig, BusProcess
 from tests.support.evidence import AUDIT_KEY, AUDIT_KEY_ENV, evidence_config, query_body, transport_firm
-from tests.support.simulators import serving
+from tests.support.refusing import NAME, OTHER_ID, TEXT, refusing_registries
 
 TAX, MANAGER, _ = transport_firm()
 OFFICIAL = {"X-Official-Id": "canbo.motcua.01"}
-NAME = "Trần Thị Bích Ngọc"
-OTHER_ID = "001099012345"  # another citizen's personal ID, in the registry's text
-# a line break in the text: written to the log as a space, not as a forged log line
-TEXT = f"hồ sơ của công dân {NAME}\nsố định danh {OTHER_ID} đang bị khoá"
-
-
-async def refused_soap(request: Request) -> Response:
-    return Response(fault_envelope(SoapFault("Server", TEXT)), status_code=500, media_type=XML_TYPE)
-
-
-async def refused_rest(request: Request) -> Response:
-    body = {"type": "about:blank", "title": "Conflict", "status": 409, "detail": TEXT}
-    return JSONResponse(body, status_code=409, media_type="application/problem+json")
 
 
 @pytest.fixture(scope="module")
 def refusing() -> Iterator[SimulatorServer]:
-    """A population registry (SOAP) and a business registry (REST) that refuse every lookup
-    with the text above."""
-    app = Starlette(
-        routes=[
-            Route(POPULATION_PATH, refused_soap, methods=["POST"]),
-            Route(ENTERPRISES + "/{tax_code}", refused_rest, methods=["GET"]),
-        ]
-    )
-    with serving(app) as server:
+    with refusing_registries() as server:
         yield server
 
 
