@@ -10,7 +10,8 @@ read from the environment or from files. The kinds:
 - :class:`OAuth2Auth`: OAuth2 client credentials (RFC 6749 section 4.4). The token is cached and
   renewed shortly before it expires; one request to the token endpoint at a time, whatever the
   concurrency; after a 401 the token is replaced once, and every caller refused with the same
-  token shares that one replacement;
+  token shares that one replacement. Several connectors may share one token (:class:`TokenState`:
+  an integration platform's, one per consumer key);
 - :class:`PlatformHeaders`: the tracing/identity metadata an integration platform (LGSP/NGSP)
   asks of each request, fixed or made per request (``{request_id}``, ``{procedure}``,
   ``{uuid}``, ``{timestamp}``);
@@ -218,12 +219,36 @@ class OAuth2ClientCredentials:
 TokenReason = Literal["first", "expiry", "unauthorized"]
 
 
+class TokenState:
+    """The access token of one grant and its renewal, shared by every :class:`OAuth2Auth` of that
+    grant: an integration platform gives one consumer key and secret per connected system, so
+    every connector reached through it uses one token, renewed by one request at a time."""
+
+    def __init__(self, name: str) -> None:
+        self.lock = asyncio.Lock()
+        self.value: str | None = None
+        self.renew_at = 0.0
+        # the token this task's last request carried, to tell a stale refusal from a current one
+        self.given: ContextVar[str | None] = ContextVar(f"oauth2-token-{name}", default=None)
+        self.fetched = 0
+        # token requests finished, and the error of the last if it failed: a caller that waited
+        # on a request that failed shares its error rather than asking again (an endpoint down
+        # would otherwise be asked once per waiting caller, in turn, each waiting its timeout)
+        self.finished = 0
+        self.failure: ProviderError | None = None
+
+
+# the shared tokens of a running bus, by what they were granted for
+TokenStates = dict[Any, TokenState]
+
+
 class OAuth2Auth:
     """OAuth2 client credentials: an access token for all concurrent callers.
 
     ``http`` is the client the token endpoint is called with (a provider passes its own, so the
     endpoint shares its TLS settings); without one the auth makes and closes its own.
-    ``observe`` is told each token request's reason (a metric)."""
+    ``observe`` is told each token request's reason (a metric). ``state``: the token shared with
+    other connectors of the same grant (a platform's); without one the auth keeps its own."""
 
     def __init__(
         self,
@@ -235,6 +260,7 @@ class OAuth2Auth:
         timeout_s: float = 5.0,
         observe: Callable[[TokenReason], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        state: TokenState | None = None,
     ) -> None:
         self.grant = grant
         self.name = name
@@ -244,40 +270,37 @@ class OAuth2Auth:
         )
         self._observe = observe
         self._clock = clock
-        self._lock = asyncio.Lock()
-        self._value: str | None = None
-        self._renew_at = 0.0
-        # the token this task's last request carried, to tell a stale refusal from a current one
-        self._given: ContextVar[str | None] = ContextVar(f"oauth2-token-{name}", default=None)
-        self.fetched = 0
-        # token requests finished, and the error of the last if it failed: a caller that waited
-        # on a request that failed shares its error rather than asking again (an endpoint down
-        # would otherwise be asked once per waiting caller, in turn, each waiting its timeout)
-        self._finished = 0
-        self._failure: ProviderError | None = None
+        self.state = state or TokenState(name)
+
+    @property
+    def fetched(self) -> int:
+        """Token requests made for this auth's grant (by it or a connector sharing its token)."""
+        return self.state.fetched
 
     async def token(self) -> str:
-        value = self._value
-        if value is None or self._clock() >= self._renew_at:
-            finished = self._finished
-            async with self._lock:  # one token request at a time; the others wait and reuse it
+        state = self.state
+        value = state.value
+        if value is None or self._clock() >= state.renew_at:
+            finished = state.finished
+            async with state.lock:  # one token request at a time; the others wait and reuse it
                 self._raise_failure_since(finished)
-                if self._value is None or self._clock() >= self._renew_at:
-                    await self._fetch_recorded("first" if self._value is None else "expiry")
-                value = self._value
+                if state.value is None or self._clock() >= state.renew_at:
+                    await self._fetch_recorded("first" if state.value is None else "expiry")
+                value = state.value
         assert value is not None
-        self._given.set(value)
+        state.given.set(value)
         return value
 
     async def headers(self) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {await self.token()}"}
 
     async def refresh_after_unauthorized(self) -> bool:
-        refused = self._given.get()
-        finished = self._finished
-        async with self._lock:
+        state = self.state
+        refused = state.given.get()
+        finished = state.finished
+        async with state.lock:
             self._raise_failure_since(finished)
-            if self._value is None or self._value == refused:
+            if state.value is None or state.value == refused:
                 await self._fetch_recorded("unauthorized")
         return True
 
@@ -286,23 +309,25 @@ class OAuth2Auth:
 
     def invalidate(self) -> None:
         """Forget the token (the next call fetches one)."""
-        self._value = None
+        self.state.value = None
 
     def _raise_failure_since(self, finished: int) -> None:
         """The error of the last token request, if it failed after the caller began to wait."""
-        if self._finished != finished and self._failure is not None:
-            raise copy.copy(self._failure) from None
+        state = self.state
+        if state.finished != finished and state.failure is not None:
+            raise copy.copy(state.failure) from None
 
     async def _fetch_recorded(self, reason: TokenReason) -> None:
+        state = self.state
         try:
             await self._fetch(reason)
         except ProviderError as error:
-            self._failure = error
+            state.failure = error
             raise
         else:
-            self._failure = None
+            state.failure = None
         finally:
-            self._finished += 1
+            state.finished += 1
 
     async def _fetch(self, reason: TokenReason) -> None:
         grant, name = self.grant, self.name
@@ -316,7 +341,7 @@ class OAuth2Auth:
             form |= {"client_id": grant.client_id, "client_secret": grant.client_secret}
         if self._observe is not None:
             self._observe(reason)
-        self.fetched += 1
+        self.state.fetched += 1
         try:
             status, content = await self._http.exchange(
                 "POST",
@@ -341,8 +366,8 @@ class OAuth2Auth:
                 f"{name}: the token endpoint refused the client credentials (HTTP {status})"
             )
         value, lifetime = _token_of(content, name)
-        self._value = value
-        self._renew_at = self._clock() + lifetime - min(TOKEN_MARGIN_S, lifetime / 10)
+        self.state.value = value
+        self.state.renew_at = self._clock() + lifetime - min(TOKEN_MARGIN_S, lifetime / 10)
 
     async def aclose(self) -> None:
         if self._own_http:

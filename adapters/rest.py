@@ -17,6 +17,7 @@ Status codes: 2xx ok; 408 -> ``ProviderTimeout``; 429, 502, 503, 504 -> ``Provid
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from adapters.xml import XmlLimits, XmlRejected, element_to_data, parse_xml
 from router import tracing
 from router.provider_calls import GuardedCalls
 from router.providers import (
+    MAX_OPERATOR_TEXT,
     CallPolicy,
     InvalidProviderReply,
     ProviderAuthFailed,
@@ -45,6 +47,8 @@ from schemas.validation import CompiledSchema, lower
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 UNAVAILABLE = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger("lienthong.providers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,20 @@ class RestProvider:
     async def get(self, path: str, **options: Any) -> Any:
         return await self.request("GET", path, **options)
 
+    async def document(self, path: str, limit: int) -> bytes:
+        """A document the provider publishes (its OpenAPI description, JSON or YAML) as it is
+        served: one GET with the endpoint's credentials, at most ``limit`` bytes (larger:
+        ``InvalidProviderReply``), a status other than 2xx the error :meth:`request` raises."""
+
+        async def attempt() -> bytes:
+            headers = {"Accept": "application/json, application/yaml;q=0.9, text/yaml;q=0.9"}
+            status, body = await self._send("GET", path, None, None, headers, limit)
+            if status >= 300:
+                self._read(status, body, None, False)  # raises the status's error
+            return body
+
+        return await self.guard.call(attempt)
+
     async def _send(
         self,
         method: str,
@@ -142,17 +160,18 @@ class RestProvider:
         params: Mapping[str, str] | None,
         content: bytes | None,
         headers: dict[str, str],
+        limit: int | None = None,
     ) -> tuple[int, bytes]:
         auth = self.auth
         if auth is None:
-            return await self._exchange(method, path, params, content, headers)
+            return await self._exchange(method, path, params, content, headers, limit)
         status, body = await self._exchange(
-            method, path, params, content, {**headers, **await auth.headers()}
+            method, path, params, content, {**headers, **await auth.headers()}, limit
         )
         if status == 401 and await auth.refresh_after_unauthorized():
             # the provider may have revoked the token early: one fresh token, one more try
             status, body = await self._exchange(
-                method, path, params, content, {**headers, **await auth.headers()}
+                method, path, params, content, {**headers, **await auth.headers()}, limit
             )
             if status == 401:
                 raise ProviderAuthFailed(
@@ -167,9 +186,15 @@ class RestProvider:
         params: Mapping[str, str] | None,
         content: bytes | None,
         headers: dict[str, str],
+        limit: int | None = None,
     ) -> tuple[int, bytes]:
         status, body = await self._http.exchange(
-            method, path, params=params, content=content, headers=headers, limit=self.endpoint.max_reply_bytes
+            method,
+            path,
+            params=params,
+            content=content,
+            headers=headers,
+            limit=self.endpoint.max_reply_bytes if limit is None else limit,
         )
         reply_sizes.note(len(body))
         return status, body
@@ -181,7 +206,7 @@ class RestProvider:
         if status in UNAVAILABLE:
             raise ProviderUnavailable(f"{name}: HTTP {status}", status=status)
         if status >= 300:
-            raise _fault(status, body)
+            raise _fault(name, status, body)
         if not body:
             return None
         try:
@@ -208,8 +233,9 @@ class RestProvider:
         await self._http.aclose()
 
 
-def _fault(status: int, body: bytes) -> ProviderError:
-    """A refusal: the message from a JSON error body (``detail``, ``message`` or ``error``)."""
+def _fault(name: str, status: int, body: bytes) -> ProviderError:
+    """A refusal; the text of a JSON error body (``detail``, ``message`` or ``error``) goes to the
+    operator's log, never to the requester (router.providers.ProviderFault)."""
     message = f"HTTP {status}"
     try:
         data = orjson.loads(body)
@@ -218,7 +244,9 @@ def _fault(status: int, body: bytes) -> ProviderError:
     if isinstance(data, dict):
         for key in ("detail", "message", "error"):
             if isinstance(data.get(key), str):
-                message = data[key][:300]
+                message = data[key][:MAX_OPERATOR_TEXT]
                 break
     detail = body[:1000].decode("utf-8", "replace") if body else None
-    return ProviderFault(str(status), message, fault_detail=detail, retryable=False)
+    fault = ProviderFault(str(status), message, fault_detail=detail, retryable=False, provider=name)
+    log.info("%s answered HTTP %s: %s", name, status, fault.operator_text)
+    return fault

@@ -1,7 +1,8 @@
 """SOAP providers: zeep clients on an async httpx transport, behind the bus's call guards.
 
-One :class:`SoapProvider` per endpoint. It loads the WSDL once (WSDLs are cached per location
-across providers, and the sync load runs in a worker thread so the event loop never blocks),
+One :class:`SoapProvider` per endpoint. It loads the WSDL once (the repository's WSDLs are cached
+per location across providers, a configured connector's per provider; the sync load runs in a
+worker thread so the event loop never blocks),
 then :meth:`SoapProvider.call` sends one operation with a dict payload and returns plain data
 (dicts, lists, scalars). Around each call (:mod:`router.provider_calls`): a timeout per attempt,
 a deadline for the whole call, tenacity retries for transient failures only, and the endpoint's
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -64,6 +66,8 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # SOAP 1.1 "Client" and SOAP 1.2 "Sender": the request is at fault, so sending it again cannot help.
 _CLIENT_FAULTS = frozenset({"client", "sender"})
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger("lienthong.providers")
 # a WSDL and each document it imports, at most (a hostile document may be huge)
 DEFAULT_MAX_CONTRACT_BYTES = 4 * 1024 * 1024
 # the HTTP headers of the call in progress: its trace context and credentials (see SoapProvider.call)
@@ -115,13 +119,18 @@ class SoapEndpoint:
     max_contract_bytes: int = DEFAULT_MAX_CONTRACT_BYTES
 
 
-# WSDL documents by location: parsing a big WSDL takes long, and every provider of one
-# agency's service shares it. The lock keeps two threads from loading one WSDL twice.
+# WSDL documents of the repository by location: parsing a big WSDL takes long, and every
+# provider of one agency's service shares it. The lock keeps two threads from loading one WSDL
+# twice. A configured connector's WSDL (guarded_contract) is not kept here: each provider loads
+# its own, so that a connector built again (a reload that changes its entry) reads the WSDL as
+# its file or its host serves it then, not as it was when the process first loaded it.
 _wsdl_cache: dict[str, Any] = {}
 _wsdl_lock = threading.Lock()
 
 
-def _load_wsdl(location: str, transport: Any, imports: bool) -> Any:
+def _load_wsdl(location: str, transport: Any, imports: bool, shared: bool = True) -> Any:
+    if not shared:
+        return Document(location, transport, settings=zeep_settings(wsdl_imports=imports))
     with _wsdl_lock:
         document = _wsdl_cache.get(location)
         if document is None:
@@ -307,19 +316,29 @@ class SoapProvider:
             self._http, self._wsdl_http, endpoint.max_reply_bytes, endpoint.auth, endpoint.name, sources
         )
         self._service: Any = None
+        self._opening = asyncio.Lock()
 
     @property
     def circuit_state(self) -> str:
         return self.guard.circuit_state
 
     async def open(self) -> None:
-        """Loads the WSDL (once per location, in a worker thread)."""
+        """Loads the WSDL (in a worker thread; once, however many calls wait for it)."""
         if self._service is not None:
             return
+        async with self._opening:
+            if self._service is None:
+                await self._open()
+
+    async def _open(self) -> None:
         endpoint = self.endpoint
         try:
             document = await asyncio.to_thread(
-                _load_wsdl, endpoint.wsdl, self._transport, endpoint.wsdl_imports or endpoint.guarded_contract
+                _load_wsdl,
+                endpoint.wsdl,
+                self._transport,
+                endpoint.wsdl_imports or endpoint.guarded_contract,
+                not endpoint.guarded_contract,
             )
         except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as error:
             raise InvalidProviderContract(
@@ -454,9 +473,13 @@ class SoapProvider:
         code = subcodes[-1] if subcodes else local
         configured = self.endpoint.retryable_faults
         retryable = not client_fault and bool({local, code, message.strip()} & configured)
-        return ProviderFault(
+        refused = ProviderFault(
             code, message, fault_detail=detail, retryable=retryable, provider=self.endpoint.name
         )
+        # the fault string may name the person asked about: the operator's log has it, the
+        # requester's problem only the code (router.providers.ProviderFault)
+        log.info("%s answered fault %s: %s", self.endpoint.name, code, refused.operator_text)
+        return refused
 
     async def aclose(self) -> None:
         if self.endpoint.auth is not None:
@@ -478,7 +501,7 @@ def _transport_error(name: str, error: zeep.exceptions.TransportError) -> Provid
     if status == 200:
         # zeep's message quotes the reply, which may be about a person
         return InvalidProviderReply(f"{name}: the reply (HTTP 200) could not be read as SOAP")
-    return ProviderFault(str(status), f"HTTP {status} without a SOAP fault", retryable=False)
+    return ProviderFault(str(status), f"HTTP {status} without a SOAP fault", retryable=False, provider=name)
 
 
 def _short(error: object, limit: int = 300) -> str:

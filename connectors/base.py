@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from adapters.outbound_auth import TokenStates
 from adapters.provider_http import AiohttpClient, ClientFactory
 from adapters.state.postgres import PostgresStateStore
 from router.providers import CallPolicy, DataProvider
@@ -85,6 +86,9 @@ class ConnectorDeps:
     # connector keeps there what every process of the bus must see (the portal's sync state);
     # None: in files of data_dir
     shared_state: PostgresStateStore | None = None
+    # the access tokens of the integration platforms, one per platform and consumer key: every
+    # connector reached through a platform shares its token (connectors.client_auth)
+    platform_tokens: TokenStates = field(default_factory=dict)
 
 
 class Connector(Protocol):

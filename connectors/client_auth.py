@@ -26,6 +26,8 @@ from adapters.outbound_auth import (
     OutboundAuth,
     PlatformHeaders,
     TokenReason,
+    TokenState,
+    TokenStates,
     api_key,
     basic,
     bearer,
@@ -45,16 +47,21 @@ def outbound_auth(
     registry: CollectorRegistry | None = None,
     *,
     timeout_s: float | None = None,
+    platform_tokens: TokenStates | None = None,
 ) -> OutboundAuth | None:
     """The credentials of the connector's calls (None: it calls without any). ``registry``
-    receives the count of token requests by reason (``lienthong_provider_token_requests_total``)."""
+    receives the count of token requests by reason (``lienthong_provider_token_requests_total``),
+    counted under the connector whose call asked. ``platform_tokens`` holds the platforms'
+    tokens, shared by every connector built with it that names the same platform and consumer
+    key (:attr:`connectors.base.ConnectorDeps.platform_tokens`); without it the connector keeps
+    its own."""
     name = settings.name
     observe = _token_counter(registry, name) if registry is not None else None
     tls = client_tls(settings.tls.client_cert, settings.tls.ca_file)
     timeout = timeout_s if timeout_s is not None else settings.call_policy.timeout_s
     parts: list[OutboundAuth | None] = []
     if settings.platform is not None:
-        parts.extend(_platform(name, settings.platform, tls, timeout, observe))
+        parts.extend(_platform(name, settings.platform, tls, timeout, observe, platform_tokens))
     parts.extend(_auth(name, settings.auth, tls, timeout, observe))
     return combine(parts)
 
@@ -65,6 +72,7 @@ def _platform(
     tls: Any,
     timeout_s: float,
     observe: Callable[[TokenReason], None] | None,
+    tokens: TokenStates | None,
 ) -> list[OutboundAuth]:
     setting = f"platform {platform.name!r}: token"
     grant = OAuth2ClientCredentials(
@@ -74,7 +82,13 @@ def _platform(
         scope=platform.scope,
         client_auth=platform.client_auth,
     )
-    parts: list[OutboundAuth] = [OAuth2Auth(grant, name=name, tls=tls, timeout_s=timeout_s, observe=observe)]
+    # one token per platform and consumer key (the grant holds the key, secret and endpoint)
+    state = None
+    if tokens is not None:
+        state = tokens.setdefault((platform.name, grant), TokenState(f"platform-{platform.name}"))
+    parts: list[OutboundAuth] = [
+        OAuth2Auth(grant, name=name, tls=tls, timeout_s=timeout_s, observe=observe, state=state)
+    ]
     if platform.headers:
         parts.append(PlatformHeaders(platform.headers))
     return parts

@@ -27,7 +27,7 @@ from router.audit import AuditUnavailable
 from router.errors import ConfigError, LienthongError
 from router.evidence.errors import InvalidEvidenceQuery
 from router.evidence.service import EvidenceService
-from router.providers import RequestContext
+from router.providers import ProviderFault, RequestContext
 from schemas.dataset_schemas import shipped
 
 datasets_app = typer.Typer(
@@ -174,6 +174,10 @@ def try_command(
     took = f"{outcome.seconds * 1000:.0f} ms"
     refused = outcome.error
     if refused is not None:
+        if isinstance(refused, ProviderFault):
+            # the operator trying a dataset sees what the server's log shows, to fix a mapping
+            # by; a requester's problem never carries it (router.providers.ProviderFault)
+            typer.echo(f"the provider's own message: {refused.operator_text}", err=True)
         raise fail(f"{name}: {refused.code}: {refused.detail} ({size}, {took})", 1)
     typer.echo(orjson.dumps(outcome.record, option=orjson.OPT_INDENT_2).decode())
     provider = settings.catalogue.datasets[name].provider

@@ -8,6 +8,7 @@ count against the provider's circuit breaker (a provider that answers "no such c
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -81,7 +82,12 @@ class ProviderTimeout(ProviderError):
 class ProviderFault(ProviderError):
     """The provider answered with an error of its own: a SOAP fault, or an HTTP 4xx/5xx with a
     body. ``fault_code`` is the provider's code (SOAP faultcode or the HTTP status), ``message``
-    its text, ``fault_detail`` the detail it gave, if any."""
+    its text, ``fault_detail`` the detail it gave, if any.
+
+    The provider's text may name the person the request is about (a registry writing "no record
+    for Nguyen Van A, 001099012345"), so ``detail``, which the requester reads, says only which
+    provider refused, its fault code and whether trying again may help; the text is for the
+    operator (:attr:`operator_text`, in the server's log)."""
 
     code = "provider_fault"
     status = 502
@@ -96,11 +102,30 @@ class ProviderFault(ProviderError):
         retryable: bool = False,
         provider: str = "",
     ) -> None:
-        super().__init__(f"{fault_code}: {message}", provider=provider)
+        # a fault code is a name (a QName's local part, an HTTP status); anything else is the
+        # provider's text too
+        shown = fault_code if _FAULT_CODE.fullmatch(fault_code) else "(not a plain code)"
+        again = "may pass" if retryable else "not retryable"
+        super().__init__(
+            f"{provider or 'the provider'} refused the request: fault {shown} ({again})", provider=provider
+        )
         self.fault_code = fault_code
         self.message = message
         self.fault_detail = fault_detail
         self.retryable = retryable
+
+    @property
+    def operator_text(self) -> str:
+        """The provider's own text for the operator's log: at most :data:`MAX_OPERATOR_TEXT`
+        characters, each control character (a line break that would forge a log line, a
+        terminal escape) a space."""
+        text = _CONTROL.sub(" ", self.message)
+        return text if len(text) <= MAX_OPERATOR_TEXT else text[:MAX_OPERATOR_TEXT] + "..."
+
+
+MAX_OPERATOR_TEXT = 300
+_FAULT_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class InvalidProviderReply(ProviderError):

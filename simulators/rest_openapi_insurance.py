@@ -1,6 +1,6 @@
 """A social insurance registry (cơ sở dữ liệu quốc gia về bảo hiểm) simulator: REST/JSON described
-by the OpenAPI 3.1 document it serves at ``/openapi.json``, the registry a province connects by
-configuration alone (``kind: rest``).
+by the OpenAPI 3.1 document it serves at ``/openapi.json`` (and as YAML at ``/openapi.yaml``),
+the registry a province connects by configuration alone (``kind: rest``).
 
 ``getInsured`` (``GET /api/v1/insured/{personalId}``) answers an insured person drawn from the
 seeded citizens (the first 40), 404 problem+json for anyone else, 400 for a malformed ID.
@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -130,10 +131,24 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Every shared part written out in full: the bus refuses a document with YAML aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+# the same document as YAML (``/openapi.yaml``), as many registries publish theirs
+YAML_DOCUMENT = yaml.dump(DOCUMENT, Dumper=_NoAliases, allow_unicode=True, sort_keys=False)
+
+
 @dataclass
 class InsuranceRegistry:
     registry: Registry = field(default_factory=build)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # the path its next links start with: its public base path when a platform's gateway
+    # publishes it under one (the links are absolute paths from the gateway's origin)
+    public_base: str = ""
 
     def __post_init__(self) -> None:
         self.insured: dict[str, dict[str, Any]] = {}
@@ -185,6 +200,9 @@ def create_app(
     async def document(_: Request) -> Response:
         return JSONResponse(DOCUMENT)
 
+    async def yaml_document(_: Request) -> Response:
+        return Response(YAML_DOCUMENT, media_type="application/yaml")
+
     async def person(request: Request) -> Response:
         insurance.seen(request)
         personal_id = request.path_params["personal_id"]
@@ -205,11 +223,12 @@ def create_app(
             return _problem(400, "page is a number from 1")
         items = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         more = page * PAGE_SIZE < len(found)
-        following = f"{BASE}/{personal_id}/periods?page={page + 1}" if more else None
+        following = f"{insurance.public_base}{BASE}/{personal_id}/periods?page={page + 1}" if more else None
         return JSONResponse({"items": items, "page": page, "next": following})
 
     routes = [
         Route("/openapi.json", document, methods=["GET"]),
+        Route("/openapi.yaml", yaml_document, methods=["GET"]),
         Route(f"{BASE}/{{personal_id}}", person, methods=["GET"]),
         Route(f"{BASE}/{{personal_id}}/periods", periods, methods=["GET"]),
     ]

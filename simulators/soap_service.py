@@ -7,6 +7,7 @@ Operations take the request element and return the reply element, or raise :clas
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,9 +23,10 @@ WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secex
 XML_TYPE = "text/xml; charset=utf-8"
 REQUEST_LIMITS = XmlLimits(max_bytes=256 * 1024, max_depth=32)
 ADDRESS_PLACEHOLDER = "http://127.0.0.1:0/"
-# The registries' published contracts (WSDL and XSD), saved beside the example configuration that
-# configures the registries from them: a simulator serves the very files the bus is configured with.
-CONTRACTS = Path(__file__).resolve().parent.parent / "examples" / "contracts"
+# The simulated registries' published contracts (WSDL and XSD), package data of this package (an
+# installed wheel or the container image has them too); the example configuration names these
+# very files, so a simulator serves the contract the bus is configured with.
+CONTRACTS = Path(str(resources.files(__package__ or "simulators").joinpath("contracts")))
 
 Operation = Callable[[etree._Element], etree._Element]
 

@@ -11,14 +11,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
-
-import orjson
+from urllib.parse import quote, urljoin, urlsplit
 
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.client_auth import outbound_auth
 from connectors.generic.contract_check import rest_problems
-from connectors.generic.openapi import OpenApiDocument, Operation, parse, read_file
+from connectors.generic.openapi import MAX_DOCUMENT_BYTES, OpenApiDocument, Operation, parse, read_file
 from connectors.generic.problems import SpecProblem, SpecProblems
 from connectors.generic.records import check, record_of, record_schemas, requested_dataset
 from connectors.generic.replies import at, map_record
@@ -79,11 +77,20 @@ class RestDatasets:
                 location = self.spec.document
                 assert location is not None  # only datasets by operationId ask
                 if is_url(location):
-                    data = await self.rest.get(location)
-                    self._contract = parse(orjson.dumps(data))
+                    self._contract = parse(await self._served(location))
                 else:
                     self._contract = parse(await asyncio.to_thread(read_file, location))
             return self._contract
+
+    async def _served(self, url: str) -> bytes:
+        """The OpenAPI document as the provider serves it (JSON or YAML: :func:`parse` reads
+        either, with the same refusals as for a file)."""
+        try:
+            return await self.rest.document(url, MAX_DOCUMENT_BYTES)
+        except InvalidProviderReply:  # the only one: a document past the cap
+            raise InvalidProviderContract(
+                f"the OpenAPI document is larger than {MAX_DOCUMENT_BYTES} bytes"
+            ) from None
 
     async def check_contract(self) -> None:
         """Each dataset's operation is in the document, with the parameters it is given and all
@@ -161,7 +168,7 @@ class RestDatasets:
                 link = at(reply, pages.next)
                 if not isinstance(link, str) or not link:
                     break
-                target = self._same_host(link)
+                target = self._next_page(link, target)
                 query = {}
         else:
             if pages is not None and limit > 1:
@@ -177,23 +184,26 @@ class RestDatasets:
         check(spec.name, record, self.schemas.get(spec.name), self.name)
         return record
 
-    def _same_host(self, link: str) -> str:
-        """A next-page link: a path, or a URL on the provider's own host (never another)."""
+    def _next_page(self, link: str, current: str) -> str:
+        """A next-page link as an absolute URL, resolved against the page it came in (RFC 3986,
+        section 5): ``/svc/records?page=2`` is a path from the provider's origin, whatever path a
+        platform puts its service under; a link to another scheme, host or port is refused (the
+        bus's credentials go with the call)."""
         base = urlsplit(self.rest.endpoint.base_url)
         try:
-            parts = urlsplit(link)
+            page = current if "://" in current else self.rest.endpoint.base_url.rstrip("/") + current
+            target = urljoin(page, link)
+            parts = urlsplit(target)
             place = (parts.scheme, parts.hostname, parts.port)
         except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
             raise InvalidProviderReply(
                 f"{self.name}: the next page's link is not a URL", provider=self.name
             ) from None
-        if not parts.scheme and not parts.netloc and link.startswith("/"):
-            return link
         if place != (base.scheme, base.hostname, base.port):
             raise InvalidProviderReply(
                 f"{self.name}: the next page's link leads to another host", provider=self.name
             )
-        return link
+        return target
 
     async def _call(self, call: Call, request: DataRequest) -> Any:
         context = request.context
@@ -307,6 +317,6 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> RestConne
         policy=settings.call_policy,
         client_cert=settings.tls.client_cert,
         ca_file=settings.tls.ca_file,
-        auth=outbound_auth(settings, deps.metrics_registry),
+        auth=outbound_auth(settings, deps.metrics_registry, platform_tokens=deps.platform_tokens),
     )
     return RestConnector(RestDatasets(settings.name, spec, RestProvider(endpoint, deps.rest_client)))

@@ -198,7 +198,7 @@ def from_settings(settings: ConnectorSettings, deps: ConnectorDeps) -> SoapConne
         reply_xsd=spec.reply_xsd,
         client_cert=settings.tls.client_cert,
         ca_file=settings.tls.ca_file,
-        auth=outbound_auth(settings, deps.metrics_registry),
+        auth=outbound_auth(settings, deps.metrics_registry, platform_tokens=deps.platform_tokens),
         guarded_contract=True,
     )
     return SoapConnector(SoapDatasets(settings.name, spec, SoapProvider(endpoint)))

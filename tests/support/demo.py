@@ -21,8 +21,10 @@ SUMMARY_WITHIN_S = 90.0
 
 
 def copy_of_examples(folder: Path) -> Path:
-    """``folder``/examples as in the repository; returns the example configuration's path."""
+    """``folder``/examples as in the repository, beside the simulated registries' contracts it
+    names (``../simulators/contracts/``); returns the example configuration's path."""
     shutil.copytree(ROOT / "examples", folder / "examples")
+    shutil.copytree(ROOT / "simulators" / "contracts", folder / "simulators" / "contracts")
     return folder / "examples" / "lienthong.yaml"
 
 

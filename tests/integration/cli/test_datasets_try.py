@@ -28,6 +28,7 @@ from tests.support.gateway import (
     through_platform,
 )
 from tests.support.postgres import fresh_database
+from tests.support.refusing import TEXT, refusing_registries
 
 TAX, MANAGER, PLATES = transport_firm()
 CHAIN_KEY = "datasets try test chain key, thirty-two characters or more"
@@ -111,6 +112,20 @@ def test_an_error_is_its_stable_code_and_exit_1(direct: Path, dataset: str, subj
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{dataset}: {code}: " in result.stderr
     assert "Traceback" not in result.stderr and not result.stdout
+
+
+def test_a_providers_own_message_is_shown_to_the_operator(tmp_path: Path) -> None:
+    with refusing_registries() as refusing:
+        config = evidence_config(
+            tmp_path, dict.fromkeys(("population", "business", "vehicle"), refusing.url)
+        ).write()
+        result = lienthong(
+            "datasets", "try", "business.registration", "--subject", TAX, "--config", str(config), env=ENV,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "business.registration: provider_fault: business refused the request: fault 409" in result.stderr
+    # the operator fixing a mapping reads the registry's text, a line break as a space
+    assert f"the provider's own message: {TEXT.replace(chr(10), ' ')}" in result.stderr
 
 
 def test_a_token_endpoint_down_is_its_stable_code(platform: Path, gateway: tuple[Gateway, str]) -> None:

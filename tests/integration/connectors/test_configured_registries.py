@@ -1,5 +1,5 @@
 """The population, business and vehicle registries as the example configures them (``kind: soap``
-and ``kind: rest`` from their contracts in examples/contracts/) give, for every seeded subject of
+and ``kind: rest`` from their contracts in simulators/contracts/) give, for every seeded subject of
 the simulators, the reference records of tests/data/registries/, including the awkward ones (a
 date of birth known to the year only, no middle name, an address without a district since 1 July
 2025, both sexes, a vehicle with a badge or none, an owner who is a person or an enterprise).
