@@ -211,7 +211,8 @@ class SubscriptionDelivery:
         return frozenset(self._held)
 
     def release(self, subjects: Sequence[str]) -> None:
-        """Forgets held subjects whose dead letters were replayed."""
+        """Forgets held subjects whose dead letters were purged through this process (a purge
+        through another one reaches this delivery through the store: :meth:`_lift_purged_holds`)."""
         for subject in subjects:
             self._held.pop(subject, None)
 
@@ -266,6 +267,20 @@ class SubscriptionDelivery:
         for subject in subjects:
             self._held.setdefault(subject, causes.get(subject))
 
+    async def _lift_purged_holds(self, messages: Sequence[StoredMessage]) -> None:
+        """A hold ends when its subject's letters are replayed (the copies lift it, in queue
+        order) or purged. A purge is made through any process of the bus, which need not be the
+        one holding the subject: before events of held subjects are held again, the store says
+        which of those subjects a purge released since (:meth:`DeadLetterStore.purged_holds`).
+        Holds only matter when an event of their subject comes, so that is when they are asked
+        about, once per partition batch, and never when no event of a held subject comes."""
+        subjects = {message.key for message in messages if message.key in self._held}
+        if not subjects:
+            return
+        for subject in await self._store.purged_holds(self._name, sorted(subjects)):
+            log.info("%s: subject %s released: its dead letters were purged", self._name, subject)
+            self._held.pop(subject, None)
+
     def drain(self) -> None:
         """The first step of a shutdown: sink calls in flight (and the rest of a batch going
         through) carry on, so a healthy sink's batch is finished and committed; but a call that
@@ -315,6 +330,8 @@ class SubscriptionDelivery:
         hold by one chunk holds its later events in the next.
         """
         messages = addressed_to(self.subscription, messages)
+        if self._held:
+            await self._lift_purged_holds(messages)
         position = 0
         while position < len(messages):
             chunk: list[StoredMessage] = []

@@ -210,11 +210,20 @@ class DeadLetterStore(Protocol):
     async def mark_replayed(self, ids: Sequence[int]) -> None: ...
 
     async def purge(self, ids: Sequence[int]) -> None:
-        """Deletes letters for good (an operator's decision, audited by the bus)."""
+        """Deletes letters for good (an operator's decision, audited by the bus). A subject the
+        purge leaves with no letter not replayed is recorded as released (:meth:`purged_holds`),
+        in the same transaction: every process of the bus learns of it from the store."""
         ...
 
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         """Subjects of the subscription with a dead letter not replayed yet."""
+        ...
+
+    async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
+        """Of ``subjects``, those whose hold a purge ended: a purge left the subject with no
+        letter not replayed, and no letter of it came after that purge. A subject whose letters
+        were replayed instead is not among them (its replayed copies lift its hold, in queue
+        order), nor one that failed again since the purge."""
         ...
 
     async def count(self, subscription: str) -> int:

@@ -34,6 +34,21 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+# A subject the purge left with no letter not replayed: its hold ends (dead_letter_purges)
+_RECORD_PURGE = (
+    "INSERT INTO dead_letter_purges (subscription, subject, through_id) SELECT ?1, ?2, ?3"
+    " WHERE NOT EXISTS (SELECT 1 FROM dead_letters"
+    " WHERE subscription = ?1 AND subject = ?2 AND replayed_at_ms IS NULL)"
+    " ON CONFLICT (subscription, subject) DO UPDATE SET through_id = max(through_id, excluded.through_id)"
+)
+# Subjects whose hold a purge ended, no letter of theirs open or made since
+_PURGED_HOLDS = (
+    "SELECT p.subject FROM dead_letter_purges p WHERE p.subscription = ?1"
+    " AND p.subject IN (SELECT value FROM json_each(?2))"
+    " AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.subscription = p.subscription"
+    " AND d.subject = p.subject AND (d.id > p.through_id OR d.replayed_at_ms IS NULL))"
+)
+
 
 class EmbeddedDeadLetters:
     """The dead letters of every subscription; ``log`` must be started before use."""
@@ -84,6 +99,15 @@ class EmbeddedDeadLetters:
         if ids:
             await self._log.run_in_writer(partial(_purge, orjson.dumps(list(ids))))
 
+    async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
+        if not subjects:
+            return frozenset()
+        wanted = orjson.dumps(list(subjects))
+        rows = await self._log.run_in_reader(
+            lambda conn: conn.execute(_PURGED_HOLDS, (subscription, wanted)).fetchall()
+        )
+        return frozenset(subject for (subject,) in rows)
+
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         rows = await self._log.run_in_reader(
             lambda conn: conn.execute(
@@ -117,7 +141,14 @@ def _mark_replayed(ids: bytes, at_ms: int, txn: Txn) -> None:
 
 
 def _purge(ids: bytes, txn: Txn) -> None:
-    txn.conn.execute("DELETE FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+    conn = txn.conn
+    touched = conn.execute(
+        "SELECT DISTINCT subscription, subject FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    ).fetchall()
+    (through,) = conn.execute("SELECT coalesce(max(id), 0) FROM dead_letters").fetchone()
+    conn.execute("DELETE FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+    conn.executemany(_RECORD_PURGE, [(subscription, subject, through) for subscription, subject in touched])
 
 
 def _letter(row: Any) -> DeadLetter:

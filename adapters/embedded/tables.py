@@ -100,6 +100,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_held
     ON dead_letters (subscription, subject) WHERE replayed_at_ms IS NULL;
+CREATE INDEX IF NOT EXISTS dead_letters_subject ON dead_letters (subscription, subject);
+-- Subjects a purge left with no letter not replayed: their holds ended (through_id: the highest
+-- letter id when it was made; a later letter of the subject holds it again).
+CREATE TABLE IF NOT EXISTS dead_letter_purges (
+    subscription TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    through_id INTEGER NOT NULL,
+    PRIMARY KEY (subscription, subject)
+) WITHOUT ROWID;
 """
 
 

@@ -218,6 +218,21 @@ VERSIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX evidence_attempts_last ON evidence_attempts (last_at);
         """,
     ),
+    (
+        7,
+        """
+        -- Subjects a purge of dead letters left with no letter not replayed: the process that holds
+        -- one (on_dead_letter: hold_subject) lifts its hold when it reads it here. through_id is
+        -- the highest letter id when the purge was made: a later letter of the subject holds it again.
+        CREATE TABLE dead_letter_purges (
+            subscription text NOT NULL,
+            subject text NOT NULL,
+            through_id bigint NOT NULL,
+            PRIMARY KEY (subscription, subject)
+        );
+        CREATE INDEX dead_letters_subject ON dead_letters (subscription, subject, id);
+        """,
+    ),
 )
 
 CURRENT = VERSIONS[-1][0]

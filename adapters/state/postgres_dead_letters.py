@@ -28,6 +28,30 @@ _INSERT = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING"
 )
 
+# The purge and, in the same statement, the subjects it left with no letter not replayed: their
+# holds end (dead_letter_purges). The outer query sees the table as it was before the DELETE, so
+# the purged letters are left out of the check by id, and max(id) counts them.
+_PURGE = """
+WITH gone AS (DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) RETURNING subscription, subject),
+touched AS (SELECT DISTINCT subscription, subject FROM gone)
+INSERT INTO dead_letter_purges AS p (subscription, subject, through_id)
+SELECT t.subscription, t.subject, (SELECT coalesce(max(id), 0) FROM dead_letters)
+FROM touched t
+WHERE NOT EXISTS (
+    SELECT 1 FROM dead_letters d
+    WHERE d.subscription = t.subscription AND d.subject = t.subject AND d.replayed_at_ms IS NULL
+      AND d.id <> ALL($1::bigint[]))
+ON CONFLICT (subscription, subject) DO UPDATE SET through_id = greatest(p.through_id, excluded.through_id)
+"""
+_PURGED_HOLDS = """
+SELECT p.subject FROM dead_letter_purges p
+WHERE p.subscription = $1 AND p.subject = ANY($2::text[])
+  AND NOT EXISTS (
+    SELECT 1 FROM dead_letters d
+    WHERE d.subscription = p.subscription AND d.subject = p.subject
+      AND (d.id > p.through_id OR d.replayed_at_ms IS NULL))
+"""
+
 
 class PostgresDeadLetters:
     """The dead letters of every subscription of every process; ``store`` started by its owner.
@@ -92,9 +116,13 @@ class PostgresDeadLetters:
 
     async def purge(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._run(
-                "DELETE FROM dead_letters WHERE id = ANY($1::bigint[])", [i for i in ids if 0 < i <= MAX_ID]
-            )
+            await self._run(_PURGE, [i for i in ids if 0 < i <= MAX_ID])
+
+    async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
+        if not subjects:
+            return frozenset()
+        rows = await self._run(_PURGED_HOLDS, subscription, list(subjects), fetch=True)
+        return frozenset(str(row[0]) for row in rows)
 
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         rows = await self._run(

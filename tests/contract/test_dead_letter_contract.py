@@ -120,3 +120,64 @@ async def test_letters_survive_reopen_and_ids_are_not_reused(dead_letters: DeadL
     await store.add([letter(event_id="c", offset=2)])
     [newest] = await store.list(DeadLetterQuery(after_id=ids[-1]))
     assert newest.id > max(ids)
+
+
+async def test_a_purge_that_empties_a_subject_ends_its_hold_for_every_process(
+    dead_letters: DeadLetterBackend,
+) -> None:
+    holder = await dead_letters.open()
+    # another process of the bus on the shared database; the embedded log has one process
+    other = await dead_letters.open() if dead_letters.kind == "postgres" else holder
+    await holder.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s1", offset=1)])
+    await holder.add([letter(event_id="c", subject="s2", offset=2), letter("other", "d", "s1", offset=3)])
+    assert await holder.purged_holds("portal", ["s1", "s2"]) == frozenset()
+    first, second = await other.list(DeadLetterQuery(subscription="portal", subject="s1"))
+    await other.purge([first.id])  # one letter of s1 left: still held
+    assert await holder.purged_holds("portal", ["s1", "s2"]) == frozenset()
+    await other.purge([second.id])
+    assert await holder.purged_holds("portal", ["s1", "s2", "s9"]) == frozenset({"s1"})
+    # per subscription: the other subscription's letter of s1 is still there, and held
+    assert await holder.purged_holds("other", ["s1"]) == frozenset()
+    assert await holder.held_subjects("other") == frozenset({"s1"})
+    assert await holder.purged_holds("portal", []) == frozenset()
+
+
+async def test_a_replay_ends_no_hold_through_the_store(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
+    await store.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s2", offset=1)])
+    s1, s2 = await store.list(DeadLetterQuery())
+    # replayed: the copies lift the hold in queue order, not the store
+    await store.mark_replayed([s1.id, s2.id])
+    assert await store.purged_holds("portal", ["s1", "s2"]) == frozenset()
+    # a purge of a replayed letter while another is not replayed yet ends nothing either
+    await store.add([letter(event_id="c", subject="s1", offset=2)])
+    await store.purge([s1.id])
+    assert await store.purged_holds("portal", ["s1"]) == frozenset()
+
+
+async def test_a_purge_leaving_only_replayed_letters_ends_the_hold(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
+    await store.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s1", offset=1)])
+    replayed, failed = await store.list(DeadLetterQuery())
+    await store.mark_replayed([replayed.id])
+    await store.purge([failed.id])
+    assert await store.purged_holds("portal", ["s1"]) == frozenset({"s1"})
+
+
+async def test_a_letter_after_the_purge_holds_the_subject_again(dead_letters: DeadLetterBackend) -> None:
+    store = await dead_letters.open()
+    await store.add([letter(event_id="a", subject="s1")])
+    [first] = await store.list(DeadLetterQuery())
+    await store.purge([first.id])
+    assert await store.purged_holds("portal", ["s1"]) == frozenset({"s1"})
+    # the subject fails again: held, and still held once that letter is replayed (its copy lifts it)
+    await store.add([letter(event_id="b", subject="s1", offset=1)])
+    assert await store.purged_holds("portal", ["s1"]) == frozenset()
+    [second] = await store.list(DeadLetterQuery())
+    await store.mark_replayed([second.id])
+    assert await store.purged_holds("portal", ["s1"]) == frozenset()
+    # purged in its turn: released again, also after a restart
+    await store.purge([second.id])
+    await dead_letters.close_all()
+    store = await dead_letters.open()
+    assert await store.purged_holds("portal", ["s1"]) == frozenset({"s1"})

@@ -85,6 +85,57 @@ async def test_concurrent_claims_of_one_id_give_it_to_exactly_one(state: StateBa
         assert mine == 1, dedup_id
 
 
+async def test_a_batch_claim_answers_each_id_and_its_settle_places_each_where_it_landed(
+    state: StateBackend,
+) -> None:
+    first, second = await state.started(), await state.started()
+    appended = [f"f/{n}" for n in range(0, 300, 3)]  # appended through the second process
+    await second.dedup.claim(TOPIC, appended)
+    await second.dedup.settle(TOPIC, [Placed(i, n % 8, 1000 + n) for n, i in enumerate(appended)])
+    busy = [f"f/{n}" for n in range(1, 300, 3)]  # being appended by the second process
+    await second.dedup.claim(TOPIC, busy)
+    batch = [f"f/{n}" for n in range(300)]
+    claims = await first.dedup.claim(TOPIC, batch)
+    assert set(claims) == set(batch)
+    for n, dedup_id in enumerate(appended):
+        assert claims[dedup_id] == Claim(ClaimState.DUPLICATE, n % 8, 1000 + n)
+    assert all(claims[i].state is ClaimState.IN_FLIGHT for i in busy)
+    mine = [f"f/{n}" for n in range(2, 300, 3)]
+    assert all(claims[i].state is ClaimState.MINE for i in mine)
+    # the batch's settle: each id where it landed, none taken for another's
+    await first.dedup.settle(TOPIC, [Placed(i, n % 5, None if n % 7 == 0 else n) for n, i in enumerate(mine)])
+    again = await second.dedup.claim(TOPIC, mine)
+    for n, dedup_id in enumerate(mine):
+        assert again[dedup_id] == Claim(ClaimState.DUPLICATE, n % 5, None if n % 7 == 0 else n)
+
+
+async def test_a_batch_released_is_claimed_again_and_its_settled_ids_stay_duplicates(
+    state: StateBackend,
+) -> None:
+    first, second = await state.started(), await state.started()
+    batch = [f"g/{n}" for n in range(50)]
+    await first.dedup.claim(TOPIC, batch)
+    # the ids of an earlier request settled; this request's append failed: its claims given back
+    await first.dedup.settle(TOPIC, [Placed(i, 2, n) for n, i in enumerate(batch[:10])])
+    await first.dedup.release(TOPIC, batch[10:])
+    answers = await second.dedup.claim(TOPIC, batch)
+    assert [answers[i] for i in batch[:10]] == [Claim(ClaimState.DUPLICATE, 2, n) for n in range(10)]
+    assert all(answers[i].state is ClaimState.MINE for i in batch[10:])
+
+
+async def test_concurrent_batches_sharing_ids_give_each_id_to_exactly_one(state: StateBackend) -> None:
+    stores = [await state.started() for _ in range(3)]
+    # overlapping windows of one stream of ids, as clients re-sending parts of their batches
+    batches = [[f"h/{n}" for n in range(start, start + 400)] for start in (0, 200, 300)]
+    answers = await asyncio.gather(
+        *(store.dedup.claim(TOPIC, batch) for store, batch in zip(stores, batches, strict=True))
+    )
+    for dedup_id in {i for batch in batches for i in batch}:
+        states = [answer[dedup_id].state for answer in answers if dedup_id in answer]
+        assert states.count(ClaimState.MINE) == 1, dedup_id
+        assert all(s is ClaimState.IN_FLIGHT for s in states if s is not ClaimState.MINE), dedup_id
+
+
 async def test_migrations_apply_once_however_many_start_at_once(state: StateBackend) -> None:
     stores = [state.store() for _ in range(4)]
     applied = await asyncio.gather(*(store.migrate() for store in stores))

@@ -16,6 +16,9 @@ class MemoryDeadLetters:
         # set to make the next calls of add() fail, as a broken disk would
         self.fail_with: Exception | None = None
         self.add_calls = 0
+        self._last_id = 0  # ids are never reused
+        # (subscription, subject) -> the highest letter id when a purge ended its hold
+        self.purges: dict[tuple[str, str], int] = {}
 
     async def add(self, letters: Sequence[NewDeadLetter]) -> None:
         self.add_calls += 1
@@ -25,9 +28,10 @@ class MemoryDeadLetters:
         for new in letters:
             if (new.subscription, new.event_id, new.message.offset) in held:
                 continue
+            self._last_id += 1
             self.letters.append(
                 DeadLetter(
-                    id=len(self.letters) + 1,
+                    id=self._last_id,
                     subscription=new.subscription,
                     event_id=new.event_id,
                     subject=new.subject,
@@ -58,7 +62,30 @@ class MemoryDeadLetters:
         ]
 
     async def purge(self, ids: Sequence[int]) -> None:
+        touched = {(d.subscription, d.subject) for d in self.letters if d.id in ids}
         self.letters = [d for d in self.letters if d.id not in ids]
+        for subscription, subject in touched:
+            if not self._open(subscription, subject):
+                self.purges[subscription, subject] = self._last_id
+
+    async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
+        return frozenset(
+            subject
+            for subject in subjects
+            if (through := self.purges.get((subscription, subject))) is not None
+            and not self._open(subscription, subject)
+            and all(
+                d.id <= through
+                for d in self.letters
+                if (d.subscription, d.subject) == (subscription, subject)
+            )
+        )
+
+    def _open(self, subscription: str, subject: str) -> bool:
+        return any(
+            (d.subscription, d.subject) == (subscription, subject) and d.replayed_at_ms is None
+            for d in self.letters
+        )
 
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         return frozenset(

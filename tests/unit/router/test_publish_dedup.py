@@ -5,7 +5,7 @@ the log is the embedded one, counted so that what the store kept out of it shows
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from router.metrics import NoMetrics
 from router.policy import Policy, Rule
 from router.ports import AppendResult, Message
 from router.publishing import INBOUND_TOPIC, Publisher
-from router.state import ClaimState
+from router.state import Claim, ClaimState, Placed, PublishDedup
 from schemas.registry import SchemaRegistry
 from tests.support.bus import ONESTOP
 from tests.support.events import status_changed
@@ -53,10 +53,11 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     await log.close()
 
 
-def publisher(log: EmbeddedLog, store: SqliteStateStore) -> Publisher:
+def publisher(log: EmbeddedLog, store: SqliteStateStore, dedup: PublishDedup | None = None) -> Publisher:
+    """A publisher on ``store``'s dedup (or ``dedup``, wrapping it)."""
     registry = SchemaRegistry.load(None, "BACKWARD")
     policy = Policy([Rule(systems=(ONESTOP,), publish=("dossier.*",))])
-    return Publisher(registry, policy, log, NoMetrics(), dedup=store.dedup)
+    return Publisher(registry, policy, log, NoMetrics(), dedup=dedup or store.dedup)
 
 
 def event(number: int, sequence: int = 1) -> CloudEvent:
@@ -80,6 +81,43 @@ async def test_a_batch_appends_its_new_events_and_one_copy_of_a_repeated_one(par
     )
     assert [a.duplicate for a in answers] == [True, False, True, False]
     assert log.appended == 3
+
+
+class CountingDedup:
+    """A store's dedup, recording the ids of each claim and settle (one entry per statement)."""
+
+    def __init__(self, dedup: PublishDedup) -> None:
+        self._dedup = dedup
+        self.claims: list[list[str]] = []
+        self.settles: list[list[str]] = []
+
+    async def claim(self, topic: str, dedup_ids: Sequence[str]) -> Mapping[str, Claim]:
+        self.claims.append(list(dedup_ids))
+        return await self._dedup.claim(topic, dedup_ids)
+
+    async def settle(self, topic: str, placed: Sequence[Placed]) -> None:
+        self.settles.append([p.dedup_id for p in placed])
+        await self._dedup.settle(topic, placed)
+
+    async def release(self, topic: str, dedup_ids: Sequence[str]) -> None:
+        await self._dedup.release(topic, dedup_ids)
+
+    async def seen(self, topic: str, dedup_id: str) -> bool:
+        return await self._dedup.seen(topic, dedup_id)
+
+
+async def test_a_batch_claims_its_ids_at_once_and_settles_them_at_once(parts: Parts) -> None:
+    log, first, _ = parts
+    await publisher(log, first).publish(ONESTOP, [event(0)], batch=False)
+    counting = CountingDedup(first.dedup)
+    batch = [event(n) for n in range(100)] + [event(7)]
+    answers = await publisher(log, first, counting).publish(ONESTOP, batch, batch=True)
+    ids = [dedup_id(ONESTOP, e.id) for e in batch]
+    # one claim of the batch's distinct ids; one settle of those appended (not the duplicate)
+    assert counting.claims == [ids[:100]]
+    assert counting.settles == [ids[1:100]]
+    assert [a.duplicate for a in answers] == [True] + [False] * 99 + [True]
+    assert log.appended == 100
 
 
 async def test_an_event_another_process_is_appending_is_refused_for_a_retry(parts: Parts) -> None:

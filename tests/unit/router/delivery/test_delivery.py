@@ -348,6 +348,37 @@ async def test_holds_are_read_again_for_a_partition_taken_over_from_another_proc
     assert h.delivery.held_subjects == {"a"}
 
 
+async def test_a_purge_through_another_process_lifts_the_hold_when_the_subject_comes_again() -> None:
+    store = MemoryDeadLetters()  # shared with the process the purge reached
+    h = harness(
+        ScriptedSink(always(rejected, when=lambda e: e == "a-0")),
+        store=store,
+        on_dead_letter=OnDeadLetter.HOLD_SUBJECT,
+    )
+    await h.delivery.handle({0: events("a", 2)})
+    assert h.delivery.held_subjects == {"a"}
+    # the other process purges the subject's letters; this delivery is not told
+    await store.purge([d.id for d in store.of(NAME)])
+    await h.delivery.handle({0: [stored("a-2", "a", offset=2), stored("b-0", "b", offset=3)]})
+    assert h.sink.delivered == ["a-2", "b-0"]
+    assert h.delivery.held_subjects == frozenset()
+
+
+async def test_a_replay_through_another_process_leaves_the_hold_to_its_copies() -> None:
+    store = MemoryDeadLetters()
+    h = harness(
+        ScriptedSink(always(rejected, when=lambda e: e == "a-0")),
+        store=store,
+        on_dead_letter=OnDeadLetter.HOLD_SUBJECT,
+    )
+    await h.delivery.handle({0: events("a", 1)})
+    # replayed elsewhere: its copy is on the queue after this event, which must not overtake it
+    await store.mark_replayed([d.id for d in store.of(NAME)])
+    await h.delivery.handle({0: [stored("a-1", "a", offset=1)]})
+    assert h.sink.delivered == []
+    assert h.letters()[-1] == ("a-1", HELD_SUBJECT, 0)
+
+
 async def test_a_replayed_copy_lifts_the_hold_but_a_copy_failing_again_holds_its_successors() -> None:
     replay = ((REPLAY_HEADER, b"r1"),)
     fails_once = fail_times({"a-0": 2}, rejected)  # rejected first time and on its first replay
