@@ -161,6 +161,29 @@ class Transport(Protocol):
     async def healthy(self) -> bool: ...
 
 
+@hot_value
+class Routed:
+    """Routing at publish: the copy of one published message for the delivery queues, and the
+    topics it goes to (one copy, the same for every topic)."""
+
+    message: Message
+    topics: tuple[str, ...]
+
+
+class RoutingLog(Protocol):
+    """A transport that appends a published event and its routed copies in one transaction (the
+    embedded log), so that no router reads the inbound topic back to route it."""
+
+    async def append_routed(
+        self, topic: str, messages: Sequence[Message], routed: Sequence[Routed | None], group: str
+    ) -> list[AppendResult]:
+        """Appends ``messages`` to ``topic`` as :meth:`Transport.append` does and, for each one
+        that is not a duplicate, ``routed[i]``'s copy to each of its topics, in the messages'
+        order; and moves ``group``'s committed offsets on ``topic`` past the appended messages
+        (they are routed). All of it durably, or none of it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An event a subscription gave up delivering, with why."""

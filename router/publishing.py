@@ -8,8 +8,10 @@ released personal data names its recipient, the subject agrees with the data. A 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -26,7 +28,7 @@ from router.errors import (
     UnknownType,
 )
 from router.metrics import Metrics
-from router.ports import AppendResult, Message, Transport, TransportError, hot_value
+from router.ports import AppendResult, Message, Routed, RoutingLog, Transport, TransportError, hot_value
 from router.recipients import RECIPIENT
 from router.state import ClaimState, Placed, PublishDedup, StateUnavailable
 
@@ -67,6 +69,25 @@ class Contracts(Protocol[RefT]):
 
 class PublishPolicy(Protocol):
     def may_publish(self, system_id: str, event_type: str) -> bool: ...
+
+
+class FanOut(Protocol):
+    """The router's decision at publish (``router.routing.Router``)."""
+
+    def at_publish(self, messages: Sequence[Message], timestamp_ms: int) -> list[Routed | None]: ...
+
+    def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingAtPublish:
+    """Routing in the publish's own append, on a transport that can (the embedded log): the
+    router of the publisher's configuration decides, the log appends the event and its routed
+    copies together and moves ``group``'s (the router's) offsets past the event."""
+
+    router: FanOut
+    log: RoutingLog
+    group: str
 
 
 @hot_value
@@ -167,7 +188,10 @@ class Publisher:
         topic: str = INBOUND_TOPIC,
         tracer: tracing.Tracer | None = None,
         dedup: PublishDedup | None = None,
+        routing: RoutingAtPublish | None = None,
     ) -> None:
+        """``routing``: the events are routed in their own append (see :class:`RoutingAtPublish`);
+        without it a router reads them back from ``topic``."""
         self._checks = EventChecks(contracts, policy)
         self._transport = transport
         # the shared dedup of a transport that keeps no dedup ids (Kafka): ``(source, id)`` is
@@ -176,6 +200,7 @@ class Publisher:
         self._metrics = metrics
         self._topic = topic
         self._tracer = tracer
+        self._routing = routing
 
     def _check(self, system_id: str, event: CloudEvent, prefix: str) -> tuple[LienthongError | None, Any]:
         """Returns the first error of the event (or None) and the resolved schema reference."""
@@ -273,7 +298,13 @@ class Publisher:
 
     async def _append(self, messages: Sequence[Message]) -> list[AppendResult]:
         try:
-            return await self._transport.append(self._topic, messages)
+            if self._routing is None:
+                return await self._transport.append(self._topic, messages)
+            routing = self._routing
+            routed = routing.router.at_publish(messages, time.time_ns() // 1_000_000)
+            results = await routing.log.append_routed(self._topic, messages, routed, routing.group)
+            routing.router.count_routed(routed, results)
+            return results
         except TransportError as error:
             # The log is out of reach (a broker restarting, a full disk): nothing was acknowledged,
             # the publisher retries later.

@@ -27,7 +27,7 @@ from router import tracing
 from router.envelope import attributes_of, from_attributes, to_message, typed_attributes_of
 from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
-from router.ports import Headers, Message, StoredMessage, Transport
+from router.ports import AppendResult, Headers, Message, Routed, StoredMessage, Transport
 from router.publishing import EventChecks
 from router.received import stamped
 from router.recipients import RecipientOnly
@@ -230,6 +230,36 @@ class Router:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    def at_publish(self, messages: Sequence[Message], timestamp_ms: int) -> list[Routed | None]:
+        """Routing at publish (a transport that appends a published event with its routed copies,
+        :class:`router.ports.RoutingLog`): per message, its copy for the delivery queues and their
+        topics, or None when no subscription receives it. The messages passed the publish checks;
+        ``timestamp_ms`` is the publish's time on the bus's clock, stamped on every copy
+        (router.received). A copy carries no dedup id: it is appended in the transaction of its
+        published message, whose own dedup id keeps a retried publish from routing it again."""
+        out: list[Routed | None] = []
+        for message in messages:
+            attributes = attributes_of(message.headers)
+            targets = self._targets(attributes.get("type", ""), attributes)
+            if not targets:
+                out.append(None)
+                continue
+            copy = Message(
+                message.key, message.value, stamped(message.headers, timestamp_ms), None, timestamp_ms
+            )
+            out.append(Routed(copy, tuple(topic for _, topic in targets)))
+        return out
+
+    def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None:
+        """Counts the copies of :meth:`at_publish` that were appended (not those of duplicates)."""
+        counts: dict[str, int] = defaultdict(int)
+        for copy, result in zip(routed, results, strict=True):
+            if copy is not None and not result.duplicate:
+                for topic in copy.topics:
+                    counts[topic] += 1
+        for topic, count in counts.items():
+            self._metrics.event_routed(topic.removeprefix("deliver."), count)
 
     def _count(self, topic: str, routed: Sequence[Message]) -> None:
         if topic != INBOUND_DEAD_LETTERS:

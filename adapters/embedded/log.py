@@ -49,7 +49,7 @@ from adapters.embedded.reader import Reader
 from adapters.embedded.tables import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
 from adapters.embedded.topic_view import TAIL_MESSAGES, Appended, TopicView
 from adapters.embedded.writer import Txn, Writer
-from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
+from router.ports import AppendResult, Headers, Message, Routed, StoredMessage, TransportError
 
 __all__ = ["EmbeddedLog"]
 
@@ -237,31 +237,67 @@ class EmbeddedLog:
         self._require_open()
         if not messages:
             return []
+        view = await self._view(topic)
+        rows = self._rows(messages, view.partitions)
+        placed = await self._writer.submit(partial(self._append, topic, rows, _dedup_ids(messages)))
+        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
+
+    async def append_routed(
+        self, topic: str, messages: Sequence[Message], routed: Sequence[Routed | None], group: str
+    ) -> list[AppendResult]:
+        """Appends ``messages`` to ``topic`` and, for each one that is not a duplicate, its
+        routed copy to each of its topics, in one transaction; ``group``'s committed offsets on
+        ``topic`` move past the appended messages in the same transaction.
+
+        So a published event is in the delivery queues the moment it is acknowledged, and nothing
+        reads it back to route it. ``group`` (the router's) must be caught up with ``topic`` before
+        the first such append: the offsets it commits here skip whatever it had not read."""
+        self._require_open()
+        if not messages:
+            return []
+        view = await self._view(topic)
+        copies: list[tuple[tuple[str, ...], tuple[int, ...], _Row] | None] = []
+        for target in routed:
+            if target is None or not target.topics:
+                copies.append(None)
+                continue
+            placements: list[int] = []
+            for name in target.topics:
+                partitions = (await self._view(name)).partitions
+                placements.append(partition_for(target.message.key, partitions))
+            copies.append((target.topics, tuple(placements), self._row(target.message, 0, now_ms())))
+        rows = self._rows(messages, view.partitions)
+        placed = await self._writer.submit(
+            partial(self._append_routed, topic, rows, _dedup_ids(messages), copies, group)
+        )
+        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
+
+    async def _view(self, topic: str) -> TopicView:
+        """The topic's view, the topic created with ``default_partitions`` if needed."""
         view = self._views.get(topic)
         if view is None:
             await self.create_topic(topic, self.default_partitions)
             view = self._views[topic]
-        # Placement and encoding happen here, on the caller's thread: the writer thread, which
-        # every write of the process goes through, then spends its time in SQLite.
-        partitions = view.partitions
-        now = now_ms()
-        rows = [
-            (
-                partition_for(message.key, partitions),
-                message.key,
-                message.value,
-                encode_headers(message.headers),
-                message.timestamp_ms or now,
-                message.dedup_id,
-                message.headers,
-            )
-            for message in messages
-        ]
-        ids = [message.dedup_id for message in messages if message.dedup_id is not None]
-        placed = await self._writer.submit(
-            partial(self._append, topic, rows, orjson.dumps(ids) if ids else None)
+        return view
+
+    @staticmethod
+    def _row(message: Message, partition: int, now: int) -> _Row:
+        return (
+            partition,
+            message.key,
+            message.value,
+            encode_headers(message.headers),
+            message.timestamp_ms or now,
+            message.dedup_id,
+            message.headers,
         )
-        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
+
+    def _rows(self, messages: Sequence[Message], partitions: int) -> list[_Row]:
+        """The messages ready for the writer. Placement and encoding happen here, on the caller's
+        thread: the writer thread, which every write of the process goes through, then spends its
+        time in SQLite."""
+        now = now_ms()
+        return [self._row(message, partition_for(message.key, partitions), now) for message in messages]
 
     def consumer(self, group: str, topic: str) -> EmbeddedConsumer:
         """The member of ``group`` reading ``topic`` (one per group and topic in a process)."""
@@ -425,6 +461,45 @@ class EmbeddedLog:
     def _create_topic(self, name: str, partitions: int, txn: Txn) -> None:
         self._topic(txn, self._pending(txn), name, partitions)
 
+    def _append_routed(
+        self,
+        name: str,
+        rows: list[_Row],
+        dedup_ids: bytes | None,
+        copies: list[tuple[tuple[str, ...], tuple[int, ...], _Row] | None],
+        group: str,
+        txn: Txn,
+    ) -> list[_Placed]:
+        """:meth:`_append`, then the routed copies of the rows appended (not the duplicates), by
+        topic in the rows' order, then ``group``'s offsets past what was appended."""
+        placed = self._append(name, rows, dedup_ids, txn)
+        by_topic: dict[str, list[_Row]] = {}
+        touched: set[int] = set()
+        for (partition, _, duplicate), copy in zip(placed, copies, strict=True):
+            if duplicate:
+                continue
+            touched.add(partition)
+            if copy is None:
+                continue
+            topics, partitions, row = copy
+            for topic, routed_partition in zip(topics, partitions, strict=True):
+                by_topic.setdefault(topic, []).append((routed_partition, *row[1:]))
+        for topic, routed_rows in by_topic.items():
+            self._append(topic, routed_rows, None, txn)
+        if touched:
+            topic_id, nexts = self._staged(txn, name)
+            txn.conn.executemany(
+                _UPSERT_COMMITTED, [(group, topic_id, partition, nexts[partition]) for partition in touched]
+            )
+        return placed
+
+    def _staged(self, txn: Txn, name: str) -> tuple[int, list[int]]:
+        """The id of topic ``name`` (appended to in this transaction) and its next offsets as
+        this transaction leaves them."""
+        pending = self._pending(txn)
+        topic = self._topics.get(name) or pending.topics[name]
+        return topic.id, pending.next[topic.id][1]
+
     def _append(self, name: str, rows: list[_Row], dedup_ids: bytes | None, txn: Txn) -> list[_Placed]:
         """Assigns offsets, skips known dedup ids and inserts; returns where each row went.
 
@@ -578,6 +653,12 @@ def _committed(group: str, topic_id: int, conn: sqlite3.Connection) -> dict[int,
 
 def _store_committed(rows: list[tuple[str, int, int, int]], txn: Txn) -> None:
     txn.conn.executemany(_UPSERT_COMMITTED, rows)
+
+
+def _dedup_ids(messages: Sequence[Message]) -> bytes | None:
+    """The dedup ids of the messages as one JSON array (the writer's one query), None if none."""
+    ids = [message.dedup_id for message in messages if message.dedup_id is not None]
+    return orjson.dumps(ids) if ids else None
 
 
 def _check_partitions(partitions: int) -> None:
