@@ -163,10 +163,11 @@ class Transport(Protocol):
 
 @hot_value
 class Routed:
-    """Routing at publish: the copy of one published message for the delivery queues, and the
-    topics it goes to (one copy, the same for every topic)."""
+    """Routing at publish: where one published message goes, and its copy for those delivery
+    queues: the published message with ``headers`` added after its own (one copy, the same for
+    every topic)."""
 
-    message: Message
+    headers: Headers
     topics: tuple[str, ...]
 
 
@@ -178,8 +179,8 @@ class RoutingLog(Protocol):
         self, topic: str, messages: Sequence[Message], routed: Sequence[Routed | None], group: str
     ) -> list[AppendResult]:
         """Appends ``messages`` to ``topic`` as :meth:`Transport.append` does and, for each one
-        that is not a duplicate, ``routed[i]``'s copy to each of its topics, in the messages'
-        order; and moves ``group``'s committed offsets on ``topic`` past the appended messages
+        that is not a duplicate, its copy (``routed[i]``) to each of ``routed[i].topics``, in the
+        messages' order; and moves ``group``'s committed offsets on ``topic`` past the appended messages
         (they are routed). All of it durably, or none of it."""
         ...
 

@@ -74,7 +74,9 @@ class PublishPolicy(Protocol):
 class FanOut(Protocol):
     """The router's decision at publish (``router.routing.Router``)."""
 
-    def at_publish(self, messages: Sequence[Message], timestamp_ms: int) -> list[Routed | None]: ...
+    def at_publish(
+        self, published: Sequence[tuple[CloudEvent, Message]], timestamp_ms: int
+    ) -> list[Routed | None]: ...
 
     def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None: ...
 
@@ -291,20 +293,36 @@ class Publisher:
                 self._metrics.event_rejected(event.type, system_id, MalformedEvent.code)
                 raise _too_deep(index, batch) from None
             messages.append(to_message(event, data))
-        results = await self._append(messages) if self._dedup is None else await self._deduplicated(messages)
+        if self._routing is not None:
+            results = await self._append_routed(events, messages)
+        elif self._dedup is None:
+            results = await self._append(messages)
+        else:
+            results = await self._deduplicated(messages)
+        received: dict[str, int] = {}
         for event in events:
-            self._metrics.event_received(event.type, system_id)
+            received[event.type] = received.get(event.type, 0) + 1
+        for event_type, count in received.items():
+            self._metrics.event_received(event_type, system_id, count)
         return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]
+
+    async def _append_routed(
+        self, events: Sequence[CloudEvent], messages: Sequence[Message]
+    ) -> list[AppendResult]:
+        """Appends the messages with their routed copies (:class:`RoutingAtPublish`)."""
+        assert self._routing is not None
+        router, log = self._routing.router, self._routing.log
+        routed = router.at_publish(list(zip(events, messages, strict=True)), time.time_ns() // 1_000_000)
+        try:
+            results = await log.append_routed(self._topic, messages, routed, self._routing.group)
+        except TransportError as error:
+            raise Unavailable(f"the event log is unavailable: {error}") from error
+        router.count_routed(routed, results)
+        return results
 
     async def _append(self, messages: Sequence[Message]) -> list[AppendResult]:
         try:
-            if self._routing is None:
-                return await self._transport.append(self._topic, messages)
-            routing = self._routing
-            routed = routing.router.at_publish(messages, time.time_ns() // 1_000_000)
-            results = await routing.log.append_routed(self._topic, messages, routed, routing.group)
-            routing.router.count_routed(routed, results)
-            return results
+            return await self._transport.append(self._topic, messages)
         except TransportError as error:
             # The log is out of reach (a broker restarting, a full disk): nothing was acknowledged,
             # the publisher retries later.

@@ -24,12 +24,12 @@ from typing import Protocol
 import orjson
 
 from router import tracing
-from router.envelope import attributes_of, from_attributes, to_message, typed_attributes_of
+from router.envelope import CloudEvent, attributes_of, from_attributes, to_message, typed_attributes_of
 from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
 from router.ports import AppendResult, Headers, Message, Routed, StoredMessage, Transport
 from router.publishing import EventChecks
-from router.received import stamped
+from router.received import RECEIVED_AT_HEADER, stamped
 from router.recipients import RecipientOnly
 from router.subscriptions import Subscription
 
@@ -231,24 +231,26 @@ class Router:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    def at_publish(self, messages: Sequence[Message], timestamp_ms: int) -> list[Routed | None]:
+    def at_publish(
+        self, published: Sequence[tuple[CloudEvent, Message]], timestamp_ms: int
+    ) -> list[Routed | None]:
         """Routing at publish (a transport that appends a published event with its routed copies,
-        :class:`router.ports.RoutingLog`): per message, its copy for the delivery queues and their
-        topics, or None when no subscription receives it. The messages passed the publish checks;
-        ``timestamp_ms`` is the publish's time on the bus's clock, stamped on every copy
-        (router.received). A copy carries no dedup id: it is appended in the transaction of its
-        published message, whose own dedup id keeps a retried publish from routing it again."""
+        :class:`router.ports.RoutingLog`): per event (checked by the publisher) and its message,
+        where its copy goes, or None when no subscription receives it. The copy is the message
+        stamped with ``timestamp_ms``, the publish's time on the bus's clock (router.received); it
+        carries no dedup id of its own: it is appended in the transaction of its published message,
+        whose dedup id keeps a retried publish from routing it again."""
+        stamp: Headers = ((RECEIVED_AT_HEADER, str(timestamp_ms).encode("ascii")),)
         out: list[Routed | None] = []
-        for message in messages:
-            attributes = attributes_of(message.headers)
-            targets = self._targets(attributes.get("type", ""), attributes)
-            if not targets:
-                out.append(None)
-                continue
-            copy = Message(
-                message.key, message.value, stamped(message.headers, timestamp_ms), None, timestamp_ms
-            )
-            out.append(Routed(copy, tuple(topic for _, topic in targets)))
+        for event, message in published:
+            event_type = event.type
+            cached = self._by_type_allowed.get(event_type)
+            if cached is not None and not cached[1] and not self._recipient_only.addressed(event):
+                targets: Sequence[tuple[Subscription, str]] = cached[0]  # no attribute to look at
+            else:
+                attributes = attributes_of(message.headers)
+                targets = self._targets(event_type, attributes)
+            out.append(Routed(stamp, tuple(topic for _, topic in targets)) if targets else None)
         return out
 
     def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None:

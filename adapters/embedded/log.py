@@ -42,7 +42,7 @@ from typing import TypeVar
 
 import orjson
 
-from adapters.embedded.codec import decode_headers, encode_headers, partition_for
+from adapters.embedded.codec import decode_headers, encode_headers, encode_more, partition_for
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
@@ -256,17 +256,27 @@ class EmbeddedLog:
         if not messages:
             return []
         view = await self._view(topic)
-        copies: list[tuple[tuple[str, ...], tuple[int, ...], _Row] | None] = []
+        rows = self._rows(messages, view.partitions)
+        # per routed topic, its partition count (the inbound topic's, as a rule: then a copy goes
+        # to the partition its published message went to)
+        counts: dict[str, int] = {}
         for target in routed:
+            for name in target.topics if target is not None else ():
+                if name not in counts:
+                    counts[name] = (await self._view(name)).partitions
+        copies: list[tuple[tuple[str, ...], tuple[int, ...], _Row] | None] = []
+        for row, target in zip(rows, routed, strict=True):
             if target is None or not target.topics:
                 copies.append(None)
                 continue
-            placements: list[int] = []
-            for name in target.topics:
-                partitions = (await self._view(name)).partitions
-                placements.append(partition_for(target.message.key, partitions))
-            copies.append((target.topics, tuple(placements), self._row(target.message, 0, now_ms())))
-        rows = self._rows(messages, view.partitions)
+            partition, key, value, blob, timestamp_ms, _, headers = row
+            placements = tuple(
+                partition if counts[name] == view.partitions else partition_for(key, counts[name])
+                for name in target.topics
+            )
+            blob = encode_more(blob, target.headers)
+            copy = (0, key, value, blob, timestamp_ms, None, (*headers, *target.headers))
+            copies.append((target.topics, placements, copy))
         placed = await self._writer.submit(
             partial(self._append_routed, topic, rows, _dedup_ids(messages), copies, group)
         )
