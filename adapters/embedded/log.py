@@ -623,7 +623,7 @@ class EmbeddedLog:
             for partition, start in starts.items():
                 view.starts[partition] = max(view.starts[partition], start)
                 tail = view.tails[partition]
-                while tail and tail[0].offset < view.starts[partition]:
+                while tail and tail[0][1] < view.starts[partition]:
                     tail.popleft()  # retention deleted it: the tail never serves what the file lost
 
 
