@@ -241,16 +241,20 @@ class Router:
         carries no dedup id of its own: it is appended in the transaction of its published message,
         whose dedup id keeps a retried publish from routing it again."""
         stamp: Headers = ((RECEIVED_AT_HEADER, str(timestamp_ms).encode("ascii")),)
+        # where the events of a type go when no attribute of theirs matters (no filter, not
+        # addressed): the same for every such event of the call
+        by_type: dict[str, Routed | None] = {}
         out: list[Routed | None] = []
         for event, message in published:
             event_type = event.type
-            cached = self._by_type_allowed.get(event_type)
-            if cached is not None and not cached[1] and not self._recipient_only.addressed(event):
-                targets: Sequence[tuple[Subscription, str]] = cached[0]  # no attribute to look at
-            else:
-                attributes = attributes_of(message.headers)
-                targets = self._targets(event_type, attributes)
-            out.append(Routed(stamp, tuple(topic for _, topic in targets)) if targets else None)
+            if event_type in by_type and not self._recipient_only.addressed(event):
+                out.append(by_type[event_type])
+                continue
+            targets = self._targets(event_type, attributes_of(message.headers))
+            routed = Routed(stamp, tuple(topic for _, topic in targets)) if targets else None
+            if not self._by_type_allowed[event_type][1] and not self._recipient_only.addressed(event):
+                by_type[event_type] = routed
+            out.append(routed)
         return out
 
     def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None:
