@@ -1,6 +1,6 @@
 """Routing: from the inbound log to the delivery queue of every subscription that wants an event.
 
-Each routed copy carries a dedup id naming the inbound position it came from, so that routing
+In the loop, each routed copy carries a dedup id naming the inbound position it came from, so that routing
 the same inbound messages again after a crash (they were appended but not yet committed) adds
 nothing to the delivery queues: fan-out is exactly-once on transports that honour dedup ids.
 
@@ -8,8 +8,11 @@ On Kafka, agencies may produce CloudEvents straight into the inbound topic, bypa
 API, so the router checks every inbound message again (:class:`InboundChecks`: the same checks
 as publishing, plus "the source is a known system") and appends the invalid ones, with the
 reason in headers, to the dead-letter topic ``deadletter.inbound`` instead of routing them; the
-partition goes on. On the embedded log only the HTTP API writes the inbound topic, after the
-very same checks, so the router is given no checks there and pays nothing for them.
+partition goes on. On the embedded log only the bus's publisher writes the inbound topic, after
+the very same checks, and it routes as it appends (:meth:`Router.at_publish`): the log writes an
+event and its routed copies in one transaction, so no copy needs a dedup id of its own and no
+loop reads the inbound topic back (it runs once at start, for a backlog a bus that routed in a
+loop may have left).
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ Idempotent publish: a message whose ``dedup_id`` the topic has seen within the r
 not appended; its result is ``duplicate=True`` with the original partition and offset. The check and
 the insert are in the append's transaction, so a retried publish after a crash is still caught.
 
+Routing at publish (:meth:`EmbeddedLog.append_routed`): a published message's routed copies go to
+their delivery topics in its own transaction, only if it is not a duplicate, and the router
+group's offsets move past it there too; a copy has no dedup id of its own (nothing can append it
+twice), so it costs no dedup entry.
+
 Retention: every ``retention_interval_s``, messages older than ``retention_s`` (by their timestamp)
 are deleted from the head of each partition, in bounded chunks interleaved with appends. Only a
 prefix is ever deleted, so a partition stays a contiguous range [start, end); a message's dedup
