@@ -8,7 +8,6 @@ released personal data names its recipient, the subject agrees with the data. A 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -74,9 +73,7 @@ class PublishPolicy(Protocol):
 class FanOut(Protocol):
     """The router's decision at publish (``router.routing.Router``)."""
 
-    def at_publish(
-        self, published: Sequence[tuple[CloudEvent, Message]], timestamp_ms: int
-    ) -> list[Routed | None]: ...
+    def at_publish(self, published: Sequence[tuple[CloudEvent, Message]]) -> list[Routed | None]: ...
 
     def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None: ...
 
@@ -312,7 +309,7 @@ class Publisher:
         """Appends the messages with their routed copies (:class:`RoutingAtPublish`)."""
         assert self._routing is not None
         router, log = self._routing.router, self._routing.log
-        routed = router.at_publish(list(zip(events, messages, strict=True)), time.time_ns() // 1_000_000)
+        routed = router.at_publish(list(zip(events, messages, strict=True)))
         try:
             results = await log.append_routed(self._topic, messages, routed, self._routing.group)
         except TransportError as error:

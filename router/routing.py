@@ -164,7 +164,9 @@ class Router:
         contracts' ``released_personal_data``), delivered to their recipient only."""
         self._inbound_checks = inbound_checks
         self._recipient_only = RecipientOnly(released_types)
-        self._clock = clock  # stamps when a checked (Kafka) message reached the bus: router.received
+        # stamps when a message reached the bus (router.received): a checked (Kafka) message when
+        # the router reads it, a published one at publish (at_publish)
+        self._clock = clock
         self._transport = transport
         self._metrics = metrics
         self._policy = policy
@@ -234,16 +236,14 @@ class Router:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    def at_publish(
-        self, published: Sequence[tuple[CloudEvent, Message]], timestamp_ms: int
-    ) -> list[Routed | None]:
+    def at_publish(self, published: Sequence[tuple[CloudEvent, Message]]) -> list[Routed | None]:
         """Routing at publish (a transport that appends a published event with its routed copies,
         :class:`router.ports.RoutingLog`): per event (checked by the publisher) and its message,
         where its copy goes, or None when no subscription receives it. The copy is the message
-        stamped with ``timestamp_ms``, the publish's time on the bus's clock (router.received); it
+        stamped with the publish's time on the router's clock (router.received); it
         carries no dedup id of its own: it is appended in the transaction of its published message,
         whose dedup id keeps a retried publish from routing it again."""
-        stamp: Headers = ((RECEIVED_AT_HEADER, str(timestamp_ms).encode("ascii")),)
+        stamp: Headers = ((RECEIVED_AT_HEADER, str(int(self._clock() * 1000)).encode("ascii")),)
         # where the events of a type go when no attribute of theirs matters (no filter, not
         # addressed): the same for every such event of the call
         by_type: dict[str, Routed | None] = {}

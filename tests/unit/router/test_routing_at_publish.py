@@ -39,7 +39,10 @@ class Appends:
 
 
 def router(transport: Appends) -> Router:
-    return Router(SUBSCRIPTIONS, NotOther(), transport, NoMetrics(), released_types={COLLECTED})  # type: ignore[arg-type]
+    return Router(
+        SUBSCRIPTIONS, NotOther(), transport, NoMetrics(), released_types={COLLECTED},  # type: ignore[arg-type]
+        clock=lambda: 1_700_000_000.123,
+    )  # fmt: skip
 
 
 def events() -> list[CloudEvent]:
@@ -62,7 +65,7 @@ async def test_each_event_goes_where_the_routers_loop_sends_it() -> None:
     ]
     await router(loop).handle({0: stored})
 
-    routed = router(Appends()).at_publish(published, 1_700_000_000_123)
+    routed = router(Appends()).at_publish(published)
 
     at_publish: dict[str, list[str]] = {}
     for (event, _), copy in zip(published, routed, strict=True):
