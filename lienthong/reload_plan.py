@@ -33,6 +33,7 @@ from lienthong.reload_rules import (
     refuse,
     restart_problems,
 )
+from lienthong.workers import routing_at_publish
 from router.audit import AuditLog, AuditUnavailable, admin_action
 from router.bus import Generation
 from router.delivery import SubscriptionDelivery
@@ -207,6 +208,22 @@ async def _plan(running: Reloadable, source: Path) -> ReloadPlan:
                 await connector.aclose()
         raise ConfigInvalid.of(error) from None
     inbound_checks = inbound_checks_of(settings, registry)
+    router = Router(
+        settings.subscriptions,
+        settings.policy,
+        parts.transport,
+        parts.metrics,
+        inbound_checks,
+        released_types=registry.released_types(),
+    )
+    publisher = Publisher(
+        registry,
+        settings.policy,
+        parts.transport,
+        parts.metrics,
+        tracer=parts.tracer,
+        routing=routing_at_publish(parts.transport, router),
+    )
     return ReloadPlan(
         settings=settings,
         registry=registry,
@@ -215,20 +232,13 @@ async def _plan(running: Reloadable, source: Path) -> ReloadPlan:
         connectors=connectors,
         started=started,
         deliveries=deliveries,
-        router=Router(
-            settings.subscriptions,
-            settings.policy,
-            parts.transport,
-            parts.metrics,
-            inbound_checks,
-            released_types=registry.released_types(),
-        ),
+        router=router,
         inbound_checks=inbound_checks,
         generation=Generation(
             settings.directory,
             settings.policy,
             registry,
-            Publisher(registry, settings.policy, parts.transport, parts.metrics, tracer=parts.tracer),
+            publisher,
             {s.name: s for s in settings.subscriptions},
             running.generation.number + 1,
         ),

@@ -1,6 +1,7 @@
 """Wiring: the settings turned into a running bus, started and stopped as one.
 
-Start order: the log, the topics, the deliveries, the router; the HTTP API accepts requests once
+Start order: the log, the topics, the deliveries, the router (on the embedded log, the router's
+catch-up before the deliveries: it routes at publish); the HTTP API accepts requests once
 the lifespan has started all of them. Stop order (SIGTERM, Ctrl-C): uvicorn stops accepting and
 finishes requests in flight, then the consume loops finish the batch in hand within
 ``drain_timeout_s`` and commit (a delivery that would wait on a down sink gives its batch up at
@@ -53,7 +54,7 @@ from lienthong.inbound_checks import inbound_checks_of
 from lienthong.otel_wiring import tracer_of
 from lienthong.reload_plan import ReloadParts, ReloadPlan, reload_configuration
 from lienthong.reload_rules import Changes
-from lienthong.workers import ROUTER_GROUP, Workers
+from lienthong.workers import ROUTER_GROUP, Workers, routing_at_publish
 from router.bus import Bus, Generation
 from router.consuming import MAX_MESSAGES
 from router.dead_letter_reading import DeadLetterReading
@@ -170,6 +171,17 @@ class Runtime:
             shared_state=self._state,
         )
         self._connectors: Mapping[str, Connector] = build_connectors(settings, connector_deps)
+        self._inbound_checks = inbound_checks_of(settings, registry)
+        self._router = Router(
+            settings.subscriptions,
+            settings.policy,
+            self._transport,
+            self._metrics,
+            self._inbound_checks,
+            released_types=registry.released_types(),
+        )
+        # on the embedded log the publisher routes in its own append (after _catch_up_router)
+        self._routing_at_publish = routing_at_publish(self._transport, self._router)
         publisher = Publisher(
             self._registry,
             settings.policy,
@@ -178,6 +190,7 @@ class Runtime:
             tracer=self._tracer,
             # the embedded log deduplicates in its own append; Kafka keeps no dedup ids
             dedup=self._state.dedup if self._state is not None and transport.kafka is not None else None,
+            routing=self._routing_at_publish,
         )
         # the running deliveries by subscription: the bus reads one at a time (_delivery_of)
         self._deliveries: dict[str, SubscriptionDelivery] = {}
@@ -213,15 +226,6 @@ class Runtime:
         )
         self._deliveries.update(
             {s.name: delivery_builder.build(s, self._connectors) for s in settings.subscriptions}
-        )
-        self._inbound_checks = inbound_checks_of(settings, registry)
-        self._router = Router(
-            settings.subscriptions,
-            settings.policy,
-            self._transport,
-            self._metrics,
-            self._inbound_checks,
-            released_types=registry.released_types(),
         )
         # what a reload builds its plan on (lienthong.reload_plan)
         self._reload_parts = ReloadParts(
@@ -307,6 +311,10 @@ class Runtime:
     async def _start_router(self) -> None:
         """The router's loop; on a transactional Kafka bus its consumer commits the offsets of
         each inbound partition in the transaction of what was routed from it (docs/kafka.md)."""
+        if self._routing_at_publish is not None:
+            # the backlog of a log written by a bus that routed in a loop; then no loop
+            await self._workers.catch_up_router(self._route)
+            return
         transport = self._transport
         if not isinstance(transport, KafkaTransport) or transport.options.routing != "transactional":
             await self._workers.start_router(self._route)
@@ -335,9 +343,13 @@ class Runtime:
             await self._transport.create_topic(subscription.topic, partitions)
         for connector in self._connectors.values():
             await connector.start()
+        if self._routing_at_publish is not None:
+            # before the deliveries: the evidence collector, a sink, publishes
+            await self._start_router()
         for subscription in self._settings.subscriptions:
             await self._workers.start(subscription, self._deliveries[subscription.name])
-        await self._start_router()
+        if self._routing_at_publish is None:
+            await self._start_router()
         self._lag_task = asyncio.create_task(self._sample_lag(), name="lag")
         log.info("lienthong started: %d subscriptions", len(self._deliveries))
 
@@ -487,7 +499,9 @@ class Runtime:
         checks = await self._bus.ready()
         tasks = [w.task for w in self._workers.running()] + ([self._lag_task] if self._lag_task else [])
         checks["workers"] = (
-            self._workers.router is not None and not any(t.done() for t in tasks) and not self._not_restarted
+            (self._workers.router is not None or self._routing_at_publish is not None)
+            and not any(t.done() for t in tasks)
+            and not self._not_restarted
         )
         checks["accepting"] = not self._stopping
         for subscription in self._settings.subscriptions:

@@ -8,13 +8,25 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from adapters.embedded import EmbeddedLog
 from router.consuming import MAX_MESSAGES, ConsumeLoop, Handler
 from router.delivery import SubscriptionDelivery
 from router.ports import Consumer, Transport
-from router.publishing import INBOUND_TOPIC
+from router.publishing import INBOUND_TOPIC, RoutingAtPublish
+from router.routing import Router
 from router.subscriptions import Subscription
 
 ROUTER_GROUP = "router"
+
+
+def routing_at_publish(transport: Transport, router: Router) -> RoutingAtPublish | None:
+    """How the publisher of ``router``'s configuration routes on ``transport``: in the publish's
+    own append on the embedded log (no router loop reads the inbound topic back); None on Kafka,
+    where agencies may produce into the inbound topic directly and the router's loop checks and
+    routes what it reads."""
+    if isinstance(transport, EmbeddedLog):
+        return RoutingAtPublish(router, transport, ROUTER_GROUP)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,21 @@ class Workers:
         await consumer.start()
         loop = ConsumeLoop("router", consumer, route, max_messages=self._max_messages, commits=commits)
         self.router = Worker(loop, consumer, asyncio.create_task(loop.run(), name=loop.name))
+
+    async def catch_up_router(self, route: Handler) -> None:
+        """Routes what the inbound topic holds past the router group's committed offsets, then
+        returns. A bus that routes at publish runs it once at start, before anything publishes:
+        the log then moves the group's offsets with every publish (RoutingAtPublish), which is
+        only right once the group has read everything before (a log written by a bus that routed
+        in a loop, stopped with a backlog)."""
+        consumer = self._transport.consumer(ROUTER_GROUP, INBOUND_TOPIC)
+        await consumer.start()
+        try:
+            while batches := await consumer.fetch(self._max_messages, 0.0):
+                await route(batches)
+                await consumer.commit({p: msgs[-1].offset + 1 for p, msgs in batches.items() if msgs})
+        finally:
+            await consumer.close()
 
     async def drain(self, name: str) -> None:
         """Stops one subscription's loop as a shutdown would: the batch in hand is finished and

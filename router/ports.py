@@ -161,6 +161,30 @@ class Transport(Protocol):
     async def healthy(self) -> bool: ...
 
 
+@hot_value
+class Routed:
+    """Routing at publish: where one published message goes, and its copy for those delivery
+    queues: the published message with ``headers`` added after its own (one copy, the same for
+    every topic)."""
+
+    headers: Headers
+    topics: tuple[str, ...]
+
+
+class RoutingLog(Protocol):
+    """A transport that appends a published event and its routed copies in one transaction (the
+    embedded log), so that no router reads the inbound topic back to route it."""
+
+    async def append_routed(
+        self, topic: str, messages: Sequence[Message], routed: Sequence[Routed | None], group: str
+    ) -> list[AppendResult]:
+        """Appends ``messages`` to ``topic`` as :meth:`Transport.append` does and, for each one
+        that is not a duplicate, its copy (``routed[i]``) to each of ``routed[i].topics``, in the
+        messages' order; and moves ``group``'s committed offsets on ``topic`` past the appended messages
+        (they are routed). All of it durably, or none of it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An event a subscription gave up delivering, with why."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -26,7 +27,7 @@ from router.errors import (
     UnknownType,
 )
 from router.metrics import Metrics
-from router.ports import AppendResult, Message, Transport, TransportError, hot_value
+from router.ports import AppendResult, Message, Routed, RoutingLog, Transport, TransportError, hot_value
 from router.recipients import RECIPIENT
 from router.state import ClaimState, Placed, PublishDedup, StateUnavailable
 
@@ -67,6 +68,25 @@ class Contracts(Protocol[RefT]):
 
 class PublishPolicy(Protocol):
     def may_publish(self, system_id: str, event_type: str) -> bool: ...
+
+
+class FanOut(Protocol):
+    """The router's decision at publish (``router.routing.Router``)."""
+
+    def at_publish(self, published: Sequence[tuple[CloudEvent, Message]]) -> list[Routed | None]: ...
+
+    def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingAtPublish:
+    """Routing in the publish's own append, on a transport that can (the embedded log): the
+    router of the publisher's configuration decides, the log appends the event and its routed
+    copies together and moves ``group``'s (the router's) offsets past the event."""
+
+    router: FanOut
+    log: RoutingLog
+    group: str
 
 
 @hot_value
@@ -167,7 +187,10 @@ class Publisher:
         topic: str = INBOUND_TOPIC,
         tracer: tracing.Tracer | None = None,
         dedup: PublishDedup | None = None,
+        routing: RoutingAtPublish | None = None,
     ) -> None:
+        """``routing``: the events are routed in their own append (see :class:`RoutingAtPublish`);
+        without it a router reads them back from ``topic``."""
         self._checks = EventChecks(contracts, policy)
         self._transport = transport
         # the shared dedup of a transport that keeps no dedup ids (Kafka): ``(source, id)`` is
@@ -176,6 +199,7 @@ class Publisher:
         self._metrics = metrics
         self._topic = topic
         self._tracer = tracer
+        self._routing = routing
 
     def _check(self, system_id: str, event: CloudEvent, prefix: str) -> tuple[LienthongError | None, Any]:
         """Returns the first error of the event (or None) and the resolved schema reference."""
@@ -266,10 +290,32 @@ class Publisher:
                 self._metrics.event_rejected(event.type, system_id, MalformedEvent.code)
                 raise _too_deep(index, batch) from None
             messages.append(to_message(event, data))
-        results = await self._append(messages) if self._dedup is None else await self._deduplicated(messages)
+        if self._routing is not None:
+            results = await self._append_routed(events, messages)
+        elif self._dedup is None:
+            results = await self._append(messages)
+        else:
+            results = await self._deduplicated(messages)
+        received: dict[str, int] = {}
         for event in events:
-            self._metrics.event_received(event.type, system_id)
+            received[event.type] = received.get(event.type, 0) + 1
+        for event_type, count in received.items():
+            self._metrics.event_received(event_type, system_id, count)
         return [Accepted(event.id, result.duplicate) for event, result in zip(events, results, strict=True)]
+
+    async def _append_routed(
+        self, events: Sequence[CloudEvent], messages: Sequence[Message]
+    ) -> list[AppendResult]:
+        """Appends the messages with their routed copies (:class:`RoutingAtPublish`)."""
+        assert self._routing is not None
+        router, log = self._routing.router, self._routing.log
+        routed = router.at_publish(list(zip(events, messages, strict=True)))
+        try:
+            results = await log.append_routed(self._topic, messages, routed, self._routing.group)
+        except TransportError as error:
+            raise Unavailable(f"the event log is unavailable: {error}") from error
+        router.count_routed(routed, results)
+        return results
 
     async def _append(self, messages: Sequence[Message]) -> list[AppendResult]:
         try:

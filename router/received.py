@@ -9,8 +9,8 @@ sent, and a sink reads the time from it (:func:`received_at`).
 
 - On Kafka (the router checks inbound messages) the stamp is the router's clock when it consumes
   the message: the first moment the bus itself sees a message a producer may have written.
-- On the embedded log only the bus's HTTP API writes ``inbound``, and the log stamps each message
-  with its own clock when it appends it: the router copies that time.
+- On the embedded log only the bus's publisher writes ``inbound``, and routes as it appends
+  (``Router.at_publish``): the stamp is the bus's clock at the publish.
 
 The header has no ``ce_`` prefix, so no sink sends it on (webhooks send the ``ce_`` attributes).
 """

@@ -32,7 +32,7 @@ from enum import Enum
 from typing import TypeVar
 
 from router import tracing
-from router.envelope import KAFKA_PREFIX
+from router.envelope import KAFKA_PREFIX, CloudEvent
 from router.filters import All, Any_, Exact, Not, Prefix, Suffix
 from router.ports import DeadLetter, StoredMessage
 from router.subscriptions import Filter, Subscription
@@ -60,6 +60,10 @@ class RecipientOnly:
 
     def __init__(self, released: Collection[str] = ()) -> None:
         self._released = frozenset(released)
+
+    def addressed(self, event: CloudEvent) -> bool:
+        """:meth:`applies` to an event, from its attributes as parsed."""
+        return RECIPIENT in event.extensions or event.type in self._released
 
     def applies(self, event_type: str, attributes: Mapping[str, str]) -> bool:
         """Whether the event is addressed (a declared type, or a ``recipient`` named)."""

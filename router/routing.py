@@ -1,6 +1,6 @@
 """Routing: from the inbound log to the delivery queue of every subscription that wants an event.
 
-Each routed copy carries a dedup id naming the inbound position it came from, so that routing
+In the loop, each routed copy carries a dedup id naming the inbound position it came from, so that routing
 the same inbound messages again after a crash (they were appended but not yet committed) adds
 nothing to the delivery queues: fan-out is exactly-once on transports that honour dedup ids.
 
@@ -8,8 +8,11 @@ On Kafka, agencies may produce CloudEvents straight into the inbound topic, bypa
 API, so the router checks every inbound message again (:class:`InboundChecks`: the same checks
 as publishing, plus "the source is a known system") and appends the invalid ones, with the
 reason in headers, to the dead-letter topic ``deadletter.inbound`` instead of routing them; the
-partition goes on. On the embedded log only the HTTP API writes the inbound topic, after the
-very same checks, so the router is given no checks there and pays nothing for them.
+partition goes on. On the embedded log only the bus's publisher writes the inbound topic, after
+the very same checks, and it routes as it appends (:meth:`Router.at_publish`): the log writes an
+event and its routed copies in one transaction, so no copy needs a dedup id of its own and no
+loop reads the inbound topic back (it runs once at start, for a backlog a bus that routed in a
+loop may have left).
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from typing import Protocol
 import orjson
 
 from router import tracing
-from router.envelope import attributes_of, from_attributes, to_message, typed_attributes_of
+from router.envelope import CloudEvent, attributes_of, from_attributes, to_message, typed_attributes_of
 from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
-from router.ports import Headers, Message, StoredMessage, Transport
+from router.ports import AppendResult, Headers, Message, Routed, StoredMessage, Transport
 from router.publishing import EventChecks
-from router.received import stamped
+from router.received import RECEIVED_AT_HEADER, stamped
 from router.recipients import RecipientOnly
 from router.subscriptions import Subscription
 
@@ -161,7 +164,9 @@ class Router:
         contracts' ``released_personal_data``), delivered to their recipient only."""
         self._inbound_checks = inbound_checks
         self._recipient_only = RecipientOnly(released_types)
-        self._clock = clock  # stamps when a checked (Kafka) message reached the bus: router.received
+        # stamps when a message reached the bus (router.received): a checked (Kafka) message when
+        # the router reads it, a published one at publish (at_publish)
+        self._clock = clock
         self._transport = transport
         self._metrics = metrics
         self._policy = policy
@@ -230,6 +235,40 @@ class Router:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    def at_publish(self, published: Sequence[tuple[CloudEvent, Message]]) -> list[Routed | None]:
+        """Routing at publish (a transport that appends a published event with its routed copies,
+        :class:`router.ports.RoutingLog`): per event (checked by the publisher) and its message,
+        where its copy goes, or None when no subscription receives it. The copy is the message
+        stamped with the publish's time on the router's clock (router.received); it
+        carries no dedup id of its own: it is appended in the transaction of its published message,
+        whose dedup id keeps a retried publish from routing it again."""
+        stamp: Headers = ((RECEIVED_AT_HEADER, str(int(self._clock() * 1000)).encode("ascii")),)
+        # where the events of a type go when no attribute of theirs matters (no filter, not
+        # addressed): the same for every such event of the call
+        by_type: dict[str, Routed | None] = {}
+        out: list[Routed | None] = []
+        for event, message in published:
+            event_type = event.type
+            if event_type in by_type and not self._recipient_only.addressed(event):
+                out.append(by_type[event_type])
+                continue
+            targets = self._targets(event_type, attributes_of(message.headers))
+            routed = Routed(stamp, tuple(topic for _, topic in targets)) if targets else None
+            if not self._by_type_allowed[event_type][1] and not self._recipient_only.addressed(event):
+                by_type[event_type] = routed
+            out.append(routed)
+        return out
+
+    def count_routed(self, routed: Sequence[Routed | None], results: Sequence[AppendResult]) -> None:
+        """Counts the copies of :meth:`at_publish` that were appended (not those of duplicates)."""
+        counts: dict[str, int] = defaultdict(int)
+        for copy, result in zip(routed, results, strict=True):
+            if copy is not None and not result.duplicate:
+                for topic in copy.topics:
+                    counts[topic] += 1
+        for topic, count in counts.items():
+            self._metrics.event_routed(topic.removeprefix("deliver."), count)
 
     def _count(self, topic: str, routed: Sequence[Message]) -> None:
         if topic != INBOUND_DEAD_LETTERS:

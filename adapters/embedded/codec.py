@@ -50,6 +50,29 @@ def encode_headers(headers: Headers) -> bytes:
     return _layout(count).pack(count, *lengths) + b"".join(parts)
 
 
+def encode_more(blob: bytes, more: Headers) -> bytes:
+    """The encoding of a message's headers followed by ``more``, from the encoding of its own
+    (``blob``): the names and values stay as they are, only the counts and lengths are rewritten.
+    A routed copy is its published message with a header added."""
+    if not blob:
+        return encode_headers(more)
+    if not more:
+        return blob
+    (count,) = _COUNT.unpack_from(blob)
+    layout = _layout(count)
+    lengths = list(layout.unpack_from(blob))
+    parts = [blob[layout.size :]]
+    for name, value in more:
+        raw = name.encode("utf-8")
+        lengths.append(len(raw))
+        lengths.append(len(value))
+        parts.append(raw)
+        parts.append(value)
+    total = count + len(more)
+    lengths[0] = total
+    return _layout(total).pack(*lengths) + b"".join(parts)
+
+
 def decode_headers(blob: bytes) -> Headers:
     if not blob:
         return ()

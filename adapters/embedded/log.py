@@ -20,6 +20,11 @@ Idempotent publish: a message whose ``dedup_id`` the topic has seen within the r
 not appended; its result is ``duplicate=True`` with the original partition and offset. The check and
 the insert are in the append's transaction, so a retried publish after a crash is still caught.
 
+Routing at publish (:meth:`EmbeddedLog.append_routed`): a published message's routed copies go to
+their delivery topics in its own transaction, only if it is not a duplicate, and the router
+group's offsets move past it there too; a copy has no dedup id of its own (nothing can append it
+twice), so it costs no dedup entry.
+
 Retention: every ``retention_interval_s``, messages older than ``retention_s`` (by their timestamp)
 are deleted from the head of each partition, in bounded chunks interleaved with appends. Only a
 prefix is ever deleted, so a partition stays a contiguous range [start, end); a message's dedup
@@ -42,14 +47,14 @@ from typing import TypeVar
 
 import orjson
 
-from adapters.embedded.codec import decode_headers, encode_headers, partition_for
+from adapters.embedded.codec import decode_headers, encode_headers, encode_more, partition_for
 from adapters.embedded.consumer import EmbeddedConsumer
 from adapters.embedded.lock import ProcessLock
 from adapters.embedded.reader import Reader
 from adapters.embedded.tables import MAX_OFFSET, MAX_PARTITION_ID, OFFSET_BITS, Durability, connect
 from adapters.embedded.topic_view import TAIL_MESSAGES, Appended, TopicView
 from adapters.embedded.writer import Txn, Writer
-from router.ports import AppendResult, Headers, Message, StoredMessage, TransportError
+from router.ports import AppendResult, Headers, Message, Routed, StoredMessage, TransportError
 
 __all__ = ["EmbeddedLog"]
 
@@ -237,31 +242,77 @@ class EmbeddedLog:
         self._require_open()
         if not messages:
             return []
+        view = await self._view(topic)
+        rows = self._rows(messages, view.partitions)
+        placed = await self._writer.submit(partial(self._append, topic, rows, _dedup_ids(messages)))
+        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
+
+    async def append_routed(
+        self, topic: str, messages: Sequence[Message], routed: Sequence[Routed | None], group: str
+    ) -> list[AppendResult]:
+        """Appends ``messages`` to ``topic`` and, for each one that is not a duplicate, its
+        routed copy to each of its topics, in one transaction; ``group``'s committed offsets on
+        ``topic`` move past the appended messages in the same transaction.
+
+        So a published event is in the delivery queues the moment it is acknowledged, and nothing
+        reads it back to route it. ``group`` (the router's) must be caught up with ``topic`` before
+        the first such append: the offsets it commits here skip whatever it had not read."""
+        self._require_open()
+        if not messages:
+            return []
+        view = await self._view(topic)
+        rows = self._rows(messages, view.partitions)
+        # per routed topic, its partition count (the inbound topic's, as a rule: then a copy goes
+        # to the partition its published message went to)
+        counts: dict[str, int] = {}
+        for target in routed:
+            for name in target.topics if target is not None else ():
+                if name not in counts:
+                    counts[name] = (await self._view(name)).partitions
+        copies: list[tuple[tuple[str, ...], tuple[int, ...], _Row] | None] = []
+        for row, target in zip(rows, routed, strict=True):
+            if target is None or not target.topics:
+                copies.append(None)
+                continue
+            partition, key, value, blob, timestamp_ms, _, headers = row
+            placements = tuple(
+                partition if counts[name] == view.partitions else partition_for(key, counts[name])
+                for name in target.topics
+            )
+            blob = encode_more(blob, target.headers)
+            copy = (0, key, value, blob, timestamp_ms, None, (*headers, *target.headers))
+            copies.append((target.topics, placements, copy))
+        placed = await self._writer.submit(
+            partial(self._append_routed, topic, rows, _dedup_ids(messages), copies, group)
+        )
+        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
+
+    async def _view(self, topic: str) -> TopicView:
+        """The topic's view, the topic created with ``default_partitions`` if needed."""
         view = self._views.get(topic)
         if view is None:
             await self.create_topic(topic, self.default_partitions)
             view = self._views[topic]
-        # Placement and encoding happen here, on the caller's thread: the writer thread, which
-        # every write of the process goes through, then spends its time in SQLite.
-        partitions = view.partitions
-        now = now_ms()
-        rows = [
-            (
-                partition_for(message.key, partitions),
-                message.key,
-                message.value,
-                encode_headers(message.headers),
-                message.timestamp_ms or now,
-                message.dedup_id,
-                message.headers,
-            )
-            for message in messages
-        ]
-        ids = [message.dedup_id for message in messages if message.dedup_id is not None]
-        placed = await self._writer.submit(
-            partial(self._append, topic, rows, orjson.dumps(ids) if ids else None)
+        return view
+
+    @staticmethod
+    def _row(message: Message, partition: int, now: int) -> _Row:
+        return (
+            partition,
+            message.key,
+            message.value,
+            encode_headers(message.headers),
+            message.timestamp_ms or now,
+            message.dedup_id,
+            message.headers,
         )
-        return [AppendResult(partition, offset, duplicate) for partition, offset, duplicate in placed]
+
+    def _rows(self, messages: Sequence[Message], partitions: int) -> list[_Row]:
+        """The messages ready for the writer. Placement and encoding happen here, on the caller's
+        thread: the writer thread, which every write of the process goes through, then spends its
+        time in SQLite."""
+        now = now_ms()
+        return [self._row(message, partition_for(message.key, partitions), now) for message in messages]
 
     def consumer(self, group: str, topic: str) -> EmbeddedConsumer:
         """The member of ``group`` reading ``topic`` (one per group and topic in a process)."""
@@ -425,6 +476,45 @@ class EmbeddedLog:
     def _create_topic(self, name: str, partitions: int, txn: Txn) -> None:
         self._topic(txn, self._pending(txn), name, partitions)
 
+    def _append_routed(
+        self,
+        name: str,
+        rows: list[_Row],
+        dedup_ids: bytes | None,
+        copies: list[tuple[tuple[str, ...], tuple[int, ...], _Row] | None],
+        group: str,
+        txn: Txn,
+    ) -> list[_Placed]:
+        """:meth:`_append`, then the routed copies of the rows appended (not the duplicates), by
+        topic in the rows' order, then ``group``'s offsets past what was appended."""
+        placed = self._append(name, rows, dedup_ids, txn)
+        by_topic: dict[str, list[_Row]] = {}
+        touched: set[int] = set()
+        for (partition, _, duplicate), copy in zip(placed, copies, strict=True):
+            if duplicate:
+                continue
+            touched.add(partition)
+            if copy is None:
+                continue
+            topics, partitions, row = copy
+            for topic, routed_partition in zip(topics, partitions, strict=True):
+                by_topic.setdefault(topic, []).append((routed_partition, *row[1:]))
+        for topic, routed_rows in by_topic.items():
+            self._append(topic, routed_rows, None, txn)
+        if touched:
+            topic_id, nexts = self._staged(txn, name)
+            txn.conn.executemany(
+                _UPSERT_COMMITTED, [(group, topic_id, partition, nexts[partition]) for partition in touched]
+            )
+        return placed
+
+    def _staged(self, txn: Txn, name: str) -> tuple[int, list[int]]:
+        """The id of topic ``name`` (appended to in this transaction) and its next offsets as
+        this transaction leaves them."""
+        pending = self._pending(txn)
+        topic = self._topics.get(name) or pending.topics[name]
+        return topic.id, pending.next[topic.id][1]
+
     def _append(self, name: str, rows: list[_Row], dedup_ids: bytes | None, txn: Txn) -> list[_Placed]:
         """Assigns offsets, skips known dedup ids and inserts; returns where each row went.
 
@@ -538,7 +628,7 @@ class EmbeddedLog:
             for partition, start in starts.items():
                 view.starts[partition] = max(view.starts[partition], start)
                 tail = view.tails[partition]
-                while tail and tail[0].offset < view.starts[partition]:
+                while tail and tail[0][1] < view.starts[partition]:
                     tail.popleft()  # retention deleted it: the tail never serves what the file lost
 
 
@@ -578,6 +668,12 @@ def _committed(group: str, topic_id: int, conn: sqlite3.Connection) -> dict[int,
 
 def _store_committed(rows: list[tuple[str, int, int, int]], txn: Txn) -> None:
     txn.conn.executemany(_UPSERT_COMMITTED, rows)
+
+
+def _dedup_ids(messages: Sequence[Message]) -> bytes | None:
+    """The dedup ids of the messages as one JSON array (the writer's one query), None if none."""
+    ids = [message.dedup_id for message in messages if message.dedup_id is not None]
+    return orjson.dumps(ids) if ids else None
 
 
 def _check_partitions(partitions: int) -> None:

@@ -31,8 +31,10 @@ class TopicView:
     ends: list[int]  # per partition, the offset the next appended message will get
     starts: list[int]  # per partition, the first retained offset
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    # per partition, the newest appended messages, contiguous in offsets (see TAIL_MESSAGES)
-    tails: list[deque[StoredMessage]] = field(default_factory=list)
+    # per partition, the newest appended messages, contiguous in offsets (see TAIL_MESSAGES), as
+    # the writer handed them over: a StoredMessage is built only for what a consumer fetches (no
+    # one fetches the inbound topic of a log that routes at publish)
+    tails: list[deque[Appended]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.tails:
@@ -41,19 +43,23 @@ class TopicView:
     def from_tail(self, partition: int, start: int, limit: int) -> list[StoredMessage] | None:
         """Messages from ``start`` on if the tail holds ``start``, else None (read the file)."""
         tail = self.tails[partition]
-        if not tail or not tail[0].offset <= start <= tail[-1].offset or start < self.starts[partition]:
+        if not tail or not tail[0][1] <= start <= tail[-1][1] or start < self.starts[partition]:
             return None
-        first = start - tail[0].offset
-        return list(islice(tail, first, first + limit))
+        first = start - tail[0][1]
+        name = self.name
+        return [
+            StoredMessage(name, partition, offset, key, value, headers, timestamp_ms)
+            for _, offset, key, value, headers, timestamp_ms in islice(tail, first, first + limit)
+        ]
 
     def remember(self, appended: list[Appended]) -> None:
         """Adds committed messages to the tails, keeping each tail contiguous."""
-        name = self.name
-        for partition, offset, key, value, headers, timestamp_ms in appended:
-            tail = self.tails[partition]
-            if tail and tail[-1].offset + 1 != offset:
+        tails = self.tails
+        for message in appended:
+            tail = tails[message[0]]
+            if tail and tail[-1][1] + 1 != message[1]:
                 tail.clear()
-            tail.append(StoredMessage(name, partition, offset, key, value, headers, timestamp_ms))
+            tail.append(message)
 
     def notify(self) -> None:
         """Wakes everything waiting for this topic to change."""

@@ -92,7 +92,8 @@ async def test_sigterm_with_the_sink_down_does_not_wait_for_it_and_loses_nothing
             while len(portal.requests) < 3:  # the circuit opened: the delivery is waiting on it
                 await asyncio.sleep(0.05)
             assert await asyncio.to_thread(bus.terminate) == 0
-            assert stopped_lines(bus) == ["lienthong stopped (2 loops drained, 0 cancelled)"]
+            # the delivery's loop: the embedded log routes at publish, the router has no loop
+            assert stopped_lines(bus) == ["lienthong stopped (1 loops drained, 0 cancelled)"]
             portal.clear_faults()
             bus.start()
             await wait_for_ids(portal, {e["id"] for e in events}, timeout=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from adapters.embedded.codec import decode_headers, encode_headers, partition_for
+from adapters.embedded.codec import decode_headers, encode_headers, encode_more, partition_for
 
 
 def test_partition_is_crc32_of_utf8_key_modulo_count() -> None:
@@ -40,3 +40,11 @@ def test_many_and_large_headers() -> None:
     headers = tuple((f"h{index}", bytes([index % 256]) * index) for index in range(300))
     headers += (("big", b"\x00" * (1 << 20)),)
     assert decode_headers(encode_headers(headers)) == headers
+
+
+def test_headers_encoded_with_more_read_back_as_all_of_them() -> None:
+    own = (("ce_id", b"1"), ("ce_type", b"t\xc3\xa9"))
+    more = (("lienthong_received_at", b"1700000000000"), ("x", b""))
+    assert decode_headers(encode_more(encode_headers(own), more)) == (*own, *more)
+    assert decode_headers(encode_more(encode_headers(()), more)) == more
+    assert encode_more(encode_headers(own), ()) == encode_headers(own)

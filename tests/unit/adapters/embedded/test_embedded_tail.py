@@ -36,7 +36,10 @@ async def test_what_the_tail_serves_equals_the_file(make_log: MakeLog) -> None:
     view = log.view("in")
     assert view is not None
     assert len(view.tails[0]) == TAIL_MESSAGES
-    assert view.tails[0][0].offset == count - TAIL_MESSAGES
+    assert view.from_tail(0, count - TAIL_MESSAGES - 1, 1) is None
+    kept = view.from_tail(0, count - TAIL_MESSAGES, count)
+    assert kept is not None
+    assert [m.offset for m in kept] == list(range(count - TAIL_MESSAGES, count))
     from_memory_and_file = await drain(log, "g1", count)
     await log.close()
     reopened = await make_log()  # a new process: nothing in memory, everything from the file
@@ -56,8 +59,11 @@ async def test_the_tail_follows_each_partition(log: EmbeddedLog) -> None:
     assert view is not None
     for partition in range(4):
         expected = [k.encode() for k in keys if partition_for(k, 4) == partition]
-        assert [m.value for m in view.tails[partition]] == expected
-        assert [m.offset for m in view.tails[partition]] == list(range(len(expected)))
+        tail = view.from_tail(partition, 0, len(keys)) if expected else []
+        assert tail is not None
+        assert [m.value for m in tail] == expected
+        assert [m.offset for m in tail] == list(range(len(expected)))
+        assert all(m.topic == "in" and m.partition == partition for m in tail)
 
 
 async def test_a_consume_loop_fetch_fits_in_the_tails(make_log: MakeLog) -> None:
