@@ -16,12 +16,20 @@ when all of these hold:
 
 Errors say which check failed, never what the token holds (it names a person).
 PyJWT does the JWS work; the choices above are made here, before it is called.
+
+An official's client sends the same token with every query until it expires, and checking its
+signature (an RSA or ECDSA verification) costs more than the rest of an evidence query. So a
+verifier keeps the tokens it accepted lately, with the official each names and its ``exp`` and
+``nbf``: everything else it checks depends on the token and the trusted issuers only, which do not
+change while the verifier lives (a reload makes a new one). A token found there is accepted again
+without its signature checked, while its time window holds; past it, refused as it would be.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,8 @@ EC_ALGORITHMS = ("ES256", "ES384", "ES512")
 OKP_ALGORITHMS = ("EdDSA",)
 ALLOWED_ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS, *OKP_ALGORITHMS)
 DEFAULT_CLOCK_SKEW_S = 60.0
+# Tokens accepted lately, kept by a verifier; emptied when full.
+MAX_CACHED_TOKENS = 1024
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 
@@ -136,10 +146,18 @@ def keys_of_file(path: Path) -> tuple[VerificationKey, ...]:
 class OfficialTokenVerifier:
     """Checks tokens against :class:`OfficialsSettings` (router.officials.TokenVerifier)."""
 
-    def __init__(self, settings: OfficialsSettings) -> None:
+    def __init__(self, settings: OfficialsSettings, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the time a remembered token's ``exp`` and ``nbf`` are held against (PyJWT
+        takes the system's clock for the others)."""
         self.settings = settings
+        self._clock = clock
+        # token -> the official it names, its exp, its nbf (None without one)
+        self._accepted: dict[str, tuple[Official, float, float | None]] = {}
 
     def verify(self, token: str) -> Official:
+        accepted = self._accepted.get(token)
+        if accepted is not None:
+            return self._still_valid(*accepted)
         if not token or len(token) > MAX_TOKEN:
             raise _invalid(f"a token is 1 to {MAX_TOKEN} characters")
         try:
@@ -161,7 +179,27 @@ class OfficialTokenVerifier:
         if not keys:
             raise _invalid("its issuer has no key of that id for that algorithm")
         verified = self._decode(token, issuer, algorithm, keys)
-        return Official(_official_id(verified, issuer.claim), VERIFIED, issuer.issuer)
+        official = Official(_official_id(verified, issuer.claim), VERIFIED, issuer.issuer)
+        # PyJWT checked both are numbers
+        not_before = verified.get("nbf")
+        if len(self._accepted) >= MAX_CACHED_TOKENS:
+            self._accepted.clear()
+        self._accepted[token] = (
+            official,
+            float(verified["exp"]),
+            None if not_before is None else float(not_before),
+        )
+        return official
+
+    def _still_valid(self, official: Official, expires: float, not_before: float | None) -> Official:
+        """A remembered token's official, unless its time window is past (or not yet open): the
+        bounds as PyJWT draws them, with the clock skew."""
+        now, skew = self._clock(), self.settings.clock_skew_s
+        if expires <= now - skew:
+            raise _invalid("it has expired")
+        if not_before is not None and not_before > now + skew:
+            raise _invalid("it is not valid yet (nbf)")
+        return official
 
     def _decode(
         self, token: str, issuer: TrustedIssuer, algorithm: str, keys: Sequence[VerificationKey]

@@ -18,7 +18,8 @@ Each reads its own copy of the same CloudEvents (Kafka binary mode, 8 partitions
 fewer of them, ``--faststream-events``), written before the clock starts; the clock runs until
 every message was consumed and its output acked. Raw and lienthong alternate ``--rounds`` times
 (each round on fresh topics): the medians and ranges of the rates and of each round's ratio are
-reported, as one run on a shared machine is noisy. ``--linger-ms 2 0`` runs the lienthong
+reported, as one run on a shared machine is noisy; so is each pipeline's CPU per event (its
+process's CPU time over the run), which the broker's share of the cores moves far less. ``--linger-ms 2 0`` runs the lienthong
 pipelines with each producer linger (KafkaOptions.linger_ms) in the same rounds.
 
 Before the rounds, the publish hop's latency: single events appended one at a time (nothing else
@@ -47,7 +48,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -107,7 +108,7 @@ async def fill(transport: KafkaTransport, topics: Sequence[str], events: int, ru
             await transport.append(topic, messages[start : start + 5000])
 
 
-async def raw_passthrough(bootstrap: str, source: str, target: str, events: int) -> float:
+async def raw_passthrough(bootstrap: str, source: str, target: str, events: int) -> tuple[float, float]:
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -119,7 +120,7 @@ async def raw_passthrough(bootstrap: str, source: str, target: str, events: int)
     await consumer.start()
     await out.start()
     try:
-        started, done = time.perf_counter(), 0
+        started, cpu, done = time.perf_counter(), time.process_time(), 0
         while done < events:
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             pending = [
@@ -130,13 +131,13 @@ async def raw_passthrough(bootstrap: str, source: str, target: str, events: int)
             await asyncio.gather(*pending)
             await consumer.commit()
             done += len(pending)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     finally:
         await consumer.stop()
         await out.stop()
 
 
-async def lienthong_pipeline(config: Path, events: int, linger_ms: int) -> float:
+async def lienthong_pipeline(config: Path, events: int, linger_ms: int) -> tuple[float, float]:
     settings, registry = load(config)
     assert settings.transport.kafka is not None
     transport = KafkaTransport(replace(settings.transport.kafka, linger_ms=linger_ms))
@@ -171,14 +172,14 @@ async def lienthong_pipeline(config: Path, events: int, linger_ms: int) -> float
         consumer = transport.consumer("router", INBOUND_TOPIC)
         loop = ConsumeLoop("router", consumer, counting(router.handle))
     await consumer.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(loop.run())
     await finished.wait()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     loop.stop()
     await task
     await transport.close()
-    return elapsed
+    return elapsed, cpu
 
 
 async def faststream_pipeline(config: Path, bootstrap: str, source: str, target: str, events: int) -> float:
@@ -295,15 +296,23 @@ async def publish_hop(
 Variant = tuple[Routing, int]
 
 
+class Measured(NamedTuple):
+    """A pipeline's events per second, and the CPU its process spent per event (µs): the
+    broker's share of the cores moves the rate far more than the CPU per event."""
+
+    rate: float
+    cpu_us: float
+
+
 def variant_name(variant: Variant) -> str:
     return f"{variant[0]}, linger_ms={variant[1]}"
 
 
 async def round_of(
     bootstrap: str, folder: Path, run: str, number: int, events: int, variants: Sequence[Variant]
-) -> tuple[float, dict[Variant, float]]:
+) -> tuple[Measured, dict[Variant, Measured]]:
     """One raw pipeline and one lienthong pipeline per variant, each on its own copy of the
-    events: their rates."""
+    events: their rates and CPU per event."""
     namespace = f"bench-{run}-{number}."
     transport = KafkaTransport(KafkaOptions((bootstrap,), default_partitions=PARTITIONS, namespace=namespace))
     await transport.start()
@@ -312,12 +321,16 @@ async def round_of(
     await transport.create_topic("raw.out", PARTITIONS)
     await transport.close()
     raw = await raw_passthrough(bootstrap, namespace + "raw.in", namespace + "raw.out", events)
-    ours: dict[Variant, float] = {}
+    ours: dict[Variant, Measured] = {}
     for mode, linger in variants:
         # each variant under its own namespace, whose inbound topic is the copy filled for it
         config = write_config(folder, bootstrap, f"{namespace}{mode}.l{linger}.", mode)
-        ours[(mode, linger)] = events / await lienthong_pipeline(config, events, linger)
-    return events / raw, ours
+        ours[(mode, linger)] = measured(events, *await lienthong_pipeline(config, events, linger))
+    return measured(events, *raw), ours
+
+
+def measured(events: int, seconds: float, cpu_s: float) -> Measured:
+    return Measured(events / seconds, cpu_s / events * 1e6)
 
 
 async def append_latencies(bootstrap: str, run: str, lingers: Sequence[int], appends: int) -> None:
@@ -381,6 +394,9 @@ async def main(
     raw_rates: list[float] = []
     our_rates: dict[Variant, list[float]] = {variant: [] for variant in variants}
     ratios: dict[Variant, list[float]] = {variant: [] for variant in variants}
+    # per round, the raw pipeline's CPU per event over each variant's: the same ratio by CPU
+    cpu_ratios: dict[Variant, list[float]] = {variant: [] for variant in variants}
+    cpu_us: dict[str, list[float]] = {}
     dsn = os.environ.get(STATE_DSN_ENV, "")
     if shared_state is not None and not dsn:
         raise SystemExit(f"--shared-state: set {STATE_DSN_ENV} to the database (postgresql://...)")
@@ -396,12 +412,18 @@ async def main(
                 flush=True,
             )
             raw, ours = await round_of(bootstrap, Path(folder), run, number, events, variants)
-            raw_rates.append(raw)
-            line = f"  raw {raw:9,.0f}/s"
-            for variant, rate in ours.items():
-                our_rates[variant].append(rate)
-                ratios[variant].append(rate / raw)
-                line += f"   {variant_name(variant)} {rate:9,.0f}/s (ratio {rate / raw:.2f})"
+            raw_rates.append(raw.rate)
+            cpu_us.setdefault("raw aiokafka pass-through", []).append(raw.cpu_us)
+            line = f"  raw {raw.rate:9,.0f}/s {raw.cpu_us:5.1f} us CPU/event"
+            for variant, mine in ours.items():
+                our_rates[variant].append(mine.rate)
+                ratios[variant].append(mine.rate / raw.rate)
+                cpu_ratios[variant].append(raw.cpu_us / mine.cpu_us)
+                cpu_us.setdefault(f"lienthong {variant_name(variant)}", []).append(mine.cpu_us)
+                line += (
+                    f"   {variant_name(variant)} {mine.rate:9,.0f}/s (ratio {mine.rate / raw.rate:.2f})"
+                    f" {mine.cpu_us:5.1f} us CPU/event"
+                )
             print(line, flush=True)
             if shared_state is not None:
                 size, callers = shared_state
@@ -441,6 +463,10 @@ async def main(
         print(
             f"{name:45s} {statistics.median(rates):10,.0f} events/s ({min(rates):,.0f} - {max(rates):,.0f})"
         )
+    for name, spent in cpu_us.items():
+        print(
+            f"{name:45s} {statistics.median(spent):10.1f} us CPU/event ({min(spent):.1f} - {max(spent):.1f})"
+        )
     for name, index in (
         ("publish hop, raw aiokafka", 0),
         ("publish hop, no shared state", 1),
@@ -459,6 +485,11 @@ async def main(
         if variant != ("at_least_once", 0):
             row = f"kafka pipeline, {variant_name(variant)}"
         ratio_line("bench.kafka_pipeline", row, variant_ratios, AT_LEAST, 0.92)
+        by_cpu = cpu_ratios[variant]
+        print(
+            f"  the same by CPU per event (raw's / lienthong's): {statistics.median(by_cpu):.3f}"
+            f" ({min(by_cpu):.3f} - {max(by_cpu):.3f}, no target)"
+        )
         if fast is not None:
             print(
                 f"lienthong {variant_name(variant)} / FastStream     "

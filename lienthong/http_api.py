@@ -98,8 +98,17 @@ def routers(runtime: Runtime) -> list[APIRouter]:
 
 
 def _officials(runtime: Runtime) -> Verifier:
-    """The verifier of officials' tokens under the trusted issuers in force (a reload may change them)."""
-    return lambda: OfficialTokenVerifier(runtime.settings.officials)
+    """The verifier of officials' tokens under the trusted issuers in force: one while they stay
+    (it remembers the tokens it accepted), a new one after a reload that changes them."""
+    current: list[OfficialTokenVerifier] = []
+
+    def verifier() -> OfficialTokenVerifier:
+        settings = runtime.settings.officials
+        if not current or current[0].settings is not settings:
+            current[:] = [OfficialTokenVerifier(settings)]
+        return current[0]
+
+    return verifier
 
 
 def _asyncapi(runtime: Runtime) -> APIRouter:

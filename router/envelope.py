@@ -128,54 +128,63 @@ def from_attributes(attributes: Mapping[str, Any], data: Any, pointer: str = "")
     A missing ``id`` is generated (a UUID); every other required attribute must be present.
     One pass over the attributes: this runs for every published event.
     """
-    values: dict[str, str] = {}
     extensions: dict[str, AttributeValue] = {}
     for name, value in attributes.items():
         if name in CORE:
-            if value is None:
+            # the common case in one test: a string, neither empty nor too long (or absent)
+            if (type(value) is str and 0 < len(value) <= MAX_ATTRIBUTE_LENGTH) or value is None:
                 continue
-            if type(value) is not str:
-                raise _error(f"{pointer}/{name}", f"the attribute '{name}' must be a string")
-            if not value and name != "subject":
-                raise _error(f"{pointer}/{name}", f"the attribute '{name}' must not be empty")
-            if len(value) > MAX_ATTRIBUTE_LENGTH:
-                raise _error(
-                    f"{pointer}/{name}", f"the attribute '{name}' is longer than {MAX_ATTRIBUTE_LENGTH}"
-                )
-            values[name] = value
+            _check_core(name, value, pointer)
         elif name not in {"data", "data_base64"}:
             extensions[name] = _extension(name, value, pointer)
-    specversion = values.get("specversion")
+    # every core attribute present is checked: a string, or None (as if absent)
+    get = attributes.get
+    specversion = get("specversion")
     if specversion is None:
         raise _error(f"{pointer}/specversion", "the required attribute 'specversion' is missing")
     if specversion != SPECVERSION:
         raise _error(f"{pointer}/specversion", f"specversion must be '1.0', not {specversion!r}")
-    for name in ("source", "type"):
-        if name not in values:
-            raise _error(f"{pointer}/{name}", f"the required attribute '{name}' is missing")
-    if "time" in values:
-        _check_time(values["time"], f"{pointer}/time")
+    source = get("source")
+    if source is None:
+        raise _error(f"{pointer}/source", "the required attribute 'source' is missing")
+    event_type = get("type")
+    if event_type is None:
+        raise _error(f"{pointer}/type", "the required attribute 'type' is missing")
+    time = get("time")
+    if time is not None:
+        _check_time(time, f"{pointer}/time")
     if len(extensions) > MAX_EXTENSIONS:
         raise _error(pointer or "/", f"an event may carry at most {MAX_EXTENSIONS} extension attributes")
-    datacontenttype = values.get("datacontenttype")
+    datacontenttype = get("datacontenttype")
     # the common "application/json" needs no parsing
     if datacontenttype is not None and datacontenttype != JSON and not is_json_media_type(datacontenttype):
         raise _error(
             f"{pointer}/datacontenttype", "the bus carries JSON data only (application/json or */*+json)"
         )
-    event_id = values.get("id")
+    event_id = get("id")
     return CloudEvent(
-        id=event_id or str(uuid.uuid4()),
-        source=values["source"],
-        type=values["type"],
-        subject=values.get("subject"),
-        time=values.get("time"),
-        datacontenttype=datacontenttype,
-        dataschema=values.get("dataschema"),
-        data=data,
-        extensions=extensions,
-        id_generated=event_id is None,
+        event_id or str(uuid.uuid4()),
+        source,
+        event_type,
+        get("subject"),
+        time,
+        datacontenttype,
+        get("dataschema"),
+        data,
+        extensions,
+        event_id is None,
     )
+
+
+def _check_core(name: str, value: Any, pointer: str) -> None:
+    """Raises the error of a core attribute's value that is not a short non-empty string (an
+    empty ``subject`` passes: it is the key of the events that name none)."""
+    if type(value) is not str:
+        raise _error(f"{pointer}/{name}", f"the attribute '{name}' must be a string")
+    if not value and name != "subject":
+        raise _error(f"{pointer}/{name}", f"the attribute '{name}' must not be empty")
+    if len(value) > MAX_ATTRIBUTE_LENGTH:
+        raise _error(f"{pointer}/{name}", f"the attribute '{name}' is longer than {MAX_ATTRIBUTE_LENGTH}")
 
 
 def is_json_media_type(media_type: str) -> bool:
@@ -257,16 +266,36 @@ def dedup_id(source: str, event_id: str) -> str:
     return f"{source}\n{event_id}"
 
 
+# The attribute of each header that carries a core attribute or a common extension, found with one
+# look-up; any other ``ce_`` header carries the extension its name ends with.
+_ATTRIBUTE_OF_HEADER = {KAFKA_PREFIX + name: name for name in (*CORE, "traceparent", "recipient")}
+_ATTRIBUTE_OF_HEADER["content-type"] = "datacontenttype"
+
+
+def _decode_into(headers: Headers, attributes: dict[str, Any]) -> bytes:
+    """Puts the CloudEvents attributes of Kafka binary-mode headers in ``attributes`` as text;
+    returns the :data:`TYPES_HEADER` value (empty when there is none).
+
+    This runs for every event in the router and in every delivery: one dictionary look-up per
+    header in the common case."""
+    types = b""
+    names = _ATTRIBUTE_OF_HEADER
+    for name, raw in headers:
+        attribute = names.get(name)
+        if attribute is None:
+            if name[:3] != KAFKA_PREFIX:
+                if name == TYPES_HEADER:
+                    types = raw
+                continue
+            attribute = name[3:]
+        attributes[attribute] = raw.decode("utf-8", "replace")
+    return types
+
+
 def attributes_of(headers: Headers) -> dict[str, str]:
     """The CloudEvents attributes carried by Kafka binary-mode headers."""
-    # This runs for every event in the router and in every delivery: a plain loop with one
-    # test per header beats a comprehension that tests the name twice.
     attributes: dict[str, str] = {}
-    for name, raw in headers:
-        if name[:3] == KAFKA_PREFIX:
-            attributes[name[3:]] = raw.decode("utf-8", "replace")
-        elif name == "content-type":
-            attributes["datacontenttype"] = raw.decode("utf-8", "replace")
+    _decode_into(headers, attributes)
     return attributes
 
 
@@ -277,25 +306,37 @@ def typed_attributes_of(headers: Headers) -> dict[str, AttributeValue]:
     A type that does not fit its header's text (a producer on Kafka may write any header) leaves
     the text as it is."""
     attributes: dict[str, AttributeValue] = {}
-    types = b""
-    for name, raw in headers:
-        if name[:3] == KAFKA_PREFIX:
-            attributes[name[3:]] = raw.decode("utf-8", "replace")
-        elif name == "content-type":
-            attributes["datacontenttype"] = raw.decode("utf-8", "replace")
-        elif name == TYPES_HEADER:
-            types = raw
+    types = _decode_into(headers, attributes)
     if types:
-        for entry in types.decode("ascii", "replace").split(","):
-            name, _, kind = entry.partition("=")
-            text = attributes.get(name)
-            if name in CORE or not isinstance(text, str):
-                continue
-            if kind == _BOOLEAN and text in ("true", "false"):
-                attributes[name] = text == "true"
-            elif kind == _INTEGER and _INTEGER_TEXT.fullmatch(text) and abs(int(text)) < _INTEGER_LIMIT:
-                attributes[name] = int(text)
+        _apply_types(attributes, types)
     return attributes
+
+
+def both_attributes_of(headers: Headers) -> tuple[dict[str, str], Mapping[str, AttributeValue]]:
+    """:func:`attributes_of` and :func:`typed_attributes_of` of the same headers, decoded once
+    (the router's checks of every Kafka inbound message need both). The two are one dict when no
+    extension is typed: a caller changes the first only once it is done with the second."""
+    attributes: dict[str, str] = {}
+    types = _decode_into(headers, attributes)
+    if not types:
+        return attributes, attributes
+    typed: dict[str, AttributeValue] = dict(attributes)
+    _apply_types(typed, types)
+    return attributes, typed
+
+
+def _apply_types(attributes: dict[str, AttributeValue], types: bytes) -> None:
+    """Turns the extensions that ``types`` (the :data:`TYPES_HEADER` value) names back into the
+    booleans and integers they were published as, where their text fits."""
+    for entry in types.decode("ascii", "replace").split(","):
+        name, _, kind = entry.partition("=")
+        text = attributes.get(name)
+        if name in CORE or not isinstance(text, str):
+            continue
+        if kind == _BOOLEAN and text in ("true", "false"):
+            attributes[name] = text == "true"
+        elif kind == _INTEGER and _INTEGER_TEXT.fullmatch(text) and abs(int(text)) < _INTEGER_LIMIT:
+            attributes[name] = int(text)
 
 
 def from_message(message: StoredMessage) -> CloudEvent:

@@ -27,7 +27,15 @@ from typing import Protocol
 import orjson
 
 from router import tracing
-from router.envelope import CloudEvent, attributes_of, from_attributes, to_message, typed_attributes_of
+from router.envelope import (
+    AttributeValue,
+    CloudEvent,
+    attributes_of,
+    both_attributes_of,
+    from_attributes,
+    to_message,
+    typed_attributes_of,
+)
 from router.errors import FieldError, Forbidden, LienthongError, MalformedEvent
 from router.metrics import Metrics
 from router.ports import AppendResult, Headers, Message, Routed, StoredMessage, Transport
@@ -68,6 +76,12 @@ class Systems(Protocol):
     def __contains__(self, system_id: object) -> bool: ...
 
 
+# The headers InboundChecks.check replaces, as it adds a trace, a time of arrival or both.
+_TRACE = frozenset((tracing.KAFKA_HEADER,))
+_ARRIVAL = frozenset((RECEIVED_AT_HEADER,))
+_TRACE_AND_ARRIVAL = _TRACE | _ARRIVAL
+
+
 class InboundChecks:
     """The checks of an inbound message that did not necessarily come through the HTTP API."""
 
@@ -82,18 +96,27 @@ class InboundChecks:
         """``event_type`` as a metric label (``unknown`` unless registered)."""
         return self._checks.label(event_type)
 
-    def check(self, message: StoredMessage, attributes: dict[str, str]) -> LienthongError | Message:
+    def check(
+        self,
+        message: StoredMessage,
+        attributes: dict[str, str],
+        typed: Mapping[str, AttributeValue] | None = None,
+        received_ms: int | None = None,
+    ) -> LienthongError | Message:
         """The error of the message, or the message to route (completed as the HTTP API would:
-        ``dataschema`` resolved, ``subject`` from the data, keyed by subject; its dedup id names
-        its inbound position, its timestamp is the inbound message's).
+        ``dataschema`` resolved, ``subject`` from the data, keyed by subject, a trace started when
+        it has none; its dedup id names its inbound position, its timestamp is the inbound
+        message's; with ``received_ms``, stamped with that time of arrival: router.received).
 
-        ``attributes`` are the message's (``attributes_of(message.headers)``), computed once by the
-        caller; a valid message's ``dataschema`` and ``subject`` are set in them.
+        ``attributes`` are the message's (``attributes_of(message.headers)``) and ``typed`` its
+        typed ones (``typed_attributes_of``), computed once by the caller
+        (:func:`~router.envelope.both_attributes_of`); a valid message's ``dataschema`` and
+        ``subject`` are set in ``attributes``.
         """
         try:
             data = orjson.loads(message.value) if message.value else None
             # typed, so that an event rebuilt below keeps its boolean and integer extensions
-            event = from_attributes(typed_attributes_of(message.headers), data)
+            event = from_attributes(typed_attributes_of(message.headers) if typed is None else typed, data)
         except orjson.JSONDecodeError:
             return MalformedEvent(
                 "the message value is not JSON", (FieldError("/data", "the message value is not JSON"),)
@@ -109,22 +132,33 @@ class InboundChecks:
         problem, ref = self._checks.check(event)
         if problem is not None:
             return problem
-        headers = message.headers
-        if tracing.of_headers(headers) is None:
-            # a producer on Kafka gave no (valid) trace context: start one, as the HTTP API does
-            tracing.stamp((event,))
-            headers = tracing.with_traceparent(headers, str(event.extensions[tracing.ATTRIBUTE]))
-        if event.dataschema is None:
+        # The headers to add, each replacing any of its name: a trace when the producer on Kafka
+        # gave no valid one (as the HTTP API starts one), the schema resolved, the time of arrival.
+        added: list[tuple[str, bytes]] = []
+        replaced: frozenset[str] = frozenset()
+        own = event.extensions.get(tracing.ATTRIBUTE)
+        if not isinstance(own, str) or tracing.parse(own) is None:
+            traceparent = tracing.new_traceparent()
+            event.extensions[tracing.ATTRIBUTE] = traceparent
+            added.append((tracing.KAFKA_HEADER, traceparent.encode("ascii")))
+            replaced = _TRACE
+        if event.dataschema is None:  # so the message has no ce_dataschema (it would not be empty)
             attributes["dataschema"] = event.dataschema = ref.id
-            headers = (*headers, ("ce_dataschema", ref.id.encode()))
+            added.append(("ce_dataschema", ref.id.encode()))
+        if received_ms is not None:
+            added.append((RECEIVED_AT_HEADER, str(received_ms).encode("ascii")))
+            replaced = _TRACE_AND_ARRIVAL if replaced else _ARRIVAL
         position = f"{message.topic}/{message.partition}/{message.offset}"
         if event.subject == subject and message.key == event.key:
-            return Message(message.key, message.value, headers, position, message.timestamp_ms)
+            kept = [h for h in message.headers if h[0] not in replaced] if replaced else list(message.headers)
+            kept += added
+            return Message(message.key, message.value, tuple(kept), position, message.timestamp_ms)
         # the subject came from the data, or the producer keyed otherwise: key by subject
         if event.subject is not None:
             attributes["subject"] = event.subject
         rebuilt = to_message(event, message.value)
-        return Message(rebuilt.key, rebuilt.value, rebuilt.headers, position, message.timestamp_ms)
+        headers = rebuilt.headers if received_ms is None else stamped(rebuilt.headers, received_ms)
+        return Message(rebuilt.key, rebuilt.value, headers, position, message.timestamp_ms)
 
 
 def _rejected(message: StoredMessage, error: LienthongError) -> Message:
@@ -285,34 +319,28 @@ class Router:
         consumed_ms = int(self._clock() * 1000) if checks is not None else 0
         for messages in batches:
             for message in messages:
-                attributes = attributes_of(message.headers)
-                outgoing: Message | None = None
                 if checks is not None:
-                    verdict = checks.check(message, attributes)
+                    # the headers decoded once for the checks and the routing (a Kafka producer's)
+                    attributes, typed = both_attributes_of(message.headers)
+                    verdict = checks.check(message, attributes, typed, consumed_ms)
                     if isinstance(verdict, LienthongError):
                         rejected.append(_rejected(message, verdict))
                         self._reject(message, verdict)
                         continue
-                    outgoing = verdict
+                    for _, topic in self._targets(attributes.get("type", ""), attributes):
+                        out[topic].append(verdict)
+                    continue
+                attributes = attributes_of(message.headers)
                 targets = self._targets(attributes.get("type", ""), attributes)
                 if not targets:
                     continue
-                if outgoing is None:
-                    outgoing = Message(
-                        key=message.key,
-                        value=message.value,
-                        headers=stamped(message.headers, message.timestamp_ms),
-                        dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
-                        timestamp_ms=message.timestamp_ms,
-                    )
-                else:
-                    outgoing = Message(
-                        outgoing.key,
-                        outgoing.value,
-                        stamped(outgoing.headers, consumed_ms),
-                        outgoing.dedup_id,
-                        outgoing.timestamp_ms,
-                    )
+                outgoing = Message(
+                    key=message.key,
+                    value=message.value,
+                    headers=stamped(message.headers, message.timestamp_ms),
+                    dedup_id=f"{message.topic}/{message.partition}/{message.offset}",
+                    timestamp_ms=message.timestamp_ms,
+                )
                 # one (immutable) message for every target: only the topic differs
                 for _, topic in targets:
                     out[topic].append(outgoing)

@@ -7,6 +7,10 @@ The transport computes it itself because it hands aiokafka whole batches per par
 of the Java code (a mask after every operation, four indexings per word); this one reads the
 words with ``struct`` and masks once per step, at less than half the cost per key.
 The unit tests check it against aiokafka's on random keys of every length.
+
+Even so a hash costs more than everything else the transport does for a message, and keys repeat:
+a key is an event's subject, and the events of a subject come in runs (a dossier's steps). So
+:func:`partition_of` keeps the hashes of the keys it saw last, a bounded cache.
 """
 
 from __future__ import annotations
@@ -43,6 +47,20 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+# The cache of hashes: emptied when it holds this many keys; longer keys are not kept (its size
+# stays under a few MiB).
+MAX_CACHED_KEYS = 1 << 14
+MAX_CACHED_KEY_BYTES = 128
+_hashes: dict[bytes, int] = {}
+
+
 def partition_of(key: bytes, partitions: Sequence[int]) -> int:
     """The partition of a keyed message among a topic's ``partitions`` (sorted by id)."""
-    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+    positive = _hashes.get(key)
+    if positive is None:
+        positive = murmur2(key) & 0x7FFFFFFF
+        if len(key) <= MAX_CACHED_KEY_BYTES:
+            if len(_hashes) >= MAX_CACHED_KEYS:
+                _hashes.clear()
+            _hashes[key] = positive
+    return partitions[positive % len(partitions)]

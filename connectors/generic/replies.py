@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ TYPES = ("string", "integer", "number", "boolean", "date")
 _ABSENT = object()
 
 
+@functools.lru_cache(maxsize=4096)  # the pointers of the configuration, read at every reply
 def tokens(pointer: str) -> tuple[str, ...]:
     """The reference tokens of an RFC 6901 pointer (``""`` is the whole document)."""
     if pointer == "":

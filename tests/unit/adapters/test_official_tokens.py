@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -37,10 +38,14 @@ LEGACY = System(id="000.00.00.H49/cu", member="000.00.00.H49", name="cu", accept
 
 
 def verifier(
-    provider: IdentityProvider = PROVIDER, *, claim: str = "sub", skew: float = 30.0
+    provider: IdentityProvider = PROVIDER,
+    *,
+    claim: str = "sub",
+    skew: float = 30.0,
+    clock: Callable[[], float] = time.time,
 ) -> OfficialTokenVerifier:
     issuer = TrustedIssuer(ISSUER, (AUDIENCE,), ("RS256",), keys_of_jwks(provider.jwks), claim)
-    return OfficialTokenVerifier(OfficialsSettings((issuer,), skew))
+    return OfficialTokenVerifier(OfficialsSettings((issuer,), skew), clock)
 
 
 def refused(token: str, *, check: OfficialTokenVerifier | None = None) -> str:
@@ -67,6 +72,26 @@ def test_an_expired_token_is_refused_past_the_clock_skew_only() -> None:
     now = int(time.time())
     assert verifier().verify(PROVIDER.token(exp=now - 10)).id == OFFICIAL  # within 30 s of skew
     assert "expired" in refused(PROVIDER.token(exp=now - 120))
+
+
+def test_a_token_accepted_once_is_not_verified_again_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = time.time()
+    clock = [now]
+    check = verifier(clock=lambda: clock[0])
+    token = PROVIDER.token(exp=int(now) + 100)
+    assert check.verify(token).id == OFFICIAL
+
+    def no_more_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the token was decoded again")
+
+    monkeypatch.setattr(jwt, "decode", no_more_decoding)
+    assert check.verify(token).id == OFFICIAL
+    clock[0] = now + 100 + 30 - 1  # within the skew of 30 s
+    assert check.verify(token).id == OFFICIAL
+    clock[0] = now + 100 + 30 + 1
+    assert "expired" in refused(token, check=check)
 
 
 def test_a_token_not_valid_yet_is_refused() -> None:

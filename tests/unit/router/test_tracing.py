@@ -54,6 +54,9 @@ def test_new_traces_are_valid_sampled_and_distinct() -> None:
     assert tracing.parse(str(first)) == first
     assert first.flags == "01"
     assert first.trace_id != second.trace_id
+    value = tracing.new_traceparent()
+    assert str(tracing.parse(value)) == value and value.endswith("-01")
+    assert tracing.new_traceparent()[3:35] != value[3:35]
 
 
 def test_an_event_keeps_its_own_traceparent() -> None:

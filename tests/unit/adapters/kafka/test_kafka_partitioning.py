@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
+from adapters.kafka import partitioning
 from adapters.kafka.partitioning import murmur2, partition_of
 
 
@@ -28,3 +30,15 @@ def test_partition_of_is_the_default_partitioners() -> None:
         partitions = list(range(count))
         for key in keys:
             assert partition_of(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
+
+
+def test_the_cache_of_hashes_stays_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(partitioning, "MAX_CACHED_KEYS", 8)
+    monkeypatch.setattr(partitioning, "_hashes", {})
+    keys = [f"H49-{n}".encode() for n in range(30)] + [b"k" * (partitioning.MAX_CACHED_KEY_BYTES + 1)]
+    partitions = list(range(8))
+    for _ in range(3):
+        for key in keys:
+            assert partition_of(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
+            assert len(partitioning._hashes) <= 8
+    assert keys[-1] not in partitioning._hashes
