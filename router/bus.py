@@ -376,7 +376,8 @@ class Bus:
     ) -> list[DeadLetter]:
         """Deletes dead letters for good (replayed or not): operators only, audited before
         (``admin.purge``; refused with AuditUnavailable when the record cannot be written).
-        Subjects held by ``on_dead_letter: hold_subject`` whose last letter is purged are released."""
+        Subjects held by ``on_dead_letter: hold_subject`` left with no letter, replayed or not,
+        are released (:meth:`DeadLetterStore.purged_holds`)."""
         with _dead_letter_store():
             return await self._purge(caller, name, request, official=official)
 
@@ -405,8 +406,10 @@ class Bus:
         await self._dead_letters.purge([letter.id for letter in letters])
         delivery = self._delivery_of(name)
         if delivery is not None:
-            still_held = await self._dead_letters.held_subjects(name)
-            delivery.release([s for s in {letter.subject for letter in letters} if s not in still_held])
+            # the store's rule, as for a purge through another process: a subject left with a
+            # replayed letter stays held until the copy comes
+            subjects = sorted({letter.subject for letter in letters})
+            delivery.release(sorted(await self._dead_letters.purged_holds(name, subjects)))
         return letters
 
     # --- health --------------------------------------------------------------------------------

@@ -235,8 +235,12 @@ class DeadLetterStore(Protocol):
 
     async def purge(self, ids: Sequence[int]) -> None:
         """Deletes letters for good (an operator's decision, audited by the bus). A subject the
-        purge leaves with no letter not replayed is recorded as released (:meth:`purged_holds`),
-        in the same transaction: every process of the bus learns of it from the store."""
+        purge leaves with no letter at all, replayed or not, is recorded as released
+        (:meth:`purged_holds`), in the same transaction: every process of the bus learns of it
+        from the store. A replayed letter kept holds its subject: its copy may still be on its
+        way, and lifts the hold when it comes, in queue order. Purges at once of one subject's
+        letters are serialised, so that the last of them sees the subject empty. A new letter of
+        a subject deletes its record."""
         ...
 
     async def held_subjects(self, subscription: str) -> frozenset[str]:
@@ -245,9 +249,9 @@ class DeadLetterStore(Protocol):
 
     async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
         """Of ``subjects``, those whose hold a purge ended: a purge left the subject with no
-        letter not replayed, and no letter of it came after that purge. A subject whose letters
-        were replayed instead is not among them (its replayed copies lift its hold, in queue
-        order), nor one that failed again since the purge."""
+        letter, and no letter of it is there now. A subject with a replayed letter is not among
+        them (the replayed copy lifts its hold, in queue order), nor one that failed again since
+        the purge (committed before or after it)."""
         ...
 
     async def count(self, subscription: str) -> int:

@@ -34,19 +34,22 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-# A subject the purge left with no letter not replayed: its hold ends (dead_letter_purges)
+# A subject the purge left with no letter at all, replayed or not, has its hold ended
+# (dead_letter_purges). A replayed letter kept means its copy may still be on its way: the copy
+# lifts the hold when it comes, in queue order, and an event queued before it is still held.
 _RECORD_PURGE = (
     "INSERT INTO dead_letter_purges (subscription, subject, through_id) SELECT ?1, ?2, ?3"
-    " WHERE NOT EXISTS (SELECT 1 FROM dead_letters"
-    " WHERE subscription = ?1 AND subject = ?2 AND replayed_at_ms IS NULL)"
+    " WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE subscription = ?1 AND subject = ?2)"
     " ON CONFLICT (subscription, subject) DO UPDATE SET through_id = max(through_id, excluded.through_id)"
 )
-# Subjects whose hold a purge ended, no letter of theirs open or made since
+# A letter of a subject makes its purge record moot (the subject is held again): the record goes
+_FORGET_PURGE = "DELETE FROM dead_letter_purges WHERE subscription = ? AND subject = ?"
+# Subjects whose hold a purge ended, no letter of theirs made since
 _PURGED_HOLDS = (
     "SELECT p.subject FROM dead_letter_purges p WHERE p.subscription = ?1"
     " AND p.subject IN (SELECT value FROM json_each(?2))"
     " AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.subscription = p.subscription"
-    " AND d.subject = p.subject AND (d.id > p.through_id OR d.replayed_at_ms IS NULL))"
+    " AND d.subject = p.subject)"
 )
 
 
@@ -130,6 +133,7 @@ class EmbeddedDeadLetters:
 
 def _insert(rows: Sequence[tuple[object, ...]], txn: Txn) -> None:
     txn.conn.executemany(_INSERT, rows)
+    txn.conn.executemany(_FORGET_PURGE, {(row[0], row[2]) for row in rows})
 
 
 def _mark_replayed(ids: bytes, at_ms: int, txn: Txn) -> None:

@@ -101,8 +101,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_held
     ON dead_letters (subscription, subject) WHERE replayed_at_ms IS NULL;
 CREATE INDEX IF NOT EXISTS dead_letters_subject ON dead_letters (subscription, subject);
--- Subjects a purge left with no letter not replayed: their holds ended (through_id: the highest
--- letter id when it was made; a later letter of the subject holds it again).
+-- Subjects a purge left with no letter at all: their holds ended (through_id: the highest letter
+-- id when it was made). A new letter of the subject deletes its row.
 CREATE TABLE IF NOT EXISTS dead_letter_purges (
     subscription TEXT NOT NULL,
     subject TEXT NOT NULL,

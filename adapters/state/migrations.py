@@ -221,9 +221,9 @@ VERSIONS: tuple[tuple[int, str], ...] = (
     (
         7,
         """
-        -- Subjects a purge of dead letters left with no letter not replayed: the process that holds
-        -- one (on_dead_letter: hold_subject) lifts its hold when it reads it here. through_id is
-        -- the highest letter id when the purge was made: a later letter of the subject holds it again.
+        -- Subjects a purge of dead letters left with no letter at all: the process that holds one
+        -- (on_dead_letter: hold_subject) lifts its hold when it reads it here. through_id is the
+        -- highest letter id when the purge was made. A new letter of the subject deletes its row.
         CREATE TABLE dead_letter_purges (
             subscription text NOT NULL,
             subject text NOT NULL,

@@ -28,28 +28,43 @@ _INSERT = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING"
 )
 
-# The purge and, in the same statement, the subjects it left with no letter not replayed: their
-# holds end (dead_letter_purges). The outer query sees the table as it was before the DELETE, so
-# the purged letters are left out of the check by id, and max(id) counts them.
-_PURGE = """
-WITH gone AS (DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) RETURNING subscription, subject),
-touched AS (SELECT DISTINCT subscription, subject FROM gone)
+# Purges of a subscription's letters are serialised: each takes, in one order (the keys sorted,
+# so two purges never wait on each other in a circle), a transaction lock on every subscription it
+# touches before it deletes. The check is a statement after the delete, whose snapshot sees what
+# any earlier purge committed: two purges at once, each of one of a subject's two letters, cannot
+# both still see the other's letter. A lock per subscription, not per subject: a purge of 10 000
+# letters would take as many locks, past the server's shared lock table, and purges are rare.
+_LOCK_SPACE = 0x1D1E  # the first key of the two-key advisory locks of dead-letter subscriptions
+_SUBSCRIPTION_KEYS = """
+SELECT DISTINCT hashtext(subscription) AS k FROM dead_letters WHERE id = ANY($1::bigint[]) ORDER BY k
+"""
+_LOCK_SUBSCRIPTIONS = (
+    "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int[]) WITH ORDINALITY AS t(k, n) ORDER BY n"
+)
+_DELETE = "DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) RETURNING subscription, subject"
+# A subject the purge left with no letter at all, replayed or not, has its hold ended. A replayed
+# letter kept means its copy may still be on its way: the copy lifts the hold when it comes, in
+# queue order, and an event queued before it is still held. through_id: the highest letter id then.
+_RECORD = """
 INSERT INTO dead_letter_purges AS p (subscription, subject, through_id)
 SELECT t.subscription, t.subject, (SELECT coalesce(max(id), 0) FROM dead_letters)
-FROM touched t
+FROM unnest($1::text[], $2::text[]) AS t(subscription, subject)
 WHERE NOT EXISTS (
-    SELECT 1 FROM dead_letters d
-    WHERE d.subscription = t.subscription AND d.subject = t.subject AND d.replayed_at_ms IS NULL
-      AND d.id <> ALL($1::bigint[]))
+    SELECT 1 FROM dead_letters d WHERE d.subscription = t.subscription AND d.subject = t.subject)
 ON CONFLICT (subscription, subject) DO UPDATE SET through_id = greatest(p.through_id, excluded.through_id)
 """
+# A letter of a subject makes its purge record moot (the subject is held again): the record goes
+_FORGET_PURGES = """
+DELETE FROM dead_letter_purges p USING unnest($1::text[], $2::text[]) AS t(subscription, subject)
+WHERE p.subscription = t.subscription AND p.subject = t.subject
+"""
+# A subject released by a purge while no letter of it exists: any letter there came after the
+# purge (the subject failed again), or committed after its check (and holds it still).
 _PURGED_HOLDS = """
 SELECT p.subject FROM dead_letter_purges p
 WHERE p.subscription = $1 AND p.subject = ANY($2::text[])
   AND NOT EXISTS (
-    SELECT 1 FROM dead_letters d
-    WHERE d.subscription = p.subscription AND d.subject = p.subject
-      AND (d.id > p.through_id OR d.replayed_at_ms IS NULL))
+    SELECT 1 FROM dead_letters d WHERE d.subscription = p.subscription AND d.subject = p.subject)
 """
 
 
@@ -79,6 +94,8 @@ class PostgresDeadLetters:
         try:
             async with self._store.connection() as conn, conn.transaction():
                 await conn.executemany(_INSERT, rows)
+                subscriptions, subjects = zip(*sorted({(row[0], row[2]) for row in rows}), strict=True)
+                await conn.execute(_FORGET_PURGES, list(subscriptions), list(subjects))
         except StateUnavailable as error:
             raise TransportError(error.detail) from None
 
@@ -115,8 +132,19 @@ class PostgresDeadLetters:
             )
 
     async def purge(self, ids: Sequence[int]) -> None:
-        if ids:
-            await self._run(_PURGE, [i for i in ids if 0 < i <= MAX_ID])
+        wanted = [i for i in ids if 0 < i <= MAX_ID]
+        if not wanted:
+            return
+        try:
+            async with self._store.connection() as conn, conn.transaction():
+                keys = [row[0] for row in await conn.fetch(_SUBSCRIPTION_KEYS, wanted)]
+                await conn.execute(_LOCK_SUBSCRIPTIONS, _LOCK_SPACE, keys)
+                touched = {(row[0], row[1]) for row in await conn.fetch(_DELETE, wanted)}
+                if touched:
+                    subscriptions, subjects = zip(*sorted(touched), strict=True)
+                    await conn.execute(_RECORD, list(subscriptions), list(subjects))
+        except StateUnavailable as error:
+            raise TransportError(error.detail) from None
 
     async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
         if not subjects:

@@ -8,6 +8,7 @@ names are unique per test: the Kafka broker is shared by the whole run.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -212,12 +213,12 @@ class DeadLetterBackend:
     def __init__(self, kind: str, tmp_path: Path) -> None:
         self.kind = kind
         self._path = tmp_path / "log.db"
-        self._dsn = fresh_database() if kind == "postgres" else ""
+        self.dsn = fresh_database() if kind == "postgres" else ""
         self._opened: list[EmbeddedLog | PostgresStateStore] = []
 
     async def open(self) -> DeadLetterStore:
         if self.kind == "postgres":
-            store = PostgresStateStore(self._dsn, pool_size=2)
+            store = PostgresStateStore(self.dsn, pool_size=2)
             await store.start()
             self._opened.append(store)
             return PostgresDeadLetters(store)
@@ -225,6 +226,18 @@ class DeadLetterBackend:
         await log.start()
         self._opened.append(log)
         return EmbeddedDeadLetters(log)
+
+    async def purge_records(self) -> list[tuple[str, str]]:
+        """The (subscription, subject) of the rows of ``dead_letter_purges``, in order."""
+        query = "SELECT subscription, subject FROM dead_letter_purges ORDER BY 1, 2"
+        if self.kind == "postgres":
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                return [(row[0], row[1]) for row in await conn.fetch(query)]
+            finally:
+                await conn.close()
+        with contextlib.closing(sqlite3.connect(self._path)) as file:
+            return [(row[0], row[1]) for row in file.execute(query)]
 
     async def close_all(self) -> None:
         for opened in self._opened:

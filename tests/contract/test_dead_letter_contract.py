@@ -4,7 +4,13 @@ database (``dead_letters``, tests/contract/conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
 
 from router.ports import DeadLetterQuery, NewDeadLetter, StoredMessage
 from tests.contract.conftest import DeadLetterBackend
@@ -155,12 +161,17 @@ async def test_a_replay_ends_no_hold_through_the_store(dead_letters: DeadLetterB
     assert await store.purged_holds("portal", ["s1"]) == frozenset()
 
 
-async def test_a_purge_leaving_only_replayed_letters_ends_the_hold(dead_letters: DeadLetterBackend) -> None:
+async def test_a_purge_leaving_a_replayed_letter_leaves_the_hold_to_its_copy(
+    dead_letters: DeadLetterBackend,
+) -> None:
     store = await dead_letters.open()
     await store.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s1", offset=1)])
     replayed, failed = await store.list(DeadLetterQuery())
     await store.mark_replayed([replayed.id])
     await store.purge([failed.id])
+    # the copy of the replayed letter may still be on its way: it lifts the hold, in queue order
+    assert await store.purged_holds("portal", ["s1"]) == frozenset()
+    await store.purge([replayed.id])
     assert await store.purged_holds("portal", ["s1"]) == frozenset({"s1"})
 
 
@@ -181,3 +192,93 @@ async def test_a_letter_after_the_purge_holds_the_subject_again(dead_letters: De
     await dead_letters.close_all()
     store = await dead_letters.open()
     assert await store.purged_holds("portal", ["s1"]) == frozenset({"s1"})
+
+
+async def test_a_new_letter_of_a_purged_subject_deletes_its_purge_record(
+    dead_letters: DeadLetterBackend,
+) -> None:
+    store = await dead_letters.open()
+    await store.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s2", offset=1)])
+    await store.purge([d.id for d in await store.list(DeadLetterQuery())])
+    assert await dead_letters.purge_records() == [("portal", "s1"), ("portal", "s2")]
+    await store.add([letter(event_id="c", subject="s1", offset=2)])
+    assert await dead_letters.purge_records() == [("portal", "s2")]
+    assert await store.purged_holds("portal", ["s1", "s2"]) == frozenset({"s2"})
+
+
+@pytest.fixture
+async def shared(tmp_path: Path) -> AsyncIterator[DeadLetterBackend]:
+    """The shared database only: these tests are about processes writing it at once."""
+    opened = DeadLetterBackend("postgres", tmp_path)
+    yield opened
+    await opened.close_all()
+
+
+@pytest.mark.postgres
+async def test_concurrent_purges_of_a_subjects_letters_end_its_hold(shared: DeadLetterBackend) -> None:
+    """Two purges at once, each of one of a subject's two letters: the second to commit sees the
+    first's delete, and ends the hold."""
+    holder, one, two = [await shared.open() for _ in range(3)]
+    await holder.add([letter(event_id="a", subject="s1"), letter(event_id="b", subject="s1", offset=1)])
+    first, second = await holder.list(DeadLetterQuery())
+    blocker = await asyncpg.connect(shared.dsn)
+    try:
+        # the second letter's row is locked: the purge of it waits in its delete
+        pause = blocker.transaction()
+        await pause.start()
+        await blocker.execute("SELECT 1 FROM dead_letters WHERE id = $1 FOR UPDATE", second.id)
+        later = asyncio.create_task(two.purge([second.id]))
+        await _until(lambda: _waiting(blocker, 1))
+        # the other purge runs meanwhile: it commits (no lock of the subject) or waits for the first
+        sooner = asyncio.create_task(one.purge([first.id]))
+        await _until(lambda: _finished(sooner, blocker))
+        await pause.rollback()
+        await asyncio.gather(later, sooner)
+    finally:
+        await blocker.close()
+    assert await holder.list(DeadLetterQuery(include_replayed=True)) == []
+    assert await holder.purged_holds("portal", ["s1"]) == frozenset({"s1"})
+
+
+@pytest.mark.postgres
+async def test_a_letter_committed_after_a_purge_keeps_its_subject_held(
+    shared: DeadLetterBackend,
+) -> None:
+    """A letter whose id was drawn before a purge's, committed after it (and replayed at once):
+    the subject failed again, and its hold is not the purge's to end."""
+    store = await shared.open()
+    await store.add([letter(event_id="a", subject="s1")])
+    [purged] = await store.list(DeadLetterQuery())
+    writer = await asyncpg.connect(shared.dsn)
+    try:
+        async with writer.transaction():
+            await writer.execute(
+                "INSERT INTO dead_letters (subscription, event_id, subject, reason, attempts, last_error,"
+                " failed_at_ms, topic, partition_no, offset_no, msg_key, msg_value, msg_headers, msg_ts)"
+                " VALUES ('portal', 'b', 's1', 'budget_exhausted', 1, 'x', 0, 't', 0, 1, 's1', '', '', 0)"
+            )
+            await store.add([letter(event_id="c", subject="s2", offset=2)])  # a higher id, committed
+            await store.purge([purged.id])
+    finally:
+        await writer.close()
+    [late] = await store.list(DeadLetterQuery(subject="s1"))
+    assert late.id < max(d.id for d in await store.list(DeadLetterQuery()))
+    await store.mark_replayed([late.id])
+    assert await store.purged_holds("portal", ["s1"]) == frozenset()
+
+
+async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Waits for a state of the database (no time in it: the test's own timeout bounds it)."""
+    while not await condition():
+        await asyncio.sleep(0.01)
+
+
+async def _waiting(conn: asyncpg.Connection, count: int) -> bool:
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting >= count)
+
+
+async def _finished(task: asyncio.Task[None], conn: asyncpg.Connection) -> bool:
+    return task.done() or await _waiting(conn, 2)

@@ -17,7 +17,8 @@ class MemoryDeadLetters:
         self.fail_with: Exception | None = None
         self.add_calls = 0
         self._last_id = 0  # ids are never reused
-        # (subscription, subject) -> the highest letter id when a purge ended its hold
+        # (subscription, subject) -> the highest letter id when a purge ended its hold; a new
+        # letter of the subject takes its entry away
         self.purges: dict[tuple[str, str], int] = {}
 
     async def add(self, letters: Sequence[NewDeadLetter]) -> None:
@@ -29,6 +30,7 @@ class MemoryDeadLetters:
             if (new.subscription, new.event_id, new.message.offset) in held:
                 continue
             self._last_id += 1
+            self.purges.pop((new.subscription, new.subject), None)
             self.letters.append(
                 DeadLetter(
                     id=self._last_id,
@@ -65,27 +67,18 @@ class MemoryDeadLetters:
         touched = {(d.subscription, d.subject) for d in self.letters if d.id in ids}
         self.letters = [d for d in self.letters if d.id not in ids]
         for subscription, subject in touched:
-            if not self._open(subscription, subject):
+            if not self._letters_of(subscription, subject):
                 self.purges[subscription, subject] = self._last_id
 
     async def purged_holds(self, subscription: str, subjects: Sequence[str]) -> frozenset[str]:
         return frozenset(
             subject
             for subject in subjects
-            if (through := self.purges.get((subscription, subject))) is not None
-            and not self._open(subscription, subject)
-            and all(
-                d.id <= through
-                for d in self.letters
-                if (d.subscription, d.subject) == (subscription, subject)
-            )
+            if (subscription, subject) in self.purges and not self._letters_of(subscription, subject)
         )
 
-    def _open(self, subscription: str, subject: str) -> bool:
-        return any(
-            (d.subscription, d.subject) == (subscription, subject) and d.replayed_at_ms is None
-            for d in self.letters
-        )
+    def _letters_of(self, subscription: str, subject: str) -> bool:
+        return any((d.subscription, d.subject) == (subscription, subject) for d in self.letters)
 
     async def held_subjects(self, subscription: str) -> frozenset[str]:
         return frozenset(

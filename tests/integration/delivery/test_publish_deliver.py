@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,6 +267,55 @@ async def test_dead_letters_listed_and_replayed(tmp_path: Path, portal: Receiver
         assert status["dead_letters"] == 0
     by_subject = in_order_per_subject(delivered(portal.received))
     assert by_subject == {"000.00.00.H49-240502-0002": [1, 2], "000.00.00.H49-240502-0003": [1, 2]}
+
+
+async def test_a_purge_after_a_replay_keeps_the_held_subject_behind_the_replayed_copy(
+    tmp_path: Path, portal: Receiver
+) -> None:
+    """Dossier 1's first event fails and holds its second; dossier 2's event, in the same
+    partition, keeps the queue waiting while dossier 1's third event is published, the first
+    replayed (its copy queued after the third) and the second purged: the third must not
+    overtake the copy."""
+    config = BusConfig(tmp_path, partitions=1).subscribe(
+        "portal",
+        portal.url,
+        batch=1,
+        retry={
+            "max_attempts": 1000,
+            "max_elapsed": "120s",
+            "initial_backoff": "50ms",
+            "max_backoff": "200ms",
+        },
+        on_dead_letter="hold_subject",
+    )
+    failing, waiting = "000.00.00.H49-240502-0002", "000.00.00.H49-240502-0003"
+    queue_held = threading.Event()
+    queue_held.set()
+    portal.fail_when(lambda r: r.headers.get("ce-id", "") == f"{failing}#1", Fault(400), times=1)
+    portal.fail_when(
+        lambda r: r.headers.get("ce-id", "") == f"{waiting}#1" and queue_held.is_set(), Fault(503)
+    )
+    with BusProcess(config) as bus, bus.client(ONESTOP) as client, bus.client(OPERATOR) as operator:
+        events = [status_changed(1, 1), status_changed(1, 2), status_changed(2, 1)]
+        assert client.post("/v1/events", json=events, headers=BATCH).status_code == 202
+        letters: list[dict[str, Any]] = []
+        for _ in range(100):
+            letters = operator.get("/v1/subscriptions/portal/dead-letters").json()
+            if len(letters) == 2:
+                break
+            await asyncio.sleep(0.1)
+        first, second = letters
+        assert (first["event_id"], second["event_id"]) == (f"{failing}#1", f"{failing}#2")
+        assert client.post("/v1/events", json=[status_changed(1, 3)], headers=BATCH).status_code == 202
+        reply = operator.post("/v1/subscriptions/portal/dead-letters/replay", json={"ids": [first["id"]]})
+        assert reply.json()["replayed"] == 1
+        reply = operator.delete(f"/v1/subscriptions/portal/dead-letters?id={second['id']}")
+        assert reply.json()["purged"] == 1
+        queue_held.clear()
+        received = await delivered_through(portal, f"{failing}#1")
+        held = operator.get("/v1/subscriptions/portal/dead-letters").json()
+    assert in_order_per_subject(received)[failing] == [1], "the third event overtook the replayed copy"
+    assert [(letter["event_id"], letter["reason"]) for letter in held] == [(f"{failing}#3", "held_subject")]
 
 
 async def test_batch_delivery_sends_cloudevents_batches(tmp_path: Path, portal: Receiver) -> None:

@@ -364,6 +364,22 @@ async def test_a_purge_through_another_process_lifts_the_hold_when_the_subject_c
     assert h.delivery.held_subjects == frozenset()
 
 
+async def test_a_purge_after_a_replay_leaves_the_hold_to_the_replayed_copy() -> None:
+    store = MemoryDeadLetters()  # shared with the process the replay and the purge reached
+    h = harness(
+        ScriptedSink(always(rejected, when=lambda e: e == "a-0")),
+        store=store,
+        on_dead_letter=OnDeadLetter.HOLD_SUBJECT,
+    )
+    await h.delivery.handle({0: events("a", 2)})  # a-0 fails, a-1 held
+    first, held = store.of(NAME)
+    await store.mark_replayed([first.id])  # its copy goes on the queue after a-2
+    await store.purge([held.id])
+    await h.delivery.handle({0: [stored("a-2", "a", offset=2)]})
+    assert h.sink.delivered == [], "a-2 overtook the replayed copy of a-0"
+    assert h.letters()[-1] == ("a-2", HELD_SUBJECT, 0)
+
+
 async def test_a_replay_through_another_process_leaves_the_hold_to_its_copies() -> None:
     store = MemoryDeadLetters()
     h = harness(
