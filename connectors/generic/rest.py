@@ -16,7 +16,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.client_auth import outbound_auth
 from connectors.generic.contract_check import rest_problems
-from connectors.generic.openapi import MAX_DOCUMENT_BYTES, OpenApiDocument, Operation, parse, read_file
+from connectors.generic.openapi import MAX_DOCUMENT_BYTES, OpenApiDocument, Operation, read, read_file
 from connectors.generic.problems import SpecProblem, SpecProblems
 from connectors.generic.records import check, record_of, record_schemas, requested_dataset
 from connectors.generic.replies import at, map_record
@@ -77,9 +77,9 @@ class RestDatasets:
                 location = self.spec.document
                 assert location is not None  # only datasets by operationId ask
                 if is_url(location):
-                    self._contract = parse(await self._served(location))
+                    self._contract = await read(await self._served(location))
                 else:
-                    self._contract = parse(await asyncio.to_thread(read_file, location))
+                    self._contract = await read(await asyncio.to_thread(read_file, location))
             return self._contract
 
     async def _served(self, url: str) -> bytes:
