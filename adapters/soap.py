@@ -128,6 +128,10 @@ _wsdl_cache: dict[str, Any] = {}
 _wsdl_lock = threading.Lock()
 
 
+def is_http_url(location: str) -> bool:
+    return urlsplit(location).scheme in ("http", "https")
+
+
 def _load_wsdl(location: str, transport: Any, imports: bool, shared: bool = True) -> Any:
     if not shared:
         return Document(location, transport, settings=zeep_settings(wsdl_imports=imports))
@@ -174,10 +178,17 @@ class ContractSources:
         return content
 
 
+class _WsdlUnauthorized(Exception):
+    """The WSDL's host answered 401 to a document's GET sent with the endpoint's credentials."""
+
+
 class _Transport(AsyncTransport):
     """zeep's httpx transport, reading at most ``max_reply_bytes`` of a reply, with the
     endpoint's credentials' headers on each request (and one more try after a 401 with a
-    renewed token)."""
+    renewed token). The WSDL's documents are read in a worker thread, which cannot await a
+    token: :meth:`SoapProvider._open` puts the credentials' headers in ``wsdl_headers`` first,
+    sent with each document from the WSDL's own host (a platform's gateway asks its token of
+    ``?wsdl`` too)."""
 
     def __init__(
         self,
@@ -193,6 +204,7 @@ class _Transport(AsyncTransport):
         self._auth = auth
         self._name = name
         self._sources = sources
+        self.wsdl_headers: Mapping[str, str] = {}
 
     def load(self, url: str) -> bytes:
         """A document of the WSDL (the WSDL, an imported XSD), from where it may come."""
@@ -203,7 +215,10 @@ class _Transport(AsyncTransport):
         sources.check_url(url)
         if urlsplit(url).scheme in ("http", "https"):
             body = bytearray()
-            with self.wsdl_client.stream("GET", url) as reply:
+            # check_url has kept the document on the WSDL's own host: the credentials may go there
+            with self.wsdl_client.stream("GET", url, headers=dict(self.wsdl_headers)) as reply:
+                if reply.status_code == 401 and self.wsdl_headers:
+                    raise _WsdlUnauthorized
                 if reply.status_code != 200:
                     raise InvalidProviderContract(
                         f"the WSDL's document {url} answered HTTP {reply.status_code}"
@@ -333,13 +348,7 @@ class SoapProvider:
     async def _open(self) -> None:
         endpoint = self.endpoint
         try:
-            document = await asyncio.to_thread(
-                _load_wsdl,
-                endpoint.wsdl,
-                self._transport,
-                endpoint.wsdl_imports or endpoint.guarded_contract,
-                not endpoint.guarded_contract,
-            )
+            document = await self._document()
         except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as error:
             raise InvalidProviderContract(
                 f"{endpoint.name}: the WSDL has a DTD or entities ({error})"
@@ -373,6 +382,32 @@ class SoapProvider:
             raise ProviderError(f"{endpoint.name}: the WSDL has no binding {binding}")
         address = endpoint.address or client.bind()._binding_options["address"]
         self._service = AsyncServiceProxy(client, document.bindings[binding], address=address)
+
+    async def _document(self) -> Any:
+        """The WSDL's document, loaded in a worker thread; one from a URL is asked with the
+        endpoint's credentials, renewed once after a 401."""
+        endpoint = self.endpoint
+        try:
+            return await self._load_document()
+        except _WsdlUnauthorized:
+            if endpoint.auth is not None and await endpoint.auth.refresh_after_unauthorized():
+                try:
+                    return await self._load_document()
+                except _WsdlUnauthorized:
+                    pass
+        raise ProviderAuthFailed(f"{endpoint.name}: the WSDL's host refused the credentials (HTTP 401)")
+
+    async def _load_document(self) -> Any:
+        endpoint = self.endpoint
+        if endpoint.auth is not None and endpoint.guarded_contract and is_http_url(endpoint.wsdl):
+            self._transport.wsdl_headers = dict(await endpoint.auth.headers())
+        return await asyncio.to_thread(
+            _load_wsdl,
+            endpoint.wsdl,
+            self._transport,
+            endpoint.wsdl_imports or endpoint.guarded_contract,
+            not endpoint.guarded_contract,
+        )
 
     def _port(self, client: Any, document: Any) -> Any:
         """The proxy of the configured service and port (the only one of each, when not named)."""

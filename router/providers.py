@@ -103,8 +103,10 @@ class ProviderFault(ProviderError):
         provider: str = "",
     ) -> None:
         # a fault code is a name (a QName's local part, an HTTP status); anything else is the
-        # provider's text too
-        shown = fault_code if _FAULT_CODE.fullmatch(fault_code) else "(not a plain code)"
+        # provider's text too, and so is a run of digits long enough to be an identifier (a
+        # personal ID, a tax code, a phone number: ``Client.001099012345``)
+        plain = _FAULT_CODE.fullmatch(fault_code) and not _IDENTIFIER_DIGITS.search(fault_code)
+        shown = fault_code if plain else "(not a plain code)"
         again = "may pass" if retryable else "not retryable"
         super().__init__(
             f"{provider or 'the provider'} refused the request: fault {shown} ({again})", provider=provider
@@ -125,6 +127,7 @@ class ProviderFault(ProviderError):
 
 MAX_OPERATOR_TEXT = 300
 _FAULT_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_IDENTIFIER_DIGITS = re.compile(r"[0-9]{5,}")  # codes number errors in at most four digits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 

@@ -198,8 +198,7 @@ class ResultProvider:
             if rejected.reason is Reason.REVOCATION_UNKNOWN:
                 raise ProviderUnavailable(f"{self._name}: {rejected.detail}", provider=self._name) from None
             raise InvalidProviderReply(
-                f"{self._name}: the stored result {record.get('soHieuKetQua')!r} no longer verifies: "
-                f"{rejected.detail}",
+                f"{self._name}: the stored result no longer verifies: {rejected.detail}",
                 provider=self._name,
             ) from None
         except (KeyError, TypeError) as error:
@@ -213,20 +212,23 @@ class ResultProvider:
 
 
 def _query(key: Mapping[str, str]) -> tuple[dict[str, str], str]:
-    """The store's query parameters for a dataset key, and the key for messages."""
+    """The store's query parameters for a dataset key, and the key's kind for messages: never its
+    values (a holder's personal ID would reach the problem reply and the published
+    ``dossier.evidence.collected`` event's ``notFound``)."""
     if key.get("result_code"):
         params = {"resultCode": key["result_code"]}
         if key.get("agency"):
             params["agency"] = key["agency"]
-        return params, f"result code {key['result_code']!r}"
+        return params, "this result code"
     holder, procedure = key.get("holder", ""), key.get("procedure", "")
     if not (is_personal_id(holder) or is_tax_code(holder)):
         raise InvalidProviderRequest(
-            f"'holder' must be a 12-digit personal ID or a tax code, not {holder!r} (or give 'result_code')"
+            "'holder' must be a 12-digit personal ID or a tax code (or give 'result_code')"
         )
     if not procedure:
         raise InvalidProviderRequest("'procedure' (the procedure code of the result) is required")
-    return {"holder": holder, "procedure": procedure}, f"holder {holder} and procedure {procedure}"
+    kind = "personal ID" if is_personal_id(holder) else "tax code"
+    return {"holder": holder, "procedure": procedure}, f"this holder's {kind} and procedure"
 
 
 def _event_id(message: StoredMessage, fallback: str) -> str:

@@ -3,8 +3,9 @@
 document so that a reply is checked against the types the provider publishes.
 
 A document comes from outside: it is read from a file beside the configuration or from a URL on
-the connector's own host, at most :data:`MAX_DOCUMENT_BYTES`, as JSON or as YAML without anchors
-and aliases (no expansion bombs, no custom tags); a ``$ref`` must point into the document itself
+the connector's own host, at most :data:`MAX_DOCUMENT_BYTES`, as JSON or as YAML (at most
+:data:`MAX_YAML_BYTES`) without anchors and aliases (no expansion bombs, no custom tags), nested at
+most :data:`MAX_DEPTH` levels; a ``$ref`` must point into the document itself
 (nothing is fetched on its behalf). Anything else is an ``InvalidProviderContract``.
 
 Hand-written rather than openapi-spec-validator or prance: what the bus needs is an index by
@@ -14,7 +15,9 @@ hostile document must not make the bus fetch) and bring a dependency tree larger
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,12 @@ from router.providers import InvalidProviderContract
 from schemas.validation import CompiledSchema
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+# YAML costs far more to read than JSON (seconds a MiB even with libyaml, Python objects built node
+# by node, against milliseconds for orjson) and holds the interpreter while it does; a
+# provider's YAML OpenAPI document is tens to hundreds of KiB, and a larger one can be served as JSON.
+MAX_YAML_BYTES = 1024 * 1024
+# no real OpenAPI document nests this deep; the YAML composer and the checks below recurse per level
+MAX_DEPTH = 64
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DOCUMENT_ID = "urn:lienthong:openapi-document"
 
@@ -88,16 +97,114 @@ class OpenApiDocument:
         return resolve(self.document, pointer)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader refusing anchors and aliases (a document bomb's means)."""
+# YAML 1.2's core schema, near enough: ``yes``/``no``/``on``/``off`` and dates stay text (YAML 1.1
+# would make them booleans and ``datetime.date``s, and an ``enum: [yes, no]`` would match no reply)
+_CORE_SCALARS = (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+)
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise InvalidProviderContract("the OpenAPI document uses YAML aliases, which are refused")
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if getattr(event, "anchor", None) is not None:
-            raise InvalidProviderContract("the OpenAPI document uses YAML anchors, which are refused")
-        return super().compose_node(parent, index)
+
+class _CoreResolver(yaml.resolver.BaseResolver):
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 (PyYAML fills it per class)
+
+
+for _tag, _pattern, _first in _CORE_SCALARS:
+    _CoreResolver.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+if yaml.__with_libyaml__:  # libyaml's parser in C: an order of magnitude faster than PyYAML's
+    from yaml._yaml import CParser
+
+    class _Loader(CParser, yaml.constructor.SafeConstructor, _CoreResolver):
+        def __init__(self, stream: bytes) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            _CoreResolver.__init__(self)
+
+else:  # pragma: no cover (PyYAML built without libyaml)
+
+    class _Loader(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        yaml.constructor.SafeConstructor,
+        _CoreResolver,
+    ):
+        def __init__(self, stream: bytes) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            _CoreResolver.__init__(self)
+
+
+def _scan_yaml(content: bytes) -> None:
+    """Refuses, from the parser's events and before anything is built, anchors and aliases (a
+    document bomb's means) and nesting deeper than :data:`MAX_DEPTH` (the composer recurses once
+    per level)."""
+    loader = _Loader(content)
+    try:
+        depth = 0
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, yaml.AliasEvent):
+                raise InvalidProviderContract("the OpenAPI document uses YAML aliases, which are refused")
+            if getattr(event, "anchor", None) is not None:
+                raise InvalidProviderContract("the OpenAPI document uses YAML anchors, which are refused")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _too_deep()
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+def _load_yaml(content: bytes) -> Any:
+    if len(content) > MAX_YAML_BYTES:
+        raise InvalidProviderContract(
+            f"the OpenAPI document is YAML larger than {MAX_YAML_BYTES} bytes (JSON may be larger)"
+        )
+    try:
+        _scan_yaml(content)
+        loader = _Loader(content)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as error:
+        raise InvalidProviderContract(
+            f"the OpenAPI document is neither JSON nor YAML ({type(error).__name__})"
+        ) from None
+
+
+def _depth(node: Any) -> int:
+    """How deep ``node`` nests, counted without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        if isinstance(current, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            values = current.values() if isinstance(current, dict) else current
+            stack.extend((value, level + 1) for value in values)
+    return deepest
+
+
+def _too_deep() -> InvalidProviderContract:
+    return InvalidProviderContract(f"the OpenAPI document nests deeper than {MAX_DEPTH} levels")
 
 
 def read_file(path: str) -> bytes:
@@ -108,20 +215,33 @@ def read_file(path: str) -> bytes:
 
 
 def parse(content: bytes) -> OpenApiDocument:
-    """The document in ``content`` (JSON or YAML), checked and indexed."""
+    """The document in ``content`` (JSON or YAML), checked and indexed. CPU-bound for a large
+    document: the bus calls it in a worker thread (:func:`read`), never on its event loop."""
     if len(content) > MAX_DOCUMENT_BYTES:
         raise InvalidProviderContract(f"the OpenAPI document is larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
+        return _parsed(content)
+    except RecursionError:  # a belt to the depth checks' braces: never a 500
+        raise _too_deep() from None
+
+
+async def read(content: bytes) -> OpenApiDocument:
+    """:func:`parse` in a worker thread: a large YAML document takes seconds even with libyaml,
+    which must not freeze every request and heartbeat on the event loop."""
+    return await asyncio.to_thread(parse, content)
+
+
+def _parsed(content: bytes) -> OpenApiDocument:
+    try:
         data = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        try:
-            data = yaml.load(content, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader, without aliases)
-        except yaml.YAMLError as error:
-            raise InvalidProviderContract(
-                f"the OpenAPI document is neither JSON nor YAML ({type(error).__name__})"
-            ) from None
+    except orjson.JSONDecodeError as error:
+        if str(error).startswith("depth limit exceeded"):  # orjson's 1024 levels
+            raise _too_deep() from None
+        data = _load_yaml(content)
     if not isinstance(data, dict):
         raise InvalidProviderContract("the OpenAPI document is not a mapping")
+    if _depth(data) > MAX_DEPTH:
+        raise _too_deep()
     data = _string_keys(data)
     version = str(data.get("openapi", ""))
     if not version.startswith(("3.0.", "3.1.")):

@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 from adapters.rest import RestEndpoint, RestProvider
 from connectors.client_auth import outbound_auth
 from connectors.generic.contract_check import rest_problems
-from connectors.generic.openapi import MAX_DOCUMENT_BYTES, OpenApiDocument, Operation, parse, read_file
+from connectors.generic.openapi import MAX_DOCUMENT_BYTES, OpenApiDocument, Operation, read, read_file
 from connectors.generic.problems import SpecProblem, SpecProblems
 from connectors.generic.records import check, record_of, record_schemas, requested_dataset
 from connectors.generic.replies import at, map_record
@@ -77,9 +77,9 @@ class RestDatasets:
                 location = self.spec.document
                 assert location is not None  # only datasets by operationId ask
                 if is_url(location):
-                    self._contract = parse(await self._served(location))
+                    self._contract = await read(await self._served(location))
                 else:
-                    self._contract = parse(await asyncio.to_thread(read_file, location))
+                    self._contract = await read(await asyncio.to_thread(read_file, location))
             return self._contract
 
     async def _served(self, url: str) -> bytes:
@@ -186,24 +186,35 @@ class RestDatasets:
 
     def _next_page(self, link: str, current: str) -> str:
         """A next-page link as an absolute URL, resolved against the page it came in (RFC 3986,
-        section 5): ``/svc/records?page=2`` is a path from the provider's origin, whatever path a
-        platform puts its service under; a link to another scheme, host or port is refused (the
-        bus's credentials go with the call)."""
+        section 5): ``/svc/records?page=2`` is a path from the provider's origin. The bus's
+        credentials (a platform's token shared by every service on its gateway) go with the call,
+        so the link must stay on the connector's scheme, host and port (``:443`` is an
+        ``https`` URL's own) and under its base path (a platform service's path, ``../admin``
+        and its percent-encoded forms included), without credentials of its own."""
         base = urlsplit(self.rest.endpoint.base_url)
         try:
             page = current if "://" in current else self.rest.endpoint.base_url.rstrip("/") + current
-            target = urljoin(page, link)
-            parts = urlsplit(target)
-            place = (parts.scheme, parts.hostname, parts.port)
+            parts = urlsplit(urljoin(page, link))
+            place = (parts.scheme, parts.hostname, _port(parts))
+            credentials = parts.username is not None or parts.password is not None
         except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
             raise InvalidProviderReply(
                 f"{self.name}: the next page's link is not a URL", provider=self.name
             ) from None
-        if place != (base.scheme, base.hostname, base.port):
+        if place != (base.scheme, base.hostname, _port(base)):
             raise InvalidProviderReply(
                 f"{self.name}: the next page's link leads to another host", provider=self.name
             )
-        return target
+        if credentials:  # the HTTP client could send them in place of the bus's own
+            raise InvalidProviderReply(
+                f"{self.name}: the next page's link carries credentials", provider=self.name
+            )
+        path = _without_dot_segments(parts.path)
+        if not _under(_without_dot_segments(_decoded_separators(parts.path)), base.path):
+            raise InvalidProviderReply(
+                f"{self.name}: the next page's link leads outside the service's path", provider=self.name
+            )
+        return parts._replace(path=path).geturl()
 
     async def _call(self, call: Call, request: DataRequest) -> Any:
         context = request.context
@@ -243,6 +254,39 @@ def _arguments(
     segments = {n: segment(str(v), provider) for n, v in given.items() if located[n] == "path"}
     path = _PATH_PARAMETER.sub(lambda m: segments.get(m.group(1), m.group(0)), operation.path)
     return path, query, headers
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SEPARATORS = re.compile(r"%2e|%2f|%5c|\\", re.IGNORECASE)
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The port a URL reaches: its own, or its scheme's."""
+    return parts.port if parts.port is not None else _DEFAULT_PORTS.get(parts.scheme)
+
+
+def _decoded_separators(path: str) -> str:
+    """``path`` as a server that decodes percent-encoded dots and slashes, and reads a backslash
+    as a slash, before resolving it reads it."""
+    return _SEPARATORS.sub(lambda m: "." if m.group(0).lower() == "%2e" else "/", path)
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986, section 5.2.4: ``/a/b/../c/./d`` is ``/a/c/d``."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if len(out) > 1:
+                out.pop()
+        elif part != ".":
+            out.append(part)
+    ended = path.endswith(("/.", "/..")) and len(out) > 0
+    return "/".join(out) + ("/" if ended else "") if out != [""] else "/"
+
+
+def _under(path: str, base: str) -> bool:
+    prefix = base.rstrip("/")
+    return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
 def segment(value: str, provider: str) -> str:

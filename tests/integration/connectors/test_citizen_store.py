@@ -229,10 +229,16 @@ async def test_the_stored_result_is_served_as_dataset(stage: Stage) -> None:
         assert document["signature"]["status"] == "verified"
         assert document["documents"][0]["sha256"] == data["documents"][0]["sha256"]
         assert (await fetch(result_code="21/GP-UBND"))["dossierCode"] == data["dossierCode"]
-        with pytest.raises(SubjectNotFound):
+        # the key's kind names what was asked, never its values (they reach the problem reply)
+        with pytest.raises(SubjectNotFound) as absent:
             await fetch(holder="001099012345", procedure="1.000894")
-        with pytest.raises(InvalidProviderRequest):
-            await fetch(holder="not-an-id", procedure="1.000894")
+        assert "personal ID" in absent.value.detail and "001099012345" not in absent.value.detail
+        with pytest.raises(SubjectNotFound) as unknown:
+            await fetch(result_code="99/GP-UBND")
+        assert "99/GP-UBND" not in unknown.value.detail
+        with pytest.raises(InvalidProviderRequest) as malformed:
+            await fetch(holder="Nguyen Van A 0010", procedure="1.000894")
+        assert "Nguyen" not in malformed.value.detail
         # a record altered inside the store is not served as verified
         record = next(r for r in stage.store.records() if r["soHieuKetQua"] == "21/GP-UBND")
         httpx.patch(
@@ -243,6 +249,7 @@ async def test_the_stored_result_is_served_as_dataset(stage: Stage) -> None:
         with pytest.raises(InvalidProviderReply) as caught:
             await fetch(result_code="21/GP-UBND")
         assert "no longer verifies: signature_invalid" in caught.value.detail
+        assert "21/GP-UBND" not in caught.value.detail
     finally:
         await connector.aclose()
 

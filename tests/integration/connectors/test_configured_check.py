@@ -1,6 +1,7 @@
 """``lienthong config check`` compares configured datasets with their providers' documents, loaded
 from the registries on loopback: the example passes; an operation, a request element, a
-parameter or a reply pointer the document lacks is reported at its file, line and path."""
+parameter or a reply pointer the document lacks is reported at its file, line and path; a hostile
+document is reported, never a crash."""
 
 from __future__ import annotations
 
@@ -77,3 +78,19 @@ def test_what_the_documents_lack_is_reported_where_it_is_written(
     reported("bookNumber: /soSo", "/reply/bookNumber", "no /soSo in the OpenAPI document's schema")
     reported("X-Ma-Ho-So-Khac", "/parameters", "no parameter 'X-Ma-Ho-So-Khac'")
     reported("operation: listPeriod", "/operation", "no operationId 'listPeriod'", "listPeriods")
+
+
+def test_an_openapi_document_nested_past_the_limit_is_reported_not_a_crash(
+    tmp_path: Path, registries: dict[str, SimulatorServer]
+) -> None:
+    deep = tmp_path / "deep.yaml"  # read recursively, this nesting overflows Python's stack
+    deep.write_text("openapi: 3.1.0\npaths: {}\nx: " + "[" * 900 + "]" * 900 + "\n", "utf-8")
+    path = example(
+        tmp_path,
+        registries,
+        (f"openapi: http://127.0.0.1:{registries['insurance'].port}/openapi.json", f"openapi: {deep}"),
+    )
+    result = CliRunner().invoke(app, ["config", "check", "-c", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "nests deeper than" in result.output

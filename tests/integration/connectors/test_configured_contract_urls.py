@@ -1,6 +1,6 @@
 """A configured connector's contract served by its system, against real servers on loopback: an
 OpenAPI document served as YAML is read with the same refusals as a file (anchors and aliases,
-size), and a WSDL served by URL is loaded by each connector built (a reload that changes the
+size, nesting), and a WSDL served by URL is loaded by each connector built (a reload that changes the
 entry builds one), not once for the process."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.base import ConnectorDeps, ConnectorSettings
-from connectors.generic.openapi import MAX_DOCUMENT_BYTES
+from connectors.generic.openapi import MAX_DOCUMENT_BYTES, MAX_YAML_BYTES
 from connectors.kinds import builder
 from router.providers import CallPolicy, DataRequest, InvalidProviderContract, RequestContext
 from simulators import population as population_simulator
@@ -33,6 +33,9 @@ _TAX, MANAGER, _PLATES = transport_firm()
 HOSTILE = {
     "anchors.yaml": "openapi: 3.1.0\ninfo: &info {title: t, version: '1'}\npaths: {}\nx: *info\n",
     "huge.yaml": "openapi: 3.1.0\npaths: {}\nx: '" + "a" * MAX_DOCUMENT_BYTES + "'\n",
+    "big.yaml": "openapi: 3.1.0\npaths: {}\nx: '" + "a" * MAX_YAML_BYTES + "'\n",
+    "deep.json": '{"openapi": "3.1.0", "x": ' + "[" * 2000 + "]" * 2000 + "}",
+    "deep.yaml": "openapi: 3.1.0\nx: " + "[" * 500 + "]" * 500 + "\n",
 }
 
 
@@ -84,7 +87,16 @@ async def test_an_openapi_document_served_as_yaml(insurance: SimulatorServer, tm
     assert record == {"name": INSURANCE.insured[PERSON]["hoTen"]}
 
 
-@pytest.mark.parametrize(("name", "refusal"), [("anchors.yaml", "anchors"), ("huge.yaml", "larger than")])
+@pytest.mark.parametrize(
+    ("name", "refusal"),
+    [
+        ("anchors.yaml", "anchors"),
+        ("huge.yaml", "larger than"),
+        ("big.yaml", "YAML larger than"),
+        ("deep.json", "nests deeper than"),  # a RecursionError, a 500, when read recursively
+        ("deep.yaml", "nests deeper than"),
+    ],
+)
 async def test_a_hostile_yaml_document_served_by_url_is_refused(
     hostile: SimulatorServer, tmp_path: Path, name: str, refusal: str
 ) -> None:

@@ -1,7 +1,8 @@
 """Bad input to a configured REST dataset without a document: a subject value ``.`` or ``..``
 is refused before any call (put in the path, it would climb out of its segment to another path
 on the provider, with the bus's credentials); a next-page link that is not a URL is
-``invalid_provider_reply``, not a crash."""
+``invalid_provider_reply``, not a crash, and one that leaves the connector's base path (another
+service on a platform's gateway) or carries credentials is refused before it is called."""
 
 from __future__ import annotations
 
@@ -98,3 +99,39 @@ async def test_a_next_link_that_is_not_a_url_is_an_invalid_reply(
     finally:
         await pages.aclose()
     assert "not a URL" in raised.value.detail and link not in raised.value.detail
+
+
+@pytest.mark.parametrize(
+    ("link", "refusal"),
+    [
+        ("../../admin/users", "outside the service's path"),
+        ("%2e%2e/%2e%2e/admin/users", "outside the service's path"),
+        ("/admin/users", "outside the service's path"),
+        ("{origin}/svc/../admin/users", "outside the service's path"),
+        ("http://user:pw@{host}/svc/list", "carries credentials"),
+    ],
+)
+async def test_a_next_link_out_of_the_services_path_is_not_followed(
+    provider_server: SimulatorServer, tmp_path: Path, link: str, refusal: str
+) -> None:
+    pages = connector(
+        tmp_path,
+        provider_server.url + "/svc",  # a platform connector's URL: the gateway's, then the service's path
+        {
+            "method": "GET",
+            "path": "/list",
+            "query": {"next": "{subject.parcel_id}"},
+            "list": "/items",
+            "pages": {"next": "/next", "max_pages": 3},
+            "reply": {"n": "/n"},
+        },
+    )
+    link = link.format(origin=provider_server.url, host=provider_server.url.split("://")[1])
+    PATHS_SEEN.clear()
+    try:
+        with pytest.raises(InvalidProviderReply) as raised:
+            await pages.provider().fetch(DataRequest("land.owner", {"parcel_id": link}, RequestContext()))
+    finally:
+        await pages.aclose()
+    assert refusal in raised.value.detail
+    assert PATHS_SEEN == ["/svc/list"]

@@ -1,7 +1,9 @@
 """Reuse of an earlier result, end to end: the transport business licence that an agency issued
 (a signed ``dossier.result.issued``) goes into the citizen data store through the bus; when the
 same enterprise later applies for vehicle badges, the evidence broker finds the licence there
-(dataset ``result.document``) along with the registries' data, and nothing is asked again."""
+(dataset ``result.document``) along with the registries' data, and nothing is asked again. A result
+the store does not hold is named by its key's kind, never by the holder's identifier, in the
+problem reply and in the published event."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.support.evidence import (
     AUDIT_KEY_ENV,
     REGISTRY,
     evidence_config,
+    query_body,
     registries,
     submitted_event,
     transport_firm,
@@ -121,3 +124,61 @@ async def test_the_badge_procedure_reuses_the_licence_issued_earlier(
         "result.document",
         "vehicle.registration",
     }
+
+
+async def test_a_result_not_in_the_store_is_reported_without_the_holders_identifier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(AUDIT_KEY_ENV, AUDIT_KEY)
+    firm = REGISTRY.enterprise(TAX)
+    assert firm is not None
+    store_app, _ = create_app(store=ResultStore(tmp_path / "store.db"))
+    with registries() as servers, serving(store_app) as store, Receiver("/evidence") as receiver:
+        config = evidence_config(
+            tmp_path,
+            {name: server.url for name, server in servers.items()},
+            broker=True,
+            extra_datasets=["result.document"],
+            extra_connectors=[
+                {
+                    "name": "kho-ketqua",
+                    "kind": "citizen_store",
+                    "url": store.url,
+                    "timeout": "2s",
+                    "options": {"trust_anchors": SigningPki().write_anchors(tmp_path).name},
+                }
+            ],
+        )
+        config.subscribe(
+            "onestop-evidence",
+            receiver.url,
+            system=ONESTOP,
+            types=("dossier.evidence.collected",),
+            filters=({"exact": {"recipient": ONESTOP}},),
+        )
+        badge = submitted_event(
+            "000.00.00.H49-240502-0043",
+            BADGE,
+            {
+                "applicant": {"type": "business", "name": firm.name, "taxCode": TAX},
+                "vehicles": [{"plate": p} for p in PLATES],
+            },
+        )
+        with BusProcess(config) as bus:
+            async with bus.async_client(ONESTOP) as client:
+                queried = await client.post(
+                    "/v1/evidence:query",
+                    json=query_body(
+                        "result.document", {"holder": MANAGER, "procedure": LICENCE}, procedure=BADGE
+                    ),
+                    headers={"X-Official-Id": "canbo.motcua.01"},
+                )
+                assert (await client.post("/v1/events", json=badge, headers=STRUCTURED)).status_code == 202
+                await receiver.wait_for(1, timeout=30)
+    assert queried.status_code == 404, queried.text
+    assert queried.json()["code"] == "subject_not_found"
+    assert MANAGER not in queried.text
+    [event] = delivered(receiver.received)
+    [missing] = [m for m in event["data"]["notFound"] if m["dataset"] == "result.document"]
+    assert missing["reason"] == "subject_not_found" and "tax code" in missing["detail"]
+    assert TAX not in missing["detail"] and LICENCE not in missing["detail"]

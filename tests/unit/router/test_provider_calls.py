@@ -103,3 +103,19 @@ async def test_the_breaker_opens_after_repeated_failures_and_calls_fail_fast() -
     with pytest.raises(ProviderUnavailable, match="circuit open"):
         await guard.call(attempt)
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [
+        ("soap:Server", "soap:Server"),
+        ("404", "404"),
+        ("ERR_0042", "ERR_0042"),
+        ("Client.001099012345", "(not a plain code)"),  # a personal ID inside the code
+        ("MST-0312345678", "(not a plain code)"),
+        ("code with spaces", "(not a plain code)"),
+    ],
+)
+def test_a_fault_code_is_repeated_only_when_it_holds_no_identifier(code: str, shown: str) -> None:
+    fault = ProviderFault(code, "refused", provider="registry")
+    assert fault.detail == f"registry refused the request: fault {shown} (not retryable)"

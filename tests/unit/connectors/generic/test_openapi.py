@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from connectors.generic.openapi import MAX_DOCUMENT_BYTES, parse
+from connectors.generic.openapi import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_YAML_BYTES, parse
 from router.providers import InvalidProviderContract
 from simulators.rest_openapi_insurance import DOCUMENT
 
@@ -71,6 +71,15 @@ def test_a_30_document_in_yaml_reads_nullable_and_exclusive_bounds() -> None:
         (b"openapi: 3.1.0\n" + b"#" * MAX_DOCUMENT_BYTES, "larger than"),
         (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x/>", "not a mapping"),
         (b"openapi: 3.1.0\npaths: {a: [unclosed\n", "neither JSON nor YAML"),
+        (b"openapi: 3.1.0\nx: '" + b"a" * MAX_YAML_BYTES + b"'\n", "YAML larger than"),
+        # nesting that recursive parsers and checks would overflow on: refused, never a RecursionError
+        (b"[" * 200_000, "nests deeper than"),
+        (b"x: " + b"[" * 200_000, "neither JSON nor YAML"),
+        (b"openapi: 3.1.0\nx: " + b"[" * 500 + b"]" * 500 + b"\n", "nests deeper than"),
+        (b"openapi: 3.1.0\npaths:\n" + b"".join(b" " * i + b"a:\n" for i in range(1, 500)), "nests deeper"),
+        (b'{"openapi": "3.1.0", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}", "nests deeper than"),
+        (b'{"openapi": "3.1.0", "x": ' + b"[" * 900 + b"]" * 900 + b"}", "nests deeper than"),
+        (b'{"openapi": "3.1.0", "x": ' + b"[" * (MAX_DEPTH) + b"]" * (MAX_DEPTH) + b"}", "nests deeper than"),
     ],
 )
 def test_a_hostile_document_is_refused(content: bytes, said: str) -> None:
@@ -84,3 +93,42 @@ def test_a_circular_reference_is_refused() -> None:
         parse(
             b'{"openapi": "3.1.0", "paths": {"/a": {"$ref": "#/paths/~1b"}, "/b": {"$ref": "#/paths/~1a"}}}'
         )
+
+
+def test_a_document_nested_up_to_the_limit_is_read() -> None:
+    nested = b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1)
+    assert parse(b'{"openapi": "3.1.0", "x": ' + nested + b"}").version == "3.1.0"
+    assert parse(b"openapi: 3.1.0\nx: " + nested + b"\n").version == "3.1.0"
+
+
+def test_yaml_scalars_are_read_as_yaml_1_2_does() -> None:
+    """``yes``, ``no``, ``on`` and dates are text (YAML 1.1 would make booleans and dates of them,
+    and an ``enum`` of them would match no reply); true/false, numbers and null keep their types."""
+    document = parse(
+        b"""openapi: 3.1.0
+info: {title: t, version: 1.0}
+paths:
+  /x:
+    get:
+      operationId: getX
+      responses:
+        200:
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  kind: {enum: [yes, no, on, off, y, 2024-01-01, 010, 1_000, 0x1F, 1e3, true, ~]}
+"""
+    )
+    schema = document.schema_at("/paths/~1x/get/responses/200/content/application~1json/schema")
+    assert schema["properties"]["kind"]["enum"] == [
+        "yes", "no", "on", "off", "y", "2024-01-01", "010", "1_000", 31, 1000.0, True, None,
+    ]  # fmt: skip
+    compiled = document.reply_schema(document.operation("getX"))
+    assert (
+        compiled is not None
+        and compiled.is_valid({"kind": "yes"})
+        and compiled.is_valid({"kind": "2024-01-01"})
+    )
