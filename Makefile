@@ -70,7 +70,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest --durations=25 $(ARGS)
 
 # every benchmark beside its floor, then one table of the ratios with PASS/FAIL (docs/benchmarks.md);
 # the Kafka ones only with LIENTHONG_KAFKA_BOOTSTRAP set; ARGS=--strict exits 1 on a FAIL
