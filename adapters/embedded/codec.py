@@ -40,14 +40,19 @@ def encode_headers(headers: Headers) -> bytes:
         return b""
     lengths: list[int] = []
     parts: list[bytes] = []
+    _add_pairs(headers, lengths, parts)
+    count = len(headers)
+    return _layout(count).pack(count, *lengths) + b"".join(parts)
+
+
+def _add_pairs(headers: Headers, lengths: list[int], parts: list[bytes]) -> None:
+    """Appends each header's name and value lengths to ``lengths`` and their bytes to ``parts``."""
     for name, value in headers:
         raw = name.encode("utf-8")
         lengths.append(len(raw))
         lengths.append(len(value))
         parts.append(raw)
         parts.append(value)
-    count = len(headers)
-    return _layout(count).pack(count, *lengths) + b"".join(parts)
 
 
 def encode_more(blob: bytes, more: Headers) -> bytes:
@@ -62,12 +67,7 @@ def encode_more(blob: bytes, more: Headers) -> bytes:
     layout = _layout(count)
     lengths = list(layout.unpack_from(blob))
     parts = [blob[layout.size :]]
-    for name, value in more:
-        raw = name.encode("utf-8")
-        lengths.append(len(raw))
-        lengths.append(len(value))
-        parts.append(raw)
-        parts.append(value)
+    _add_pairs(more, lengths, parts)
     total = count + len(more)
     lengths[0] = total
     return _layout(total).pack(*lengths) + b"".join(parts)
