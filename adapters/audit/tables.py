@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 
 from adapters.private_files import create_private
+from adapters.sqlite_wal import use_wal
 
 VERSION = 2
 V1 = 1
@@ -70,8 +71,8 @@ def connect(
     try:
         conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout_s * 1000))}")
         if writer:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
+            mode = use_wal(conn, busy_timeout_s)
+            if mode != "wal":
                 raise AuditFileError(f"the audit log {path} cannot use write-ahead logging ({mode})")
             conn.execute("PRAGMA synchronous = FULL")
             _migrate(conn, path)

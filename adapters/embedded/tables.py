@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from adapters.private_files import create_private
+from adapters.sqlite_wal import use_wal
 from router.ports import TransportError
 
 VERSION = 1
@@ -42,6 +43,7 @@ MAX_PARTITION_ID = (1 << (63 - OFFSET_BITS)) - 1
 # loss. "os": commits reach the operating system, which survives a crash or kill -9 of the process
 # but not of the machine; the WAL is fsynced at checkpoints only.
 _SYNCHRONOUS: dict[str, str] = {"fsync": "FULL", "os": "NORMAL"}
+BUSY_TIMEOUT_S = 10.0
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -121,10 +123,10 @@ def connect(path: Path, durability: Durability, *, writer: bool) -> sqlite3.Conn
     except sqlite3.Error as exc:
         raise TransportError(f"cannot open the log {path}: {exc}") from exc
     try:
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         if writer:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
+            mode = use_wal(conn, BUSY_TIMEOUT_S)
+            if mode != "wal":
                 raise TransportError(f"the log {path} cannot use write-ahead logging (journal mode {mode})")
         conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[durability]}")
         conn.execute("PRAGMA cache_size = -32768")  # 32 MiB: the dedup index stays hot

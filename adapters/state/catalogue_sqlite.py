@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.private_files import create_private
+from adapters.sqlite_wal import use_wal
 from adapters.state.catalogue import EntryRow
 
 T = TypeVar("T")
@@ -46,7 +47,7 @@ class SqliteCatalogue:
         create_private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=10000")  # the command line may share the file with serve
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db, 10.0)
         db.executescript(_SCHEMA)
         self._db = db
 

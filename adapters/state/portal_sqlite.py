@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.private_files import create_private
+from adapters.sqlite_wal import use_wal
 from adapters.state.portal import DossierConflict, DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
 
 T = TypeVar("T")
@@ -98,7 +99,7 @@ class SqlitePortalState:
         create_private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=10000")  # `lienthong portal reconcile` may share the file
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db, 10.0)
         db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
         db.executescript(_SCHEMA)
         self._db = db

@@ -19,9 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.sqlite_wal import use_wal
 from router.state import CLAIM_LEASE_S, Claim, ClaimState, Placed, StateUnavailable
 
 T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 5.0
 
 # Versions of the file's schema, applied in order (PRAGMA user_version holds the last applied).
 VERSIONS: tuple[tuple[int, str], ...] = (
@@ -81,11 +84,13 @@ class SqliteStateStore:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # the busy timeout first: switching to WAL takes a lock that another process opening
-            # the file at the same moment may hold
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                use_wal(conn, BUSY_TIMEOUT_S)  # another store may be opening the file this moment
+                conn.execute("PRAGMA synchronous=FULL")
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
