@@ -11,7 +11,7 @@ into its own types.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 
@@ -39,6 +39,27 @@ class DossierRow(NamedTuple):
     finished_at: str | None  # the record's NgayKetThucXuLy
     datasets: bytes  # JSON list of the records collected
     components: bytes  # JSON list of the components they stand for
+
+
+# A dossier row's columns, in DossierRow's order (the same names in both databases).
+DOSSIER_COLUMNS = ", ".join(DossierRow._fields)
+MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
+
+
+def dossier_save(table: str, scope: tuple[str, ...], placeholder: Callable[[int], str]) -> str:
+    """The statement saving a dossier row into ``table``, whose primary key is the ``scope``
+    columns (none in a file of one connector's rows) and ``code``; its parameters are the scope's
+    values, then the row's. A compare-and-set on the version: a row is written only over the
+    version it follows, else nothing changes (and the caller raises :class:`DossierConflict`).
+    ``placeholder(n)`` writes the n-th parameter (1-based) in the database's dialect."""
+    columns = (*scope, *DossierRow._fields)
+    values = ", ".join(placeholder(number) for number in range(1, len(columns) + 1))
+    updated = ", ".join(f"{name} = excluded.{name}" for name in DossierRow._fields[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"  # noqa: S608 (fixed names)
+        f" ON CONFLICT ({', '.join((*scope, 'code'))}) DO UPDATE SET {updated}"
+        f" WHERE {table}.version = excluded.version - 1"
+    )
 
 
 class MoveRow(NamedTuple):

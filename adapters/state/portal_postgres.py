@@ -11,29 +11,24 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.state.portal import DossierConflict, DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
+from adapters.state.portal import (
+    DOSSIER_COLUMNS,
+    MOVE_COLUMNS,
+    DossierConflict,
+    DossierRow,
+    FigureRow,
+    HistoryRow,
+    MoveRow,
+    dossier_save,
+    figure_row,
+)
 from adapters.state.postgres import PostgresStateStore
 
-_COLUMNS = (
-    "code, agency, status, record, synced_digest, pending_since, event_time, version, channel, "
-    "return_method, due_at, finished_at, datasets, components"
-)
-_SAVE = f"""
-INSERT INTO portal_dossier (connector, {_COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-ON CONFLICT (connector, code) DO UPDATE SET
-    agency = excluded.agency, status = excluded.status, record = excluded.record,
-    synced_digest = excluded.synced_digest, pending_since = excluded.pending_since,
-    event_time = excluded.event_time, version = excluded.version, channel = excluded.channel,
-    return_method = excluded.return_method, due_at = excluded.due_at,
-    finished_at = excluded.finished_at, datasets = excluded.datasets, components = excluded.components
-WHERE portal_dossier.version = excluded.version - 1
-"""  # noqa: S608 (fixed fragments only)
+_SAVE = dossier_save("portal_dossier", ("connector",), lambda number: f"${number}")
 _APPLY = (
     "INSERT INTO portal_applied (connector, event_id, code, at) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT DO NOTHING"
 )
-_MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
 _FIGURES = """
 SELECT agency, count(*),
     count(*) FILTER (WHERE channel = 'online'),
@@ -80,7 +75,7 @@ class PostgresPortalState:
                 is not None
             )
             row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM portal_dossier WHERE connector = $1 AND code = $2",  # noqa: S608
+                f"SELECT {DOSSIER_COLUMNS} FROM portal_dossier WHERE connector = $1 AND code = $2",  # noqa: S608
                 self.connector,
                 code,
             )
@@ -95,7 +90,7 @@ class PostgresPortalState:
 
     async def states(self, since: float | None, after: str, limit: int) -> list[DossierRow]:
         rows = await self._fetch(
-            f"SELECT {_COLUMNS} FROM portal_dossier WHERE connector = $1 AND record IS NOT NULL"  # noqa: S608
+            f"SELECT {DOSSIER_COLUMNS} FROM portal_dossier WHERE connector = $1 AND record IS NOT NULL"  # noqa: S608
             ' AND code COLLATE "C" > $2 AND event_time >= $3 ORDER BY code COLLATE "C" LIMIT $4',
             after,
             since if since is not None else float("-inf"),
@@ -189,13 +184,13 @@ class PostgresPortalState:
     ) -> list[MoveRow]:
         if latest is not None:
             rows = await self._fetch(
-                f"SELECT {_MOVE_COLUMNS} FROM portal_unusual_move WHERE connector = $1"  # noqa: S608
+                f"SELECT {MOVE_COLUMNS} FROM portal_unusual_move WHERE connector = $1"  # noqa: S608
                 " ORDER BY seq DESC LIMIT $2",
                 latest,
             )
         else:
             rows = await self._fetch(
-                f"SELECT {_MOVE_COLUMNS} FROM portal_unusual_move WHERE connector = $1 AND seq > $2"  # noqa: S608
+                f"SELECT {MOVE_COLUMNS} FROM portal_unusual_move WHERE connector = $1 AND seq > $2"  # noqa: S608
                 " AND ($3::text IS NULL OR code = $3) ORDER BY seq LIMIT $4",
                 after,
                 dossier,

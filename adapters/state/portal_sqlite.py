@@ -14,7 +14,17 @@ from typing import TypeVar
 
 from adapters.private_files import create_private
 from adapters.sqlite_wal import use_wal
-from adapters.state.portal import DossierConflict, DossierRow, FigureRow, HistoryRow, MoveRow, figure_row
+from adapters.state.portal import (
+    DOSSIER_COLUMNS,
+    MOVE_COLUMNS,
+    DossierConflict,
+    DossierRow,
+    FigureRow,
+    HistoryRow,
+    MoveRow,
+    dossier_save,
+    figure_row,
+)
 
 T = TypeVar("T")
 
@@ -61,24 +71,8 @@ CREATE TABLE IF NOT EXISTS unusual_move (
 );
 """
 
-_COLUMNS = (
-    "code, agency, status, record, synced_digest, pending_since, event_time, version, channel, "
-    "return_method, due_at, finished_at, datasets, components"
-)
-
 # compare-and-set on the version, as in the shared database (adapters.state.portal_postgres)
-_SAVE = f"""
-INSERT INTO dossier ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (code) DO UPDATE SET
-    agency = excluded.agency, status = excluded.status, record = excluded.record,
-    synced_digest = excluded.synced_digest, pending_since = excluded.pending_since,
-    event_time = excluded.event_time, version = excluded.version, channel = excluded.channel,
-    return_method = excluded.return_method, due_at = excluded.due_at,
-    finished_at = excluded.finished_at, datasets = excluded.datasets, components = excluded.components
-WHERE dossier.version = excluded.version - 1
-"""  # noqa: S608 (fixed fragments only)
-
-_MOVE_COLUMNS = "seq, event_id, code, from_status, to_status, at, accepted"
+_SAVE = dossier_save("dossier", (), lambda _: "?")
 
 
 class SqlitePortalState:
@@ -133,7 +127,7 @@ class SqlitePortalState:
                 self.db.execute("SELECT 1 FROM applied WHERE event_id = ?", (event_id,)).fetchone()
                 is not None
             )
-            row = self.db.execute(f"SELECT {_COLUMNS} FROM dossier WHERE code = ?", (code,)).fetchone()  # noqa: S608
+            row = self.db.execute(f"SELECT {DOSSIER_COLUMNS} FROM dossier WHERE code = ?", (code,)).fetchone()  # noqa: S608
             return applied, None if row is None else DossierRow(*row)
 
         return await self._run(read)
@@ -156,7 +150,7 @@ class SqlitePortalState:
     async def states(self, since: float | None, after: str, limit: int) -> list[DossierRow]:
         def read() -> list[DossierRow]:
             rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM dossier WHERE record IS NOT NULL AND code > ? "  # noqa: S608
+                f"SELECT {DOSSIER_COLUMNS} FROM dossier WHERE record IS NOT NULL AND code > ? "  # noqa: S608
                 "AND event_time >= ? ORDER BY code LIMIT ?",
                 (after, since if since is not None else float("-inf"), limit),
             ).fetchall()
@@ -257,7 +251,7 @@ class SqlitePortalState:
         def read() -> list[MoveRow]:
             if latest is not None:
                 rows = self.db.execute(
-                    f"SELECT {_MOVE_COLUMNS} FROM unusual_move ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                    f"SELECT {MOVE_COLUMNS} FROM unusual_move ORDER BY seq DESC LIMIT ?",  # noqa: S608
                     (latest,),
                 ).fetchall()
             else:
@@ -267,7 +261,7 @@ class SqlitePortalState:
                     where += " AND code = ?"
                     args.append(dossier)
                 rows = self.db.execute(
-                    f"SELECT {_MOVE_COLUMNS} FROM unusual_move WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
+                    f"SELECT {MOVE_COLUMNS} FROM unusual_move WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
                     (*args, limit),
                 ).fetchall()
             return [
