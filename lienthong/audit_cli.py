@@ -9,24 +9,17 @@ names its record or line), 2 the log could not be checked (lienthong.audit_verif
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from adapters.audit import Head
-from adapters.audit.queries import records
-from adapters.audit.subjects import SubjectHasher, subject_key_source
-from adapters.audit.tables import AuditFileError, connect
-from lienthong.audit_verify import CannotCheck, Report, Request, verify_shared
-from lienthong.audit_verify import verify as run_verify
-from lienthong.audit_wiring import chain_keys, signer
-from lienthong.config import Settings, load_settings
 from lienthong.default_config import ConfigOption, config_file
-from router.access_report import rfc3339
-from router.directory import Directory
 from router.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lienthong.audit_verify import Report
+    from lienthong.config import Settings
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log of personal-data access.")
 
@@ -41,6 +34,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _settings(config: Path | None) -> Settings:
+    from lienthong.config import load_settings
+
     try:
         return load_settings(config_file(config))
     except ConfigError as error:
@@ -73,6 +68,10 @@ def verify(
     """Check the chain against its latest witnessed checkpoint: exit 1 naming every changed,
     removed or inserted record, and every forged checkpoint. With state.postgres (and no --file),
     the deployment's one chain in the state database."""
+    from adapters.audit import Head
+    from lienthong.audit_verify import CannotCheck, Request, verify_shared
+    from lienthong.audit_verify import verify as run_verify
+
     try:
         expected = None if head is None else Head.parse(head)
     except ValueError as error:
@@ -116,6 +115,8 @@ def _say(report: Report) -> None:
 def keys(config: ConfigOption = None, file: FileOption = None) -> None:
     """Print the ids of the chain keys and the checkpoint signing key's public key (to pin it in
     audit.checkpoints.public_key and give it to the witnesses); never a secret."""
+    from lienthong.audit_wiring import chain_keys, signer
+
     settings = _settings(config)
     path = file if file is not None else settings.audit.path
     try:
@@ -141,6 +142,13 @@ def show(
     before: Annotated[int | None, typer.Option(min=1, help="only records numbered below this")] = None,
 ) -> None:
     """Print the newest records, of one subject or of all (needs the subject key for --subject)."""
+    import sqlite3
+
+    from adapters.audit.queries import records
+    from adapters.audit.subjects import SubjectHasher, subject_key_source
+    from adapters.audit.tables import AuditFileError, connect
+    from router.access_report import rfc3339
+
     settings = _settings(config)
     path = file if file is not None else settings.audit.path
     if not path.is_file():
@@ -160,7 +168,7 @@ def show(
             conn.close()
     except (sqlite3.Error, AuditFileError) as error:
         raise _fail(f"cannot read the audit log {path}: {error}") from None
-    directory: Directory = settings.directory
+    directory = settings.directory
     for record in found:
         system = directory.get(record.requester)
         who = (

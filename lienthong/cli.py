@@ -1,4 +1,10 @@
-"""The ``lienthong`` command line."""
+"""The ``lienthong`` command line.
+
+A command imports what it uses when it runs (here and in the ``*_cli`` modules of its groups):
+``lienthong --help``, a mistyped argument or a call of a running bus's API then start without
+loading the bus, its web stack and every connector (seconds on a small machine). A test keeps it
+so (tests/unit/lienthong/test_cli_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -16,15 +22,12 @@ from lienthong.audit_cli import audit_app
 from lienthong.datasets_cli import datasets_app
 from lienthong.db_cli import db_app
 from lienthong.default_config import ConfigOption, config_file
-from lienthong.loading import load
 from lienthong.logs import LogFormat
 from lienthong.portal_cli import portal_app
 from lienthong.results_cli import app as results_app
 from router.bus import MAX_PAGE, MAX_REPLAY
 from router.directory import new_api_key
 from router.errors import ConfigError
-from schemas import dataset_schemas
-from schemas.registry import SchemaRegistry
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -60,7 +63,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the bus: HTTP API, router and deliveries, until SIGTERM or Ctrl-C."""
-    from lienthong.serving import serve as run  # noqa: PLC0415 (the web stack loads only to serve)
+    from lienthong.serving import serve as run
 
     try:
         run(config_file(config), host=host, port=port, log_format=log_format)
@@ -82,7 +85,7 @@ def demo(
     """Try it on one machine: simulators of every agency system, the bus, and a narrated scenario;
     then serve until Ctrl-C. For production, run `lienthong serve`."""
     # demo material, loaded by this command only: production code never imports lienthong.demo
-    from lienthong.demo.show import run as run_demo  # noqa: PLC0415
+    from lienthong.demo.show import run as run_demo
 
     try:
         status = run_demo(config_file(config), once=once, free_ports=free_ports, summary_json=summary_json)
@@ -97,7 +100,8 @@ def demo(
 def config_check(config: ConfigOption = None) -> None:
     """Validate a configuration file; exit 2 with every problem if it is invalid. Configured
     datasets (kind: soap, rest) are compared with their WSDL or OpenAPI document."""
-    from lienthong.config.contracts import check_contracts  # noqa: PLC0415 (zeep, only when checking)
+    from lienthong.config.contracts import check_contracts
+    from lienthong.loading import load
 
     try:
         path = config_file(config)
@@ -120,6 +124,9 @@ def schemas_check(
 ) -> None:
     """Check every contract against the 2020-12 metaschema and its versions' compatibility, and
     (for the packaged contracts) the datasets' response schemas."""
+    from schemas import dataset_schemas
+    from schemas.registry import SchemaRegistry
+
     try:
         registry = SchemaRegistry.load(directory)
     except ConfigError as error:
@@ -275,13 +282,14 @@ def docs_asyncapi(
     ] = None,
 ) -> None:
     """Print the AsyncAPI 3.0 document (JSON): every event type and every subscription."""
+    from adapters.http.asyncapi import document as asyncapi_document
+    from lienthong.loading import load
+
     try:
         settings, registry = load(config_file(config))
     except ConfigError as error:
         raise fail(str(error)) from None
     bus_url = url or f"http://{settings.http.host}:{settings.http.port}"
-    from adapters.http.asyncapi import document as asyncapi_document  # noqa: PLC0415 (see serve)
-
     document = asyncapi_document(registry, settings.subscriptions, bus_url=bus_url, policy=settings.policy)
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -320,7 +328,7 @@ def simulate(
 ) -> None:
     """Run a simulator of an agency system (a real server with seeded data and fault flags)."""
     # demo material, loaded by this command only: production code never imports lienthong.demo
-    from lienthong.demo.simulate import simulator_server  # noqa: PLC0415
+    from lienthong.demo.simulate import simulator_server
 
     faults = {
         "latency_s": latency,

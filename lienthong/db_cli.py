@@ -11,11 +11,8 @@ import asyncio
 
 import typer
 
-from adapters.state import PostgresStateStore
-from lienthong.config import load_settings
 from lienthong.default_config import ConfigOption, config_file
 from router.errors import ConfigError
-from router.state import StateUnavailable
 
 db_app = typer.Typer(no_args_is_help=True, help="The shared state database (state.postgres).")
 
@@ -23,6 +20,10 @@ db_app = typer.Typer(no_args_is_help=True, help="The shared state database (stat
 @db_app.command("migrate")
 def migrate(config: ConfigOption = None) -> None:
     """Apply the schema versions the database does not hold yet; print what was applied."""
+    from adapters.state import PostgresStateStore
+    from lienthong.config import load_settings
+    from router.state import StateUnavailable
+
     try:
         settings = load_settings(config_file(config))
     except ConfigError as error:

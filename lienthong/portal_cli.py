@@ -8,23 +8,22 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import orjson
 import typer
-from prometheus_client import CollectorRegistry
 
-from adapters.state.postgres import PostgresStateStore
-from connectors.base import ConnectorDeps
-from connectors.portal.catalogue import CatalogueError, NeedsReport, SyncReport
-from connectors.portal.connector import PortalConnector, from_settings
-from connectors.portal.sync import ReconcileReport
 from lienthong.api_client import KeyOption, UrlOption, api, show
 from lienthong.default_config import ConfigOption, config_file
-from lienthong.loading import load
 from router.errors import ConfigError
 from router.state import StateUnavailable
+
+if TYPE_CHECKING:
+    from adapters.state.postgres import PostgresStateStore
+    from connectors.portal.catalogue import NeedsReport, SyncReport
+    from connectors.portal.connector import PortalConnector
+    from connectors.portal.sync import ReconcileReport
 from schemas.units import parse_duration
 
 portal_app = typer.Typer(no_args_is_help=True, help="The National Public Service Portal sync.")
@@ -83,6 +82,13 @@ def _portal_connectors(
 ) -> tuple[list[PortalConnector], frozenset[str], PostgresStateStore | None]:
     """The configuration's portal connectors, the procedures whose needs it configures, and the
     shared state database their sync state lives in (state.postgres; not started yet)."""
+    from prometheus_client import CollectorRegistry
+
+    from adapters.state.postgres import PostgresStateStore
+    from connectors.base import ConnectorDeps
+    from connectors.portal.connector import from_settings
+    from lienthong.loading import load
+
     try:
         settings, _ = load(config_file(config))
         postgres = settings.state.postgres
@@ -123,6 +129,8 @@ async def _catalogue(
 
 
 def _run_catalogue(config: Path | None, *, sync: bool, json: bool) -> None:
+    from connectors.portal.catalogue import CatalogueError
+
     connectors, configured, shared = _portal_connectors(config)
     try:
         results = asyncio.run(_catalogue(connectors, configured, shared, sync=sync))

@@ -14,10 +14,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from adapters.signatures import SignatureRejected, TrustAnchors, sign, verify
-from adapters.signer_files import read_signer
-from connectors.citizen_store.mapping import instant
-
 app = typer.Typer(no_args_is_help=True, help="Issued results: sign, verify, demo keys.")
 
 FileArgument = Annotated[
@@ -43,6 +39,9 @@ def sign_result(
     ] = None,
 ) -> None:
     """Print the result with the agency's detached signature added (or replaced)."""
+    from adapters.signatures import sign
+    from adapters.signer_files import read_signer
+
     signed = sign(_read(result), read_signer(key, cert), algorithm)
     sys.stdout.write(orjson.dumps(signed, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -53,6 +52,9 @@ def verify_result(
     trust_anchors: Annotated[Path, typer.Option(help="PEM file of the trusted root CA certificates")],
 ) -> None:
     """Check a signed result as the citizen_store connector does (now); exit 1 with the reason."""
+    from adapters.signatures import SignatureRejected, TrustAnchors, verify
+    from connectors.citizen_store.mapping import instant
+
     data = _read(result)
     agency = data.get("issuingAgency", {}).get("code", "")
     try:
@@ -79,7 +81,7 @@ def demo_pki(
 
     The demo CA's key is derived from a public seed: the files are for demos only."""
     # demo material, loaded by this command only: production code never imports lienthong.demo
-    from lienthong.demo.pki import write_demo_pki  # noqa: PLC0415
+    from lienthong.demo.pki import write_demo_pki
 
     ca, key, certificate = write_demo_pki(folder, agency, name)
     typer.echo(f"{folder}/{ca.name}, {key.name}, {certificate.name} (DEMO ONLY: not real keys)")
