@@ -76,6 +76,9 @@ class InputLimits:
         self.max_headers = max_headers
         self.routes = routes
         self._keyed: dict[int, bool] = {}  # by id of a FastAPI route: it needs a key
+        # the hot routes, which the application serves ahead of all others (adapters.http.direct):
+        # read from ``routes()`` at the first request, when every router has its routes
+        self._direct: tuple[DirectRoute, ...] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +110,14 @@ class InputLimits:
         await self._bounded(scope, receive, send)
 
     def _route(self, scope: Scope) -> BaseRoute | None:
-        """The route that serves the request, found as the router finds it (first full match)."""
+        """The route that serves the request, found as the router finds it: the hot routes
+        first, then the first full match in order."""
+        if self._direct is None:
+            self._direct = tuple(r for r in self.routes() if isinstance(r, DirectRoute))
+        for direct in self._direct:
+            match, _ = direct.matches(scope)
+            if match is Match.FULL:
+                return direct
         for route in self.routes():
             match, _ = route.matches(scope)
             if match is Match.FULL:
