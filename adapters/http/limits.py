@@ -76,6 +76,10 @@ class InputLimits:
         self.max_headers = max_headers
         self.routes = routes
         self._keyed: dict[int, bool] = {}  # by id of a FastAPI route: it needs a key
+        # the hot routes, which the application serves ahead of all others (adapters.http.direct):
+        # read from ``routes()`` at the first request, when every router has its routes
+        self._direct: tuple[DirectRoute, ...] | None = None
+        self._direct_by_path: dict[str, DirectRoute] = {}  # those without path parameters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +111,23 @@ class InputLimits:
         await self._bounded(scope, receive, send)
 
     def _route(self, scope: Scope) -> BaseRoute | None:
-        """The route that serves the request, found as the router finds it (first full match)."""
+        """The route that serves the request, found as the router finds it: the hot routes
+        first, then the first full match in order."""
+        if self._direct is None:
+            self._direct = tuple(r for r in self.routes() if isinstance(r, DirectRoute))
+            for hot in self._direct:
+                if not hot.param_convertors:
+                    self._direct_by_path.setdefault(hot.path, hot)
+        if not scope.get("root_path"):
+            # the path itself names a hot route, and the method is one of its own: the full match
+            # its regular expression and method check would find, without trying each route
+            found = self._direct_by_path.get(scope["path"])
+            if found is not None and scope["method"] in (found.methods or ()):
+                return found
+        for direct in self._direct:
+            match, _ = direct.matches(scope)
+            if match is Match.FULL:
+                return direct
         for route in self.routes():
             match, _ = route.matches(scope)
             if match is Match.FULL:

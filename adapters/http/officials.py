@@ -5,10 +5,8 @@ which is accepted). The API key stays in ``Authorization``, so the two never cla
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from starlette.datastructures import Headers
 
 from adapters.official_tokens import MAX_TOKEN
 from router.directory import System
@@ -25,7 +23,10 @@ Verifier = Callable[[], TokenVerifier]
 
 
 def official_of_request(
-    headers: Headers, caller: System, verifier: Verifier, too_long: type[LienthongError] = InvalidRequest
+    headers: Mapping[str, str],
+    caller: System,
+    verifier: Verifier,
+    too_long: type[LienthongError] = InvalidRequest,
 ) -> Official | None:
     """The official of the request (None when it names none); raises OfficialTokenInvalid,
     OfficialTokenRequired, or ``too_long`` (the route's error for a bad parameter) for an

@@ -66,7 +66,8 @@ def at(data: Any, pointer: str) -> Any:
     for an optional element the reply left out)."""
     node = data
     for token in tokens(pointer):
-        if isinstance(node, Mapping):
+        # a dict first: what a JSON reply holds, and a cheaper check than the Mapping ABC's
+        if type(node) is dict or isinstance(node, Mapping):
             node = node.get(token, _ABSENT)
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
             node = node[int(token)]
@@ -92,11 +93,14 @@ def json_number(value: decimal.Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
 _OUT_OF_RANGE = "the reply holds a number that is not finite or is out of range"
 
 
 def json_ready(value: Any) -> Any:
     """Dates as ISO text, decimals as numbers, containers recursively."""
+    if type(value) in _JSON_SCALARS:  # most of a reply: returned as they are, checked first
+        return value
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     if isinstance(value, datetime.date):

@@ -309,6 +309,9 @@ class _Segments(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return segment(self._values[name], self._provider)
 
+    def get(self, name: str, default: Any = None) -> Any:  # what Text.fill calls: one lookup
+        return segment(self._values[name], self._provider) if name in self._values else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

@@ -10,6 +10,7 @@ or the audit log unavailable) carry ``Retry-After``.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Annotated
 
@@ -169,7 +170,7 @@ def evidence_router(service: EvidenceService, officials: Verifier) -> APIRouter:
     )
     async def query(request: Request) -> Response:
         who = await current_caller(request)
-        headers = request.headers
+        headers = _headers(request.scope["headers"])
         _check_content_type(headers.get("content-type"))
         body = _body(await read_bounded(request, MAX_BODY_BYTES))
         official = official_of_request(headers, who, officials, InvalidEvidenceQuery)
@@ -194,6 +195,19 @@ def evidence_router(service: EvidenceService, officials: Verifier) -> APIRouter:
     return router
 
 
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers by name, each its first value, as ``Request.headers.get`` reads them
+    (names come lower-case from the server); one dict for the route's half a dozen lookups,
+    where each of ``Headers``' scans the whole list and raises KeyError for an absent header."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+    return headers
+
+
+@functools.lru_cache(maxsize=64)  # the few Content-Types clients send; a refusal is not kept
 def _check_content_type(content_type: str | None) -> None:
     """A body announced as anything but UTF-8 JSON is refused (415) rather than read as JSON;
     a body without a Content-Type is read as JSON."""
