@@ -18,13 +18,13 @@ from lienthong.api_client import KeyOption, UrlOption, api, show
 from lienthong.default_config import ConfigOption, config_file
 from router.errors import ConfigError
 from router.state import StateUnavailable
+from schemas.units import parse_duration
 
 if TYPE_CHECKING:
     from adapters.state.postgres import PostgresStateStore
     from connectors.portal.catalogue import NeedsReport, SyncReport
     from connectors.portal.connector import PortalConnector
     from connectors.portal.sync import ReconcileReport
-from schemas.units import parse_duration
 
 portal_app = typer.Typer(no_args_is_help=True, help="The National Public Service Portal sync.")
 

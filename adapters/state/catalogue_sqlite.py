@@ -46,9 +46,12 @@ class SqliteCatalogue:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=10000")  # the command line may share the file with serve
-        use_wal(db, 10.0)
-        db.executescript(_SCHEMA)
+        try:
+            use_wal(db, 10.0)  # the command line may share the file with serve: a 10 s busy timeout
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     async def close(self) -> None:

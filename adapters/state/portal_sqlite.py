@@ -92,10 +92,13 @@ class SqlitePortalState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=10000")  # `lienthong portal reconcile` may share the file
-        use_wal(db, 10.0)
-        db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
-        db.executescript(_SCHEMA)
+        try:
+            use_wal(db, 10.0)  # `lienthong portal reconcile` may share the file: a 10 s busy timeout
+            db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     async def close(self) -> None:

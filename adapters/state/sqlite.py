@@ -85,7 +85,6 @@ class SqliteStateStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
-                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
                 use_wal(conn, BUSY_TIMEOUT_S)  # another store may be opening the file this moment
                 conn.execute("PRAGMA synchronous=FULL")
             except BaseException:

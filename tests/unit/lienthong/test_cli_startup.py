@@ -23,14 +23,14 @@ HEAVY = (
     "asyncpg",
     "aiohttp",
     "prometheus_client",
+    "cryptography",
+    "connectors",
     "lienthong.config",
     "lienthong.loading",
     "lienthong.serving",
     "adapters.http",
     "adapters.state",
     "adapters.audit",
-    "connectors.portal",
-    "connectors.generic",
 )
 
 
