@@ -8,13 +8,16 @@ problem reply and in the published event."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from simulators.citizen_store import ResultStore, create_app
-from tests.support.bus import ONESTOP, WAREHOUSE, BusProcess
+from simulators.server import SimulatorServer
+from tests.support.bus import ONESTOP, WAREHOUSE, BusConfig, BusProcess
 from tests.support.events import delivered
 from tests.support.evidence import (
     AUDIT_KEY,
@@ -35,6 +38,48 @@ LICENCE, BADGE = "1.002861", "1.002856"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 
 
+def store_config(
+    tmp_path: Path, servers: Mapping[str, SimulatorServer], store_url: str, anchors: Path, receiver_url: str
+) -> BusConfig:
+    """The evidence broker over the registries and the citizen data store (``kho-ketqua``,
+    trusting ``anchors``), the one-stop system subscribed to its evidence."""
+    config = evidence_config(
+        tmp_path,
+        {name: server.url for name, server in servers.items()},
+        broker=True,
+        extra_datasets=["result.document"],
+        extra_connectors=[
+            {
+                "name": "kho-ketqua",
+                "kind": "citizen_store",
+                "url": store_url,
+                "timeout": "2s",
+                "options": {"trust_anchors": anchors.name},
+            }
+        ],
+    )
+    config.subscribe(
+        "onestop-evidence",
+        receiver_url,
+        system=ONESTOP,
+        types=("dossier.evidence.collected",),
+        filters=({"exact": {"recipient": ONESTOP}},),
+    )
+    return config
+
+
+def badge_event(code: str, firm_name: str) -> dict[str, Any]:
+    """The firm's application for vehicle badges, naming its vehicles."""
+    return submitted_event(
+        code,
+        BADGE,
+        {
+            "applicant": {"type": "business", "name": firm_name, "taxCode": TAX},
+            "vehicles": [{"plate": p} for p in PLATES],
+        },
+    )
+
+
 async def test_the_badge_procedure_reuses_the_licence_issued_earlier(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -45,21 +90,7 @@ async def test_the_badge_procedure_reuses_the_licence_issued_earlier(
     anchors = pki.write_anchors(tmp_path)
     store_app, _ = create_app(store=ResultStore(tmp_path / "store.db"))
     with registries() as servers, serving(store_app) as store, Receiver("/evidence") as receiver:
-        config = evidence_config(
-            tmp_path,
-            {name: server.url for name, server in servers.items()},
-            broker=True,
-            extra_datasets=["result.document"],
-            extra_connectors=[
-                {
-                    "name": "kho-ketqua",
-                    "kind": "citizen_store",
-                    "url": store.url,
-                    "timeout": "2s",
-                    "options": {"trust_anchors": anchors.name},
-                }
-            ],
-        )
+        config = store_config(tmp_path, servers, store.url, anchors, receiver.url)
         config.extra_policies.append({"systems": [WAREHOUSE], "subscribe": ["dossier.result.issued"]})
         config.subscriptions.append(
             {
@@ -68,13 +99,6 @@ async def test_the_badge_procedure_reuses_the_licence_issued_earlier(
                 "types": ["dossier.result.issued"],
                 "sink": {"connector": {"name": "kho-ketqua"}},
             }
-        )
-        config.subscribe(
-            "onestop-evidence",
-            receiver.url,
-            system=ONESTOP,
-            types=("dossier.evidence.collected",),
-            filters=({"exact": {"recipient": ONESTOP}},),
         )
         licence = pki.signed(
             result(
@@ -93,14 +117,7 @@ async def test_the_badge_procedure_reuses_the_licence_issued_earlier(
             "datacontenttype": "application/json",
             "data": licence,
         }
-        badge = submitted_event(
-            "000.00.00.H49-240502-0042",
-            BADGE,
-            {
-                "applicant": {"type": "business", "name": firm.name, "taxCode": TAX},
-                "vehicles": [{"plate": p} for p in PLATES],
-            },
-        )
+        badge = badge_event("000.00.00.H49-240502-0042", firm.name)
         with BusProcess(config) as bus:
             async with bus.async_client(ONESTOP) as client:
                 assert (await client.post("/v1/events", json=issued, headers=STRUCTURED)).status_code == 202
@@ -134,36 +151,9 @@ async def test_a_result_not_in_the_store_is_reported_without_the_holders_identif
     assert firm is not None
     store_app, _ = create_app(store=ResultStore(tmp_path / "store.db"))
     with registries() as servers, serving(store_app) as store, Receiver("/evidence") as receiver:
-        config = evidence_config(
-            tmp_path,
-            {name: server.url for name, server in servers.items()},
-            broker=True,
-            extra_datasets=["result.document"],
-            extra_connectors=[
-                {
-                    "name": "kho-ketqua",
-                    "kind": "citizen_store",
-                    "url": store.url,
-                    "timeout": "2s",
-                    "options": {"trust_anchors": SigningPki().write_anchors(tmp_path).name},
-                }
-            ],
-        )
-        config.subscribe(
-            "onestop-evidence",
-            receiver.url,
-            system=ONESTOP,
-            types=("dossier.evidence.collected",),
-            filters=({"exact": {"recipient": ONESTOP}},),
-        )
-        badge = submitted_event(
-            "000.00.00.H49-240502-0043",
-            BADGE,
-            {
-                "applicant": {"type": "business", "name": firm.name, "taxCode": TAX},
-                "vehicles": [{"plate": p} for p in PLATES],
-            },
-        )
+        anchors = SigningPki().write_anchors(tmp_path)
+        config = store_config(tmp_path, servers, store.url, anchors, receiver.url)
+        badge = badge_event("000.00.00.H49-240502-0043", firm.name)
         with BusProcess(config) as bus:
             async with bus.async_client(ONESTOP) as client:
                 queried = await client.post(
