@@ -140,14 +140,6 @@ def _rfc3339(epoch: float) -> str:
     return f"{written[1]}.{micro // 1000:03d}Z"
 
 
-def _fits(name: str, value: object) -> bool:
-    """Whether ``value`` is a key field ``name`` that :meth:`EvidenceService._check_key` passes."""
-    if not isinstance(value, str) or not value or len(value) > MAX_KEY_VALUE:
-        return False
-    form = KEY_FORMATS.get(name)
-    return form is None or form[0](value)
-
-
 def _no_validation(dataset: str, data: Any) -> tuple[FieldError, ...]:
     return ()
 
@@ -293,10 +285,6 @@ class EvidenceService:
         return record
 
     def _check_key(self, dataset: Dataset, key: Mapping[str, str]) -> None:
-        if all(name in key for name in dataset.key) and all(
-            name in dataset.key and _fits(name, value) for name, value in key.items()
-        ):
-            return  # every key field given, no other, each of its form: nothing to list
         problems = [
             FieldError(f"/subject/{name}", f"{dataset.name} is keyed by it: give it")
             for name in dataset.key
