@@ -50,7 +50,8 @@ class Txn:
         self._after_commit.append(fn)
 
     def in_loop(self, fn: Callable[[], None]) -> None:
-        """Runs ``fn`` on the event loop after the commit, before any caller of the group resumes."""
+        """Runs ``fn`` on the event loop after the commit; the callers of the group are answered
+        one loop turn later (:func:`_deliver`)."""
         self._in_loop.append(fn)
 
     def local(self, key: object, factory: Callable[[], S]) -> S:
@@ -262,11 +263,25 @@ class Writer:
 
 
 def _deliver(outcomes: list[_Outcome], in_loop: list[Callable[[], None]]) -> None:
+    """Runs a commit's hooks, then answers its callers a loop turn later when there were hooks.
+
+    The hooks wake the consumers of what was appended (a delivery to a webhook); the turn lets
+    what they start run first, up to the request on the wire (aiohttp writes a request's body
+    from a task of its own on Python 3.11), before the publish requests resume and write their
+    replies. An event reaches its subscriber sooner; its publisher's 202 waits for that start.
+    """
     for fn in in_loop:
         try:
             fn()
         except Exception:
             log.exception("a log commit hook failed")
+    if in_loop and outcomes:
+        asyncio.get_running_loop().call_soon(_resolve, outcomes)
+    else:
+        _resolve(outcomes)
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
     for future, succeeded, value in outcomes:
         if future.done():  # the caller was cancelled; the write happened all the same
             continue
