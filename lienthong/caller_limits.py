@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from adapters.caller_metrics import DistinctSubjectsCollector
 from adapters.http.rate_limit import FailedAuthentications, RateLimitedRequests, RateLimitMiddleware
 from lienthong.runtime import Runtime
+from router.directory import System
 from router.rate_limits import CallerLimiter, LocalRateStore
 from router.refusal_windows import RefusalWindows
 from router.subject_watch import DistinctSubjects
@@ -23,9 +24,8 @@ def add_caller_limits(app: FastAPI, runtime: Runtime) -> None:
     """Limits ``app``'s callers by the ``limits:`` of the configuration in force (a reload reaches
     them), and watches the distinct subjects each system reads."""
 
-    def identify(key: str) -> str | None:
-        system = runtime.bus.directory.authenticate(key)
-        return system.id if system is not None else None
+    def identify(key: str) -> System | None:
+        return runtime.bus.directory.authenticate(key)
 
     app.add_middleware(
         RateLimitMiddleware,

@@ -23,7 +23,9 @@ from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.http import problems
+from adapters.http.auth import bearer_token, note_identified
 from adapters.http.responses import errors
+from router.directory import System
 from router.rate_limits import CallerLimiter, RateLimited, RouteClass
 
 log = logging.getLogger("lienthong.http")
@@ -49,8 +51,7 @@ def route_class(method: str, path: str) -> RouteClass:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
+            return bearer_token(value.decode("latin-1"))
     return None
 
 
@@ -112,14 +113,16 @@ class RateLimitedRequests:
 
 
 class RateLimitMiddleware:
-    """``identify(key)`` is the id of the system holding the API key ``key``, or None."""
+    """``identify(key)`` is the system holding the API key ``key`` in the directory in force, or
+    None; the system found is noted in the request's scope for the route
+    (:func:`adapters.http.auth.note_identified`)."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         limiter: CallerLimiter,
-        identify: Callable[[str], str | None],
+        identify: Callable[[str], System | None],
         failures: FailedAuthentications,
         refusals: RateLimitedRequests,
     ) -> None:
@@ -136,11 +139,13 @@ class RateLimitMiddleware:
         route = route_class(scope["method"], scope["path"])
         token = _bearer(scope)
         system = self.identify(token) if token else None
+        if system is not None and token is not None:
+            note_identified(scope, token, system)
         client = scope.get("client")
         address = client[0] if client else "unknown"
         try:
             if system is not None:
-                await self.limiter.system(system, route)
+                await self.limiter.system(system.id, route)
             else:
                 await self.limiter.address(address, route)
         except RateLimited as refused:
@@ -167,7 +172,7 @@ class RateLimitMiddleware:
             self.failures.failed(address, route, _reason(route, token, system), scope["method"])
 
 
-def _reason(route: RouteClass, token: str | None, system: str | None) -> str:
+def _reason(route: RouteClass, token: str | None, system: System | None) -> str:
     if route is RouteClass.CONSOLE_LOGIN:
         return "console_login_refused"
     if token is None:
