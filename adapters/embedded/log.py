@@ -158,6 +158,7 @@ class EmbeddedLog:
             partial(connect, self.path, durability, writer=True),
             name="lienthong-log-writer",
             maintenance=(retention_interval_s, self._retention_pass),
+            hooks_wake_consumers=True,  # an append's hook wakes the deliveries of its topic
         )
         self._reader = Reader(
             partial(connect, self.path, durability, writer=False), name="lienthong-log-reader"

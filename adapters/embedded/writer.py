@@ -50,8 +50,8 @@ class Txn:
         self._after_commit.append(fn)
 
     def in_loop(self, fn: Callable[[], None]) -> None:
-        """Runs ``fn`` on the event loop after the commit; the callers of the group are answered
-        one loop turn later (:func:`_deliver`)."""
+        """Runs ``fn`` on the event loop after the commit, before the callers of the group resume
+        (a loop turn before they are answered, when the hooks wake consumers: :class:`Writer`)."""
         self._in_loop.append(fn)
 
     def local(self, key: object, factory: Callable[[], S]) -> S:
@@ -90,6 +90,11 @@ class Writer:
     ``maintenance``, if given, is ``(interval_s, fn)``: ``fn`` runs in a transaction of its own every
     ``interval_s`` seconds, between groups, and returns True when it has more to do (it then runs
     again as soon as the queued jobs are committed). It must bound its own work per call.
+
+    ``hooks_wake_consumers``: the commits' :meth:`Txn.in_loop` hooks wake consumers (the log's
+    deliveries), so a group with hooks answers its callers one loop turn after running them
+    (:func:`_answer_after_hooks`). Callers are then not answered in commit order across groups: a
+    group without hooks that lands in the same turn is answered first.
     """
 
     def __init__(
@@ -99,8 +104,10 @@ class Writer:
         name: str,
         max_jobs_per_commit: int = 256,
         maintenance: tuple[float, Callable[[Txn], bool]] | None = None,
+        hooks_wake_consumers: bool = False,
     ) -> None:
         self._connect = connect
+        self._answer = _answer_after_hooks if hooks_wake_consumers else _deliver
         self._name = name
         self._max_jobs = max_jobs_per_commit
         self._maintenance = maintenance
@@ -247,7 +254,7 @@ class Writer:
             return
         # RuntimeError: the event loop is closed, nobody is awaiting these any more.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_deliver, outcomes, in_loop)
+            self._loop.call_soon_threadsafe(self._answer, outcomes, in_loop)
 
     def _fail_queued(self, error: TransportError) -> None:
         failed: list[_Outcome] = []
@@ -263,6 +270,12 @@ class Writer:
 
 
 def _deliver(outcomes: list[_Outcome], in_loop: list[Callable[[], None]]) -> None:
+    """Runs a commit's hooks, then answers its callers."""
+    _run_hooks(in_loop)
+    _resolve(outcomes)
+
+
+def _answer_after_hooks(outcomes: list[_Outcome], in_loop: list[Callable[[], None]]) -> None:
     """Runs a commit's hooks, then answers its callers a loop turn later when there were hooks.
 
     The hooks wake the consumers of what was appended (a delivery to a webhook); the turn lets
@@ -270,15 +283,19 @@ def _deliver(outcomes: list[_Outcome], in_loop: list[Callable[[], None]]) -> Non
     from a task of its own on Python 3.11), before the publish requests resume and write their
     replies. An event reaches its subscriber sooner; its publisher's 202 waits for that start.
     """
+    _run_hooks(in_loop)
+    if in_loop and outcomes:
+        asyncio.get_running_loop().call_soon(_resolve, outcomes)
+    else:
+        _resolve(outcomes)
+
+
+def _run_hooks(in_loop: list[Callable[[], None]]) -> None:
     for fn in in_loop:
         try:
             fn()
         except Exception:
             log.exception("a log commit hook failed")
-    if in_loop and outcomes:
-        asyncio.get_running_loop().call_soon(_resolve, outcomes)
-    else:
-        _resolve(outcomes)
 
 
 def _resolve(outcomes: list[_Outcome]) -> None:

@@ -28,7 +28,10 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def note_identified(scope: Scope, token: str, system: System) -> None:
-    """Notes that ``token``, this request's key, is ``system``'s key by the directory in force."""
+    """Notes that ``token``, this request's key, is ``system``'s key by the directory in force.
+
+    ``system`` must be what :meth:`router.directory.Directory.authenticate` gave for ``token``:
+    the route takes it without hashing the key again."""
     scope[_IDENTIFIED] = (token, system)
 
 

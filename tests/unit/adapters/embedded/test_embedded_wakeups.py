@@ -1,11 +1,10 @@
-"""What runs first after a commit: the consumers it wakes, then the writers it answers.
+"""What runs first after an append's commit: the consumers it wakes, then the appenders.
 
 A delivery woken by an append has its request on the wire before the appender (the publish
 request) resumes, even when its HTTP client writes the request from a task of its own, as
-aiohttp does on Python 3.11: the appender is answered one loop turn after the consumers are
-woken. Without that turn the publish reply was written between the delivery's request and its
-body, and the event reached its subscriber ~0.45 ms later at a low rate (docs/benchmarks.md,
-"Latency").
+aiohttp does on Python 3.11: the log's writer answers the appender one loop turn after waking the
+consumers, so the publish reply does not come between the delivery's request and its body
+(docs/benchmarks.md, "Latency").
 """
 
 from __future__ import annotations

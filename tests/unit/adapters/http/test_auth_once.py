@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import router.directory
 from adapters.http.auth import Authenticated
 from adapters.http.error_handlers import add_error_handlers
+from adapters.http.limits import InputLimits
 from adapters.http.rate_limit import FailedAuthentications, RateLimitedRequests, RateLimitMiddleware
 from router.bus import Bus, Generation
 from router.directory import Directory, System, new_api_key
@@ -59,10 +60,15 @@ def app_of(bus: Bus, replacement: Directory) -> FastAPI:
     async def who(caller: Authenticated) -> str:
         return caller.id
 
+    @app.post("/who")  # a body InputLimits reads only once the key is checked
+    async def who_with_body(caller: Authenticated, body: dict[str, str]) -> str:
+        return f"{caller.id} {body['say']}"
+
     def identify(key: str) -> System | None:  # by the directory in force when asked
         return bus.directory.authenticate(key)
 
     registry = CollectorRegistry()
+    app.add_middleware(InputLimits, max_body_bytes=1024, max_headers=50, routes=lambda: app.routes)
     app.add_middleware(SwapOn, bus=bus, path="/reloaded", replacement=replacement)
     app.add_middleware(
         RateLimitMiddleware,
@@ -98,6 +104,15 @@ async def test_the_route_takes_the_system_the_limiter_found_and_hashes_nothing(h
     bus = bus_of(directory(KEY_HASH))
     reply = await call(app_of(bus, directory(KEY_HASH)), "/who", KEY)
     assert (reply.status_code, reply.json()) == (200, SYSTEM)
+    assert hashes == [KEY]
+
+
+async def test_a_body_read_after_the_key_check_costs_no_second_hash(hashes: list[str]) -> None:
+    app = app_of(bus_of(directory(KEY_HASH)), directory(KEY_HASH))
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bus") as client:
+        reply = await client.post("/who", json={"say": "hi"}, headers={"Authorization": f"Bearer {KEY}"})
+    assert (reply.status_code, reply.json()) == (200, f"{SYSTEM} hi")
     assert hashes == [KEY]
 
 
